@@ -1,0 +1,196 @@
+"""`community`: the project's command line (services, demo, tests, imports)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from infra.local_services import Neo4jLocal, RedisLocal, ServiceError, ServiceStatus
+from infra.settings import PROJECT_ROOT, TEST_PROFILE_ENV, Settings, get_settings
+
+app = typer.Typer(
+    help="Community platform: local services, demo, tests and imports.", no_args_is_help=True
+)
+services = typer.Typer(
+    help="Start, stop and inspect the local Neo4j and Redis servers.", no_args_is_help=True
+)
+app.add_typer(services, name="services")
+console = Console()
+
+
+def _print_status(rows: list[ServiceStatus]) -> None:
+    table = Table("service", "state", "started here", "version", "address")
+    for s in rows:
+        colour = "green" if s.state == "up" else "red"
+        table.add_row(
+            s.name,
+            f"[{colour}]{s.state}[/]",
+            "yes" if s.managed else "no",
+            s.version or "-",
+            s.address,
+        )
+    console.print(table)
+
+
+def services_up(settings: Settings) -> None:
+    try:
+        started = time.perf_counter()
+        neo = Neo4jLocal(settings).up(log=console.print)
+        red = RedisLocal(settings).up(log=console.print)
+    except ServiceError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    _print_status([neo, red])
+    console.print(f"services ready in {time.perf_counter() - started:.1f}s")
+
+
+@services.command("up")
+def up() -> None:
+    """Start Neo4j and Redis (or use the ones already answering) and wait until ready."""
+    services_up(get_settings())
+
+
+@services.command("down")
+def down() -> None:
+    """Stop only the servers that `up` started."""
+    settings = get_settings()
+    for name, svc in (("neo4j", Neo4jLocal(settings)), ("redis", RedisLocal(settings))):
+        console.print(f"{name}: {'stopped' if svc.down() else 'not started here; left alone'}")
+
+
+@services.command("status")
+def status() -> None:
+    """Show each service's state and version."""
+    settings = get_settings()
+    rows = [Neo4jLocal(settings).status(), RedisLocal(settings).status()]
+    _print_status(rows)
+    if any(r.state != "up" for r in rows):
+        raise typer.Exit(1)
+
+
+def dagster_env(settings: Settings) -> dict[str, str]:
+    home = settings.state_path / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    cfg = home / "dagster.yaml"
+    if not cfg.exists():
+        cfg.write_text("telemetry:\n  enabled: false\n")
+    return {**os.environ, "DAGSTER_HOME": str(home)}
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def materialize_all(settings: Settings) -> None:
+    console.rule("materializing every asset")
+    result = subprocess.run(
+        [_bin("dagster"), "job", "execute", "-m", "orchestration.definitions", "-j", "refresh_all"],
+        cwd=PROJECT_ROOT,
+        env=dagster_env(settings),
+        check=False,
+    )
+    if result.returncode != 0:
+        console.print("[red]materialization failed[/]")
+        raise typer.Exit(result.returncode)
+
+
+@app.command()
+def demo(
+    serve: bool = typer.Option(
+        True, "--serve/--no-serve", help="After materializing, keep the Dagster UI and API running."
+    ),
+) -> None:
+    """Start services, materialize every asset on the sample data, then serve the UI and API."""
+    settings = get_settings()
+    services_up(settings)
+    materialize_all(settings)
+    if not serve:
+        console.print("[green]done[/]: every asset materialized.")
+        return
+    env = dagster_env(settings)
+    procs = [
+        subprocess.Popen(
+            [
+                _bin("dagster"),
+                "dev",
+                "-w",
+                "workspace.yaml",
+                "-h",
+                settings.dagster_host,
+                "-p",
+                str(settings.dagster_port),
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            start_new_session=True,
+        ),
+        subprocess.Popen(
+            [
+                _bin("uvicorn"),
+                "api.app:create_app",
+                "--factory",
+                "--host",
+                settings.api_host,
+                "--port",
+                str(settings.api_port),
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            start_new_session=True,
+        ),
+    ]
+    console.print(f"Dagster UI: http://{settings.dagster_host}:{settings.dagster_port}")
+    console.print(
+        f"API:        http://{settings.api_host}:{settings.api_port}  (docs at /docs, health at /health)"
+    )
+    console.print("Ctrl-C stops both; `community services down` stops Neo4j and Redis.")
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            p.wait(timeout=30)
+
+
+@app.command("materialize")
+def materialize() -> None:
+    """Materialize every asset once against the running services."""
+    materialize_all(get_settings())
+
+
+@app.command("test", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def test(ctx: typer.Context) -> None:
+    """Start test-profile services (own ports and folders), lint, type-check and run pytest."""
+    os.environ.update(TEST_PROFILE_ENV)
+    settings = get_settings()
+    started = time.perf_counter()
+    services_up(settings)
+    steps = [
+        ("ruff", [_bin("ruff"), "check", "."]),
+        ("mypy", [_bin("mypy")]),
+        ("pytest", [_bin("pytest"), *ctx.args]),
+    ]
+    for name, cmd in steps:
+        console.rule(name)
+        code = subprocess.run(cmd, cwd=PROJECT_ROOT, env=os.environ.copy(), check=False).returncode
+        if code != 0:
+            console.print(f"[red]{name} failed[/] (exit {code})")
+            raise typer.Exit(code)
+    console.print(f"[green]all checks passed[/] in {time.perf_counter() - started:.0f}s")
+
+
+if __name__ == "__main__":
+    app()

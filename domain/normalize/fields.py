@@ -1,0 +1,99 @@
+"""Field-level cleaners shared by every source: emails, phones, names, timestamps."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+
+_EMAIL = re.compile(
+    r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9-]+)+$"
+)
+_BLANKS = {"", "no answer provided.", "n/a", "na", "none", "null", "-"}
+
+
+class InvalidValueError(ValueError):
+    """A field that is present but cannot be normalized; the record is quarantined."""
+
+
+def blank_to_none(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return None if text.lower() in _BLANKS else text
+
+
+def normalize_email(value: object) -> str | None:
+    """Lower-cases and validates; an unparseable address raises (it is quarantined, not dropped)."""
+    text = blank_to_none(value)
+    if text is None:
+        return None
+    text = text.lower().strip("<>").strip()
+    if not _EMAIL.match(text):
+        raise InvalidValueError(f"unparseable email {text!r}")
+    return text
+
+
+def normalize_phone(value: object, default_region: str = "US") -> str | None:
+    """E.164, or None when the text is not a plausible number (phones are optional evidence)."""
+    text = blank_to_none(value)
+    if text is None:
+        return None
+    try:
+        parsed = phonenumbers.parse(text, None if text.startswith("+") else default_region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def split_name(
+    full: str | None, first: str | None = None, last: str | None = None
+) -> tuple[str | None, str | None]:
+    """First and last name, preferring the source's own split."""
+    first, last = blank_to_none(first), blank_to_none(last)
+    if first or last:
+        return first, last
+    full = blank_to_none(full)
+    if not full:
+        return None, None
+    if "," in full:  # "Smith, Bob"
+        surname, _, given = full.partition(",")
+        return blank_to_none(given), blank_to_none(surname)
+    parts = full.split()
+    if len(parts) == 1:
+        return parts[0], None
+    return " ".join(parts[:-1]), parts[-1]
+
+
+def parse_timestamp(value: object, tz: str | None = None) -> datetime | None:
+    """Parses ISO 8601 and common export formats into UTC; zone-less times take `tz`."""
+    text = blank_to_none(value)
+    if text is None:
+        return None
+    text = text.replace("Z", "+00:00")
+    parsed: datetime | None = None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        for fmt in (
+            "%m/%d/%Y %H:%M:%S",
+            "%m/%d/%Y %H:%M",
+            "%m/%d/%Y",
+            "%Y-%m-%d %H:%M:%S%z",
+            "%B %d, %Y %I:%M %p",
+            "%b %d, %Y %I:%M %p",
+        ):
+            try:
+                parsed = datetime.strptime(text, fmt)
+                break
+            except ValueError:
+                continue
+    if parsed is None:
+        raise InvalidValueError(f"unparseable timestamp {text!r}")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=ZoneInfo(tz) if tz else UTC)
+    return parsed.astimezone(UTC)

@@ -1,0 +1,80 @@
+"""The one definition of the Neo4j graph: labels, keys, constraints and indexes.
+
+Pipeline and API both import from here, so a rename happens in one place.
+
+    (:Member {member_id})-[:HAS_IDENTITY]->(:Identity {observation_id})
+    (:Identity)-[:ATTENDED {status, raw_status, role, registered_at, checked_in_at}]->(:Event {event_id})
+    (:Identity)-[:PLUS_ONE_OF]->(:Identity)
+    (:Identity)-[:HAS_HANDLE]->(:Handle {platform, handle})
+    (:Member)-[:CO_ATTENDED {weight, events}]->(:Member)
+"""
+
+from __future__ import annotations
+
+MEMBER = "Member"
+IDENTITY = "Identity"
+EVENT = "Event"
+HANDLE = "Handle"
+
+HAS_IDENTITY = "HAS_IDENTITY"
+ATTENDED = "ATTENDED"
+PLUS_ONE_OF = "PLUS_ONE_OF"
+HAS_HANDLE = "HAS_HANDLE"
+CO_ATTENDED = "CO_ATTENDED"
+
+CONSTRAINTS: tuple[str, ...] = (
+    f"CREATE CONSTRAINT member_id IF NOT EXISTS FOR (m:{MEMBER}) REQUIRE m.member_id IS UNIQUE",
+    f"CREATE CONSTRAINT identity_id IF NOT EXISTS FOR (i:{IDENTITY}) REQUIRE i.observation_id IS UNIQUE",
+    f"CREATE CONSTRAINT event_id IF NOT EXISTS FOR (e:{EVENT}) REQUIRE e.event_id IS UNIQUE",
+    f"CREATE CONSTRAINT handle_key IF NOT EXISTS FOR (h:{HANDLE}) REQUIRE (h.platform, h.handle) IS UNIQUE",
+)
+
+INDEXES: tuple[str, ...] = (
+    f"CREATE INDEX identity_email IF NOT EXISTS FOR (i:{IDENTITY}) ON (i.email)",
+    f"CREATE INDEX identity_source IF NOT EXISTS FOR (i:{IDENTITY}) ON (i.source)",
+    f"CREATE INDEX event_source IF NOT EXISTS FOR (e:{EVENT}) ON (e.source)",
+    f"CREATE INDEX event_starts_at IF NOT EXISTS FOR (e:{EVENT}) ON (e.starts_at)",
+    f"CREATE INDEX member_name IF NOT EXISTS FOR (m:{MEMBER}) ON (m.display_name)",
+)
+
+UPSERT_EVENTS = f"""
+UNWIND $rows AS row
+MERGE (e:{EVENT} {{event_id: row.event_id}})
+SET e.source = row.source, e.source_event_id = row.source_event_id, e.name = row.name,
+    e.starts_at = row.starts_at, e.ends_at = row.ends_at, e.timezone = row.timezone,
+    e.url = row.url, e.city = row.city
+"""
+
+UPSERT_IDENTITIES = f"""
+UNWIND $rows AS row
+MERGE (i:{IDENTITY} {{observation_id: row.observation_id}})
+SET i += row
+"""
+
+UPSERT_ATTENDANCE = f"""
+UNWIND $rows AS row
+MATCH (i:{IDENTITY} {{observation_id: row.observation_id}})
+MATCH (e:{EVENT} {{event_id: row.event_id}})
+MERGE (i)-[a:{ATTENDED}]->(e)
+SET a.status = row.status, a.raw_status = row.raw_status, a.role = row.role,
+    a.registered_at = row.registered_at, a.checked_in_at = row.checked_in_at
+"""
+
+UPSERT_PLUS_ONES = f"""
+UNWIND $rows AS row
+MATCH (g:{IDENTITY} {{observation_id: row.observation_id}})
+MATCH (h:{IDENTITY} {{observation_id: row.plus_one_of}})
+MERGE (g)-[:{PLUS_ONE_OF}]->(h)
+"""
+
+EVENTS_WITH_COUNTS = f"""
+MATCH (e:{EVENT})
+OPTIONAL MATCH (i:{IDENTITY})-[a:{ATTENDED}]->(e)
+WITH e, count(a) AS guests, count(CASE WHEN a.status = 'attended' THEN 1 END) AS attended
+RETURN e.event_id AS event_id, e.source AS source, e.name AS name, e.starts_at AS starts_at,
+       e.timezone AS timezone, e.url AS url, e.city AS city, guests, attended
+ORDER BY e.starts_at DESC, e.event_id
+SKIP $skip LIMIT $limit
+"""
+
+COUNT_EVENTS = f"MATCH (e:{EVENT}) RETURN count(e) AS n"

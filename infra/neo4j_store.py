@@ -1,0 +1,110 @@
+"""Neo4j access shared by the pipeline and the API: batched writes and the read queries."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import polars as pl
+from neo4j import Driver, GraphDatabase, ManagedTransaction
+
+from infra import graph_schema as gs
+from infra.settings import Settings
+
+
+def open_driver(settings: Settings) -> Driver:
+    return GraphDatabase.driver(
+        settings.neo4j_uri,
+        auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
+        connection_timeout=5.0,
+        max_connection_pool_size=20,
+        notifications_min_severity="OFF",
+    )
+
+
+def chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterator[Sequence[dict[str, Any]]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def frame_rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """Rows as plain dicts without null values (Neo4j stores no nulls anyway)."""
+    return [{k: v for k, v in row.items() if v is not None} for row in frame.iter_rows(named=True)]
+
+
+class GraphStore:
+    """Thin wrapper over one driver; every write is an `UNWIND … MERGE` batch."""
+
+    def __init__(self, driver: Driver, database: str = "neo4j", batch_size: int = 5000) -> None:
+        self.driver = driver
+        self.database = database
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GraphStore:
+        return cls(open_driver(settings), settings.neo4j_database, settings.neo4j_write_batch_size)
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def run(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        records, _, _ = self.driver.execute_query(query, params, database_=self.database)
+        return [r.data() for r in records]
+
+    def ensure_schema(self) -> None:
+        for statement in (*gs.CONSTRAINTS, *gs.INDEXES):
+            self.driver.execute_query(statement, database_=self.database)
+
+    def write_batches(self, query: str, rows: Sequence[dict[str, Any]]) -> int:
+        """Writes rows in batches, each batch in one transaction; returns rows written."""
+
+        def write(tx: ManagedTransaction, batch: list[dict[str, Any]]) -> None:
+            tx.run(query, rows=batch).consume()
+
+        with self.driver.session(database=self.database) as session:
+            for batch in chunks(rows, self.batch_size):
+                session.execute_write(write, list(batch))
+        return len(rows)
+
+    def upsert_imports(
+        self, events: pl.DataFrame, observations: pl.DataFrame, attendance: pl.DataFrame
+    ) -> dict[str, int]:
+        """Loads normalized events, identities and attendance; reruns change nothing."""
+        self.write_batches(gs.UPSERT_EVENTS, frame_rows(events))
+        self.write_batches(gs.UPSERT_IDENTITIES, frame_rows(observations))
+        att = attendance.drop("plus_one_of")
+        self.write_batches(gs.UPSERT_ATTENDANCE, frame_rows(att))
+        plus = attendance.filter(pl.col("plus_one_of").is_not_null()).select(
+            "observation_id", "plus_one_of"
+        )
+        self.write_batches(gs.UPSERT_PLUS_ONES, frame_rows(plus))
+        return {
+            "events": events.height,
+            "identities": observations.height,
+            "attendance": attendance.height,
+            "plus_one_links": plus.height,
+        }
+
+    def delete_all(self) -> None:
+        """Empties the database (tests, `community reset`); batched so large graphs fit in memory."""
+        with self.driver.session(database=self.database) as session:
+            session.run(
+                "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+            ).consume()
+
+    def counts(self) -> dict[str, int]:
+        nodes = self.run("MATCH (n) RETURN count(n) AS n")[0]["n"]
+        rels = self.run("MATCH ()-[r]->() RETURN count(r) AS n")[0]["n"]
+        return {"nodes": nodes, "relationships": rels}
+
+    def list_events(self, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        rows = self.run(gs.EVENTS_WITH_COUNTS, skip=skip, limit=limit)
+        total = self.run(gs.COUNT_EVENTS)[0]["n"]
+        return rows, total
+
+    def ping(self) -> float:
+        """Round-trip latency in milliseconds; raises when the server is unreachable."""
+        start = time.perf_counter()
+        self.driver.execute_query("RETURN 1", database_=self.database)
+        return (time.perf_counter() - start) * 1000.0

@@ -1,0 +1,51 @@
+"""The one definition of the Redis key layout, shared by pipeline and API.
+
+Every key starts with the configured prefix so several deployments can share a server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RedisKeys:
+    prefix: str = "cp"
+
+    def _k(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    # Figures computed by the pipeline, read by the API.
+    def event_guest_counts(self) -> str:
+        """Hash: event_id -> number of guests on the event's lists."""
+        return self._k("figures", "event_guest_counts")
+
+    def figures_meta(self) -> str:
+        """Hash: when figures were last computed and by which run."""
+        return self._k("figures", "meta")
+
+    def community_summary(self) -> str:
+        """JSON string: community-wide network and TDA summary."""
+        return self._k("analytics", "community_summary")
+
+    def snapshot(self, month: str) -> str:
+        """JSON string: the analytics snapshot for one month (YYYY-MM)."""
+        return self._k("analytics", "snapshot", month)
+
+    def snapshots_index(self) -> str:
+        """Sorted set of snapshot months, scored by yyyymm."""
+        return self._k("analytics", "snapshots")
+
+    def graph_layout(self) -> str:
+        return self._k("analytics", "layout")
+
+    def sync_cursor(self, source: str, scope: str) -> str:
+        """String: the incremental cursor of one source (per organization or calendar)."""
+        return self._k("sync", "cursor", source, scope)
+
+    # API concerns.
+    def response_cache(self, route: str, fingerprint: str) -> str:
+        return self._k("api", "cache", route, fingerprint)
+
+    def rate_limit(self, subject: str, window: int) -> str:
+        return self._k("api", "ratelimit", subject, str(window))

@@ -1,0 +1,71 @@
+"""Dagster resources over the shared Neo4j and Redis stores.
+
+Fields left empty fall back to `Settings`, read when a run starts, not at import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from dagster import ConfigurableResource
+
+from infra.neo4j_store import GraphStore
+from infra.redis_keys import RedisKeys
+from infra.redis_store import FigureStore
+from infra.settings import Settings, get_settings
+
+
+class Neo4jResource(ConfigurableResource):
+    uri: str | None = None
+    user: str | None = None
+    password: str | None = None
+    database: str | None = None
+
+    def _settings(self) -> Settings:
+        overrides = {
+            k: v
+            for k, v in {
+                "neo4j_uri": self.uri,
+                "neo4j_user": self.user,
+                "neo4j_password": self.password,
+                "neo4j_database": self.database,
+            }.items()
+            if v is not None
+        }
+        return get_settings(**overrides)
+
+    @contextmanager
+    def store(self) -> Iterator[GraphStore]:
+        store = GraphStore.from_settings(self._settings())
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+class RedisResource(ConfigurableResource):
+    url: str | None = None
+    key_prefix: str | None = None
+
+    def figures(self) -> FigureStore:
+        overrides = {
+            k: v
+            for k, v in {"redis_url": self.url, "redis_key_prefix": self.key_prefix}.items()
+            if v is not None
+        }
+        settings = get_settings(**overrides)
+        return FigureStore.from_settings(settings)
+
+    def key_layout(self) -> RedisKeys:
+        return RedisKeys(self.key_prefix or get_settings().redis_key_prefix)
+
+
+class ExportsResource(ConfigurableResource):
+    """Where export files (CSV) are read from; defaults to the bundled samples."""
+
+    folder: str | None = None
+
+    def root(self) -> Path:
+        return Path(self.folder) if self.folder else get_settings().samples_dir

@@ -1,0 +1,104 @@
+"""The API against the real services, and against a Redis that goes away."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from infra.neo4j_store import GraphStore
+from infra.redis_store import FigureStore
+from infra.settings import Settings
+from tests.integration.test_slice import run_refresh
+
+
+@pytest.fixture()
+def client(services: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(services)) as c:
+        yield c
+
+
+def test_health_reports_both_services(client: TestClient) -> None:
+    resp = client.get("/health")
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["status"] == "ok"
+    assert set(body["dependencies"]) == {"neo4j", "redis"}
+    for dep in body["dependencies"].values():
+        assert dep["status"] == "up" and dep["latency_ms"] >= 0
+
+
+def test_events_are_served_from_neo4j(
+    graph: GraphStore, figures: FigureStore, settings: Settings, client: TestClient
+) -> None:
+    assert run_refresh(settings).success
+    resp = client.get("/v1/events", params={"limit": 2})
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["total"] == 3 and len(body["items"]) == 2
+    assert [i["event_id"] for i in body["items"]] == [
+        "luma:evt-founders-nov",
+        "luma:evt-ai-night-oct",
+    ]
+    assert body["items"][0]["guests"] == 5 and body["items"][0]["attended"] == 4
+    assert body["items"][0]["starts_at"].startswith("2026-11-12T15:00:00")
+
+
+def test_bad_paging_is_a_clear_4xx(client: TestClient) -> None:
+    resp = client.get("/v1/events", params={"limit": 0, "offset": "x"})
+    assert resp.status_code == 422
+    fields = {d["field"] for d in resp.json()["details"]}
+    assert fields == {"limit", "offset"}
+
+
+def test_metrics_are_exposed(client: TestClient) -> None:
+    client.get("/health")
+    text = client.get("/metrics").text
+    assert 'http_requests_total{method="GET",route="/health"' in text
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_health_is_503_and_names_redis_when_redis_stops(services: Settings, tmp_path: Path) -> None:
+    port = _free_port()
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is installed by ./run"
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                redis.Redis.from_url(url).ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.1)
+        settings = services.model_copy(update={"redis_url": url})
+        with TestClient(create_app(settings)) as c:
+            assert c.get("/health").status_code == 200
+            proc.terminate()
+            proc.wait(timeout=10)
+            resp = c.get("/health")
+            assert resp.status_code == 503
+            body = resp.json()
+            assert body["dependencies"]["redis"]["status"] == "down"
+            assert "connect" in body["dependencies"]["redis"]["error"].lower()
+            assert body["dependencies"]["neo4j"]["status"] == "up"
+    finally:
+        if proc.poll() is None:
+            proc.kill()

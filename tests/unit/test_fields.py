@@ -1,0 +1,77 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from domain.normalize.fields import (
+    InvalidValueError,
+    normalize_email,
+    normalize_phone,
+    parse_timestamp,
+    split_name,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (" Bob@Gmail.COM ", "bob@gmail.com"),
+        ("<a.b@x.io>", "a.b@x.io"),
+        ("", None),
+        (None, None),
+        ("No answer provided.", None),
+    ],
+)
+def test_normalize_email(raw: str | None, expected: str | None) -> None:
+    assert normalize_email(raw) == expected
+
+
+def test_unparseable_email_raises() -> None:
+    with pytest.raises(InvalidValueError, match="unparseable email"):
+        normalize_email("broken-at-example")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("(212) 555-0199", "+12125550199"),
+        ("+44 20 7946 0958", "+442079460958"),
+        ("12", None),
+        ("", None),
+    ],
+)
+def test_normalize_phone(raw: str, expected: str | None) -> None:
+    assert normalize_phone(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("full", "first", "last", "expected"),
+    [
+        ("Bob Smith", None, None, ("Bob", "Smith")),
+        ("Smith, Bob", None, None, ("Bob", "Smith")),
+        ("Mary Ann van Dyke", None, None, ("Mary Ann van", "Dyke")),
+        ("Cher", None, None, ("Cher", None)),
+        ("ignored", "Ann", "Lee", ("Ann", "Lee")),
+    ],
+)
+def test_split_name(
+    full: str, first: str | None, last: str | None, expected: tuple[str | None, str | None]
+) -> None:
+    assert split_name(full, first, last) == expected
+
+
+def test_zone_less_time_takes_event_zone() -> None:
+    # 13:26 in New York (EDT, UTC-4) is 17:26 UTC.
+    assert parse_timestamp("2026-09-02 13:26:51", "America/New_York") == datetime(
+        2026, 9, 2, 17, 26, 51, tzinfo=UTC
+    )
+
+
+def test_iso_with_z_is_utc() -> None:
+    assert parse_timestamp("2026-10-08T15:05:12.000Z") == datetime(
+        2026, 10, 8, 15, 5, 12, tzinfo=UTC
+    )
+
+
+def test_broken_time_raises() -> None:
+    with pytest.raises(InvalidValueError):
+        parse_timestamp("not-a-date")
