@@ -2,11 +2,14 @@
 
 Pipeline and API both import from here, so a rename happens in one place.
 
-    (:Member {member_id})-[:HAS_IDENTITY]->(:Identity {observation_id})
+    (:Identity {observation_id, source, email, ...})   one per source record (an observation)
     (:Identity)-[:ATTENDED {status, raw_status, role, registered_at, checked_in_at}]->(:Event {event_id})
     (:Identity)-[:PLUS_ONE_OF]->(:Identity)
     (:Identity)-[:HAS_HANDLE]->(:Handle {platform, handle})
+    (:Member {member_id, display_name, ...metrics})-[:HAS_IDENTITY]->(:Identity)
     (:Member)-[:CO_ATTENDED {weight, events}]->(:Member)
+
+A member's attendance is the path (:Member)-[:HAS_IDENTITY]->(:Identity)-[:ATTENDED]->(:Event).
 """
 
 from __future__ import annotations
