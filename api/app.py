@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from neo4j.exceptions import ServiceUnavailable
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -18,8 +19,11 @@ from prometheus_client import (
     generate_latest,
 )
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.auth import Principal, require_role
 from api.deps import AppState, app_state
+from api.protection import cached_json
 from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
 from infra.settings import Settings, get_settings
@@ -98,6 +102,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         requests.labels(request.method, path, str(response.status_code)).inc()
         return response
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = (
+            exc.detail
+            if isinstance(exc.detail, dict)
+            else {"error": "http_error", "message": str(exc.detail)}
+        )
+        return JSONResponse(status_code=exc.status_code, content=detail, headers=exc.headers)
+
+    @app.exception_handler(ServiceUnavailable)
+    async def graph_down(_: Request, exc: ServiceUnavailable) -> JSONResponse:
+        return JSONResponse(
+            status_code=503,
+            content={
+                "error": "unavailable",
+                "message": f"the graph database is unavailable: {exc}",
+            },
+        )
+
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
@@ -125,14 +148,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/v1/events", response_model=Page, tags=["events"])
     async def list_events(
+        request: Request,
+        response: Response,
         limit: int = Query(50, ge=1, le=500),
         offset: int = Query(0, ge=0),
         state: AppState = Depends(app_state),
+        _: Principal = Depends(require_role("viewer")),
     ) -> Page:
         """Events, newest first, with guest and check-in counts from the graph."""
-        rows, total = await asyncio.to_thread(state.graph.list_events, offset, limit)
-        items = [EventOut(**_jsonable(r)) for r in rows]
-        return Page(items=items, total=total, limit=limit, offset=offset)
+
+        async def produce() -> dict[str, Any]:
+            rows, total = await asyncio.to_thread(state.graph.list_events, offset, limit)
+            items = [EventOut(**_jsonable(r)) for r in rows]
+            return Page(items=items, total=total, limit=limit, offset=offset).model_dump()
+
+        return Page(
+            **await cached_json(
+                state.figures, request, response, state.settings.cache_ttl_seconds, produce
+            )
+        )
 
     return app
 

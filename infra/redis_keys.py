@@ -44,6 +44,10 @@ class RedisKeys:
         return self._k("sync", "cursor", source, scope)
 
     # API concerns.
+    def cache_generation(self) -> str:
+        """Integer bumped by every write that changes served data; part of each cache key."""
+        return self._k("api", "cache_generation")
+
     def response_cache(self, route: str, fingerprint: str) -> str:
         return self._k("api", "cache", route, fingerprint)
 

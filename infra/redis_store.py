@@ -36,11 +36,20 @@ class FigureStore:
         pipe.delete(key)
         if counts:
             pipe.hset(key, mapping={k: str(v) for k, v in counts.items()})
+        pipe.incr(self.keys.cache_generation())
         pipe.hset(
             self.keys.figures_meta(),
             mapping={"computed_at": datetime.now(UTC).isoformat(), "run_id": run_id or ""},
         )
         pipe.execute()
+
+    def bump_generation(self) -> int:
+        """Invalidates every cached API response at once (their keys embed the generation)."""
+        return int(self.r.incr(self.keys.cache_generation()))  # type: ignore[arg-type]
+
+    def generation(self) -> int:
+        raw = self.r.get(self.keys.cache_generation())
+        return int(str(raw)) if raw is not None else 0
 
     def event_guest_counts(self) -> dict[str, int]:
         raw: dict[str, str] = self.r.hgetall(self.keys.event_guest_counts())  # type: ignore[assignment]

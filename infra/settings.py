@@ -59,6 +59,16 @@ class Settings(BaseSettings):
     schedule_timezone: str = "UTC"
     nightly_cron: str = "0 3 * * *"
 
+    # API authentication (Clerk session JWTs) and protection
+    auth_mode: Literal["clerk", "dev"] = "clerk"
+    clerk_jwks_url: str | None = None  # https://<frontend-api>/.well-known/jwks.json
+    clerk_issuer: str | None = None  # https://<frontend-api>
+    clerk_authorized_parties: list[str] = []  # allowed `azp` origins; empty = any
+    clerk_role_claim: str = "role"  # custom session claim holding viewer/organizer/admin
+    dev_jwt_secret: SecretStr = SecretStr("dev-only-secret-change-me-0123456789")
+    rate_limit_per_minute: int = Field(default=120, ge=1)
+    rate_limit_anonymous_per_minute: int = Field(default=30, ge=1)
+
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

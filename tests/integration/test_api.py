@@ -17,12 +17,19 @@ from api.app import create_app
 from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
 from infra.settings import Settings
+from tests.auth_helpers import auth_headers, dev_settings
 from tests.integration.test_slice import run_refresh
 
 
 @pytest.fixture()
-def client(services: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(services)) as c:
+def api_settings(services: Settings) -> Settings:
+    return dev_settings(services)
+
+
+@pytest.fixture()
+def client(api_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(api_settings)) as c:
+        c.headers.update(auth_headers(api_settings))
         yield c
 
 
