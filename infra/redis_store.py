@@ -45,7 +45,7 @@ class FigureStore:
 
     def bump_generation(self) -> int:
         """Invalidates every cached API response at once (their keys embed the generation)."""
-        return int(self.r.incr(self.keys.cache_generation()))  # type: ignore[arg-type]
+        return int(self.r.incr(self.keys.cache_generation()))
 
     def generation(self) -> int:
         raw = self.r.get(self.keys.cache_generation())
