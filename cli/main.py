@@ -116,6 +116,7 @@ def demo(
         console.print("[green]done[/]: every asset materialized.")
         return
     env = dagster_env(settings)
+    env.setdefault("AUTH_MODE", "dev")
     procs = [
         subprocess.Popen(
             [
@@ -151,6 +152,7 @@ def demo(
     console.print(
         f"API:        http://{settings.api_host}:{settings.api_port}  (docs at /docs, health at /health)"
     )
+    console.print("Token for the API: `.venv/bin/community dev-token --role organizer`")
     console.print("Ctrl-C stops both; `community services down` stops Neo4j and Redis.")
     try:
         while all(p.poll() is None for p in procs):
@@ -163,6 +165,42 @@ def demo(
                 os.killpg(p.pid, signal.SIGTERM)
         for p in procs:
             p.wait(timeout=30)
+
+
+@app.command("dev-token")
+def dev_token(
+    role: str = typer.Option("organizer", help="viewer, organizer or admin"),
+    user: str = typer.Option("user_local", help="The token's subject (user id)."),
+    ttl: int = typer.Option(3600 * 8, help="Lifetime in seconds."),
+) -> None:
+    """Print a bearer token for an API running with AUTH_MODE=dev (the demo's default)."""
+    from api.auth import ROLE_ORDER, mint_dev_token
+
+    if role not in ROLE_ORDER:
+        console.print(f"[red]unknown role {role!r}[/]; choose one of {', '.join(ROLE_ORDER)}")
+        raise typer.Exit(2)
+    print(mint_dev_token(get_settings(), user, role, ttl))
+
+
+@app.command("bench")
+def bench(
+    quick: bool = typer.Option(False, "--quick", help="Small inputs: a smoke run in minutes."),
+    only: list[str] = typer.Option([], "--only", help="Run only these benchmark modules."),
+) -> None:
+    """Run every benchmark under bench/ (services must be up for those that use them)."""
+    bench_dir = PROJECT_ROOT / "bench"
+    names = sorted(p.stem for p in bench_dir.glob("*.py") if not p.stem.startswith("_"))
+    failed = []
+    for name in names:
+        if only and name not in only:
+            continue
+        console.rule(f"bench.{name}")
+        cmd = [sys.executable, "-m", f"bench.{name}", *(["--quick"] if quick else [])]
+        if subprocess.run(cmd, cwd=PROJECT_ROOT, check=False).returncode != 0:
+            failed.append(name)
+    if failed:
+        console.print(f"[red]failed:[/] {', '.join(failed)}")
+        raise typer.Exit(1)
 
 
 @app.command("materialize")
