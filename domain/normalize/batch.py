@@ -25,6 +25,7 @@ class NormalizedBatch:
     observations: pl.DataFrame = field(default_factory=lambda: empty(OBSERVATIONS_SCHEMA))
     attendance: pl.DataFrame = field(default_factory=lambda: empty(ATTENDANCE_SCHEMA))
     quarantine: pl.DataFrame = field(default_factory=lambda: empty(QUARANTINE_SCHEMA))
+    notes: list[str] = field(default_factory=list)  # file-level remarks (e.g. "empty file")
 
     @property
     def reconciles(self) -> bool:
@@ -48,4 +49,5 @@ class NormalizedBatch:
             observations=cat("observations", OBSERVATIONS_SCHEMA),
             attendance=cat("attendance", ATTENDANCE_SCHEMA),
             quarantine=cat("quarantine", QUARANTINE_SCHEMA),
+            notes=[n for b in batches for n in b.notes],
         )

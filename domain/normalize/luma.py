@@ -1,4 +1,16 @@
-"""Luma guest exports (CSV, one file per event) into the normalized schema."""
+"""Luma: event objects, guest-export CSVs (one file per event) and API guest entries.
+
+CSV: older exports key guests by `api_id` and carry `custom_source`; newer ones start
+with `guest_id` and carry `utm_source` (and sometimes `referrer, referred_by`). Any
+column after the fixed set is a custom question headed by its label; labels asking for
+Instagram, LinkedIn, Twitter/X, GitHub, a website, a company or a job title fill those
+fields. "No answer provided." reads as blank.
+
+API: both guest shapes are accepted: the older wrapped `{api_id, guest: {...}}` and the
+current flat `{id, user_id, user_*, event_tickets: [...]}`. Check-in comes from
+`checked_in_at` or from the earliest checked-in ticket. Handles and company come from
+`registration_answers` by `question_type` (the label decides for `text`/`url` questions).
+"""
 
 from __future__ import annotations
 
@@ -7,29 +19,63 @@ from typing import Any
 
 import polars as pl
 
-from domain.model import (
-    ATTENDANCE_SCHEMA,
-    EVENTS_SCHEMA,
-    OBSERVATIONS_SCHEMA,
-    QUARANTINE_SCHEMA,
-    Role,
-    Source,
-    Status,
-    conform,
-)
+from domain.model import Source, Status
 from domain.normalize.batch import NormalizedBatch
-from domain.normalize.fields import normalize_phone, parse_timestamp
+from domain.normalize.common import (
+    RECORD_INDEX,
+    all_quarantined,
+    classify_label,
+    col_or_null,
+    detect_answer_columns,
+    find_column,
+    finish,
+    missing_columns,
+    status_expr,
+    with_index,
+)
+from domain.normalize.fields import parse_timestamp
 
 LUMA_STATUS: dict[str, str] = {
-    "approved": Status.GOING,
-    "session": Status.GOING,
-    "pending_approval": Status.REGISTERED,
-    "invited": Status.INVITED,
-    "declined": Status.DECLINED,
-    "waitlist": Status.WAITLISTED,
+    "approved": Status.GOING.value,
+    "session": Status.GOING.value,
+    "pending_approval": Status.REGISTERED.value,
+    "invited": Status.INVITED.value,
+    "declined": Status.DECLINED.value,
+    "waitlist": Status.WAITLISTED.value,
 }
-EMAIL_RE = r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9-]+)+$"
-BLANK_ANSWERS = ["", "no answer provided.", "n/a", "none"]
+
+LUMA_CSV_COLUMNS: tuple[str, ...] = (
+    "api_id",
+    "guest_id",
+    "name",
+    "first_name",
+    "last_name",
+    "email",
+    "phone_number",
+    "created_at",
+    "registered_at",
+    "approval_status",
+    "custom_source",
+    "utm_source",
+    "referrer",
+    "referred_by",
+    "checked_in_at",
+    "qr_code_url",
+    "amount",
+    "amount_tax",
+    "amount_discount",
+    "currency",
+    "coupon_code",
+    "eth_address",
+    "solana_address",
+    "survey_response_rating",
+    "survey_response_feedback",
+    "ticket_type_id",
+    "ticket_name",
+    "user_api_id",
+    "user_id",
+)
+LUMA_CSV_REQUIRED: list[tuple[str, ...]] = [("guest_id", "api_id"), ("email", "name")]
 
 
 def luma_event(raw: dict[str, Any]) -> dict[str, Any]:
@@ -37,157 +83,198 @@ def luma_event(raw: dict[str, Any]) -> dict[str, Any]:
     ev = raw.get("event", raw)
     source_id = str(ev.get("api_id") or ev.get("id"))
     geo = ev.get("geo_address_json") or {}
+    tz = ev.get("timezone") or "UTC"
+
+    def when(value: object) -> Any:
+        try:
+            return parse_timestamp(value, tz)
+        except ValueError:
+            return None
+
     return {
         "event_id": f"{Source.LUMA}:{source_id}",
         "source": Source.LUMA.value,
         "source_event_id": source_id,
         "name": ev.get("name"),
-        "starts_at": parse_timestamp(ev.get("start_at")),
-        "ends_at": parse_timestamp(ev.get("end_at")),
-        "timezone": ev.get("timezone") or "UTC",
+        "starts_at": when(ev.get("start_at")),
+        "ends_at": when(ev.get("end_at")),
+        "timezone": tz,
         "url": ev.get("url"),
         "city": geo.get("city") if isinstance(geo, dict) else None,
     }
 
 
-def _clean(col: str) -> pl.Expr:
-    text = pl.col(col).cast(pl.String).str.strip_chars()
-    return pl.when(text.str.to_lowercase().is_in(BLANK_ANSWERS)).then(None).otherwise(text)
-
-
 def normalize_luma_csv(frame: pl.DataFrame, event: dict[str, Any], origin: str) -> NormalizedBatch:
     """Normalizes one event's guest export; `frame` holds the CSV as strings."""
     event_row = luma_event(event)
-    event_id = event_row["event_id"]
-    id_col = "guest_id" if "guest_id" in frame.columns else "api_id"
-    df = frame.with_row_index("record_index")
-    for col in (
-        id_col,
-        "name",
-        "first_name",
-        "last_name",
-        "email",
-        "phone_number",
-        "approval_status",
-        "checked_in_at",
-        "created_at",
-    ):
-        if col not in df.columns:
-            df = df.with_columns(pl.lit(None, dtype=pl.String).alias(col))
-    df = df.with_columns(
-        _clean(id_col).alias("_id"),
-        _clean("email").str.to_lowercase().alias("_email"),
-        _clean("approval_status").str.to_lowercase().alias("_status"),
-    )
-    reason = (
-        pl.when(pl.col("_id").is_null())
-        .then(pl.lit("missing guest id"))
-        .when(pl.col("_email").is_not_null() & ~pl.col("_email").str.contains(EMAIL_RE))
-        .then(pl.lit("unparseable email"))
-        .when(pl.col("_status").is_not_null() & ~pl.col("_status").is_in(list(LUMA_STATUS)))
-        .then(pl.lit("unknown approval_status"))
-        .when(pl.col("_id").is_duplicated())
-        .then(pl.lit("duplicate guest id in file"))
-        .otherwise(None)
-    )
-    df = df.with_columns(reason.alias("_reason"))
-    bad = df.filter(pl.col("_reason").is_not_null())
-    good = df.filter(pl.col("_reason").is_null())
-    raw_cols = list(frame.columns)
-    quarantine = bad.select(
-        pl.lit(Source.LUMA.value).alias("source"),
-        pl.lit(origin).alias("origin"),
-        pl.col("record_index").cast(pl.Int64),
-        pl.struct(raw_cols)
-        .map_elements(lambda s: json.dumps(s, default=str), return_dtype=pl.String)
-        .alias("raw")
-        if raw_cols
-        else pl.lit("{}").alias("raw"),
-        pl.col("_reason").alias("reason"),
-    )
-    # Timestamps can still fail after the cheap checks; those rows move to quarantine too.
-    ts_rows: list[dict[str, Any]] = []
-    good_rows: list[dict[str, Any]] = []
-    for row in good.select("_id", "created_at", "checked_in_at", "record_index").iter_rows(
-        named=True
-    ):
-        try:
-            good_rows.append(
-                {
-                    "_id": row["_id"],
-                    "_created": parse_timestamp(row["created_at"]),
-                    "_checked": parse_timestamp(row["checked_in_at"]),
-                }
-            )
-        except ValueError as exc:
-            ts_rows.append({"record_index": row["record_index"], "reason": str(exc)})
-    if ts_rows:
-        bad_idx = [r["record_index"] for r in ts_rows]
-        ts_bad = good.filter(pl.col("record_index").is_in(bad_idx))
-        quarantine = pl.concat(
-            [
-                quarantine,
-                ts_bad.select(
-                    pl.lit(Source.LUMA.value).alias("source"),
-                    pl.lit(origin).alias("origin"),
-                    pl.col("record_index").cast(pl.Int64),
-                    pl.struct(raw_cols)
-                    .map_elements(lambda s: json.dumps(s, default=str), return_dtype=pl.String)
-                    .alias("raw"),
-                    pl.lit("unparseable timestamp").alias("reason"),
-                ),
-            ]
+    columns = [c for c in frame.columns if c != RECORD_INDEX]
+    missing = missing_columns(columns, LUMA_CSV_REQUIRED)
+    if missing:
+        return all_quarantined(
+            frame,
+            source=Source.LUMA.value,
+            origin=origin,
+            reason=f"wrong column set: missing {', '.join(missing)}",
+            events=[event_row],
         )
-        good = good.filter(~pl.col("record_index").is_in(bad_idx))
-    times = pl.DataFrame(
-        good_rows,
-        schema={
-            "_id": pl.String,
-            "_created": pl.Datetime("us", "UTC"),
-            "_checked": pl.Datetime("us", "UTC"),
-        },
+    answers = detect_answer_columns(columns, LUMA_CSV_COLUMNS)
+    id_col = find_column(columns, "guest_id") or find_column(columns, "api_id")
+
+    def c(*names: str) -> pl.Expr:
+        return col_or_null(frame, find_column(columns, *names))
+
+    def a(field: str) -> pl.Expr:
+        return col_or_null(frame, answers.get(field))
+
+    raw_status = c("approval_status")
+    staging = with_index(frame).select(
+        "_idx",
+        *columns,
+        col_or_null(frame, id_col).alias("_id"),
+        c("user_api_id", "user_id").alias("_person"),
+        pl.lit(event_row["event_id"]).alias("_event_id"),
+        c("name").alias("_full"),
+        c("first_name").alias("_first"),
+        c("last_name").alias("_last"),
+        c("email").alias("_email"),
+        c("phone_number").alias("_phone"),
+        a("company").alias("_company"),
+        a("job_title").alias("_job"),
+        *[a(f"handle_{p}").alias(f"_h_{p}") for p in _HANDLES],
+        c("created_at", "registered_at").alias("_observed"),
+        c("checked_in_at").alias("_checked"),
+        raw_status.alias("_raw_status"),
+        status_expr(raw_status, LUMA_STATUS).alias("_status"),
     )
-    good = good.join(times, on="_id", how="left")
-    phones = {v: normalize_phone(v) for v in good["phone_number"].drop_nulls().unique().to_list()}
-    name = _clean("name")
-    first = pl.coalesce(_clean("first_name"), name.str.replace(r"\s+\S+$", ""))
-    last = pl.coalesce(_clean("last_name"), name.str.extract(r"\s(\S+)$"))
-    obs = good.select(
-        (pl.lit(f"{Source.LUMA}:") + pl.col("_id")).alias("observation_id"),
-        pl.lit(Source.LUMA.value).alias("source"),
-        pl.col("_id").alias("source_record_id"),
-        pl.lit(event_id).alias("event_id"),
-        name.alias("full_name"),
-        pl.coalesce(first, name).alias("first_name"),
-        last.alias("last_name"),
-        pl.col("_email").alias("email"),
-        pl.col("phone_number")
-        .replace_strict(phones, default=None, return_dtype=pl.String)
-        .alias("phone"),
-        pl.col("_created").alias("observed_at"),
+    return finish(
+        staging,
+        source=Source.LUMA.value,
+        origin=origin,
+        events=[event_row],
+        raw_cols=columns,
+        id_label="guest id",
+        status_label="approval_status",
+        tz=event_row["timezone"],
     )
-    status = (
-        pl.when(pl.col("_checked").is_not_null())
-        .then(pl.lit(Status.ATTENDED.value))
-        .otherwise(
-            pl.col("_status").replace_strict(
-                LUMA_STATUS, default=Status.REGISTERED.value, return_dtype=pl.String
-            )
+
+
+_HANDLES = ("instagram", "linkedin", "twitter", "github", "website")
+_TYPE_FIELDS = {
+    "instagram": "handle_instagram",
+    "linkedin": "handle_linkedin",
+    "twitter": "handle_twitter",
+    "github": "handle_github",
+    "company": "company",
+    "job_title": "job_title",
+}
+
+
+def _answer_text(answer: object) -> str | None:
+    if answer is None or isinstance(answer, bool):
+        return None
+    if isinstance(answer, list):
+        return ", ".join(str(x) for x in answer if x is not None) or None
+    if isinstance(answer, dict):
+        return None
+    return str(answer)
+
+
+def luma_answer_fields(answers: object) -> dict[str, str | None]:
+    """Handles, company and job title out of `registration_answers`."""
+    out: dict[str, str | None] = {}
+    if not isinstance(answers, list):
+        return out
+    for item in answers:
+        if not isinstance(item, dict):
+            continue
+        qtype = str(item.get("question_type") or "").lower()
+        label = str(item.get("label") or "")
+        answer = item.get("answer")
+        if qtype == "company" and isinstance(answer, dict):
+            out.setdefault("company", _answer_text(answer.get("company")))
+            out.setdefault("job_title", _answer_text(answer.get("job_title")))
+            continue
+        if qtype in ("agree-check", "agree_check"):
+            continue
+        field = _TYPE_FIELDS.get(qtype) or classify_label(label)
+        if field is None and qtype == "url":
+            field = "handle_website"
+        if field and out.get(field) is None:
+            out[field] = _answer_text(answer)
+    return out
+
+
+def _first_checkin(tickets: list[Any]) -> str | None:
+    times = [
+        str(t["checked_in_at"]) for t in tickets if isinstance(t, dict) and t.get("checked_in_at")
+    ]
+    if not times:
+        return None
+    try:
+        return min(times, key=lambda v: str(parse_timestamp(v)))
+    except ValueError:
+        return times[0]
+
+
+def normalize_luma_guests(
+    entries: list[dict[str, Any]], event: dict[str, Any], origin: str
+) -> NormalizedBatch:
+    """Normalizes API guest entries of one event (wrapped and flat shapes, mixed freely)."""
+    event_row = luma_event(event)
+    rows: list[dict[str, Any]] = []
+    for idx, entry in enumerate(entries):
+        raw = json.dumps(entry, default=str, ensure_ascii=False)
+        if not isinstance(entry, dict):
+            rows.append({"_idx": idx, "_raw": raw, "_pre_reason": "guest entry is not an object"})
+            continue
+        wrapped = entry.get("guest")
+        guest: dict[str, Any] = wrapped if isinstance(wrapped, dict) else entry
+        tickets = guest.get("event_tickets")
+        if not isinstance(tickets, list):
+            one = guest.get("event_ticket")
+            tickets = [one] if isinstance(one, dict) else []
+        answers = luma_answer_fields(guest.get("registration_answers"))
+        status = guest.get("approval_status")
+        rows.append(
+            {
+                "_idx": idx,
+                "_raw": raw,
+                "_id": _str(guest.get("id") or guest.get("api_id") or entry.get("api_id")),
+                "_person": _str(guest.get("user_id") or guest.get("user_api_id")),
+                "_full": _str(guest.get("user_name") or guest.get("name")),
+                "_first": _str(guest.get("user_first_name") or guest.get("first_name")),
+                "_last": _str(guest.get("user_last_name") or guest.get("last_name")),
+                "_email": _str(guest.get("user_email") or guest.get("email")),
+                "_phone": _str(guest.get("phone_number")),
+                "_company": answers.get("company"),
+                "_job": answers.get("job_title"),
+                **{f"_h_{p}": answers.get(f"handle_{p}") for p in _HANDLES},
+                "_observed": _str(guest.get("registered_at") or guest.get("created_at")),
+                "_checked": _str(guest.get("checked_in_at")) or _first_checkin(tickets),
+                "_raw_status": _str(status),
+                "_status": LUMA_STATUS.get(str(status).strip().lower()) if status else None,
+            }
         )
+    schema = dict.fromkeys(("_raw", "_pre_reason", "_status"), pl.String)
+    staging = pl.DataFrame(
+        rows, schema_overrides={"_idx": pl.Int64, **schema}, infer_schema_length=None
     )
-    att = good.select(
-        pl.lit(event_id).alias("event_id"),
-        (pl.lit(f"{Source.LUMA}:") + pl.col("_id")).alias("observation_id"),
-        status.alias("status"),
-        pl.col("approval_status").alias("raw_status"),
-        pl.lit(Role.GUEST.value).alias("role"),
-        pl.col("_created").alias("registered_at"),
-        pl.col("_checked").alias("checked_in_at"),
+    if staging.height:
+        staging = staging.with_columns(pl.lit(event_row["event_id"]).alias("_event_id"))
+    return finish(
+        staging,
+        source=Source.LUMA.value,
+        origin=origin,
+        events=[event_row],
+        raw_cols=[],
+        id_label="guest id",
+        status_label="approval_status",
+        tz=event_row["timezone"],
+        input_records=len(entries),
     )
-    return NormalizedBatch(
-        input_records=frame.height,
-        events=conform(pl.DataFrame([event_row]), EVENTS_SCHEMA),
-        observations=conform(obs, OBSERVATIONS_SCHEMA),
-        attendance=conform(att, ATTENDANCE_SCHEMA),
-        quarantine=conform(quarantine, QUARANTINE_SCHEMA),
-    )
+
+
+def _str(value: object) -> str | None:
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    return str(value)

@@ -1,0 +1,352 @@
+"""Eventbrite: API v3 events and attendees, and the attendee-report CSV.
+
+State: the `cancelled`, `refunded` and `checked_in` booleans decide first (the `status`
+text is documented as going away), then `status`; a used barcode also means checked in.
+The raw `status` text is kept as `raw_status` (or the deciding boolean's name when the
+text is absent).
+
+CSV: the per-event report (`Order #, Order Date, First Name, Last Name, Email, …,
+Attendee #, …, Attendee Status, …` then custom questions) and the wider variant that adds
+`Name, Company, Job title, Event Name, Checked In`. Rows are keyed by `Attendee #`. The
+event is, in order: the `event` argument; an `Event ID` column; the `Event Name` column
+matched against `known_events` by name; else a synthetic id `name-<slug of Event Name>`.
+Zone-less order dates take the event's zone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import polars as pl
+
+from domain.model import Source, Status
+from domain.normalize.batch import NormalizedBatch
+from domain.normalize.common import (
+    RECORD_INDEX,
+    all_quarantined,
+    classify_label,
+    col_or_null,
+    detect_answer_columns,
+    find_column,
+    finish,
+    missing_columns,
+    norm_key,
+    status_expr,
+    with_index,
+)
+from domain.normalize.fields import parse_timestamp
+
+EVENTBRITE_STATUS: dict[str, str] = {
+    "attending": Status.GOING.value,
+    "checked in": Status.ATTENDED.value,
+    "not attending": Status.CANCELLED.value,
+    "refunded": Status.CANCELLED.value,
+    "cancelled": Status.CANCELLED.value,
+    "canceled": Status.CANCELLED.value,
+    "deleted": Status.CANCELLED.value,
+    "unpaid": Status.REGISTERED.value,
+    "pending": Status.REGISTERED.value,
+    "waitlist": Status.WAITLISTED.value,
+    "waitlisted": Status.WAITLISTED.value,
+}
+
+EVENTBRITE_CSV_COLUMNS: tuple[str, ...] = (
+    "Order #",
+    "Order Date",
+    "First Name",
+    "Last Name",
+    "Name",
+    "Email",
+    "Quantity",
+    "Price Tier",
+    "Ticket Type",
+    "Attendee #",
+    "Group",
+    "Order Type",
+    "Currency",
+    "Total Paid",
+    "Fees Paid",
+    "Eventbrite Fees",
+    "Eventbrite Payment Processing",
+    "Attendee Status",
+    "Event Name",
+    "Event ID",
+    "Checked In",
+    "Company",
+    "Job Title",
+    "Cell Phone",
+    "Work Phone",
+    "Home Phone",
+    "Website",
+    "Blog",
+)
+EVENTBRITE_CSV_REQUIRED: list[tuple[str, ...]] = [
+    ("Attendee #",),
+    ("Email", "Name", "First Name"),
+]
+
+
+def eventbrite_event(raw: dict[str, Any]) -> dict[str, Any]:
+    """One Eventbrite event object as an `events` row."""
+    source_id = str(raw.get("id"))
+    start = _dict(raw.get("start"))
+    end = _dict(raw.get("end"))
+    tz = start.get("timezone") or end.get("timezone") or "UTC"
+    name = raw.get("name")
+    address = _dict(_dict(raw.get("venue")).get("address"))
+
+    def when(part: dict[str, Any]) -> Any:
+        try:
+            return parse_timestamp(part.get("utc"), tz) or parse_timestamp(part.get("local"), tz)
+        except ValueError:
+            return None
+
+    return {
+        "event_id": f"{Source.EVENTBRITE}:{source_id}",
+        "source": Source.EVENTBRITE.value,
+        "source_event_id": source_id,
+        "name": name.get("text") if isinstance(name, dict) else name,
+        "starts_at": when(start),
+        "ends_at": when(end),
+        "timezone": tz,
+        "url": raw.get("url"),
+        "city": address.get("city") or raw.get("city"),
+    }
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _bool(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "yes", "1")
+    return bool(value)
+
+
+def _attendee_state(att: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """(status, raw_status, checked_in_at) from booleans first, then `status`."""
+    raw = att.get("status")
+    raw_text = str(raw) if raw is not None else None
+    barcodes = [b for b in att.get("barcodes") or [] if isinstance(b, dict)]
+    used = [b for b in barcodes if str(b.get("status", "")).lower() == "used"]
+    checked_at = None
+    if used:
+        checked_at = used[0].get("changed") or used[0].get("created")
+    if _bool(att.get("cancelled")):
+        return Status.CANCELLED.value, raw_text or "cancelled", None
+    if _bool(att.get("refunded")):
+        return Status.CANCELLED.value, raw_text or "refunded", None
+    if _bool(att.get("checked_in")) or used:
+        return Status.ATTENDED.value, raw_text or "checked_in", checked_at
+    if raw_text is None:
+        known = any(k in att for k in ("checked_in", "cancelled", "refunded"))
+        return (Status.GOING.value if known else None), None, None
+    return EVENTBRITE_STATUS.get(norm_key(raw_text)), raw_text, None
+
+
+def normalize_eventbrite_attendees(
+    attendees: list[dict[str, Any]], events: dict[str, dict[str, Any]], origin: str
+) -> NormalizedBatch:
+    """API attendee objects; `events` maps Eventbrite event id -> API event object."""
+    event_rows = {eid: eventbrite_event(ev) for eid, ev in events.items()}
+    rows: list[dict[str, Any]] = []
+    seen_events: dict[str, dict[str, Any]] = {}
+    for idx, att in enumerate(attendees):
+        raw = json.dumps(att, default=str, ensure_ascii=False)
+        if not isinstance(att, dict):
+            rows.append({"_idx": idx, "_raw": raw, "_pre_reason": "attendee is not an object"})
+            continue
+        event_source_id = str(att.get("event_id") or "")
+        event_row = event_rows.get(event_source_id)
+        if event_row is None and event_source_id:
+            event_row = eventbrite_event({"id": event_source_id})
+        pre = None if event_row else "missing event_id"
+        if event_row:
+            seen_events[event_row["event_id"]] = event_row
+        profile = _dict(att.get("profile"))
+        answers = _answers(att.get("answers"))
+        status, raw_status, checked_at = _attendee_state(att)
+        if status is None and raw_status is None:
+            raw_status = "(none)"
+        rows.append(
+            {
+                "_idx": idx,
+                "_raw": raw,
+                "_pre_reason": pre,
+                "_id": _str(att.get("id")),
+                "_event_id": event_row["event_id"] if event_row else None,
+                "_tz": event_row["timezone"] if event_row else None,
+                "_full": _str(profile.get("name")),
+                "_first": _str(profile.get("first_name")),
+                "_last": _str(profile.get("last_name")),
+                "_email": _str(profile.get("email")),
+                "_phone": _str(profile.get("cell_phone") or profile.get("work_phone")),
+                "_company": _str(profile.get("company")) or answers.get("company"),
+                "_job": _str(profile.get("job_title")) or answers.get("job_title"),
+                "_h_instagram": answers.get("handle_instagram"),
+                "_h_linkedin": answers.get("handle_linkedin"),
+                "_h_twitter": answers.get("handle_twitter"),
+                "_h_github": answers.get("handle_github"),
+                "_h_website": _str(profile.get("website")) or answers.get("handle_website"),
+                "_observed": _str(att.get("created")),
+                "_checked": _str(checked_at),
+                "_raw_status": raw_status,
+                "_status": status,
+            }
+        )
+    staging = pl.DataFrame(
+        rows,
+        schema_overrides={"_idx": pl.Int64, "_raw": pl.String, "_pre_reason": pl.String},
+        infer_schema_length=None,
+    )
+    used_events = list(seen_events.values()) or list(event_rows.values())
+    return finish(
+        staging,
+        source=Source.EVENTBRITE.value,
+        origin=origin,
+        events=used_events,
+        raw_cols=[],
+        id_label="attendee id",
+        status_label="attendee status",
+        input_records=len(attendees),
+    )
+
+
+def _answers(answers: object) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    if not isinstance(answers, list):
+        return out
+    for item in answers:
+        if not isinstance(item, dict):
+            continue
+        field = classify_label(str(item.get("question") or ""))
+        answer = item.get("answer")
+        if field and out.get(field) is None and isinstance(answer, (str, int, float)):
+            out[field] = str(answer)
+    return out
+
+
+def _str(value: object) -> str | None:
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    return str(value)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "unnamed"
+
+
+def normalize_eventbrite_csv(
+    frame: pl.DataFrame,
+    event: dict[str, Any] | None,
+    origin: str,
+    known_events: list[dict[str, Any]] | None = None,
+) -> NormalizedBatch:
+    """Attendee-report CSV (see module docstring for how rows find their event)."""
+    columns = [c for c in frame.columns if c != RECORD_INDEX]
+    fixed_event = eventbrite_event(event) if event else None
+    missing = missing_columns(columns, EVENTBRITE_CSV_REQUIRED)
+    if missing:
+        return all_quarantined(
+            frame,
+            source=Source.EVENTBRITE.value,
+            origin=origin,
+            reason=f"wrong column set: missing {', '.join(missing)}",
+            events=[fixed_event] if fixed_event else [],
+        )
+
+    def c(*names: str) -> pl.Expr:
+        return col_or_null(frame, find_column(columns, *names))
+
+    answers = detect_answer_columns(columns, EVENTBRITE_CSV_COLUMNS)
+
+    def a(field: str, *fixed: str) -> pl.Expr:
+        own = find_column(columns, *fixed) if fixed else None
+        return col_or_null(frame, own or answers.get(field))
+
+    df = with_index(frame)
+    # Which event each row belongs to.
+    event_rows: dict[str, dict[str, Any]] = {}
+    if fixed_event:
+        event_rows[fixed_event["event_id"]] = fixed_event
+        df = df.with_columns(
+            pl.lit(fixed_event["event_id"]).alias("_event_id"),
+            pl.lit(fixed_event["timezone"]).alias("_tz"),
+        )
+    else:
+        known = [eventbrite_event(e) for e in known_events or []]
+        by_id = {e["source_event_id"]: e for e in known}
+        by_name = {norm_key(e["name"] or ""): e for e in known if e["name"]}
+        id_col = find_column(columns, "Event ID")
+        name_col = find_column(columns, "Event Name")
+        keys = df.select(
+            col_or_null(frame, id_col).alias("i"), col_or_null(frame, name_col).alias("n")
+        ).unique()
+        mapping: dict[tuple[str | None, str | None], tuple[str | None, str | None]] = {}
+        for eid, ename in keys.iter_rows():
+            row = None
+            if eid:
+                row = by_id.get(eid) or {
+                    **eventbrite_event({"id": eid, "name": {"text": ename}}),
+                }
+            elif ename:
+                row = by_name.get(norm_key(ename)) or eventbrite_event(
+                    {"id": f"name-{_slug(ename)}", "name": {"text": ename}}
+                )
+            if row:
+                event_rows[row["event_id"]] = row
+                mapping[(eid, ename)] = (row["event_id"], row["timezone"])
+        lookup = pl.DataFrame(
+            [(k[0], k[1], v[0], v[1]) for k, v in mapping.items()],
+            schema={"i": pl.String, "n": pl.String, "_event_id": pl.String, "_tz": pl.String},
+            orient="row",
+        )
+        df = (
+            df.with_columns(
+                col_or_null(frame, id_col).alias("i"), col_or_null(frame, name_col).alias("n")
+            )
+            .join(lookup, on=["i", "n"], how="left", nulls_equal=True)
+            .sort("_idx")
+            .drop("i", "n")
+        )
+    raw_status = c("Attendee Status")
+    checked_flag = c("Checked In").str.to_lowercase().is_in(["yes", "true", "1", "checked in"])
+    staging = df.select(
+        "_idx",
+        *columns,
+        "_event_id",
+        "_tz",
+        c("Attendee #").alias("_id"),
+        c("Name").alias("_full"),
+        c("First Name").alias("_first"),
+        c("Last Name").alias("_last"),
+        c("Email").alias("_email"),
+        c("Cell Phone", "Mobile Phone", "Phone", "Work Phone").alias("_phone"),
+        a("company", "Company").alias("_company"),
+        a("job_title", "Job Title").alias("_job"),
+        a("handle_instagram").alias("_h_instagram"),
+        a("handle_linkedin").alias("_h_linkedin"),
+        a("handle_twitter").alias("_h_twitter"),
+        a("handle_github").alias("_h_github"),
+        a("handle_website", "Website").alias("_h_website"),
+        c("Order Date").alias("_observed"),
+        checked_flag.alias("_checked_flag"),
+        raw_status.alias("_raw_status"),
+        status_expr(raw_status, EVENTBRITE_STATUS).alias("_status"),
+        pl.when(pl.col("_event_id").is_null())
+        .then(pl.lit("missing event (no event given, no Event ID or Event Name)"))
+        .alias("_pre_reason"),
+    )
+    return finish(
+        staging,
+        source=Source.EVENTBRITE.value,
+        origin=origin,
+        events=list(event_rows.values()),
+        raw_cols=columns,
+        id_label="Attendee #",
+        status_label="Attendee Status",
+        default_status=Status.GOING.value,
+    )
