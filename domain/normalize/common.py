@@ -18,6 +18,7 @@ Staging columns:
     _raw_status   status as the source wrote it
     _status       mapped `Status` value; null while `_raw_status` is set = unknown status
     _role, _plus_one_of
+    _synthetic    bool: a record made up from a count (no first/last name split)
     _pre_reason   a reason decided before `finish` (e.g. wrong column set)
     _raw          the record as JSON text (else built from `raw_cols`)
 
@@ -325,6 +326,7 @@ _STAGING: dict[str, pl.DataType] = {
     "_role": pl.String(),
     "_plus_one_of": pl.String(),
     "_pre_reason": pl.String(),
+    "_synthetic": pl.Boolean(),
 }
 
 
@@ -408,6 +410,8 @@ def finish(
     ).sort("record_index")
     good = good.with_columns(normalize_phones(good["_phone"]).alias("_phone"))
     full, first, last = name_parts(clean("_full"), clean("_first"), clean("_last"))
+    real = ~pl.col("_synthetic").fill_null(False)
+    first, last = pl.when(real).then(first), pl.when(real).then(last)
     obs_id = pl.lit(f"{source}:") + pl.col("_id")
     observations = good.select(
         obs_id.alias("observation_id"),

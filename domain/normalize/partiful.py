@@ -195,6 +195,7 @@ def normalize_partiful_csv(
         .otherwise(pl.lit(Role.GUEST.value))
         .alias("_role"),
         pl.lit(0, dtype=pl.Int64).alias("_copy"),
+        pl.lit(False).alias("_synthetic"),
     )
     extra_inputs = 0
     if count_col is not None:
@@ -220,6 +221,7 @@ def normalize_partiful_csv(
                         pl.col("_full") + pl.lit("'s plus-one ") + pl.col("_copy").cast(pl.String)
                     ).alias("_full"),
                     pl.lit(Role.PLUS_ONE.value).alias("_role"),
+                    pl.lit(True).alias("_synthetic"),
                     pl.lit(None, dtype=pl.String).alias("_company"),
                     pl.lit(None, dtype=pl.String).alias("_job"),
                     *[pl.lit(None, dtype=pl.String).alias(f"_h_{p}") for p in _HANDLES],
@@ -243,7 +245,7 @@ def normalize_partiful_csv(
         df.filter(pl.col("_id").is_not_null())
         .sort(pl.col("_role") == Role.PLUS_ONE.value, "_idx", "_copy")
         .group_by("_nkey", maintain_order=True)
-        .agg(pl.col("_id").first().alias("_plus_one_of"))
+        .agg((pl.lit(f"{Source.PARTIFUL}:") + pl.col("_id").first()).alias("_plus_one_of"))
         .rename({"_nkey": "_host_key"})
     )
     df = (
@@ -264,6 +266,7 @@ def normalize_partiful_csv(
         "_status",
         "_role",
         "_plus_one_of",
+        "_synthetic",
         pl.lit(event_row["event_id"]).alias("_event_id"),
         (pl.col("_pre_reason") if "_pre_reason" in df.columns else pl.lit(None, pl.String)).alias(
             "_pre_reason"
