@@ -1,0 +1,211 @@
+"""Clustering scored pairs into people while respecting cannot-link constraints.
+
+Constraints are checked between whole clusters, not between the two records of an edge,
+so no chain of merges can bring together two records that must stay apart:
+- explicit cannot-link decisions of organizers (always win, even over must-link);
+- one account per platform: a cluster never holds two different handles on a platform,
+  or two different platform user ids of one source;
+- one address per guest list: a cluster never holds two records of the same event with
+  different email addresses.
+Must-link decisions are applied first (they override the automatic constraints), then
+merge edges in order of decreasing probability.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from domain.identity.features import IDENTIFYING_PLATFORMS
+
+
+class _State:
+    __slots__ = ("accounts", "cannot", "events", "forced", "size")
+
+    def __init__(self) -> None:
+        self.events: dict[str, set[str]] = {}
+        self.accounts: dict[str, set[str]] = {}
+        self.cannot: set[int] = set()
+        self.size = 1
+        self.forced = False
+
+
+@dataclass
+class ClusterResult:
+    labels: list[int]  # cluster label per row (the root row's position)
+    merges: list[tuple[int, int, str]] = field(default_factory=list)  # (i, j, reason)
+    suggestions: list[tuple[int, int]] = field(default_factory=list)  # best edge per pair
+    skipped_must_links: list[tuple[int, int]] = field(default_factory=list)
+    blocked_merges: int = 0
+
+
+class ConstrainedClusters:
+    """Union-find whose unions are refused when the two clusters may not be joined."""
+
+    def __init__(self, features: pl.DataFrame) -> None:
+        n = features.height
+        self.parent = list(range(n))
+        self.events = features["event_id"].to_list()
+        self.emails = features["email_key"].to_list()
+        self.accounts: list[list[tuple[str, str]]] = [[] for _ in range(n)]
+        for p in IDENTIFYING_PLATFORMS:
+            for k, h in enumerate(features[f"h_{p}"].to_list()):
+                if h is not None:
+                    self.accounts[k].append((p, h))
+        sources = features["source"].to_list()
+        for k, pk in enumerate(features["person_key"].to_list()):
+            if pk is not None:
+                self.accounts[k].append((f"account:{sources[k]}", pk))
+        self.state: dict[int, _State] = {}
+
+    def find(self, x: int) -> int:
+        parent = self.parent
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    def _get(self, root: int) -> _State:
+        st = self.state.get(root)
+        if st is None:
+            st = _State()
+            ev, em = self.events[root], self.emails[root]
+            if ev is not None and em is not None:
+                st.events[ev] = {em}
+            for platform, value in self.accounts[root]:
+                st.accounts.setdefault(platform, set()).add(value)
+            self.state[root] = st
+        return st
+
+    def add_cannot_link(self, i: int, j: int) -> None:
+        self._get(self.find(i)).cannot.add(j)
+        self._get(self.find(j)).cannot.add(i)
+
+    def explicitly_apart(self, ra: int, rb: int) -> bool:
+        sa, sb = self._get(ra), self._get(rb)
+        return any(self.find(x) == rb for x in sa.cannot) or any(
+            self.find(x) == ra for x in sb.cannot
+        )
+
+    def automatic_conflict(self, ra: int, rb: int) -> bool:
+        sa, sb = self._get(ra), self._get(rb)
+        small, large = (sa, sb) if len(sa.events) <= len(sb.events) else (sb, sa)
+        for ev, emails in small.events.items():
+            other = large.events.get(ev)
+            if other is not None and len(emails | other) > 1:
+                return True
+        for platform, values in sa.accounts.items():
+            other = sb.accounts.get(platform)
+            if other is not None and len(values | other) > 1:
+                return True
+        return False
+
+    def can_join(self, i: int, j: int) -> bool:
+        ra, rb = self.find(i), self.find(j)
+        if ra == rb:
+            return True
+        return not self.explicitly_apart(ra, rb) and not self.automatic_conflict(ra, rb)
+
+    def union(self, i: int, j: int, forced: bool = False) -> bool:
+        ra, rb = self.find(i), self.find(j)
+        if ra == rb:
+            return False
+        sa, sb = self._get(ra), self._get(rb)
+        if sa.size < sb.size:
+            ra, rb, sa, sb = rb, ra, sb, sa
+        self.parent[rb] = ra
+        for ev, emails in sb.events.items():
+            sa.events.setdefault(ev, set()).update(emails)
+        for platform, values in sb.accounts.items():
+            sa.accounts.setdefault(platform, set()).update(values)
+        sa.cannot |= sb.cannot
+        sa.size += sb.size
+        sa.forced = sa.forced or sb.forced or forced
+        del self.state[rb]
+        return True
+
+
+def cluster(
+    features: pl.DataFrame,
+    scored: pl.DataFrame,
+    must_links: Sequence[tuple[int, int]] = (),
+    cannot_links: Iterable[tuple[int, int]] = (),
+) -> ClusterResult:
+    """Rows of `features` grouped into people; `scored` holds i, j, match_probability, decision."""
+    uf = ConstrainedClusters(features)
+    result = ClusterResult(labels=[])
+    for i, j in cannot_links:
+        uf.add_cannot_link(i, j)
+    for i, j in must_links:
+        ra, rb = uf.find(i), uf.find(j)
+        if ra == rb:
+            continue
+        if uf.explicitly_apart(ra, rb):
+            result.skipped_must_links.append((i, j))
+            continue
+        uf.union(i, j, forced=True)
+        result.merges.append((i, j, "must_link"))
+    merge_edges = scored.filter(pl.col("decision") == "merge").sort(
+        ["match_probability", "i", "j"], descending=[True, False, False]
+    )
+    for i, j in zip(merge_edges["i"].to_list(), merge_edges["j"].to_list(), strict=True):
+        ra, rb = uf.find(i), uf.find(j)
+        if ra == rb:
+            continue
+        if uf.explicitly_apart(ra, rb) or uf.automatic_conflict(ra, rb):
+            result.blocked_merges += 1
+            continue
+        uf.union(i, j)
+        result.merges.append((i, j, "auto"))
+    candidates = scored.filter(pl.col("decision").is_in(["suggest", "merge"])).sort(
+        ["match_probability", "i", "j"], descending=[True, False, False]
+    )
+    seen: set[tuple[int, int]] = set()
+    for i, j in zip(candidates["i"].to_list(), candidates["j"].to_list(), strict=True):
+        ra, rb = uf.find(i), uf.find(j)
+        if ra == rb:
+            continue
+        key = (min(ra, rb), max(ra, rb))
+        if key in seen:
+            continue
+        seen.add(key)
+        if uf.explicitly_apart(ra, rb) or uf.automatic_conflict(ra, rb):
+            continue
+        result.suggestions.append((i, j))
+    result.labels = [uf.find(k) for k in range(features.height)]
+    return result
+
+
+def violations(
+    features: pl.DataFrame, labels: Sequence[int], cannot_links: Iterable[tuple[int, int]] = ()
+) -> list[str]:
+    """Every constraint a clustering breaks (for the asset check and the tests)."""
+    out: list[str] = []
+    for i, j in cannot_links:
+        if labels[i] == labels[j]:
+            out.append(f"cannot-link {i}-{j} inside one cluster")
+    df = features.select(
+        "event_id", "email_key", "source", "person_key", *[f"h_{p}" for p in IDENTIFYING_PLATFORMS]
+    ).with_columns(pl.Series("label", list(labels)))
+    per_event = (
+        df.filter(pl.col("email_key").is_not_null())
+        .group_by("label", "event_id")
+        .agg(pl.col("email_key").n_unique().alias("n"))
+        .filter(pl.col("n") > 1)
+    )
+    out.extend(
+        f"cluster {r['label']}: {r['n']} addresses at {r['event_id']}" for r in per_event.to_dicts()
+    )
+    for col in [*(f"h_{p}" for p in IDENTIFYING_PLATFORMS), "person_key"]:
+        bad = (
+            df.filter(pl.col(col).is_not_null())
+            .group_by("label", "source" if col == "person_key" else pl.lit(col))
+            .agg(pl.col(col).n_unique().alias("n"))
+            .filter(pl.col("n") > 1)
+        )
+        out.extend(f"cluster {r['label']}: {r['n']} values of {col}" for r in bad.to_dicts())
+    return out

@@ -1,0 +1,199 @@
+"""Per-observation matching features and the frequency statistics they depend on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import polars as pl
+
+from domain.identity.names import (
+    NICKNAMES,
+    canonical_email,
+    clean_handle,
+    fold,
+    fold_company,
+    is_placeholder,
+)
+
+# Platforms whose handles identify one account; two different ones are two people.
+IDENTIFYING_PLATFORMS: tuple[str, ...] = ("instagram", "linkedin", "twitter", "github")
+
+FEATURE_COLUMNS: tuple[str, ...] = (
+    "observation_id",
+    "source",
+    "event_id",
+    "person_key",
+    "first_f",
+    "last_f",
+    "first_c",
+    "full_f",
+    "name_key",
+    "name_sorted",
+    "initial",
+    "name_quality",
+    "email_key",
+    "email_local",
+    "phone",
+    *(f"h_{p}" for p in IDENTIFYING_PLATFORMS),
+    "company_f",
+    "observed_at",
+    "name_freq",
+    "email_shared",
+)
+
+
+def _map_unique(col: pl.Series, fn: Callable[[str | None], str | None]) -> pl.Series:
+    """Applies a Python function once per distinct value (names repeat a lot)."""
+    uniq = col.unique().drop_nulls()
+    mapping = pl.DataFrame(
+        {"k": uniq, "v": [fn(x) for x in uniq.to_list()]}, schema={"k": pl.String, "v": pl.String}
+    )
+    out = pl.DataFrame({"k": col}).join(mapping, on="k", how="left", maintain_order="left")
+    return out["v"].alias(col.name)
+
+
+def prepare_features(
+    observations: pl.DataFrame,
+    stats: pl.DataFrame | None = None,
+    common_name_min: int = 5,
+) -> pl.DataFrame:
+    """Normalized matching keys per observation.
+
+    `stats` (observation_id, name_freq, email_shared) overrides the frequencies computed
+    from `observations`, so a small component is scored with the whole data's statistics.
+    """
+    obs = observations
+    full_src = pl.coalesce(
+        pl.col("full_name"),
+        pl.concat_str(
+            [pl.col("first_name"), pl.col("last_name")], separator=" ", ignore_nulls=True
+        ),
+    )
+    base = obs.select(
+        "observation_id",
+        "source",
+        "event_id",
+        pl.when(pl.col("source_person_id").is_not_null())
+        .then(pl.concat_str([pl.col("source"), pl.col("source_person_id")], separator=":"))
+        .alias("person_key"),
+        full_src.alias("full_raw"),
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        *(pl.col(f"handle_{p}").alias(f"hraw_{p}") for p in IDENTIFYING_PLATFORMS),
+        "company",
+        "observed_at",
+    )
+    full_f = _map_unique(base["full_raw"], fold)
+    first_fold = _map_unique(base["first_name"], fold)
+    last_fold = _map_unique(base["last_name"], fold)
+    email_key = _map_unique(base["email"], canonical_email)
+    company_f = _map_unique(base["company"], fold_company)
+    handles = [
+        _map_unique(base[f"hraw_{p}"], clean_handle).alias(f"h_{p}") for p in IDENTIFYING_PLATFORMS
+    ]
+    nick = pl.DataFrame(
+        {"tok": list(NICKNAMES), "canon": list(NICKNAMES.values())},
+        schema={"tok": pl.String, "canon": pl.String},
+    )
+    df = base.select("observation_id", "source", "event_id", "person_key", "phone", "observed_at")
+    df = df.with_columns(
+        full_f.alias("full_f"),
+        first_fold.alias("first_fold"),
+        last_fold.alias("last_fold"),
+        email_key.alias("email_key"),
+        company_f.alias("company_f"),
+        *handles,
+    )
+    tokens = pl.col("full_f").str.split(" ")
+    df = df.with_columns(
+        # Prefer the source's own split; otherwise first token / last token of the full name.
+        pl.coalesce(pl.col("first_fold").str.split(" ").list.first(), tokens.list.first()).alias(
+            "first_f"
+        ),
+        pl.when(pl.col("last_fold").is_not_null())
+        .then(pl.col("last_fold"))
+        .when(tokens.list.len() > 1)
+        .then(tokens.list.last())
+        .alias("last_f"),
+        tokens.list.sort().list.join(" ").alias("name_sorted"),
+        pl.col("email_key").str.split("@").list.first().alias("email_local"),
+    )
+    df = df.join(nick, left_on="first_f", right_on="tok", how="left", maintain_order="left")
+    df = df.with_columns(pl.coalesce("canon", "first_f").alias("first_c")).drop("canon")
+    placeholder = _map_unique(df["full_f"], lambda v: "1" if is_placeholder(v) else None)
+    df = df.with_columns(
+        placeholder.alias("is_ph"),
+        pl.concat_str(
+            [pl.col("first_c"), pl.col("last_f")], separator=" ", ignore_nulls=True
+        ).alias("name_key"),
+        pl.col("first_f").str.slice(0, 1).alias("initial"),
+    )
+    df = df.with_columns(
+        pl.when(pl.col("full_f").is_null() | pl.col("is_ph").is_not_null())
+        .then(pl.lit("placeholder"))
+        .when(pl.col("last_f").is_null() | (pl.col("first_f").str.len_chars() <= 1))
+        .then(pl.lit("single"))
+        .otherwise(pl.lit("ok"))
+        .alias("name_quality"),
+        pl.when(pl.col("full_f").is_null() | pl.col("is_ph").is_not_null())
+        .then(None)
+        .otherwise(pl.col("name_key"))
+        .alias("name_key"),
+    ).drop("is_ph")
+    if stats is not None and stats.height:
+        df = df.join(
+            stats.select("observation_id", "name_freq", "email_shared"),
+            on="observation_id",
+            how="left",
+            maintain_order="left",
+        )
+        df = df.with_columns(
+            pl.col("name_freq").fill_null(1).cast(pl.Int64),
+            pl.col("email_shared").fill_null(False),
+        )
+    else:
+        df = df.with_columns(name_frequencies(df), email_shared_flags(df))
+    df = df.with_columns(
+        pl.when((pl.col("name_quality") == "ok") & (pl.col("name_freq") >= common_name_min))
+        .then(pl.lit("common"))
+        .otherwise(pl.col("name_quality"))
+        .alias("name_quality")
+    )
+    return df.select(FEATURE_COLUMNS)
+
+
+def name_frequencies(df: pl.DataFrame) -> pl.Series:
+    """How many distinct people (by email, else record) carry each name key."""
+    person = pl.coalesce(pl.col("email_key"), pl.col("observation_id"))
+    freq = (
+        pl.when(pl.col("name_key").is_null()).then(1).otherwise(person.n_unique().over("name_key"))
+    )
+    return df.select(freq.cast(pl.Int64).alias("name_freq")).to_series()
+
+
+def email_shared_flags(df: pl.DataFrame) -> pl.Series:
+    """An address used under two different given names is shared (family, team inbox)."""
+    given = pl.col("first_c").filter(pl.col("name_quality") == "ok")
+    flag = (
+        pl.when(pl.col("email_key").is_null())
+        .then(False)
+        .otherwise(given.n_unique().over("email_key") > 1)
+    )
+    return df.select(flag.fill_null(False).alias("email_shared")).to_series()
+
+
+def related_events(features: pl.DataFrame, min_shared: int = 2) -> pl.DataFrame:
+    """Event pairs that share at least `min_shared` attendees (by email): one community."""
+    att = (
+        features.filter(pl.col("email_key").is_not_null()).select("email_key", "event_id").unique()
+    )
+    pairs = (
+        att.join(att, on="email_key", suffix="_b")
+        .filter(pl.col("event_id") < pl.col("event_id_b"))
+        .group_by("event_id", "event_id_b")
+        .len()
+        .filter(pl.col("len") >= min_shared)
+    )
+    return pairs.select(pl.col("event_id").alias("event_a"), pl.col("event_id_b").alias("event_b"))

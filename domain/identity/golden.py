@@ -1,0 +1,166 @@
+"""Golden records: one value per attribute per member, chosen by survivorship rules.
+
+Rules (documented here, applied to every member, ties broken left to right):
+- display name, first/last name: most frequent spelling (after folding), then source trust,
+  then most recent; placeholders ("Guest", "Plus one") never win.
+- emails, phones: every distinct value is kept; the primary one is the most frequent,
+  then the most trusted source, then the most recent.
+- handles per platform: most trusted source, then most recent, then most frequent.
+- company and job title: most recent (people change jobs), then trust, then frequency.
+Every chosen value lists the observation ids it came from.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from domain.identity.names import fold, is_placeholder
+from domain.model import HANDLE_PLATFORMS
+
+DEFAULT_TRUST: tuple[str, ...] = ("luma", "eventbrite", "meetup", "partiful")
+
+RULES: dict[str, tuple[str, ...]] = {
+    "display_name": ("frequency", "trust", "recency"),
+    "first_name": ("frequency", "trust", "recency"),
+    "last_name": ("frequency", "trust", "recency"),
+    "email": ("frequency", "trust", "recency"),
+    "phone": ("frequency", "trust", "recency"),
+    **{f"handle_{p}": ("trust", "recency", "frequency") for p in HANDLE_PLATFORMS},
+    "company": ("recency", "trust", "frequency"),
+    "job_title": ("recency", "trust", "frequency"),
+}
+MULTI_VALUED: frozenset[str] = frozenset({"email", "phone"})
+
+
+def golden_records(
+    observations: pl.DataFrame,
+    member_of: pl.DataFrame,
+    trust_order: tuple[str, ...] = DEFAULT_TRUST,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Returns (members, provenance).
+
+    members: member_id, display_name, first_name, last_name, email, emails, phone, phones,
+    handle_<platform>, company, job_title, observation_count, sources, first_seen, last_seen.
+    provenance: member_id, attribute, value, chosen, rule, observation_ids, sources, count,
+    last_observed_at.
+    """
+    obs = observations.join(member_of.select("observation_id", "member_id"), on="observation_id")
+    trust = pl.DataFrame(
+        {"source": list(trust_order), "trust_rank": list(range(len(trust_order)))},
+        schema={"source": pl.String, "trust_rank": pl.Int64},
+    )
+    obs = obs.join(trust, on="source", how="left").with_columns(
+        pl.col("trust_rank").fill_null(len(trust_order)),
+        pl.coalesce(
+            pl.col("full_name"),
+            pl.concat_str(["first_name", "last_name"], separator=" ", ignore_nulls=True),
+        ).alias("display_name"),
+    )
+    names = obs["display_name"].unique().drop_nulls().to_list()
+    good = pl.DataFrame(
+        {"display_name": names, "_ok": [not is_placeholder(fold(n)) for n in names]},
+        schema={"display_name": pl.String, "_ok": pl.Boolean},
+    )
+    obs = obs.join(good, on="display_name", how="left")
+    name_ok = pl.col("_ok").fill_null(False)
+    long = []
+    for attr in RULES:
+        value = pl.col(attr)
+        if attr in ("display_name", "first_name", "last_name"):
+            value = pl.when(name_ok).then(value)
+        long.append(
+            obs.select(
+                "member_id",
+                "observation_id",
+                "source",
+                "trust_rank",
+                "observed_at",
+                pl.lit(attr).alias("attribute"),
+                value.cast(pl.String).alias("value"),
+            ).filter(pl.col("value").is_not_null() & (pl.col("value").str.strip_chars() != ""))
+        )
+    cand = pl.concat(long)
+    folded = cand["value"].str.to_lowercase().str.replace_all(r"[^\p{L}\p{N}]+", "")
+    cand = cand.with_columns(folded.alias("vkey"))
+    grouped = (
+        cand.sort("observed_at", "observation_id", nulls_last=False)
+        .group_by("member_id", "attribute", "vkey")
+        .agg(
+            pl.col("value").last().alias("value"),  # the most recent spelling
+            pl.col("observation_id").sort().alias("observation_ids"),
+            pl.col("source").unique().sort().alias("sources"),
+            pl.len().alias("count"),
+            pl.col("trust_rank").min().alias("trust_rank"),
+            pl.col("observed_at").max().alias("last_observed_at"),
+        )
+    )
+    ranked = []
+    for attr, rule in RULES.items():
+        keys = {
+            "frequency": ("count", True),
+            "trust": ("trust_rank", False),
+            "recency": ("last_observed_at", True),
+        }
+        cols = [keys[r][0] for r in rule] + ["value"]
+        desc = [keys[r][1] for r in rule] + [False]
+        part = grouped.filter(pl.col("attribute") == attr).sort(
+            ["member_id", *cols], descending=[False, *desc], nulls_last=True
+        )
+        ranked.append(
+            part.with_columns(
+                (pl.int_range(pl.len()).over("member_id") == 0).alias("chosen"),
+                pl.lit(" > ".join(rule)).alias("rule"),
+            )
+        )
+    prov = pl.concat(ranked).drop("vkey", "trust_rank")
+    chosen = prov.filter(pl.col("chosen")).select("member_id", "attribute", "value")
+    wide = chosen.pivot(on="attribute", index="member_id", values="value")
+    for attr in RULES:
+        if attr not in wide.columns:
+            wide = wide.with_columns(pl.lit(None, dtype=pl.String).alias(attr))
+    multi = (
+        prov.filter(pl.col("attribute").is_in(list(MULTI_VALUED)))
+        .sort("member_id", "chosen", "count", descending=[False, True, True])
+        .group_by("member_id", "attribute", maintain_order=True)
+        .agg(pl.col("value"))
+        .pivot(on="attribute", index="member_id", values="value")
+    )
+    for attr in MULTI_VALUED:
+        if attr not in multi.columns:
+            multi = multi.with_columns(pl.lit(None, dtype=pl.List(pl.String)).alias(attr))
+    multi = multi.rename({"email": "emails", "phone": "phones"})
+    stats = obs.group_by("member_id").agg(
+        pl.len().alias("observation_count"),
+        pl.col("source").unique().sort().alias("sources"),
+        pl.col("observed_at").min().alias("first_seen"),
+        pl.col("observed_at").max().alias("last_seen"),
+    )
+    members = (
+        stats.join(wide, on="member_id", how="left")
+        .join(multi, on="member_id", how="left")
+        .with_columns(
+            pl.col("emails").fill_null([]),
+            pl.col("phones").fill_null([]),
+        )
+        .sort("member_id")
+    )
+    cols = [
+        "member_id",
+        "display_name",
+        "first_name",
+        "last_name",
+        "email",
+        "emails",
+        "phone",
+        "phones",
+        *(f"handle_{p}" for p in HANDLE_PLATFORMS),
+        "company",
+        "job_title",
+        "observation_count",
+        "sources",
+        "first_seen",
+        "last_seen",
+    ]
+    return members.select(cols), prov.sort(
+        "member_id", "attribute", "chosen", descending=[False, False, True]
+    )

@@ -1,0 +1,425 @@
+"""Pairwise comparison levels and a Fellegi–Sunter model whose m/u come from the data.
+
+u (how often a level occurs between two random records) is measured on randomly sampled
+pairs; m (how often it occurs between two records of one person) and the match prior are
+estimated by EM over the candidate pairs, with the defaults below as a Dirichlet prior so
+small inputs stay sensible. Comparisons are discrete levels, so EM runs over the distinct
+comparison patterns, not over the pairs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.process import cpdist
+
+from domain.identity.features import IDENTIFYING_PLATFORMS
+
+# Levels per comparison, from least to most similar; a null comparison is level -1.
+LEVELS: dict[str, tuple[str, ...]] = {
+    "email": ("different", "similar_local_part", "exact_shared_address", "exact"),
+    "phone": ("different", "exact"),
+    "handle": ("conflicting", "same"),
+    "person": ("different_account", "same_account"),
+    "name": ("different", "same_initial", "similar", "same_weak", "nickname_or_swapped", "exact"),
+    "company": ("different", "same"),
+    "event": ("same_event", "unrelated_events", "related_events"),
+}
+COMPARISONS: tuple[str, ...] = tuple(LEVELS)
+
+# Prior m and u per level (probabilities, same order as LEVELS).
+DEFAULT_M: dict[str, tuple[float, ...]] = {
+    "email": (0.25, 0.05, 0.05, 0.65),
+    "phone": (0.1, 0.9),
+    "handle": (0.05, 0.95),
+    "person": (0.02, 0.98),
+    "name": (0.04, 0.03, 0.08, 0.1, 0.25, 0.5),
+    "company": (0.3, 0.7),
+    "event": (0.02, 0.48, 0.5),
+}
+DEFAULT_U: dict[str, tuple[float, ...]] = {
+    "email": (0.9989, 0.001, 0.00005, 0.00005),
+    "phone": (0.9999, 0.0001),
+    "handle": (0.9999, 0.0001),
+    "person": (0.9999, 0.0001),
+    "name": (0.985, 0.01, 0.004, 0.0009, 0.00005, 0.00005),
+    "company": (0.99, 0.01),
+    "event": (0.05, 0.85, 0.1),
+}
+
+JW_NAME = 0.9
+JW_LOCAL = 0.92
+JW_COMPANY = 0.92
+
+
+@dataclass
+class MatchModel:
+    """Fellegi–Sunter parameters: prior match rate among candidates and m/u per level."""
+
+    prior: float = 0.05
+    m: dict[str, list[float]] = field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_M.items()}
+    )
+    u: dict[str, list[float]] = field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_U.items()}
+    )
+    em_iterations: int = 0
+    trained_pairs: int = 0
+
+    def weights(self) -> dict[str, list[float]]:
+        """log2(m/u) per level: the evidence each agreement or disagreement carries."""
+        return {
+            c: [math.log2(m / u) for m, u in zip(self.m[c], self.u[c], strict=True)]
+            for c in COMPARISONS
+        }
+
+    def prior_weight(self) -> float:
+        return math.log2(self.prior / (1.0 - self.prior))
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "prior": self.prior,
+                "m": self.m,
+                "u": self.u,
+                "em_iterations": self.em_iterations,
+                "trained_pairs": self.trained_pairs,
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str | None) -> MatchModel:
+        if not text:
+            return cls()
+        data = json.loads(text)
+        model = cls(
+            prior=float(data["prior"]),
+            m={k: [float(x) for x in v] for k, v in data["m"].items()},
+            u={k: [float(x) for x in v] for k, v in data["u"].items()},
+            em_iterations=int(data.get("em_iterations", 0)),
+            trained_pairs=int(data.get("trained_pairs", 0)),
+        )
+        if set(model.m) != set(COMPARISONS) or any(
+            len(model.m[c]) != len(LEVELS[c]) for c in COMPARISONS
+        ):
+            return cls()  # parameters of an older comparison layout
+        return model
+
+
+def _jw(a: pl.Series, b: pl.Series) -> pl.Series:
+    """Jaro-Winkler similarity per row (rapidfuzz, all cores); null where a side is missing."""
+    n = a.len()
+    if n == 0:
+        return pl.Series([], dtype=pl.Float64)
+    mask = a.is_not_null() & b.is_not_null() & (a != b).fill_null(False)
+    sims = np.ones(n, dtype=np.float64)
+    idx = np.flatnonzero(mask.to_numpy())
+    if idx.size:
+        sims[idx] = cpdist(
+            a.gather(idx).to_list(),
+            b.gather(idx).to_list(),
+            scorer=JaroWinkler.normalized_similarity,
+            workers=-1,
+        )
+    both = (a.is_not_null() & b.is_not_null()).to_numpy()
+    return pl.Series(np.where(both, sims, np.nan)).fill_nan(None)
+
+
+def compare(
+    features: pl.DataFrame, pairs: pl.DataFrame, related: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Comparison levels (l_<name>, Int8, -1 = no evidence) and constraint flags per pair."""
+    f = features.with_row_index("_r")
+    left = f.rename({c: f"{c}_a" for c in f.columns if c != "_r"}).rename({"_r": "i"})
+    right = f.rename({c: f"{c}_b" for c in f.columns if c != "_r"}).rename({"_r": "j"})
+    p = pairs.select(pl.col("i").cast(pl.UInt32), pl.col("j").cast(pl.UInt32))
+    df = p.join(left, on="i", how="left").join(right, on="j", how="left")
+    if related is not None and related.height:
+        rel = related.select(
+            pl.min_horizontal("event_a", "event_b").alias("_ea"),
+            pl.max_horizontal("event_a", "event_b").alias("_eb"),
+            pl.lit(True).alias("_related"),
+        ).unique()
+        df = (
+            df.with_columns(
+                pl.min_horizontal("event_id_a", "event_id_b").alias("_ea"),
+                pl.max_horizontal("event_id_a", "event_id_b").alias("_eb"),
+            )
+            .join(rel, on=["_ea", "_eb"], how="left")
+            .drop("_ea", "_eb")
+        )
+    else:
+        df = df.with_columns(pl.lit(None, dtype=pl.Boolean).alias("_related"))
+
+    name_sim = _jw(df["name_key_a"], df["name_key_b"])
+    local_sim = _jw(df["email_local_a"], df["email_local_b"])
+    company_sim = _jw(df["company_f_a"], df["company_f_b"])
+    df = df.with_columns(
+        name_sim.alias("_name_sim"), local_sim.alias("_local_sim"), company_sim.alias("_co_sim")
+    )
+
+    def both(c: str) -> pl.Expr:
+        return pl.col(f"{c}_a").is_not_null() & pl.col(f"{c}_b").is_not_null()
+
+    def eq(c: str) -> pl.Expr:
+        return pl.col(f"{c}_a") == pl.col(f"{c}_b")
+
+    weak_name = pl.col("name_quality_a").is_in(["single", "common"]) | pl.col(
+        "name_quality_b"
+    ).is_in(["single", "common"])
+    email = (
+        pl.when(~both("email_key"))
+        .then(-1)
+        .when(eq("email_key") & (pl.col("email_shared_a") | pl.col("email_shared_b")))
+        .then(2)
+        .when(eq("email_key"))
+        .then(3)
+        .when(
+            (eq("email_local") & (pl.col("email_local_a").str.len_chars() >= 4))
+            | (pl.col("_local_sim") >= JW_LOCAL)
+        )
+        .then(1)
+        .otherwise(0)
+    )
+    phone = pl.when(~both("phone")).then(-1).when(eq("phone")).then(1).otherwise(0)
+    h_conflict = pl.any_horizontal([both(f"h_{p}") & ~eq(f"h_{p}") for p in IDENTIFYING_PLATFORMS])
+    h_same = pl.any_horizontal([both(f"h_{p}") & eq(f"h_{p}") for p in IDENTIFYING_PLATFORMS])
+    handle = pl.when(h_conflict).then(0).when(h_same).then(1).otherwise(-1)
+    same_source = pl.col("source_a") == pl.col("source_b")
+    person = (
+        pl.when(~both("person_key") | ~same_source)
+        .then(-1)
+        .when(eq("person_key"))
+        .then(1)
+        .otherwise(0)
+    )
+    name = (
+        pl.when(~both("name_key"))
+        .then(-1)
+        .when((eq("full_f") | eq("name_key")) & weak_name)
+        .then(3)
+        .when(eq("full_f"))
+        .then(5)
+        .when(eq("name_key") | eq("name_sorted"))
+        .then(4)
+        .when(pl.col("_name_sim") >= JW_NAME)
+        .then(2)
+        .when(eq("last_f") & eq("initial"))
+        .then(1)
+        .otherwise(0)
+    )
+    company = (
+        pl.when(~both("company_f"))
+        .then(-1)
+        .when(eq("company_f") | (pl.col("_co_sim") >= JW_COMPANY))
+        .then(1)
+        .otherwise(0)
+    )
+    event = (
+        pl.when(~both("event_id"))
+        .then(-1)
+        .when(eq("event_id"))
+        .then(0)
+        .when(pl.col("_related").fill_null(False))
+        .then(2)
+        .otherwise(1)
+    )
+    out = df.select(
+        "i",
+        "j",
+        pl.col("observation_id_a").alias("a"),
+        pl.col("observation_id_b").alias("b"),
+        email.cast(pl.Int8).alias("l_email"),
+        phone.cast(pl.Int8).alias("l_phone"),
+        handle.cast(pl.Int8).alias("l_handle"),
+        person.cast(pl.Int8).alias("l_person"),
+        name.cast(pl.Int8).alias("l_name"),
+        company.cast(pl.Int8).alias("l_company"),
+        event.cast(pl.Int8).alias("l_event"),
+        (weak_name | ~both("name_key")).fill_null(True).alias("name_weak"),
+        (
+            eq("event_id").fill_null(False) & both("email_key") & ~eq("email_key").fill_null(False)
+        ).alias("_same_event_diff_email"),
+    )
+    identifier = (
+        pl.col("l_email").is_in([2, 3])
+        | (pl.col("l_phone") == 1)
+        | (pl.col("l_handle") == 1)
+        | (pl.col("l_person") == 1)
+    )
+    return out.with_columns(
+        (
+            (pl.col("l_handle") == 0) | (pl.col("l_person") == 0) | pl.col("_same_event_diff_email")
+        ).alias("cannot_link"),
+        identifier.alias("identifier_agrees"),
+    ).drop("_same_event_diff_email")
+
+
+def level_counts(compared: pl.DataFrame) -> dict[str, np.ndarray]:
+    return {
+        c: np.bincount(
+            compared[f"l_{c}"].filter(compared[f"l_{c}"] >= 0).cast(pl.Int64).to_numpy(),
+            minlength=len(LEVELS[c]),
+        ).astype(np.float64)
+        for c in COMPARISONS
+    }
+
+
+def estimate_u(sampled: pl.DataFrame, prior_pairs: float = 20_000.0) -> dict[str, list[float]]:
+    """u per level from comparisons of random pairs (nearly all non-matches).
+
+    The defaults act as `prior_pairs` pseudo-observations, so a small input (where
+    random pairs are few and often true matches) keeps near-default u values.
+    """
+    counts = level_counts(sampled)
+    out: dict[str, list[float]] = {}
+    for c in COMPARISONS:
+        prior = np.asarray(DEFAULT_U[c])
+        cnt = counts[c] + prior_pairs * prior
+        out[c] = list((cnt / cnt.sum()).tolist())
+    return out
+
+
+def random_pairs(n: int, size: int, seed: int = 7) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    if n < 2:
+        return pl.DataFrame(schema={"i": pl.UInt32, "j": pl.UInt32})
+    a = rng.integers(0, n, size=size)
+    b = rng.integers(0, n, size=size)
+    keep = a != b
+    return pl.DataFrame(
+        {
+            "i": np.minimum(a, b)[keep].astype(np.uint32),
+            "j": np.maximum(a, b)[keep].astype(np.uint32),
+        }
+    ).unique()
+
+
+def fit_em(
+    compared: pl.DataFrame,
+    u: dict[str, list[float]],
+    iterations: int = 25,
+    prior_strength: float = 200.0,
+    tol: float = 1e-6,
+) -> MatchModel:
+    """EM for m and the prior, u held fixed, over distinct comparison patterns."""
+    cols = [f"l_{c}" for c in COMPARISONS]
+    model = MatchModel(u={c: list(u[c]) for c in COMPARISONS})
+    if compared.height == 0:
+        return model
+    patterns = compared.group_by(cols).len()
+    levels = patterns.select(cols).to_numpy().astype(np.int64)
+    counts = patterns["len"].to_numpy().astype(np.float64)
+    m = {c: np.asarray(DEFAULT_M[c], dtype=np.float64) for c in COMPARISONS}
+    uu = {c: np.asarray(u[c], dtype=np.float64) for c in COMPARISONS}
+    prior = 0.2
+    done = 0
+    for it in range(1, iterations + 1):
+        done = it
+        log_m = np.zeros(len(counts))
+        log_u = np.zeros(len(counts))
+        for k, c in enumerate(COMPARISONS):
+            lv = levels[:, k]
+            valid = lv >= 0
+            log_m[valid] += np.log(m[c][lv[valid]])
+            log_u[valid] += np.log(uu[c][lv[valid]])
+        a = math.log(prior) + log_m
+        b = math.log(1 - prior) + log_u
+        post = 1.0 / (1.0 + np.exp(np.clip(b - a, -700, 700)))
+        wm = counts * post
+        new_prior = float(min(max(wm.sum() / counts.sum(), 1e-6), 1 - 1e-6))
+        delta = abs(new_prior - prior)
+        for k, c in enumerate(COMPARISONS):
+            lv = levels[:, k]
+            valid = lv >= 0
+            acc = np.bincount(lv[valid], weights=wm[valid], minlength=len(LEVELS[c])).astype(
+                np.float64
+            ) + prior_strength * np.asarray(DEFAULT_M[c])
+            new = acc / acc.sum()
+            delta = max(delta, float(np.abs(new - m[c]).max()))
+            m[c] = new
+        prior = new_prior
+        if delta < tol:
+            break
+    model.m = {c: [float(x) for x in m[c]] for c in COMPARISONS}
+    model.prior = prior
+    model.em_iterations = done
+    model.trained_pairs = int(counts.sum())
+    return model
+
+
+def score(compared: pl.DataFrame, model: MatchModel) -> pl.DataFrame:
+    """Adds w_<comparison> (log2 Bayes factor), match_weight and match_probability."""
+    weights = model.weights()
+    wcols = []
+    for c in COMPARISONS:
+        w = weights[c]
+        expr = pl.lit(0.0)
+        for lv in range(len(w) - 1, -1, -1):
+            expr = pl.when(pl.col(f"l_{c}") == lv).then(pl.lit(w[lv])).otherwise(expr)
+        wcols.append(expr.alias(f"w_{c}"))
+    out = compared.with_columns(wcols)
+    total = pl.sum_horizontal([pl.col(f"w_{c}") for c in COMPARISONS]) + model.prior_weight()
+    return out.with_columns(total.alias("match_weight")).with_columns(
+        (1.0 / (1.0 + (2.0 ** (-pl.col("match_weight").clip(-200, 200))))).alias(
+            "match_probability"
+        )
+    )
+
+
+def apply_guards(scored: pl.DataFrame, merge_at: float, suggest_at: float) -> pl.DataFrame:
+    """The decision each pair allows on its own: merge, suggest, distinct or cannot_link.
+
+    Guards: a name alone never merges when it is a single word, a placeholder or common
+    (such pairs are distinct); an address used under another given name (shared inbox)
+    with a different name is at most a suggestion; cannot-link evidence wins over any score.
+    """
+    p = pl.col("match_probability")
+    by_score = (
+        pl.when(p >= merge_at).then(pl.lit("merge")).when(p >= suggest_at).then(pl.lit("suggest"))
+    ).otherwise(pl.lit("distinct"))
+    name_only_weak = ~pl.col("identifier_agrees") & pl.col("name_weak")
+    email_name_conflict = (
+        pl.col("l_email").is_in([2, 3])
+        & (pl.col("l_name") == 0)
+        & (pl.col("l_phone") != 1)
+        & (pl.col("l_handle") != 1)
+        & (pl.col("l_person") != 1)
+    )
+    decision = (
+        pl.when(pl.col("cannot_link"))
+        .then(pl.lit("cannot_link"))
+        .when(name_only_weak)
+        .then(pl.lit("distinct"))
+        .when(email_name_conflict & (by_score == "merge"))
+        .then(pl.lit("suggest"))
+        .otherwise(by_score)
+    )
+    guard = (
+        pl.when(pl.col("cannot_link"))
+        .then(pl.lit("cannot-link evidence"))
+        .when(name_only_weak & (by_score != "distinct"))
+        .then(pl.lit("name alone is a single word, placeholder or common"))
+        .when(email_name_conflict & (by_score == "merge"))
+        .then(pl.lit("shared address with a different name"))
+    )
+    return scored.with_columns(decision.alias("decision"), guard.alias("guard"))
+
+
+def evidence_text(row: dict[str, object]) -> str:
+    """One line a person can read: each feature's level and weight, then the probability."""
+    parts = []
+    for c in COMPARISONS:
+        lv = row.get(f"l_{c}")
+        if lv is None or int(str(lv)) < 0:
+            continue
+        w = float(str(row.get(f"w_{c}", 0.0)))
+        parts.append(f"{c} {LEVELS[c][int(str(lv))]} ({w:+.2f})")
+    prob = float(str(row.get("match_probability", 0.0)))
+    return "; ".join(parts) + f" -> p={prob:.6f}"
