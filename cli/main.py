@@ -102,6 +102,10 @@ def materialize_all(settings: Settings) -> None:
         raise typer.Exit(result.returncode)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @app.command()
 def demo(
     serve: bool = typer.Option(
@@ -154,6 +158,8 @@ def demo(
     )
     console.print("Token for the API: `.venv/bin/community dev-token --role organizer`")
     console.print("Ctrl-C stops both; `community services down` stops Neo4j and Redis.")
+    # SIGTERM (e.g. from `timeout` or a supervisor) stops the children like Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         while all(p.poll() is None for p in procs):
             time.sleep(1)
