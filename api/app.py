@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import structlog
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -24,9 +27,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.auth import Principal, require_role
 from api.deps import AppState, app_state
 from api.protection import cached_json
+from infra.logging import configure_logging
 from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
 from infra.settings import Settings, get_settings
+
+log = structlog.get_logger("api")
 
 
 class DependencyHealth(BaseModel):
@@ -73,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cfg = settings or get_settings()
+        configure_logging(cfg.log_level)
         graph = GraphStore.from_settings(cfg)
         figures = FigureStore.from_settings(cfg)
         app.state.platform = AppState(cfg, graph, figures)
@@ -92,14 +99,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     @app.middleware("http")
-    async def metrics_mw(
+    async def observe(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        with latency.labels(request.method, request.url.path).time():
+        """Request id, access log and Prometheus figures, labelled by route template."""
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        try:
             response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        requests.labels(request.method, path, str(response.status_code)).inc()
+            elapsed = time.perf_counter() - started
+            route = getattr(request.scope.get("route"), "path", "unmatched")
+            latency.labels(request.method, route).observe(elapsed)
+            requests.labels(request.method, route, str(response.status_code)).inc()
+            response.headers["X-Request-ID"] = request_id
+            log.info(
+                "request",
+                method=request.method,
+                route=route,
+                status=response.status_code,
+                ms=round(elapsed * 1000, 1),
+            )
+        finally:
+            structlog.contextvars.clear_contextvars()
         return response
 
     @app.exception_handler(StarletteHTTPException)
