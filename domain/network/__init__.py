@@ -1,0 +1,1 @@
+"""Co-attendance graph of members and its network metrics (pure; no servers)."""

@@ -1,0 +1,1 @@
+"""Persistent homology of the member graph under bounded cost (pure; no servers)."""

@@ -1,0 +1,278 @@
+"""Persistence diagrams under a hard time budget and memory cap.
+
+The Rips computation runs in a child process (spawned, so it shares no locks or
+threads with the caller). The parent samples the child's resident memory every 20 ms
+and kills it when it passes the cap, and kills it when its share of the time budget
+is spent. A run that hits a bound is retried smaller — first dropping the highest
+homology dimension, then halving the landmarks (a prefix of the max-min order) — and
+the last resort is H0 alone from the minimum spanning tree, computed in-process in
+milliseconds (H0 of a Rips filtration is exactly single linkage). Whatever comes back
+says what was computed and which bound was hit: never a crash, never a silent partial.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from scipy.sparse.csgraph import minimum_spanning_tree
+
+from domain.topology.filtration import PointCloud
+
+PhEngine = Literal["ripser", "giotto", "gudhi"]
+POLL_SECONDS = 0.02
+FIRST_ATTEMPT_SHARE = 0.7
+
+
+@dataclass
+class PersistenceResult:
+    diagrams: list[np.ndarray]  # per dimension, (k, 2) birth/death, death may be inf
+    max_dimension: int  # highest dimension computed
+    requested_dimension: int
+    points: int  # points in the computed filtration
+    requested_points: int
+    landmarks: bool
+    engine: str
+    complete: bool  # False when a bound forced a smaller result
+    bounds_hit: list[str] = field(default_factory=list)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    peak_rss_bytes: int = 0
+    threshold: float = float("inf")
+
+    def label(self) -> str:
+        if self.complete:
+            return f"complete: H0–H{self.max_dimension} on {self.points} points"
+        return (
+            f"reduced: H0–H{self.max_dimension} on {self.points} of {self.requested_points} "
+            f"points (asked H0–H{self.requested_dimension}); " + "; ".join(self.bounds_hit)
+        )
+
+
+def finite_threshold(distances: np.ndarray) -> float:
+    finite = distances[np.isfinite(distances)]
+    return float(finite.max()) if finite.size else 0.0
+
+
+def prepared(distances: np.ndarray) -> tuple[np.ndarray, float]:
+    """Replaces infinite distances by a value above the threshold every engine excludes."""
+    thresh = finite_threshold(distances)
+    d = np.where(np.isfinite(distances), distances, 2.0 * thresh + 1.0)
+    return d, thresh
+
+
+def run_engine(engine: str, distances: np.ndarray, maxdim: int) -> list[np.ndarray]:
+    """Rips persistence of a distance matrix on one engine; diagrams for dims 0..maxdim."""
+    d, thresh = prepared(distances)
+    if d.shape[0] == 0:
+        return [np.zeros((0, 2)) for _ in range(maxdim + 1)]
+    if engine == "ripser":
+        from ripser import ripser
+
+        out = ripser(d, distance_matrix=True, maxdim=maxdim, thresh=thresh)
+        dgms = out["dgms"]
+    elif engine == "giotto":
+        from gph import ripser_parallel
+
+        out = ripser_parallel(d, metric="precomputed", maxdim=maxdim, thresh=thresh, n_threads=-1)
+        dgms = out["dgms"]
+    elif engine == "gudhi":
+        import gudhi
+
+        rips = gudhi.RipsComplex(distance_matrix=d, max_edge_length=thresh)
+        st = rips.create_simplex_tree(max_dimension=maxdim + 1)
+        st.persistence(homology_coeff_field=2, min_persistence=0)
+        dgms = [st.persistence_intervals_in_dimension(k) for k in range(maxdim + 1)]
+    else:
+        raise ValueError(f"unknown persistence engine {engine!r}")
+    result = []
+    for k in range(maxdim + 1):
+        arr = (
+            np.asarray(dgms[k], dtype=np.float64).reshape(-1, 2)
+            if k < len(dgms)
+            else np.zeros((0, 2))
+        )
+        # Drop zero-length bars (some engines report them); they carry no information.
+        result.append(arr[arr[:, 1] > arr[:, 0]])
+    return result
+
+
+def engine_available(engine: str) -> bool:
+    module = {"ripser": "ripser", "giotto": "gph", "gudhi": "gudhi"}.get(engine)
+    if module is None:
+        return False
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+def h0_from_mst(distances: np.ndarray) -> np.ndarray:
+    """H0 diagram from the minimum spanning forest: one bar per merge, inf per component."""
+    n = distances.shape[0]
+    if n == 0:
+        return np.zeros((0, 2))
+    d = np.where(np.isfinite(distances), distances, 0.0)
+    # csgraph treats 0 as "no edge"; nudge true zero distances between distinct points.
+    tiny = np.finfo(np.float64).tiny
+    d = np.where((d == 0) & np.isfinite(distances) & ~np.eye(n, dtype=bool), tiny, d)
+    mst = minimum_spanning_tree(d).tocoo()
+    deaths = np.sort(np.where(mst.data == tiny, 0.0, mst.data))
+    components = n - len(deaths)
+    bars = [[0.0, float(x)] for x in deaths if x > 0] + [[0.0, np.inf]] * components
+    return np.array(bars, dtype=np.float64).reshape(-1, 2)
+
+
+def _child(conn: Any, engine: str, distances: np.ndarray, maxdim: int) -> None:
+    try:
+        conn.send(("ok", run_engine(engine, distances, maxdim)))
+    except MemoryError:
+        conn.send(("memory", "MemoryError in the computation"))
+    except Exception as exc:  # reported to the parent, which degrades and labels
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def _rss(pid: int) -> int:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        total = proc.memory_info().rss
+        for child in proc.children(recursive=True):
+            total += child.memory_info().rss
+        return int(total)
+    except psutil.Error:
+        return 0
+
+
+def run_bounded(
+    engine: str, distances: np.ndarray, maxdim: int, timeout_s: float, memory_bytes: int
+) -> tuple[str, Any, float, int]:
+    """One attempt in a child process: (status, payload, seconds, peak RSS bytes)."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, engine, distances, maxdim), daemon=True)
+    start = time.perf_counter()
+    proc.start()
+    child.close()
+    peak = 0
+    status: str
+    payload: Any = None
+    try:
+        while True:
+            if parent.poll(POLL_SECONDS):
+                try:
+                    status, payload = parent.recv()
+                except EOFError:
+                    status, payload = "error", f"child exited with code {proc.exitcode}"
+                break
+            elapsed = time.perf_counter() - start
+            rss = _rss(proc.pid) if proc.pid else 0
+            peak = max(peak, rss)
+            if rss > memory_bytes:
+                status, payload = "memory", f"memory cap {memory_bytes / 2**20:.0f} MiB exceeded"
+                break
+            if elapsed > timeout_s:
+                status, payload = "timeout", f"time budget {timeout_s:.1f} s exceeded"
+                break
+            if not proc.is_alive() and not parent.poll(0):
+                code = proc.exitcode
+                status = "memory" if code is not None and code < 0 else "error"
+                payload = f"child exited with code {code}"
+                break
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+        parent.close()
+    return status, payload, time.perf_counter() - start, peak
+
+
+def plan(points: int, maxdim: int, min_points: int = 16) -> list[tuple[int, int]]:
+    """Attempts from largest to smallest: lower dimension first, then fewer points."""
+    steps = [(points, d) for d in range(maxdim, 0, -1)]
+    k = points // 2
+    while k >= min_points:
+        steps.append((k, 1))
+        k //= 2
+    return steps
+
+
+def compute_persistence(
+    cloud: PointCloud,
+    max_dimension: int = 1,
+    engine: str = "ripser",
+    timeout_s: float = 300.0,
+    memory_bytes: int = 4 * 2**30,
+) -> PersistenceResult:
+    """Diagrams H0..H`max_dimension` of the cloud within the bounds, or a labelled smaller result."""
+    if not 0 <= max_dimension <= 3:
+        raise ValueError("max_dimension must be between 0 and 3")
+    began = time.perf_counter()
+    n = cloud.size
+    used_engine = engine if engine_available(engine) else "ripser"
+    bounds: list[str] = (
+        [] if used_engine == engine else [f"engine {engine!r} not installed; used ripser"]
+    )
+    attempts: list[dict[str, Any]] = []
+    peak = 0
+
+    def result(dgms: list[np.ndarray], points: int, dim: int, complete: bool) -> PersistenceResult:
+        sub = cloud.distances[:points, :points]
+        return PersistenceResult(
+            diagrams=dgms,
+            max_dimension=dim,
+            requested_dimension=max_dimension,
+            points=points,
+            requested_points=n,
+            landmarks=cloud.landmarks or points < n,
+            engine=used_engine,
+            complete=complete,
+            bounds_hit=[b for b in bounds if not b.startswith("engine")] if complete else bounds,
+            attempts=attempts,
+            seconds=time.perf_counter() - began,
+            peak_rss_bytes=peak,
+            threshold=finite_threshold(sub),
+        )
+
+    if max_dimension == 0 or n < 2:
+        dgms = [h0_from_mst(cloud.distances)] + [np.zeros((0, 2)) for _ in range(max_dimension)]
+        attempts.append({"points": n, "dimension": max_dimension, "status": "ok", "method": "mst"})
+        return result(dgms, n, max_dimension, True)
+
+    for i, (points, dim) in enumerate(plan(n, max_dimension)):
+        remaining = timeout_s - (time.perf_counter() - began)
+        if remaining <= 0.05:
+            bounds.append("time budget spent before the next smaller attempt")
+            break
+        share = remaining * FIRST_ATTEMPT_SHARE if i == 0 else remaining * 0.5
+        status, payload, secs, rss = run_bounded(
+            used_engine, cloud.distances[:points, :points], dim, share, memory_bytes
+        )
+        peak = max(peak, rss)
+        attempts.append(
+            {
+                "points": points,
+                "dimension": dim,
+                "status": status,
+                "seconds": round(secs, 3),
+                "peak_rss_bytes": rss,
+                "detail": None if status == "ok" else str(payload),
+            }
+        )
+        if status == "ok":
+            complete = points == n and dim == max_dimension
+            return result(list(payload), points, dim, complete)
+        bounds.append(f"{status} at {points} points, H0–H{dim}: {payload}")
+    # Last resort: exact H0 of every point, from the minimum spanning tree.
+    dgms = [h0_from_mst(cloud.distances)] + [np.zeros((0, 2)) for _ in range(max_dimension)]
+    attempts.append({"points": n, "dimension": 0, "status": "ok", "method": "mst"})
+    res = result(dgms[:1], n, 0, False)
+    res.diagrams = dgms[:1]
+    return res
