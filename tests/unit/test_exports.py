@@ -1,0 +1,137 @@
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from domain.model import STATUSES
+from resources.exports import load_exports, read_csv_text, read_export, sniff_delimiter
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+LUMA_HEAD = "api_id,name,email,created_at,approval_status"
+
+
+def test_empty_file_is_zero_records_with_note() -> None:
+    for raw in (b"", b"   \n\n"):
+        read = read_export(raw, source="luma", origin="e.csv")
+        assert read.records == 0 and read.notes == ["e.csv: empty file"]
+
+
+def test_header_only_file() -> None:
+    read = read_export(b"api_id,name\n", origin="h.csv")
+    assert read.records == 0
+    assert [c for c in read.frame.columns if not c.startswith("__")] == ["api_id", "name"]
+    assert read.notes == ["h.csv: no records (header only)"]
+
+
+def test_bom_latin1_and_utf16() -> None:
+    for raw in (
+        "\ufeffapi_id;name\ngst-1;Zoë\n".encode(),
+        "api_id;name\ngst-1;Zoë\n".encode("latin-1"),
+        "api_id\tname\ngst-1\tZoë\n".encode("utf-16"),
+    ):
+        frame = read_csv_text(raw)
+        assert frame.columns == ["api_id", "name"]
+        assert frame["name"].to_list() == ["Zoë"]
+
+
+@pytest.mark.parametrize(
+    ("line", "sep"),
+    [("a,b,c", ","), ("a;b;c", ";"), ("a\tb\tc", "\t"), ('"x;y",b,c', ","), ("single", ",")],
+)
+def test_sniff_delimiter(line: str, sep: str) -> None:
+    assert sniff_delimiter(line) == sep
+
+
+def test_repeated_header_rows_are_quarantined_and_counted() -> None:
+    text = f"{LUMA_HEAD}\ngst-1,A B,a@b.io,2026-10-01T10:00:00Z,approved\n{LUMA_HEAD}\ngst-2,C D,c@d.io,2026-10-01T10:00:00Z,approved\n"
+    read = read_export(text.encode(), source="luma", origin="x.csv")
+    assert read.frame.height == 2 and read.records == 3
+    assert read.quarantine["reason"].to_list() == ["repeated header row"]
+    assert read.quarantine["record_index"].to_list() == [1]
+
+
+def test_ragged_rows() -> None:
+    text = "a,b,c\n1,2,3\n4,5\n6,7,8,9\n10,11,12,\n"
+    read = read_export(text.encode(), source="luma", origin="r.csv")
+    assert read.records == 4
+    assert read.frame.filter(pl.col("a") == "4")["c"].to_list() == [None]
+    assert read.frame.filter(pl.col("a") == "10")["c"].to_list() == ["12"]
+    assert read.quarantine["reason"].to_list() == ["ragged row: 4 fields for 3 columns"]
+    assert read.quarantine["record_index"].to_list() == [2]
+
+
+def test_binary_file_is_quarantined_not_raised() -> None:
+    read = read_export(b"\x00\x01\x02garbage\x00", source="luma", origin="bin.csv")
+    assert read.frame.height == 0 and read.records == 1
+    assert read.quarantine["record_index"].to_list() == [-1]
+    assert read.quarantine["reason"][0].startswith("unreadable file")
+
+
+def _copy_samples(tmp_path: Path) -> Path:
+    root = tmp_path / "exports"
+    shutil.copytree(SAMPLES, root)
+    return root
+
+
+@pytest.mark.parametrize("source", ["luma", "eventbrite", "partiful"])
+def test_samples_load_and_reconcile(source: str) -> None:
+    batch = load_exports(SAMPLES, source)
+    assert batch.reconciles and batch.observations.height > 0
+    assert batch.events.height >= 3
+    assert set(batch.attendance["status"]) <= STATUSES
+    assert batch.observations["observation_id"].is_unique().all()
+    # Every attendance row belongs to a known event.
+    assert set(batch.attendance["event_id"]) <= set(batch.events["event_id"])
+
+
+def test_sample_quarantine_has_reasons() -> None:
+    eb = load_exports(SAMPLES, "eventbrite")
+    assert {"repeated header row", "unparseable email", "missing Attendee #"} <= set(
+        eb.quarantine["reason"]
+    )
+    pf = load_exports(SAMPLES, "partiful")
+    assert pf.quarantine.height >= 3
+
+
+def test_folder_with_broken_files(tmp_path: Path) -> None:
+    root = _copy_samples(tmp_path)
+    guests = root / "luma" / "guests"
+    (guests / "evt-empty.csv").write_bytes(b"")
+    (guests / "evt-semicolon.csv").write_bytes(
+        f"\ufeff{LUMA_HEAD.replace(',', ';')}\ngst-s1;Zoë Ä;z@a.io;2026-10-01T10:00:00Z;approved\n".encode()
+    )
+    (guests / "evt-latin1.csv").write_bytes(
+        f"{LUMA_HEAD},Extra column\ngst-l1,José Núñez,j@n.es,2026-10-01T10:00:00Z,approved,x\n".encode(
+            "latin-1"
+        )
+    )
+    (guests / "evt-wrong.csv").write_bytes(b"who,when\nAnn,today\nBo,today\n")
+    before = load_exports(SAMPLES, "luma")
+    batch = load_exports(root, "luma")
+    assert batch.reconciles
+    assert batch.input_records == before.input_records + 1 + 1 + 2
+    names = set(batch.observations["full_name"])
+    assert {"Zoë Ä", "José Núñez"} <= names
+    wrong = batch.quarantine.filter(pl.col("origin") == "luma/guests/evt-wrong.csv")
+    assert wrong.height == 2 and set(wrong["reason"]) == {
+        "wrong column set: missing guest_id/api_id, email/name"
+    }
+    assert "luma/guests/evt-empty.csv: empty file" in batch.notes
+    raw = json.loads(wrong["raw"][0])
+    assert raw == {"who": "Ann", "when": "today"}
+
+
+def test_missing_source_folder_is_empty(tmp_path: Path) -> None:
+    batch = load_exports(tmp_path, "partiful")
+    assert batch.input_records == 0 and batch.reconciles
+
+
+def test_broken_events_json_falls_back(tmp_path: Path) -> None:
+    root = _copy_samples(tmp_path)
+    (root / "partiful" / "events.json").write_text("{not json")
+    batch = load_exports(root, "partiful")
+    assert batch.reconciles
+    assert any("unreadable event metadata" in n for n in batch.notes)
+    assert "partiful:rooftop-social_2026-10-24" in set(batch.events["event_id"])

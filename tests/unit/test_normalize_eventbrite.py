@@ -1,0 +1,225 @@
+import polars as pl
+
+from domain.model import STATUSES
+from domain.normalize.eventbrite import (
+    eventbrite_event,
+    normalize_eventbrite_attendees,
+    normalize_eventbrite_csv,
+)
+from resources.exports import read_csv_text
+
+EVENT = {
+    "id": "101",
+    "name": {"text": "Product Meetup", "html": "Product Meetup"},
+    "url": "https://www.eventbrite.com/e/101",
+    "start": {
+        "timezone": "America/New_York",
+        "local": "2026-10-15T18:30:00",
+        "utc": "2026-10-15T22:30:00Z",
+    },
+    "end": {
+        "timezone": "America/New_York",
+        "local": "2026-10-15T21:00:00",
+        "utc": "2026-10-16T01:00:00Z",
+    },
+    "venue": {"address": {"city": "New York"}},
+}
+
+
+def attendee(aid: str, **over: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "id": aid,
+        "created": "2026-10-01T14:00:00Z",
+        "changed": "2026-10-02T14:00:00Z",
+        "event_id": "101",
+        "order_id": "o" + aid,
+        "ticket_class_name": "GA",
+        "quantity": 1,
+        "profile": {
+            "name": "Robert Smith",
+            "first_name": "Robert",
+            "last_name": "Smith",
+            "email": "bob@gmail.com",
+        },
+        "barcodes": [{"status": "unused", "barcode": "b" + aid}],
+        "answers": [],
+        "checked_in": False,
+        "cancelled": False,
+        "refunded": False,
+        "status": "Attending",
+    }
+    base.update(over)
+    return base
+
+
+def test_event_row() -> None:
+    row = eventbrite_event(EVENT)
+    assert row["event_id"] == "eventbrite:101" and row["name"] == "Product Meetup"
+    assert str(row["starts_at"]) == "2026-10-15 22:30:00+00:00" and row["city"] == "New York"
+    assert row["timezone"] == "America/New_York"
+
+
+def test_state_comes_from_booleans_first() -> None:
+    attendees = [
+        attendee("1"),
+        attendee("2", cancelled=True),  # status still says Attending
+        attendee("3", refunded=True),
+        attendee("4", checked_in=True),
+        attendee(
+            "5", barcodes=[{"status": "used", "barcode": "x", "changed": "2026-10-15T22:40:00Z"}]
+        ),
+        attendee("6", status="Not Attending"),
+        attendee("7", status=None),
+    ]
+    batch = normalize_eventbrite_attendees(attendees, {"101": EVENT}, "page-1")
+    assert batch.reconciles and batch.quarantine.height == 0
+    att = dict(zip(batch.attendance["observation_id"], batch.attendance["status"], strict=True))
+    assert att == {
+        "eventbrite:1": "going",
+        "eventbrite:2": "cancelled",
+        "eventbrite:3": "cancelled",
+        "eventbrite:4": "attended",
+        "eventbrite:5": "attended",
+        "eventbrite:6": "cancelled",
+        "eventbrite:7": "going",
+    }
+    raw = dict(zip(batch.attendance["observation_id"], batch.attendance["raw_status"], strict=True))
+    assert raw["eventbrite:2"] == "Attending" and raw["eventbrite:7"] is None
+    five = batch.attendance.filter(pl.col("observation_id") == "eventbrite:5")
+    assert str(five["checked_in_at"][0]) == "2026-10-15 22:40:00+00:00"
+
+
+def test_profile_and_answers() -> None:
+    a = attendee(
+        "1",
+        profile={
+            "name": "Robert Smith",
+            "email": " Bob@Gmail.com ",
+            "company": "Acme Robotics",
+            "job_title": "CTO",
+            "cell_phone": "212-555-0101",
+            "website": "https://acme.io/",
+        },
+        answers=[
+            {
+                "question_id": "1",
+                "question": "Instagram handle",
+                "type": "text",
+                "answer": "@bob.smith",
+            },
+            {
+                "question_id": "2",
+                "question": "LinkedIn profile",
+                "type": "text",
+                "answer": "linkedin.com/in/bobsmith",
+            },
+            {"question_id": "3", "question": "Anything else?", "type": "text", "answer": "hi"},
+        ],
+    )
+    batch = normalize_eventbrite_attendees([a], {"101": EVENT}, "p")
+    row = batch.observations.to_dicts()[0]
+    assert row["email"] == "bob@gmail.com" and row["phone"] == "+12125550101"
+    assert (row["first_name"], row["last_name"]) == ("Robert", "Smith")
+    assert (row["company"], row["job_title"]) == ("Acme Robotics", "CTO")
+    assert row["handle_instagram"] == "bob.smith" and row["handle_linkedin"] == "bobsmith"
+    assert row["handle_website"] == "acme.io"
+    assert batch.events["event_id"].to_list() == ["eventbrite:101"]
+
+
+def test_bad_attendees_are_quarantined() -> None:
+    attendees = [
+        attendee("1"),
+        attendee("", status="Attending"),
+        attendee("3", profile={"email": "bob at gmail"}),
+        attendee("4", status="Teleported"),
+        attendee("5", created="not a date"),
+        attendee("6", event_id=None),
+        attendee("1"),
+    ]
+    batch = normalize_eventbrite_attendees(attendees, {"101": EVENT}, "p")
+    assert batch.input_records == 7 and batch.reconciles
+    reasons = dict(zip(batch.quarantine["record_index"], batch.quarantine["reason"], strict=True))
+    assert reasons == {
+        1: "missing attendee id",
+        2: "unparseable email",
+        3: "unknown attendee status",
+        4: "unparseable timestamp",
+        5: "missing event_id",
+        6: "duplicate attendee id in file",
+    }
+
+
+PER_EVENT = (
+    "Order #,Order Date,First Name,Last Name,Email,Quantity,Price Tier,Ticket Type,Attendee #,Group,"
+    "Order Type,Currency,Total Paid,Fees Paid,Eventbrite Fees,Eventbrite Payment Processing,"
+    "Attendee Status,Home Address 1,What company do you work for?\n"
+    "1,2026-10-01 10:02:11-04:00,Robert,Smith,bob@gmail.com,1,,GA,901,,Free Order,USD,0,0,0,0,Checked In,,Acme\n"
+    "2,10/02/2026 09:00,Alice,Chen,ALICE@x.io,1,,GA,902,,Free Order,USD,0,0,0,0,Attending,,\n"
+    "3,2026-10-03 09:00:00-04:00,Mei,Tanaka,mei@x.io,1,,GA,903,,Free Order,USD,0,0,0,0,Refunded,,\n"
+    "4,2026-10-03 09:00:00-04:00,Tom,N,tom@,1,,GA,904,,Free Order,USD,0,0,0,0,Attending,,\n"
+    "5,2026-10-03 09:00:00-04:00,No,Id,no@id.io,1,,GA,,,Free Order,USD,0,0,0,0,Attending,,\n"
+    "6,2026-10-03 09:00:00-04:00,Odd,One,odd@x.io,1,,GA,906,,Free Order,USD,0,0,0,0,Transferred,,\n"
+    "7,someday,Late,Comer,late@x.io,1,,GA,907,,Free Order,USD,0,0,0,0,Attending,,\n"
+)
+
+
+def test_csv_per_event_report() -> None:
+    batch = normalize_eventbrite_csv(read_csv_text(PER_EVENT.encode()), EVENT, "101.csv")
+    assert batch.input_records == 7 and batch.reconciles
+    att = dict(zip(batch.attendance["observation_id"], batch.attendance["status"], strict=True))
+    assert att == {
+        "eventbrite:901": "attended",
+        "eventbrite:902": "going",
+        "eventbrite:903": "cancelled",
+    }
+    obs = {r["observation_id"]: r for r in batch.observations.iter_rows(named=True)}
+    assert obs["eventbrite:901"]["company"] == "Acme"
+    assert str(obs["eventbrite:901"]["observed_at"]) == "2026-10-01 14:02:11+00:00"
+    # Zone-less order date takes the event's zone (EDT).
+    assert str(obs["eventbrite:902"]["observed_at"]) == "2026-10-02 13:00:00+00:00"
+    assert obs["eventbrite:902"]["email"] == "alice@x.io"
+    reasons = dict(zip(batch.quarantine["record_index"], batch.quarantine["reason"], strict=True))
+    assert reasons == {
+        3: "unparseable email",
+        4: "missing Attendee #",
+        5: "unknown Attendee Status",
+        6: "unparseable timestamp",
+    }
+
+
+def test_csv_with_event_name_and_checked_in_column() -> None:
+    text = (
+        "Order #,Order Date,Name,Email,Company,Job title,Attendee #,Attendee Status,Checked In,Event Name\n"
+        "1,2026-11-01 10:00:00-04:00,Robert Smith,bob@gmail.com,Acme,CTO,1,Attending,Yes,Product Meetup\n"
+        "2,2026-11-01 10:00:00-04:00,Ann Lee,ann@lee.io,,,2,Attending,No,Product Meetup\n"
+        "3,2026-11-01 10:00:00-04:00,Kai Mo,kai@mo.io,,,3,Attending,No,Unknown Gathering\n"
+    )
+    batch = normalize_eventbrite_csv(
+        read_csv_text(text.encode()), None, "all.csv", known_events=[EVENT]
+    )
+    assert batch.reconciles and batch.quarantine.height == 0
+    att = {r["observation_id"]: r for r in batch.attendance.iter_rows(named=True)}
+    assert (
+        att["eventbrite:1"]["status"] == "attended"
+        and att["eventbrite:1"]["event_id"] == "eventbrite:101"
+    )
+    assert att["eventbrite:2"]["status"] == "going"
+    assert att["eventbrite:3"]["event_id"] == "eventbrite:name-unknown-gathering"
+    assert set(batch.events["event_id"]) == {"eventbrite:101", "eventbrite:name-unknown-gathering"}
+    bob = batch.observations.filter(pl.col("observation_id") == "eventbrite:1").to_dicts()[0]
+    assert (bob["first_name"], bob["last_name"], bob["job_title"]) == ("Robert", "Smith", "CTO")
+    assert set(batch.attendance["status"]) <= STATUSES
+
+
+def test_csv_missing_columns() -> None:
+    frame = read_csv_text(b"Order #,First Name,Email\n1,Bob,bob@gmail.com\n")
+    batch = normalize_eventbrite_csv(frame, EVENT, "x.csv")
+    assert batch.reconciles and batch.observations.height == 0
+    assert batch.quarantine["reason"].to_list() == ["wrong column set: missing Attendee #"]
+
+
+def test_csv_without_any_event_is_quarantined() -> None:
+    frame = read_csv_text(b"Attendee #,Email,Attendee Status\n1,bob@gmail.com,Attending\n")
+    batch = normalize_eventbrite_csv(frame, None, "x.csv")
+    assert batch.reconciles and batch.observations.height == 0
+    assert batch.quarantine["reason"][0].startswith("missing event")

@@ -1,0 +1,122 @@
+import polars as pl
+
+from domain.normalize.partiful import (
+    event_meta_from_stem,
+    normalize_partiful_csv,
+    partiful_event,
+)
+from resources.exports import read_csv_text
+
+EVENT = {
+    "id": "pfParty",
+    "title": "Rooftop",
+    "start": "2026-10-24T19:00:00",
+    "timezone": "America/New_York",
+    "url": "https://partiful.com/e/pfParty",
+    "city": "New York",
+}
+
+NEW = (
+    "Name,Status,RSVP date,Invited By,Is Plus One Of,What's your Instagram?,Where do you work?\n"
+    "Priya Raman,Going,2026-10-02 09:14:22,Alice Chen,,@priya.codes,Raman Dev\n"
+    "rob smith,Going,2026-10-02 09:15:01,Alice Chen,PRIYA  raman,,\n"
+    "Alice Chen,Host,2026-10-01 12:00:00,,,,\n"
+    "Jordan Lee,Maybe,,,,,\n"
+    "Zoe Martin,Going,2026-10-09 14:00:00,Alice Chen,Nobody Known,,\n"
+    "Priya Raman,Can't Go,2026-10-03 10:00:00,,,,\n"
+    ",Going,2026-10-09 15:00:00,Alice Chen,,,\n"
+    "Leo Rossi,Teleported,2026-10-10 16:00:00,Alice Chen,,,\n"
+    "Ivy Wong,Going,last tuesday,Alice Chen,,,\n"
+)
+
+
+def _batch(text: str = NEW):
+    return normalize_partiful_csv(read_csv_text(text.encode()), EVENT, "party.csv")
+
+
+def test_rows_statuses_and_zone() -> None:
+    batch = _batch()
+    assert batch.input_records == 9 and batch.reconciles
+    joined = batch.observations.join(batch.attendance, on="observation_id")
+    by_name = {(r["full_name"], r["status"]): r for r in joined.iter_rows(named=True)}
+    priya = by_name[("Priya Raman", "going")]
+    assert priya["handle_instagram"] == "priya.codes" and priya["company"] == "Raman Dev"
+    assert priya["email"] is None and priya["phone"] is None
+    # 09:14:22 in New York (EDT) is 13:14:22 UTC.
+    assert str(priya["registered_at"]) == "2026-10-02 13:14:22+00:00"
+    assert by_name[("Alice Chen", "going")]["role"] == "host"
+    assert by_name[("Jordan Lee", "maybe")]["registered_at"] is None
+    assert by_name[("Priya Raman", "declined")]["raw_status"] == "Can't Go"
+    reasons = dict(zip(batch.quarantine["record_index"], batch.quarantine["reason"], strict=True))
+    assert reasons == {6: "missing Name", 7: "unknown Status", 8: "unparseable timestamp"}
+
+
+def test_plus_one_links_to_host_observation() -> None:
+    batch = _batch()
+    att = batch.attendance.join(
+        batch.observations.select("observation_id", "full_name"), on="observation_id"
+    )
+    rob = att.filter(pl.col("full_name") == "rob smith").to_dicts()[0]
+    priya_first = att.filter(pl.col("full_name") == "Priya Raman").sort("registered_at")[
+        "observation_id"
+    ][0]
+    assert rob["role"] == "plus_one" and rob["plus_one_of"] == priya_first
+    # A host name nobody in the file has leaves the link empty but keeps the row.
+    zoe = att.filter(pl.col("full_name") == "Zoe Martin").to_dicts()[0]
+    assert zoe["role"] == "plus_one" and zoe["plus_one_of"] is None
+
+
+def test_ids_are_stable_and_distinguish_repeated_names() -> None:
+    first = _batch().observations["observation_id"].to_list()
+    again = _batch().observations["observation_id"].to_list()
+    assert first == again
+    assert len(set(first)) == len(first)
+    assert all(i.startswith("partiful:pfParty:") for i in first)
+    priyas = _batch().observations.filter(pl.col("full_name") == "Priya Raman")["observation_id"]
+    assert sorted(p.rsplit("-", 1)[1] for p in priyas) == ["1", "2"]
+    # Appending unrelated rows does not change existing ids.
+    longer = _batch(NEW + "Kai Mo,Going,2026-10-11 10:00:00,,,,\n").observations["observation_id"]
+    assert set(first) <= set(longer.to_list())
+
+
+def test_count_variant_synthesizes_plus_ones() -> None:
+    text = (
+        "Name,Status,RSVP date,Invited By,+1s\n"
+        "Sam Okafor,Host,2026-11-01 10:00:00,,0\n"
+        "Grace Kim,Going,2026-11-04 12:45:00,Sam Okafor,2\n"
+        "Hannah Becker,Going,2026-11-06 09:00:00,Sam Okafor,lots\n"
+        "Bob Smith,Going,not a date,Sam Okafor,1\n"
+    )
+    batch = normalize_partiful_csv(read_csv_text(text.encode()), EVENT, "old.csv")
+    # 4 rows + 3 declared plus-ones.
+    assert batch.input_records == 7 and batch.reconciles
+    joined = batch.observations.join(batch.attendance, on="observation_id")
+    grace = joined.filter(pl.col("full_name") == "Grace Kim")["observation_id"][0]
+    plus = joined.filter(pl.col("role") == "plus_one").sort("full_name")
+    assert plus["full_name"].to_list() == ["Grace Kim's plus-one 1", "Grace Kim's plus-one 2"]
+    assert plus["plus_one_of"].to_list() == [grace, grace]
+    assert plus["first_name"].to_list() == [None, None]
+    reasons = sorted(batch.quarantine["reason"].to_list())
+    assert reasons == [
+        "unparseable plus-one count in '+1s'",
+        "unparseable timestamp",
+        "unparseable timestamp",
+    ]
+
+
+def test_event_metadata_and_file_name_fallback() -> None:
+    row = partiful_event(EVENT)
+    assert (
+        row["event_id"] == "partiful:pfParty"
+        and str(row["starts_at"]) == "2026-10-24 23:00:00+00:00"
+    )
+    meta = event_meta_from_stem("game-night_2026-11-07")
+    assert meta["id"] == "game-night_2026-11-07" and meta["title"] == "Game Night"
+    assert str(partiful_event(meta)["starts_at"]) == "2026-11-07 00:00:00+00:00"
+    assert event_meta_from_stem("whatever")["id"] == "whatever"
+
+
+def test_missing_columns_quarantine_everything() -> None:
+    batch = _batch("Guest,RSVP\nAnn,Going\n")
+    assert batch.reconciles and batch.observations.height == 0
+    assert batch.quarantine["reason"].to_list() == ["wrong column set: missing Name"]
