@@ -81,3 +81,67 @@ SKIP $skip LIMIT $limit
 """
 
 COUNT_EVENTS = f"MATCH (e:{EVENT}) RETURN count(e) AS n"
+
+# --- Community analytics: attendance in, per-member metrics and CO_ATTENDED out -------
+
+MEMBER_ATTENDANCE = f"""
+MATCH (m:{MEMBER})-[:{HAS_IDENTITY}]->(:{IDENTITY})-[a:{ATTENDED}]->(e:{EVENT})
+WHERE e.starts_at IS NOT NULL AND ($end IS NULL OR e.starts_at < $end)
+RETURN m.member_id AS member_id, e.event_id AS event_id, e.starts_at AS starts_at,
+       a.status AS status, a.checked_in_at IS NOT NULL AS checked_in
+"""
+
+ALL_MEMBER_IDS = f"MATCH (m:{MEMBER}) RETURN m.member_id AS member_id ORDER BY member_id"
+
+SET_MEMBER_METRICS = f"""
+UNWIND $rows AS row
+MATCH (m:{MEMBER} {{member_id: row.member_id}})
+SET m += row.props
+"""
+
+DELETE_CO_ATTENDED = f"""
+MATCH (:{MEMBER})-[r:{CO_ATTENDED}]->(:{MEMBER})
+CALL (r) {{ DELETE r }} IN TRANSACTIONS OF 10000 ROWS
+"""
+
+CREATE_CO_ATTENDED = f"""
+UNWIND $rows AS row
+MATCH (a:{MEMBER} {{member_id: row.a}})
+MATCH (b:{MEMBER} {{member_id: row.b}})
+CREATE (a)-[:{CO_ATTENDED} {{weight: row.weight, events: row.events}}]->(b)
+"""
+
+MEMBER_NETWORK = f"""
+MATCH (m:{MEMBER} {{member_id: $member_id}})
+RETURN m.member_id AS member_id, m.display_name AS display_name,
+       properties(m) AS props
+"""
+
+CONNECTORS = f"""
+MATCH (m:{MEMBER})
+WHERE m.net_is_articulation = true OR m.net_bridges > 0
+RETURN m.member_id AS member_id, m.display_name AS display_name,
+       m.net_is_articulation AS is_articulation, m.net_bridges AS bridges,
+       m.net_betweenness AS betweenness, m.net_community AS community,
+       m.net_degree AS degree
+ORDER BY m.net_betweenness DESC, m.member_id
+SKIP $skip LIMIT $limit
+"""
+
+COUNT_CONNECTORS = f"""
+MATCH (m:{MEMBER}) WHERE m.net_is_articulation = true OR m.net_bridges > 0
+RETURN count(m) AS n
+"""
+
+TOP_MEMBERS_BY = f"""
+MATCH (m:{MEMBER}) WHERE m.net_computed_at IS NOT NULL
+RETURN m.member_id AS member_id, m.display_name AS display_name, properties(m) AS props
+ORDER BY m[$metric] DESC, m.member_id
+SKIP $skip LIMIT $limit
+"""
+
+METRICS_COVERAGE = f"""
+MATCH (m:{MEMBER})
+RETURN count(m) AS members,
+       count(CASE WHEN m.net_computed_at = $stamp THEN 1 END) AS with_metrics
+"""

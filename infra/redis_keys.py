@@ -39,6 +39,14 @@ class RedisKeys:
     def graph_layout(self) -> str:
         return self._k("analytics", "layout")
 
+    def communities(self) -> str:
+        """JSON string: communities of the current member graph (size, members, top members)."""
+        return self._k("analytics", "communities")
+
+    def analytics_meta(self) -> str:
+        """Hash: when analytics were last computed, by which run, and with what bounds."""
+        return self._k("analytics", "meta")
+
     def sync_cursor(self, source: str, scope: str) -> str:
         """String: the incremental cursor of one source (per organization or calendar)."""
         return self._k("sync", "cursor", source, scope)
