@@ -91,6 +91,29 @@ class Settings(BaseSettings):
     tda_image_scale: float = Field(default=10.0, gt=0)  # persistence image covers [0, scale]
     tda_image_pixels: int = Field(default=10, ge=2)  # image is pixels² values per dimension
 
+    # Platform APIs (defaults point at the local fakes the demo starts, `python -m fakes serve`)
+    luma_base_url: str = "http://127.0.0.1:8711/v1"  # real: https://public-api.luma.com/v1
+    luma_api_key: SecretStr = SecretStr("luma-local-key")
+    luma_requests_per_minute: int = Field(default=200, ge=1)
+    luma_settle_days: int = Field(default=3, ge=0)  # guest lists this long after an event are final
+    eventbrite_base_url: str = "http://127.0.0.1:8712/v3"  # real: https://www.eventbriteapi.com/v3
+    eventbrite_token: SecretStr = SecretStr("eventbrite-local-token")
+    eventbrite_requests_per_minute: int = Field(default=1000, ge=1)
+    sync_concurrency: int = Field(default=5, ge=1)
+    sync_page_size: int = Field(default=100, ge=1)
+    sync_timeout_seconds: float = Field(default=30.0, gt=0)
+    sync_max_attempts: int = Field(default=5, ge=1)
+    sync_backoff_seconds: float = Field(default=0.5, ge=0)
+    sync_backoff_max_seconds: float = Field(default=30.0, ge=0)
+    sync_max_retry_after_seconds: float = Field(default=120.0, ge=0)
+    imports_start_date: str = "2026-09-01"  # first daily partition of the API imports
+    imports_lookahead_days: int = Field(default=45, ge=0)  # future partitions (upcoming events)
+    nightly_window_days: int = Field(default=14, ge=0)  # past days the nightly sync revisits
+    fakes_autostart: bool = True  # the demo starts the platform fakes in the background
+    fakes_seed: int = 7
+    fake_luma_port: int = 8711
+    fake_eventbrite_port: int = 8712
+
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -1,0 +1,405 @@
+"""An API sync over a range of days: fetch, land raw, normalize, merge into the day files.
+
+The Dagster assets and the `community sync` command both call `sync_source`, so a sync
+behaves the same wherever it is started. A day is the UTC start date of an event: the
+partition `2026-11-12` holds the events starting that day and their guest lists.
+
+Modes:
+- full: every event in the range is fetched in full and replaces what the day held
+  (backfills, first runs, `--full`);
+- incremental: Eventbrite asks only for attendees changed since the event's cursor and
+  merges them in; Luma refetches only guest lists that may still change (the event had
+  not ended `luma_settle_days` before the last fetch).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import polars as pl
+
+from domain.model import QUARANTINE_SCHEMA, conform
+from domain.normalize.batch import NormalizedBatch
+from domain.normalize.eventbrite import normalize_eventbrite_attendees
+from domain.normalize.luma import normalize_luma_guests
+from infra.settings import Settings
+from resources.connectors.base import BrokenPage, Listing
+from resources.connectors.cursors import CursorStore
+from resources.connectors.eventbrite import EventbriteClient
+from resources.connectors.luma import LumaClient, event_id
+from resources.landing import DataStore, RawFetch, merge_day
+
+API_SOURCES = ("luma", "eventbrite")
+CHANGED_SINCE_OVERLAP = timedelta(minutes=2)  # `changed` has whole seconds; overlap is harmless
+
+# Called as progress(description, done, total) while events are fetched.
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class DayResult:
+    day: str
+    fetched: NormalizedBatch  # what this sync received for the day
+    stored: NormalizedBatch  # the day file after merging
+    events_fetched: int = 0
+    events_skipped: int = 0
+
+
+@dataclass
+class SyncReport:
+    source: str
+    mode: str
+    start: date
+    end: date
+    fetch_id: str = ""
+    days: list[DayResult] = field(default_factory=list)
+    stats: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fetched(self) -> NormalizedBatch:
+        return NormalizedBatch.concat([d.fetched for d in self.days])
+
+    @property
+    def input_records(self) -> int:
+        return sum(d.fetched.input_records for d in self.days)
+
+    @property
+    def normalized(self) -> int:
+        return sum(d.fetched.observations.height for d in self.days)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(d.fetched.quarantine.height for d in self.days)
+
+    @property
+    def reconciles(self) -> bool:
+        return all(d.fetched.reconciles for d in self.days)
+
+    @property
+    def events_fetched(self) -> int:
+        return sum(d.events_fetched for d in self.days)
+
+    @property
+    def events_skipped(self) -> int:
+        return sum(d.events_skipped for d in self.days)
+
+
+def day_range(start: date, end: date) -> list[date]:
+    if end < start:
+        raise ValueError(f"end {end} is before start {start}")
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def _ts(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        ts = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def broken_rows(source: str, broken: list[BrokenPage]) -> NormalizedBatch:
+    """A page that never parsed is one quarantined input (record_index -1 = whole page)."""
+    frame = pl.DataFrame(
+        {
+            "source": [source] * len(broken),
+            "origin": [b.origin for b in broken],
+            "record_index": [-1] * len(broken),
+            "raw": [b.text for b in broken],
+            "reason": [b.reason for b in broken],
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
+    return NormalizedBatch(input_records=len(broken), quarantine=conform(frame, QUARANTINE_SCHEMA))
+
+
+def _normalize_listing(
+    listing: Listing, normalize: Callable[[list[dict[str, Any]], str], NormalizedBatch], source: str
+) -> NormalizedBatch:
+    batches = [normalize(records, page.origin) for page, records in listing.pages]
+    if listing.broken:
+        batches.append(broken_rows(source, listing.broken))
+    return NormalizedBatch.concat(batches)
+
+
+def _fetch_all(
+    ids: list[str],
+    fetch: Callable[[str], Listing],
+    concurrency: int,
+    progress: Progress | None,
+    label: str,
+) -> dict[str, Listing]:
+    out: dict[str, Listing] = {}
+    if progress:
+        progress(label, 0, len(ids))
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        for done, (eid, listing) in enumerate(zip(ids, pool.map(fetch, ids), strict=True), start=1):
+            out[eid] = listing
+            if progress:
+                progress(label, done, len(ids))
+    return out
+
+
+def _write_days(
+    source: str,
+    store: DataStore,
+    days: list[date],
+    fetched: dict[str, list[NormalizedBatch]],
+    replaced: dict[str, set[str]],
+    counts: dict[str, tuple[int, int]],
+) -> list[DayResult]:
+    results = []
+    for d in days:
+        key = d.isoformat()
+        new = NormalizedBatch.concat(fetched.get(key, []))
+        stored = merge_day(store.read_day(source, key), new, replaced.get(key, set()))
+        store.write_day(source, key, stored)
+        got, skipped = counts.get(key, (0, 0))
+        results.append(DayResult(key, new, stored, got, skipped))
+    return results
+
+
+def sync_luma(
+    client: LumaClient,
+    store: DataStore,
+    raw: RawFetch,
+    cursors: CursorStore | None,
+    start: date,
+    end: date,
+    *,
+    full: bool,
+    settle_days: int,
+    concurrency: int,
+    progress: Progress | None = None,
+) -> SyncReport:
+    started = datetime.now(UTC)
+    report = SyncReport("luma", "full" if full else "incremental", start, end, raw.fetch_id)
+    days = day_range(start, end)
+    after = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    before = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
+    listing = client.list_events(after, before)
+    report.notes += listing.notes
+    if listing.broken:
+        report.notes.append(f"events listing unreadable: {raw_broken_reason(listing.broken[0])}")
+    events = {}
+    for rec in listing.records:
+        eid = event_id(rec)
+        if eid:
+            events[eid] = rec.get("event", rec)
+    by_day: dict[str, list[str]] = {}
+    for eid, ev in events.items():
+        st = _ts(ev.get("start_at"))
+        if st is not None and start <= st.date() <= end:
+            by_day.setdefault(st.date().isoformat(), []).append(eid)
+    calendars = {str(ev.get("calendar_id") or "default") for ev in events.values()}
+    state: dict[str, Any] = {}
+    if cursors is not None:
+        for cal in calendars:
+            state.update(cursors.get("luma", cal))
+    settle = timedelta(days=settle_days)
+    wanted: list[str] = []
+    counts: dict[str, tuple[int, int]] = {}
+    for key, ids in by_day.items():
+        fetched_n = skipped = 0
+        have_day = store.read_day("luma", key) is not None
+        for eid in ids:
+            last = _ts(state.get(eid))
+            end_at = _ts(events[eid].get("end_at")) or _ts(events[eid].get("start_at"))
+            final = last is not None and end_at is not None and last >= end_at + settle
+            if not full and have_day and final:
+                skipped += 1
+            else:
+                wanted.append(eid)
+                fetched_n += 1
+        counts[key] = (fetched_n, skipped)
+    listings = _fetch_all(wanted, client.get_guests, concurrency, progress, "luma guest lists")
+    fetched: dict[str, list[NormalizedBatch]] = {}
+    replaced: dict[str, set[str]] = {}
+    done_cursors: dict[str, dict[str, str]] = {}
+    if listing.broken:
+        first = days[0].isoformat()
+        fetched.setdefault(first, []).append(broken_rows("luma", listing.broken))
+    for eid, guests in listings.items():
+        ev = events[eid]
+        key = _ts(ev.get("start_at")).date().isoformat()  # type: ignore[union-attr]
+        batch = _normalize_listing(guests, partial(_luma_page, ev), "luma")
+        fetched.setdefault(key, []).append(batch)
+        replaced.setdefault(key, set()).add(f"luma:{eid}")
+        report.notes += [f"{eid}: {n}" for n in guests.notes]
+        if not guests.broken:
+            cal = str(ev.get("calendar_id") or "default")
+            done_cursors.setdefault(cal, {})[eid] = started.isoformat()
+    report.days = _write_days("luma", store, days, fetched, replaced, counts)
+    if cursors is not None:
+        for cal, changes in done_cursors.items():
+            cursors.update("luma", cal, changes)
+    report.stats = client.stats.as_dict()
+    raw.manifest(
+        source="luma",
+        mode=report.mode,
+        start=start.isoformat(),
+        end=end.isoformat(),
+        stats=report.stats,
+        notes=report.notes,
+    )
+    return report
+
+
+def _luma_page(
+    event: dict[str, Any], records: list[dict[str, Any]], origin: str
+) -> NormalizedBatch:
+    return normalize_luma_guests(records, event, origin)
+
+
+def _eventbrite_page(
+    eid: str, event: dict[str, Any], records: list[dict[str, Any]], origin: str
+) -> NormalizedBatch:
+    return normalize_eventbrite_attendees(records, {eid: event}, origin)
+
+
+def _attendees(client: EventbriteClient, since: dict[str, datetime | None], eid: str) -> Listing:
+    return client.attendees(eid, changed_since=since[eid])
+
+
+def raw_broken_reason(page: BrokenPage) -> str:
+    return f"{page.reason} ({page.origin})"
+
+
+def sync_eventbrite(
+    client: EventbriteClient,
+    store: DataStore,
+    raw: RawFetch,
+    cursors: CursorStore | None,
+    start: date,
+    end: date,
+    *,
+    full: bool,
+    concurrency: int,
+    progress: Progress | None = None,
+) -> SyncReport:
+    started = datetime.now(UTC)
+    report = SyncReport("eventbrite", "full" if full else "incremental", start, end, raw.fetch_id)
+    days = day_range(start, end)
+    fetched: dict[str, list[NormalizedBatch]] = {}
+    replaced: dict[str, set[str]] = {}
+    counts: dict[str, tuple[int, int]] = {}
+    for org in client.organizations():
+        org_id = str(org.get("id"))
+        listing = client.events(org_id)
+        report.notes += listing.notes
+        if listing.broken:
+            fetched.setdefault(days[0].isoformat(), []).append(
+                broken_rows("eventbrite", listing.broken)
+            )
+        events: dict[str, dict[str, Any]] = {}
+        for ev in listing.records:
+            st = _ts((ev.get("start") or {}).get("utc"))
+            if st is not None and start <= st.date() <= end:
+                events[str(ev["id"])] = ev
+        state = cursors.get("eventbrite", org_id) if cursors is not None else {}
+        since: dict[str, datetime | None] = {}
+        for eid, ev in events.items():
+            key = _ts(ev["start"]["utc"]).date().isoformat()  # type: ignore[union-attr]
+            last = _ts(state.get(eid))
+            have_day = store.read_day("eventbrite", key) is not None
+            incremental = not full and last is not None and have_day
+            since[eid] = last - CHANGED_SINCE_OVERLAP if incremental and last else None
+            got, skipped = counts.get(key, (0, 0))
+            counts[key] = (got + 1, skipped)
+
+        listings = _fetch_all(
+            list(events),
+            partial(_attendees, client, since),
+            concurrency,
+            progress,
+            f"eventbrite attendees (org {org_id})",
+        )
+        done: dict[str, str] = {}
+        for eid, attendees in listings.items():
+            ev = events[eid]
+            key = _ts(ev["start"]["utc"]).date().isoformat()  # type: ignore[union-attr]
+            batch = _normalize_listing(attendees, partial(_eventbrite_page, eid, ev), "eventbrite")
+            fetched.setdefault(key, []).append(batch)
+            if since[eid] is None:
+                replaced.setdefault(key, set()).add(f"eventbrite:{eid}")
+            report.notes += [f"{eid}: {n}" for n in attendees.notes]
+            if not attendees.broken:
+                done[eid] = started.isoformat()
+        if cursors is not None and done:
+            cursors.update("eventbrite", org_id, done)
+    report.days = _write_days("eventbrite", store, days, fetched, replaced, counts)
+    report.stats = client.stats.as_dict()
+    raw.manifest(
+        source="eventbrite",
+        mode=report.mode,
+        start=start.isoformat(),
+        end=end.isoformat(),
+        stats=report.stats,
+        notes=report.notes,
+    )
+    return report
+
+
+def sync_source(
+    source: str,
+    settings: Settings,
+    store: DataStore,
+    cursors: CursorStore | None,
+    start: date,
+    end: date,
+    *,
+    full: bool = False,
+    progress: Progress | None = None,
+) -> SyncReport:
+    """Runs one platform's sync for [start, end] (inclusive days) with the given settings."""
+    raw = store.raw_fetch(source)
+    if source == "luma":
+        with LumaClient.from_settings(settings, sink=raw.sink) as luma:
+            return sync_luma(
+                luma,
+                store,
+                raw,
+                cursors,
+                start,
+                end,
+                full=full,
+                settle_days=settings.luma_settle_days,
+                concurrency=settings.sync_concurrency,
+                progress=progress,
+            )
+    if source == "eventbrite":
+        with EventbriteClient.from_settings(settings, sink=raw.sink) as eb:
+            return sync_eventbrite(
+                eb,
+                store,
+                raw,
+                cursors,
+                start,
+                end,
+                full=full,
+                concurrency=settings.sync_concurrency,
+                progress=progress,
+            )
+    raise ValueError(f"no API sync for source {source!r}; known: {', '.join(API_SOURCES)}")
+
+
+def report_json(report: SyncReport) -> str:
+    return json.dumps(
+        {
+            "source": report.source,
+            "mode": report.mode,
+            "input": report.input_records,
+            "normalized": report.normalized,
+            "quarantined": report.quarantined,
+            "stats": report.stats,
+        }
+    )

@@ -1,0 +1,242 @@
+"""Raw landing and the normalized store on disk, plus the Dagster resource over them.
+
+Layout under DATA_DIR:
+
+    raw/<source>/<YYYY-MM-DD>/<fetch id>/...      every page and file as received; the day
+                                                    is the (UTC) day it was fetched, and each
+                                                    fetch folder has a manifest.json
+    normalized/<table>/<source>/<day>.parquet     one file per source and partition day;
+                                                    export folders use the day key "exports"
+    combined/<table>.parquet                       all sources unioned and deduplicated, the
+                                                    input of identity resolution and the graph
+
+Daily-partitioned imports write their day files; unpartitioned downstream assets read the
+whole store through `DataStore` (the resource), not through an IO manager, which is what
+lets a partitioned upstream feed an unpartitioned downstream.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from dagster import ConfigurableResource
+
+from domain.model import (
+    ATTENDANCE_SCHEMA,
+    EVENTS_SCHEMA,
+    OBSERVATIONS_SCHEMA,
+    QUARANTINE_SCHEMA,
+    conform,
+)
+from domain.normalize.batch import NormalizedBatch
+from infra.settings import get_settings
+
+TABLES: dict[str, dict[str, pl.DataType]] = {
+    "events": EVENTS_SCHEMA,
+    "observations": OBSERVATIONS_SCHEMA,
+    "attendance": ATTENDANCE_SCHEMA,
+    "quarantine": QUARANTINE_SCHEMA,
+}
+EXPORTS_DAY = "exports"
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def new_fetch_id() -> str:
+    """Sortable and unique: the fetch time plus a short random tail."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+class RawFetch:
+    """One fetch's folder of raw pages; `sink` is what connectors call for every page."""
+
+    def __init__(self, root: Path, source: str, fetch_id: str | None = None) -> None:
+        self.fetch_id = fetch_id or new_fetch_id()
+        self.day = self.fetch_id[:8]
+        day = f"{self.day[:4]}-{self.day[4:6]}-{self.day[6:8]}"
+        self.root = root
+        self.folder = root / "raw" / source / day / self.fetch_id
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+
+    def sink(self, label: str, text: str) -> str:
+        """Keeps the page text byte for byte; returns its path relative to DATA_DIR."""
+        path = self.folder / f"{_SAFE.sub('_', label)}.json"
+        _atomic_write_bytes(path, text.encode("utf-8"))
+        self.count += 1
+        return path.relative_to(self.root).as_posix()
+
+    def copy_file(self, src: Path, relname: str) -> str:
+        dest = self.folder / relname
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+        self.count += 1
+        return dest.relative_to(self.root).as_posix()
+
+    def manifest(self, **info: Any) -> None:
+        body = {"fetch_id": self.fetch_id, "files": self.count, **info}
+        _atomic_write_bytes(
+            self.folder / "manifest.json", json.dumps(body, indent=2, default=str).encode()
+        )
+
+
+def merge_day(
+    old: NormalizedBatch | None, new: NormalizedBatch, replaced_events: Iterable[str]
+) -> NormalizedBatch:
+    """A partition's stored state after a fetch.
+
+    Events in `replaced_events` were refetched in full, so their old rows go; otherwise
+    (incremental fetches) the new rows replace old ones with the same id and the rest stay.
+    """
+    if old is None:
+        return new
+    replaced = list(replaced_events)
+    new_ids = new.observations["observation_id"]
+    keep_obs = old.observations.filter(
+        ~pl.col("event_id").is_in(replaced) & ~pl.col("observation_id").is_in(new_ids)
+    )
+    keep_att = old.attendance.filter(
+        ~pl.col("event_id").is_in(replaced) & ~pl.col("observation_id").is_in(new_ids)
+    )
+    source_ids = [e.split(":", 1)[-1] for e in replaced]
+    pattern = "|".join(re.escape(f"-{sid}-p") for sid in source_ids)
+    keep_q = (
+        old.quarantine.filter(~pl.col("origin").str.contains(pattern))
+        if pattern
+        else old.quarantine
+    )
+    merged = NormalizedBatch.concat(
+        [NormalizedBatch(0, old.events, keep_obs, keep_att, keep_q), new]
+    )
+    merged.quarantine = merged.quarantine.unique(
+        subset=["source", "raw"], keep="last", maintain_order=True
+    )
+    merged.input_records = merged.observations.height + merged.quarantine.height
+    return merged
+
+
+def dedupe(batch: NormalizedBatch) -> NormalizedBatch:
+    """Later rows win: the same record seen in an export and again through the API is one."""
+    return NormalizedBatch(
+        input_records=batch.input_records,
+        events=batch.events.unique(subset="event_id", keep="last", maintain_order=True),
+        observations=batch.observations.unique(
+            subset="observation_id", keep="last", maintain_order=True
+        ),
+        attendance=batch.attendance.unique(
+            subset=["event_id", "observation_id"], keep="last", maintain_order=True
+        ),
+        quarantine=batch.quarantine.unique(
+            subset=["source", "origin", "record_index"], keep="last", maintain_order=True
+        ),
+        notes=batch.notes,
+    )
+
+
+def _batch(frames: dict[str, pl.DataFrame]) -> NormalizedBatch:
+    return NormalizedBatch(
+        input_records=frames["observations"].height + frames["quarantine"].height,
+        events=frames["events"],
+        observations=frames["observations"],
+        attendance=frames["attendance"],
+        quarantine=frames["quarantine"],
+    )
+
+
+class DataStore:
+    """Reads and writes the landing zone under one DATA_DIR."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def raw_fetch(self, source: str) -> RawFetch:
+        return RawFetch(self.root, source)
+
+    def _table_file(self, table: str, source: str, day: str) -> Path:
+        return self.root / "normalized" / table / source / f"{day}.parquet"
+
+    def write_day(self, source: str, day: str, batch: NormalizedBatch) -> None:
+        for table, schema in TABLES.items():
+            frame = conform(getattr(batch, table), schema)
+            path = self._table_file(table, source, day)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+            frame.write_parquet(tmp)
+            tmp.replace(path)
+
+    def read_day(self, source: str, day: str) -> NormalizedBatch | None:
+        if not self._table_file("observations", source, day).exists():
+            return None
+        frames = {
+            t: conform(pl.read_parquet(self._table_file(t, source, day)), s)
+            if self._table_file(t, source, day).exists()
+            else pl.DataFrame(schema=s)
+            for t, s in TABLES.items()
+        }
+        return _batch(frames)
+
+    def days(self, source: str) -> list[str]:
+        folder = self.root / "normalized" / "observations" / source
+        if not folder.is_dir():
+            return []
+        keys = [p.stem for p in folder.glob("*.parquet")]
+        return sorted(keys, key=lambda k: (k != EXPORTS_DAY, k))  # exports first, then days
+
+    def sources(self) -> list[str]:
+        folder = self.root / "normalized" / "observations"
+        return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+    def read_all(self, sources: Iterable[str] | None = None) -> NormalizedBatch:
+        """Every source and day in the store, unioned; later days win on the same id."""
+        batches = []
+        for source in sources if sources is not None else self.sources():
+            for day in self.days(source):
+                day_batch = self.read_day(source, day)
+                if day_batch is not None:
+                    batches.append(day_batch)
+        return dedupe(NormalizedBatch.concat(batches))
+
+    def write_combined(self, batch: NormalizedBatch) -> None:
+        for table, schema in TABLES.items():
+            path = self.root / "combined" / f"{table}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+            conform(getattr(batch, table), schema).write_parquet(tmp)
+            tmp.replace(path)
+
+    def read_combined(self) -> NormalizedBatch:
+        """What `normalized_imports` last wrote; empty tables when it has not run yet."""
+        frames = {}
+        for table, schema in TABLES.items():
+            path = self.root / "combined" / f"{table}.parquet"
+            frames[table] = (
+                conform(pl.read_parquet(path), schema)
+                if path.exists()
+                else pl.DataFrame(schema=schema)
+            )
+        return _batch(frames)
+
+
+class LandingResource(ConfigurableResource):
+    """Where raw pages and normalized tables live; defaults to the DATA_DIR setting."""
+
+    data_dir: str | None = None
+
+    def store(self) -> DataStore:
+        root = Path(self.data_dir) if self.data_dir else get_settings().data_path
+        root.mkdir(parents=True, exist_ok=True)
+        return DataStore(root)
