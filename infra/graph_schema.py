@@ -8,6 +8,11 @@ Pipeline and API both import from here, so a rename happens in one place.
     (:Identity)-[:HAS_HANDLE]->(:Handle {platform, handle})
     (:Member {member_id, display_name, ...metrics})-[:HAS_IDENTITY]->(:Identity)
     (:Member)-[:CO_ATTENDED {weight, events}]->(:Member)
+    (:Identity)-[:MATCHED {probability, evidence, reason, ...}]->(:Identity)   why two records merged
+    (:MemberAlias {member_id, redirect_to, reason})-[:REDIRECTS_TO]->(:Member)  retired ids
+    (:MergeSuggestion {suggestion_id, a, b, member_a, member_b, probability, evidence})
+    (:IdentityDecision {decision_id, kind, a, b, action, created_by, created_at})  organizer input
+    (:IdentityModel {model_id, params})   the fitted match model, reused by the API
 
 A member's attendance is the path (:Member)-[:HAS_IDENTITY]->(:Identity)-[:ATTENDED]->(:Event).
 """
@@ -18,18 +23,28 @@ MEMBER = "Member"
 IDENTITY = "Identity"
 EVENT = "Event"
 HANDLE = "Handle"
+MEMBER_ALIAS = "MemberAlias"
+MERGE_SUGGESTION = "MergeSuggestion"
+IDENTITY_DECISION = "IdentityDecision"
+IDENTITY_MODEL = "IdentityModel"
 
 HAS_IDENTITY = "HAS_IDENTITY"
 ATTENDED = "ATTENDED"
 PLUS_ONE_OF = "PLUS_ONE_OF"
 HAS_HANDLE = "HAS_HANDLE"
 CO_ATTENDED = "CO_ATTENDED"
+MATCHED = "MATCHED"
+REDIRECTS_TO = "REDIRECTS_TO"
 
 CONSTRAINTS: tuple[str, ...] = (
     f"CREATE CONSTRAINT member_id IF NOT EXISTS FOR (m:{MEMBER}) REQUIRE m.member_id IS UNIQUE",
     f"CREATE CONSTRAINT identity_id IF NOT EXISTS FOR (i:{IDENTITY}) REQUIRE i.observation_id IS UNIQUE",
     f"CREATE CONSTRAINT event_id IF NOT EXISTS FOR (e:{EVENT}) REQUIRE e.event_id IS UNIQUE",
     f"CREATE CONSTRAINT handle_key IF NOT EXISTS FOR (h:{HANDLE}) REQUIRE (h.platform, h.handle) IS UNIQUE",
+    f"CREATE CONSTRAINT member_alias_id IF NOT EXISTS FOR (a:{MEMBER_ALIAS}) REQUIRE a.member_id IS UNIQUE",
+    f"CREATE CONSTRAINT suggestion_id IF NOT EXISTS FOR (s:{MERGE_SUGGESTION}) REQUIRE s.suggestion_id IS UNIQUE",
+    f"CREATE CONSTRAINT decision_id IF NOT EXISTS FOR (d:{IDENTITY_DECISION}) REQUIRE d.decision_id IS UNIQUE",
+    f"CREATE CONSTRAINT identity_model_id IF NOT EXISTS FOR (x:{IDENTITY_MODEL}) REQUIRE x.model_id IS UNIQUE",
 )
 
 INDEXES: tuple[str, ...] = (
@@ -38,6 +53,10 @@ INDEXES: tuple[str, ...] = (
     f"CREATE INDEX event_source IF NOT EXISTS FOR (e:{EVENT}) ON (e.source)",
     f"CREATE INDEX event_starts_at IF NOT EXISTS FOR (e:{EVENT}) ON (e.starts_at)",
     f"CREATE INDEX member_name IF NOT EXISTS FOR (m:{MEMBER}) ON (m.display_name)",
+    f"CREATE TEXT INDEX member_search IF NOT EXISTS FOR (m:{MEMBER}) ON (m.search_text)",
+    f"CREATE INDEX identity_email_key IF NOT EXISTS FOR (i:{IDENTITY}) ON (i.email_key)",
+    f"CREATE INDEX identity_event IF NOT EXISTS FOR (i:{IDENTITY}) ON (i.event_id)",
+    f"CREATE INDEX suggestion_members IF NOT EXISTS FOR (s:{MERGE_SUGGESTION}) ON (s.member_a, s.member_b)",
 )
 
 UPSERT_EVENTS = f"""
@@ -81,6 +100,261 @@ SKIP $skip LIMIT $limit
 """
 
 COUNT_EVENTS = f"MATCH (e:{EVENT}) RETURN count(e) AS n"
+
+# --- Identity resolution: members, explanations, suggestions, decisions -------------
+
+IDENTITY_OBSERVATIONS = f"""
+MATCH (i:{IDENTITY})
+WHERE $ids IS NULL OR i.observation_id IN $ids
+OPTIONAL MATCH (i)-[a:{ATTENDED}]->(e:{EVENT})
+WITH i, head(collect(e.event_id)) AS attended_event
+RETURN i {{.*, event_id: coalesce(i.event_id, attended_event)}} AS row
+"""
+
+IDENTITY_ATTENDANCE = f"""
+MATCH (i:{IDENTITY})-[a:{ATTENDED}]->(e:{EVENT})
+WHERE $ids IS NULL OR i.observation_id IN $ids
+OPTIONAL MATCH (i)-[:{PLUS_ONE_OF}]->(h:{IDENTITY})
+RETURN e.event_id AS event_id, i.observation_id AS observation_id, a.status AS status,
+       a.raw_status AS raw_status, a.role AS role, h.observation_id AS plus_one_of,
+       a.registered_at AS registered_at, a.checked_in_at AS checked_in_at
+"""
+
+MEMBER_ASSIGNMENT = f"""
+MATCH (m:{MEMBER})-[:{HAS_IDENTITY}]->(i:{IDENTITY})
+WHERE $ids IS NULL OR m.member_id IN $ids
+RETURN i.observation_id AS observation_id, m.member_id AS member_id
+"""
+
+KNOWN_MEMBER_IDS = f"""
+CALL () {{ MATCH (m:{MEMBER}) RETURN m.member_id AS id
+  UNION MATCH (a:{MEMBER_ALIAS}) RETURN a.member_id AS id }}
+RETURN collect(id) AS ids
+"""
+
+UPSERT_MEMBERS = f"""
+UNWIND $rows AS row
+MERGE (m:{MEMBER} {{member_id: row.member_id}})
+SET m += row
+"""
+
+LINK_MEMBER_IDENTITIES = f"""
+UNWIND $rows AS row
+MATCH (m:{MEMBER} {{member_id: row.member_id}})
+MATCH (i:{IDENTITY} {{observation_id: row.observation_id}})
+OPTIONAL MATCH (other:{MEMBER})-[stale:{HAS_IDENTITY}]->(i) WHERE other <> m
+DELETE stale
+MERGE (m)-[:{HAS_IDENTITY}]->(i)
+"""
+
+SET_IDENTITY_KEYS = f"""
+UNWIND $rows AS row
+MATCH (i:{IDENTITY} {{observation_id: row.observation_id}})
+SET i.name_key = row.name_key, i.email_key = row.email_key,
+    i.name_freq = row.name_freq, i.email_shared = row.email_shared
+"""
+
+LINK_HANDLES = f"""
+UNWIND $rows AS row
+MATCH (i:{IDENTITY} {{observation_id: row.observation_id}})
+MERGE (h:{HANDLE} {{platform: row.platform, handle: row.handle}})
+MERGE (i)-[:{HAS_HANDLE}]->(h)
+"""
+
+RETIRE_MEMBERS = f"""
+UNWIND $rows AS row
+MATCH (old:{MEMBER} {{member_id: row.member_id}})
+DETACH DELETE old
+WITH row
+MATCH (target:{MEMBER} {{member_id: row.redirect_to}})
+MERGE (a:{MEMBER_ALIAS} {{member_id: row.member_id}})
+SET a.redirect_to = row.redirect_to, a.reason = row.reason
+MERGE (a)-[:{REDIRECTS_TO}]->(target)
+"""
+
+DELETE_MEMBERS = f"""
+UNWIND $ids AS id
+MATCH (m:{MEMBER} {{member_id: id}})
+DETACH DELETE m
+"""
+
+# Aliases that pointed at a now-retired id follow it to its new target (no chains).
+REPOINT_ALIASES = f"""
+UNWIND $rows AS row
+MATCH (a:{MEMBER_ALIAS} {{redirect_to: row.member_id}})
+MATCH (target:{MEMBER} {{member_id: row.redirect_to}})
+OPTIONAL MATCH (a)-[r:{REDIRECTS_TO}]->()
+DELETE r
+SET a.redirect_to = row.redirect_to
+MERGE (a)-[:{REDIRECTS_TO}]->(target)
+"""
+
+DANGLING_ALIASES = f"""
+MATCH (a:{MEMBER_ALIAS}) WHERE NOT (a)-[:{REDIRECTS_TO}]->(:{MEMBER})
+DETACH DELETE a
+"""
+
+EXISTING_MATCHES = f"""
+MATCH (a:{IDENTITY})-[r:{MATCHED}]->(b:{IDENTITY})
+WHERE $ids IS NULL OR a.observation_id IN $ids OR b.observation_id IN $ids
+RETURN a.observation_id AS a, b.observation_id AS b
+"""
+
+DELETE_MATCHES = f"""
+UNWIND $rows AS row
+MATCH (:{IDENTITY} {{observation_id: row.a}})-[r:{MATCHED}]->(:{IDENTITY} {{observation_id: row.b}})
+DELETE r
+"""
+
+UPSERT_MATCHES = f"""
+UNWIND $rows AS row
+MATCH (a:{IDENTITY} {{observation_id: row.a}})
+MATCH (b:{IDENTITY} {{observation_id: row.b}})
+MERGE (a)-[r:{MATCHED}]->(b)
+SET r += row.props
+"""
+
+EXISTING_SUGGESTIONS = f"""
+MATCH (s:{MERGE_SUGGESTION})
+WHERE $ids IS NULL OR s.a IN $ids OR s.b IN $ids
+RETURN s.suggestion_id AS suggestion_id
+"""
+
+DELETE_SUGGESTIONS = f"""
+UNWIND $ids AS id
+MATCH (s:{MERGE_SUGGESTION} {{suggestion_id: id}})
+DETACH DELETE s
+"""
+
+UPSERT_SUGGESTIONS = f"""
+UNWIND $rows AS row
+MERGE (s:{MERGE_SUGGESTION} {{suggestion_id: row.suggestion_id}})
+SET s += row
+"""
+
+# After a partial recompute, suggestions reaching outside it follow their records' members.
+REFRESH_SUGGESTION_MEMBERS = f"""
+MATCH (s:{MERGE_SUGGESTION})
+WHERE s.a IN $ids OR s.b IN $ids
+MATCH (ma:{MEMBER})-[:{HAS_IDENTITY}]->(:{IDENTITY} {{observation_id: s.a}})
+MATCH (mb:{MEMBER})-[:{HAS_IDENTITY}]->(:{IDENTITY} {{observation_id: s.b}})
+SET s.member_a = ma.member_id, s.member_b = mb.member_id
+WITH s, ma, mb WHERE ma = mb
+DETACH DELETE s
+"""
+
+UPSERT_DECISIONS = f"""
+UNWIND $rows AS row
+MERGE (d:{IDENTITY_DECISION} {{decision_id: row.decision_id}})
+ON CREATE SET d += row
+"""
+
+LOAD_DECISIONS = f"""
+MATCH (d:{IDENTITY_DECISION})
+WHERE coalesce(d.superseded, false) = false
+  AND ($ids IS NULL OR d.a IN $ids OR d.b IN $ids)
+RETURN d.decision_id AS decision_id, d.kind AS kind, d.a AS a, d.b AS b,
+       d.created_at AS created_at
+"""
+
+# A newer cannot-link between two records supersedes older must-links across the same split.
+SUPERSEDE_MUST_LINKS = f"""
+UNWIND $rows AS row
+MATCH (d:{IDENTITY_DECISION} {{kind: 'must_link'}})
+WHERE coalesce(d.superseded, false) = false
+  AND ((d.a IN row.left AND d.b IN row.right) OR (d.a IN row.right AND d.b IN row.left))
+SET d.superseded = true, d.superseded_by = row.decision_id
+"""
+
+SAVE_MODEL = f"""
+MERGE (x:{IDENTITY_MODEL} {{model_id: 'current'}})
+SET x.params = $params
+"""
+
+LOAD_MODEL = f"MATCH (x:{IDENTITY_MODEL} {{model_id: 'current'}}) RETURN x.params AS params"
+
+RELATED_EVENT_CONTEXT = f"""
+MATCH (i:{IDENTITY})
+WHERE i.event_id IN $events AND i.email_key IS NOT NULL
+RETURN i.observation_id AS observation_id, i.email_key AS email_key, i.event_id AS event_id
+"""
+
+IDENTITY_MEMBERSHIP_ISSUES = f"""
+MATCH (i:{IDENTITY})
+OPTIONAL MATCH (m:{MEMBER})-[:{HAS_IDENTITY}]->(i)
+WITH i, count(m) AS n WHERE n <> 1
+RETURN i.observation_id AS observation_id, n
+LIMIT 100
+"""
+
+RECORD_SPLITS = f"""
+UNWIND $rows AS row
+MATCH (m:{MEMBER} {{member_id: row.member_id}})
+SET m.split_from = coalesce(m.split_from, [])
+    + [x IN row.split_from WHERE NOT x IN coalesce(m.split_from, [])]
+"""
+
+MEMBER_ID_LIST = f"MATCH (m:{MEMBER}) RETURN collect(m.member_id) AS ids"
+
+LIST_MEMBERS = f"""
+MATCH (m:{MEMBER})
+WHERE $q IS NULL OR m.search_text CONTAINS $q
+RETURN m {{.member_id, .display_name, .email, .emails, .phone, .company, .job_title,
+          .observation_count, .sources, .first_seen, .last_seen}} AS member
+ORDER BY toLower(coalesce(m.display_name, '')), m.member_id
+SKIP $skip LIMIT $limit
+"""
+
+COUNT_MEMBERS = f"""
+MATCH (m:{MEMBER}) WHERE $q IS NULL OR m.search_text CONTAINS $q RETURN count(m) AS n
+"""
+
+GET_MEMBER = f"MATCH (m:{MEMBER} {{member_id: $id}}) RETURN properties(m) AS member"
+
+GET_ALIAS = f"""
+MATCH (a:{MEMBER_ALIAS} {{member_id: $id}})
+RETURN a.redirect_to AS redirect_to, a.reason AS reason
+"""
+
+MEMBER_IDENTITIES = f"""
+MATCH (m:{MEMBER} {{member_id: $id}})-[:{HAS_IDENTITY}]->(i:{IDENTITY})
+OPTIONAL MATCH (i)-[a:{ATTENDED}]->(e:{EVENT})
+RETURN properties(i) AS identity,
+       collect(CASE WHEN e IS NULL THEN NULL ELSE {{event_id: e.event_id, name: e.name,
+               starts_at: e.starts_at, source: e.source, status: a.status, role: a.role,
+               raw_status: a.raw_status, checked_in_at: a.checked_in_at}} END) AS attendance
+ORDER BY i.observation_id
+"""
+
+MEMBER_EXPLANATIONS = f"""
+MATCH (m:{MEMBER} {{member_id: $id}})-[:{HAS_IDENTITY}]->(a:{IDENTITY})-[r:{MATCHED}]->(b:{IDENTITY})
+RETURN a.observation_id AS a, b.observation_id AS b, properties(r) AS props
+ORDER BY r.probability DESC, a, b
+"""
+
+LIST_SUGGESTIONS = f"""
+MATCH (s:{MERGE_SUGGESTION})
+WHERE $member IS NULL OR s.member_a = $member OR s.member_b = $member
+RETURN properties(s) AS suggestion
+ORDER BY s.probability DESC, s.suggestion_id
+SKIP $skip LIMIT $limit
+"""
+
+COUNT_SUGGESTIONS = f"""
+MATCH (s:{MERGE_SUGGESTION})
+WHERE $member IS NULL OR s.member_a = $member OR s.member_b = $member
+RETURN count(s) AS n
+"""
+
+GET_SUGGESTION = (
+    f"MATCH (s:{MERGE_SUGGESTION} {{suggestion_id: $id}}) RETURN properties(s) AS suggestion"
+)
+
+MEMBERS_OF_OBSERVATIONS = f"""
+MATCH (m:{MEMBER})-[:{HAS_IDENTITY}]->(i:{IDENTITY})
+WHERE i.observation_id IN $ids
+RETURN i.observation_id AS observation_id, m.member_id AS member_id
+"""
 
 # --- Community analytics: attendance in, per-member metrics and CO_ATTENDED out -------
 

@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     fake_luma_port: int = 8711
     fake_eventbrite_port: int = 8712
 
+    # Identity resolution
+    identity_merge_threshold: float = Field(default=0.95, gt=0, lt=1)  # merge at or above
+    identity_suggest_threshold: float = Field(default=0.5, gt=0, lt=1)  # review between the two
+    identity_common_name_min: int = Field(default=5, ge=2)  # people sharing a name => common
+    identity_source_trust: list[str] = ["luma", "eventbrite", "meetup", "partiful"]
+
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import imports
+from assets import identity, imports
 from infra.settings import Settings, get_settings
 from resources.stores import ExportsResource, Neo4jResource, RedisResource
 
-ASSET_MODULES = [imports]
+ASSET_MODULES = [imports, identity]
 
 refresh_all = dg.define_asset_job(
     "refresh_all",

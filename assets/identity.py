@@ -1,0 +1,221 @@
+"""Identity resolution assets: candidate pairs -> clusters -> members -> member graph.
+
+The first asset reads identities and attendance back from Neo4j (after the import load),
+so it does not depend on how the import assets are shaped. Organizer decisions are read
+from Neo4j on every run and applied again.
+"""
+
+from typing import Any
+
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    MaterializeResult,
+    MetadataValue,
+    Output,
+    asset,
+    asset_check,
+)
+
+from assets.metadata import md_table
+from domain.identity.pipeline import (
+    Clusters,
+    Members,
+    Scored,
+    build_members,
+    cluster_scored,
+    cluster_violations,
+    probability_histogram,
+    score_candidates,
+)
+from infra.identity_store import IdentityStore, thresholds_from
+from infra.settings import get_settings
+from resources.stores import Neo4jResource
+
+
+def _histogram_md(hist: list[dict[str, Any]]) -> MetadataValue:
+    lines = ["| probability | pairs |", "|---|---|"]
+    lines += [f"| {h['from']:.1f}–{h['to']:.1f} | {h['pairs']} |" for h in hist]
+    return MetadataValue.md("\n".join(lines))
+
+
+@asset(
+    group_name="identity",
+    compute_kind="polars",
+    deps=[AssetKey("imported_graph")],
+)
+def identity_candidate_pairs(
+    context: AssetExecutionContext, neo4j: Neo4jResource
+) -> Output[Scored]:
+    """Blocked candidate pairs with comparison levels and Fellegi–Sunter match probabilities."""
+    settings = get_settings()
+    with neo4j.store() as store:
+        observations = IdentityStore(store).load_observations()
+    scored = score_candidates(observations, thresholds_from(settings))
+    pairs = scored.pairs
+    n = max(pairs.height, 1)
+    decisions = pairs["decision"].value_counts() if pairs.height else pl.DataFrame()
+    counts = {r["decision"]: int(r["count"]) for r in decisions.to_dicts()}
+    hist = probability_histogram(pairs)
+    context.log.info(
+        "identity: %s observations, %s candidate pairs", observations.height, pairs.height
+    )
+    return Output(
+        scored,
+        metadata={
+            "observations": observations.height,
+            "candidate_pairs": pairs.height,
+            "pairs_per_blocking_rule": MetadataValue.json(scored.pairs_per_rule),
+            "pairs_auto_merge": counts.get("merge", 0),
+            "pairs_suggested": counts.get("suggest", 0),
+            "pairs_cannot_link": counts.get("cannot_link", 0),
+            "share_auto_merge": round(counts.get("merge", 0) / n, 4),
+            "share_suggested": round(counts.get("suggest", 0) / n, 4),
+            "probability_histogram": _histogram_md(hist),
+            "probability_histogram_json": MetadataValue.json(hist),
+            "model_prior": round(scored.model.prior, 6),
+            "model_weights": MetadataValue.json(
+                {k: [round(w, 3) for w in v] for k, v in scored.model.weights().items()}
+            ),
+        },
+    )
+
+
+@asset(group_name="identity", compute_kind="python")
+def identity_clusters(
+    context: AssetExecutionContext, identity_candidate_pairs: Scored, neo4j: Neo4jResource
+) -> Output[Clusters]:
+    """Records grouped into people; must-link and cannot-link decisions applied again."""
+    with neo4j.store() as store:
+        decisions = IdentityStore(store).load_decisions()
+    clusters = cluster_scored(identity_candidate_pairs, decisions)
+    n_clusters = clusters.assignment["cluster"].n_unique()
+    n_obs = clusters.assignment.height
+    reasons = clusters.merges["reason"].value_counts().to_dicts() if clusters.merges.height else []
+    return Output(
+        clusters,
+        metadata={
+            "observations": n_obs,
+            "clusters": n_clusters,
+            "merged_records": n_obs - n_clusters,
+            "merges": MetadataValue.json({r["reason"]: int(r["count"]) for r in reasons}),
+            "suggestions": clusters.suggestions.height,
+            "decisions_applied": decisions.height,
+            "must_links_skipped": clusters.skipped_must_links,
+            "merges_blocked_by_constraints": clusters.blocked_merges,
+            "share_records_auto_merged": round((n_obs - n_clusters) / max(n_obs, 1), 4),
+        },
+    )
+
+
+@asset_check(
+    asset=identity_clusters,
+    blocking=True,
+    additional_ins={"identity_candidate_pairs": AssetIn("identity_candidate_pairs")},
+)
+def clusters_respect_cannot_links(
+    identity_candidate_pairs: Scored, identity_clusters: Clusters
+) -> AssetCheckResult:
+    """No cluster holds two records that must stay apart (decisions, accounts, guest lists)."""
+    found = cluster_violations(identity_candidate_pairs, identity_clusters)
+    return AssetCheckResult(
+        passed=not found,
+        metadata={"violations": len(found), "examples": MetadataValue.json(found[:20])},
+    )
+
+
+@asset_check(
+    asset=identity_clusters,
+    blocking=True,
+    additional_ins={"identity_candidate_pairs": AssetIn("identity_candidate_pairs")},
+)
+def every_observation_in_one_cluster(
+    identity_candidate_pairs: Scored, identity_clusters: Clusters
+) -> AssetCheckResult:
+    expected = set(identity_candidate_pairs.features["observation_id"].to_list())
+    assigned = identity_clusters.assignment["observation_id"]
+    dupes = assigned.len() - assigned.n_unique()
+    missing = len(expected - set(assigned.to_list()))
+    return AssetCheckResult(
+        passed=dupes == 0 and missing == 0,
+        metadata={"observations": len(expected), "duplicated": dupes, "missing": missing},
+    )
+
+
+@asset(group_name="identity", compute_kind="polars")
+def identity_members(
+    identity_candidate_pairs: Scored, identity_clusters: Clusters, neo4j: Neo4jResource
+) -> Output[Members]:
+    """Stable member ids, golden records with provenance, merge explanations, suggestions."""
+    settings = get_settings()
+    with neo4j.store() as store:
+        ids = IdentityStore(store)
+        previous = ids.load_assignment()
+        known = ids.known_member_ids()
+        observations = ids.load_observations()
+    members = build_members(
+        observations,
+        identity_candidate_pairs,
+        identity_clusters,
+        previous=previous,
+        known_ids=known,
+        trust_order=tuple(settings.identity_source_trust),
+    )
+    return Output(
+        members,
+        metadata={
+            "members": members.members.height,
+            "new_member_ids": len(members.created),
+            "retired_member_ids": len(members.redirects),
+            "splits": len(members.split_from),
+            "explanations": members.explanations.height,
+            "suggestions": members.suggestions.height,
+            "preview": md_table(
+                members.members.select("member_id", "display_name", "email", "observation_count")
+            ),
+        },
+    )
+
+
+@asset(group_name="identity", compute_kind="neo4j")
+def member_graph(
+    identity_candidate_pairs: Scored,
+    identity_clusters: Clusters,
+    identity_members: Members,
+    neo4j: Neo4jResource,
+) -> MaterializeResult:
+    """Members, HAS_IDENTITY, handles, explanations and suggestions written to Neo4j."""
+    with neo4j.store() as store:
+        store.ensure_schema()
+        report = IdentityStore(store).write(
+            identity_candidate_pairs, identity_clusters, identity_members
+        )
+        counts = store.counts()
+    return MaterializeResult(
+        metadata={**report.as_dict(), **{f"graph_{k}": v for k, v in counts.items()}}
+    )
+
+
+@asset_check(asset=member_graph, blocking=True)
+def member_graph_has_no_dangling_members(neo4j: Neo4jResource) -> AssetCheckResult:
+    """Every identity belongs to exactly one member; no member without identities."""
+    with neo4j.store() as store:
+        issues = IdentityStore(store).membership_issues()
+        empty = store.run(
+            "MATCH (m:Member) WHERE NOT (m)-[:HAS_IDENTITY]->() RETURN count(m) AS n"
+        )[0]["n"]
+        dangling_alias = store.run(
+            "MATCH (a:MemberAlias) WHERE NOT (a)-[:REDIRECTS_TO]->(:Member) RETURN count(a) AS n"
+        )[0]["n"]
+    return AssetCheckResult(
+        passed=not issues and empty == 0 and dangling_alias == 0,
+        metadata={
+            "identities_not_in_exactly_one_member": len(issues),
+            "members_without_identities": empty,
+            "aliases_without_target": dangling_alias,
+            "examples": MetadataValue.json(issues[:10]),
+        },
+    )

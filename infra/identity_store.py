@@ -1,0 +1,453 @@
+"""Neo4j reads and writes of identity resolution: members, decisions, explanations.
+
+Used by the pipeline (full runs) and by the API (an organizer's action recomputes only
+the affected members). Every write is a batched `UNWIND … MERGE` from graph_schema.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+
+from domain.identity.features import IDENTIFYING_PLATFORMS, related_events
+from domain.identity.pipeline import (
+    ASSIGNMENT_SCHEMA,
+    DECISIONS_SCHEMA,
+    Clusters,
+    Members,
+    Scored,
+    Thresholds,
+    build_members,
+    cluster_scored,
+    score_candidates,
+)
+from domain.identity.scoring import COMPARISONS, LEVELS, MatchModel
+from domain.model import ATTENDANCE_SCHEMA, HANDLE_PLATFORMS, OBSERVATIONS_SCHEMA, conform
+from infra import graph_schema as gs
+from infra.neo4j_store import GraphStore
+from infra.settings import Settings
+
+GOLDEN_FIELDS: tuple[str, ...] = (
+    "display_name",
+    "first_name",
+    "last_name",
+    "email",
+    "emails",
+    "phone",
+    "phones",
+    *(f"handle_{p}" for p in HANDLE_PLATFORMS),
+    "company",
+    "job_title",
+    "observation_count",
+    "sources",
+    "first_seen",
+    "last_seen",
+)
+
+
+def native(value: Any) -> Any:
+    """Neo4j temporal values as Python ones (the driver returns its own types)."""
+    if hasattr(value, "to_native"):
+        return value.to_native()
+    if isinstance(value, list):
+        return [native(v) for v in value]
+    if isinstance(value, dict):
+        return {k: native(v) for k, v in value.items()}
+    return value
+
+
+def thresholds_from(settings: Settings) -> Thresholds:
+    return Thresholds(
+        merge_at=settings.identity_merge_threshold,
+        suggest_at=settings.identity_suggest_threshold,
+        common_name_min=settings.identity_common_name_min,
+    )
+
+
+@dataclass
+class WriteReport:
+    members_written: int = 0
+    identities_linked: int = 0
+    retired: int = 0
+    deleted: int = 0
+    matches_written: int = 0
+    matches_deleted: int = 0
+    suggestions_written: int = 0
+    suggestions_deleted: int = 0
+    handles_linked: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, int]:
+        out = {k: v for k, v in self.__dict__.items() if isinstance(v, int)}
+        out.update(self.extra)
+        return out
+
+
+class IdentityStore:
+    """Identity resolution over one GraphStore."""
+
+    def __init__(self, graph: GraphStore) -> None:
+        self.graph = graph
+
+    # --- reads for the pipeline -------------------------------------------------
+
+    def load_observations(self, ids: Sequence[str] | None = None) -> pl.DataFrame:
+        rows = [native(r["row"]) for r in self.graph.run(gs.IDENTITY_OBSERVATIONS, ids=ids)]
+        if not rows:
+            return pl.DataFrame(schema=OBSERVATIONS_SCHEMA)
+        frame = pl.DataFrame(
+            [{c: r.get(c) for c in OBSERVATIONS_SCHEMA} for r in rows], schema=OBSERVATIONS_SCHEMA
+        )
+        return conform(frame, OBSERVATIONS_SCHEMA).sort("observation_id")
+
+    def load_attendance(self, ids: Sequence[str] | None = None) -> pl.DataFrame:
+        rows = [native(r) for r in self.graph.run(gs.IDENTITY_ATTENDANCE, ids=ids)]
+        if not rows:
+            return pl.DataFrame(schema=ATTENDANCE_SCHEMA)
+        return conform(pl.DataFrame(rows, infer_schema_length=None), ATTENDANCE_SCHEMA)
+
+    def load_assignment(self, member_ids: Sequence[str] | None = None) -> pl.DataFrame:
+        rows = self.graph.run(gs.MEMBER_ASSIGNMENT, ids=member_ids)
+        return pl.DataFrame(rows, schema=ASSIGNMENT_SCHEMA)
+
+    def known_member_ids(self) -> set[str]:
+        return set(self.graph.run(gs.KNOWN_MEMBER_IDS)[0]["ids"])
+
+    def load_decisions(self, observation_ids: Sequence[str] | None = None) -> pl.DataFrame:
+        rows = [native(r) for r in self.graph.run(gs.LOAD_DECISIONS, ids=observation_ids)]
+        return pl.DataFrame(rows, schema=DECISIONS_SCHEMA)
+
+    def load_model(self) -> MatchModel | None:
+        rows = self.graph.run(gs.LOAD_MODEL)
+        return MatchModel.from_json(rows[0]["params"]) if rows and rows[0]["params"] else None
+
+    def load_stats(self, observation_ids: Sequence[str]) -> pl.DataFrame:
+        rows = self.graph.run(
+            "MATCH (i:Identity) WHERE i.observation_id IN $ids "
+            "RETURN i.observation_id AS observation_id, i.name_freq AS name_freq, "
+            "i.email_shared AS email_shared",
+            ids=list(observation_ids),
+        )
+        return pl.DataFrame(
+            rows,
+            schema={"observation_id": pl.String, "name_freq": pl.Int64, "email_shared": pl.Boolean},
+        )
+
+    def related_context(self, events: Sequence[str]) -> pl.DataFrame:
+        rows = self.graph.run(gs.RELATED_EVENT_CONTEXT, events=list(events))
+        ctx = pl.DataFrame(
+            rows,
+            schema={"observation_id": pl.String, "email_key": pl.String, "event_id": pl.String},
+        )
+        return related_events(ctx)
+
+    # --- decisions --------------------------------------------------------------
+
+    def add_decisions(self, rows: Sequence[dict[str, Any]]) -> None:
+        self.graph.write_batches(gs.UPSERT_DECISIONS, list(rows))
+
+    def supersede_must_links(
+        self, decision_id: str, left: Iterable[str], right: Iterable[str]
+    ) -> None:
+        self.graph.write_batches(
+            gs.SUPERSEDE_MUST_LINKS,
+            [{"decision_id": decision_id, "left": list(left), "right": list(right)}],
+        )
+
+    # --- writes -----------------------------------------------------------------
+
+    def write(
+        self,
+        scored: Scored,
+        clusters: Clusters,
+        members: Members,
+        scope_member_ids: Sequence[str] | None = None,
+    ) -> WriteReport:
+        """Writes the result; `scope_member_ids` None means the whole graph was resolved.
+
+        With a scope, only those (previous) members and the records they held are touched.
+        """
+        g = self.graph
+        report = WriteReport()
+        full = scope_member_ids is None
+        obs_ids = members.assignment["observation_id"].to_list()
+        new_ids = set(members.members["member_id"].to_list())
+
+        rows = member_rows(members)
+        report.members_written = g.write_batches(gs.UPSERT_MEMBERS, rows)
+        report.identities_linked = g.write_batches(
+            gs.LINK_MEMBER_IDENTITIES, members.assignment.to_dicts()
+        )
+        splits = [{"member_id": k, "split_from": v} for k, v in members.split_from.items()]
+        g.write_batches(gs.RECORD_SPLITS, splits)
+
+        existing = set(g.run(gs.MEMBER_ID_LIST)[0]["ids"])
+        scope = existing if full else set(scope_member_ids or ()) & existing
+        gone = scope - new_ids
+        retire = [
+            {
+                "member_id": old,
+                "redirect_to": members.redirects[old],
+                "reason": members.redirect_reason.get(old, "merged"),
+            }
+            for old in sorted(gone)
+            if old in members.redirects and members.redirects[old] in new_ids
+        ]
+        report.retired = g.write_batches(gs.RETIRE_MEMBERS, retire)
+        g.write_batches(gs.REPOINT_ALIASES, retire)
+        orphans = sorted(gone - {r["member_id"] for r in retire})
+        if orphans:
+            g.run(gs.DELETE_MEMBERS, ids=orphans)
+        report.deleted = len(orphans)
+        g.run(gs.DANGLING_ALIASES)
+
+        g.write_batches(gs.SET_IDENTITY_KEYS, identity_key_rows(scored))
+        report.handles_linked = g.write_batches(gs.LINK_HANDLES, handle_rows(scored))
+
+        scope_obs = None if full else obs_ids
+        new_matches = match_rows(members)
+        keep = {(r["a"], r["b"]) for r in new_matches}
+        stale = [
+            r for r in g.run(gs.EXISTING_MATCHES, ids=scope_obs) if (r["a"], r["b"]) not in keep
+        ]
+        report.matches_deleted = g.write_batches(gs.DELETE_MATCHES, stale)
+        report.matches_written = g.write_batches(gs.UPSERT_MATCHES, new_matches)
+
+        sugg = suggestion_rows(members)
+        keep_s = {r["suggestion_id"] for r in sugg}
+        old_s = [
+            r["suggestion_id"]
+            for r in g.run(gs.EXISTING_SUGGESTIONS, ids=scope_obs)
+            if r["suggestion_id"] not in keep_s
+        ]
+        if old_s:
+            g.run(gs.DELETE_SUGGESTIONS, ids=old_s)
+        report.suggestions_deleted = len(old_s)
+        report.suggestions_written = g.write_batches(gs.UPSERT_SUGGESTIONS, sugg)
+        if not full:
+            g.run(gs.REFRESH_SUGGESTION_MEMBERS, ids=obs_ids)
+        else:
+            g.run(gs.SAVE_MODEL, params=scored.model.to_json())
+        return report
+
+    # --- partial recompute (organizer actions) ---------------------------------
+
+    def recompute(
+        self, member_ids: Sequence[str], settings: Settings
+    ) -> tuple[Members, WriteReport]:
+        """Re-resolves the records of these members with the stored model and statistics."""
+        assignment = self.load_assignment(list(member_ids))
+        obs_ids = assignment["observation_id"].to_list()
+        observations = self.load_observations(obs_ids)
+        events = observations["event_id"].drop_nulls().unique().to_list()
+        thresholds = thresholds_from(settings)
+        scored = score_candidates(
+            observations,
+            thresholds,
+            model=self.load_model() or MatchModel(),
+            stats=self.load_stats(obs_ids),
+            related=self.related_context(events),
+        )
+        clusters = cluster_scored(scored, self.load_decisions(obs_ids))
+        members = build_members(
+            observations,
+            scored,
+            clusters,
+            previous=assignment,
+            known_ids=self.known_member_ids(),
+            trust_order=tuple(settings.identity_source_trust),
+        )
+        report = self.write(scored, clusters, members, scope_member_ids=list(member_ids))
+        return members, report
+
+    # --- reads for the API ------------------------------------------------------
+
+    def list_members(
+        self, q: str | None, skip: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        term = q.strip().lower() if q and q.strip() else None
+        rows = self.graph.run(gs.LIST_MEMBERS, q=term, skip=skip, limit=limit)
+        total = self.graph.run(gs.COUNT_MEMBERS, q=term)[0]["n"]
+        return [native(r["member"]) for r in rows], total
+
+    def resolve_member_id(self, member_id: str) -> tuple[str | None, str | None]:
+        """(live id, reason) — the id itself, the id it now redirects to, or (None, None)."""
+        if self.graph.run(gs.GET_MEMBER, id=member_id):
+            return member_id, None
+        alias = self.graph.run(gs.GET_ALIAS, id=member_id)
+        if alias:
+            return alias[0]["redirect_to"], alias[0]["reason"]
+        return None, None
+
+    def get_member(self, member_id: str) -> dict[str, Any] | None:
+        rows = self.graph.run(gs.GET_MEMBER, id=member_id)
+        if not rows:
+            return None
+        member = native(rows[0]["member"])
+        provenance = json.loads(member.pop("provenance", None) or "[]")
+        member.pop("search_text", None)
+        identities = []
+        for r in self.graph.run(gs.MEMBER_IDENTITIES, id=member_id):
+            ident = native(r["identity"])
+            for k in ("name_key", "email_key", "name_freq", "email_shared"):
+                ident.pop(k, None)
+            identities.append({"identity": ident, "attendance": native(r["attendance"])})
+        explanations = [
+            {"a": r["a"], "b": r["b"], **explanation_from_props(native(r["props"]))}
+            for r in self.graph.run(gs.MEMBER_EXPLANATIONS, id=member_id)
+        ]
+        return {
+            "member": member,
+            "provenance": provenance,
+            "identities": identities,
+            "explanations": explanations,
+        }
+
+    def list_suggestions(
+        self, member_id: str | None, skip: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        rows = self.graph.run(gs.LIST_SUGGESTIONS, member=member_id, skip=skip, limit=limit)
+        total = self.graph.run(gs.COUNT_SUGGESTIONS, member=member_id)[0]["n"]
+        return [suggestion_from_props(native(r["suggestion"])) for r in rows], total
+
+    def get_suggestion(self, suggestion_id: str) -> dict[str, Any] | None:
+        rows = self.graph.run(gs.GET_SUGGESTION, id=suggestion_id)
+        return suggestion_from_props(native(rows[0]["suggestion"])) if rows else None
+
+    def members_of(self, observation_ids: Sequence[str]) -> dict[str, str]:
+        rows = self.graph.run(gs.MEMBERS_OF_OBSERVATIONS, ids=list(observation_ids))
+        return {r["observation_id"]: r["member_id"] for r in rows}
+
+    def membership_issues(self) -> list[dict[str, Any]]:
+        return self.graph.run(gs.IDENTITY_MEMBERSHIP_ISSUES)
+
+
+# --- row builders ------------------------------------------------------------------
+
+
+def member_rows(members: Members) -> list[dict[str, Any]]:
+    """One row per member with every golden field (nulls remove stale properties)."""
+    prov = members.provenance.with_columns(
+        pl.col("last_observed_at").dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ")
+    )
+    prov_json: dict[str, str] = {}
+    for mid, part in prov.partition_by("member_id", as_dict=True, include_key=False).items():
+        prov_json[str(mid[0])] = json.dumps(part.to_dicts(), sort_keys=True)
+    out = []
+    for row in members.members.to_dicts():
+        names = [row.get("display_name"), *(row.get("emails") or [])]
+        row["search_text"] = " ".join(str(n).lower() for n in names if n)
+        row["provenance"] = prov_json.get(row["member_id"], "[]")
+        out.append(
+            {k: row.get(k) for k in ("member_id", *GOLDEN_FIELDS, "search_text", "provenance")}
+        )
+    return out
+
+
+def identity_key_rows(scored: Scored) -> list[dict[str, Any]]:
+    return scored.features.select(
+        "observation_id", "name_key", "email_key", "name_freq", "email_shared"
+    ).to_dicts()
+
+
+def handle_rows(scored: Scored) -> list[dict[str, Any]]:
+    f = scored.features
+    rows: list[dict[str, Any]] = []
+    for p in IDENTIFYING_PLATFORMS:
+        part = f.select("observation_id", pl.col(f"h_{p}").alias("handle")).filter(
+            pl.col("handle").is_not_null()
+        )
+        rows.extend({**r, "platform": p} for r in part.to_dicts())
+    return rows
+
+
+def _features(row: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for c in COMPARISONS:
+        lv = row.get(f"l_{c}")
+        if lv is None or lv < 0:
+            continue
+        out.append({"feature": c, "level": LEVELS[c][lv], "weight": round(float(row[f"w_{c}"]), 4)})
+    return out
+
+
+def match_rows(members: Members) -> list[dict[str, Any]]:
+    rows = []
+    for r in members.explanations.to_dicts():
+        rows.append(
+            {
+                "a": r["a"],
+                "b": r["b"],
+                "props": {
+                    "reason": r["reason"],
+                    "probability": float(r["match_probability"]),
+                    "match_weight": float(r["match_weight"]),
+                    "evidence": r["evidence"],
+                    "features": json.dumps(_features(r)),
+                    "guard": r.get("guard"),
+                },
+            }
+        )
+    return rows
+
+
+def suggestion_rows(members: Members) -> list[dict[str, Any]]:
+    return [
+        {
+            "suggestion_id": r["suggestion_id"],
+            "a": r["a"],
+            "b": r["b"],
+            "member_a": r["member_a"],
+            "member_b": r["member_b"],
+            "probability": float(r["match_probability"]),
+            "match_weight": float(r["match_weight"]),
+            "evidence": r["evidence"],
+            "features": json.dumps(_features(r)),
+        }
+        for r in members.suggestions.to_dicts()
+    ]
+
+
+def explanation_from_props(props: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "reason": props.get("reason"),
+        "probability": props.get("probability"),
+        "match_weight": props.get("match_weight"),
+        "features": json.loads(props.get("features") or "[]"),
+        "evidence": props.get("evidence"),
+        "guard": props.get("guard"),
+    }
+
+
+def suggestion_from_props(props: dict[str, Any]) -> dict[str, Any]:
+    out = dict(props)
+    out["features"] = json.loads(props.get("features") or "[]")
+    return out
+
+
+def decision_id(kind: str, a: str, b: str, at: datetime) -> str:
+    text = f"{kind}|{min(a, b)}|{max(a, b)}|{at.isoformat()}"
+    return "dec_" + hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def decision_row(
+    kind: str, a: str, b: str, action: str, user: str, at: datetime | None = None, **extra: Any
+) -> dict[str, Any]:
+    at = at or datetime.now(UTC)
+    lo, hi = sorted((a, b))
+    return {
+        "decision_id": decision_id(kind, lo, hi, at),
+        "kind": kind,
+        "a": lo,
+        "b": hi,
+        "action": action,
+        "created_by": user,
+        "created_at": at,
+        **{k: v for k, v in extra.items() if v is not None},
+    }
