@@ -323,7 +323,7 @@ RETURN properties(i) AS identity,
        collect(CASE WHEN e IS NULL THEN NULL ELSE {{event_id: e.event_id, name: e.name,
                starts_at: e.starts_at, source: e.source, status: a.status, role: a.role,
                raw_status: a.raw_status, checked_in_at: a.checked_in_at}} END) AS attendance
-ORDER BY i.observation_id
+ORDER BY identity.observation_id
 """
 
 MEMBER_EXPLANATIONS = f"""

@@ -6,11 +6,22 @@ when the code location loads, not when this module is imported.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+from typing import Any
+
 import dagster as dg
+from pydantic import SecretStr
 
 from assets import identity, imports
+from assets.imports import api_assets, import_partitions
 from infra.settings import Settings, get_settings
-from resources.stores import ExportsResource, Neo4jResource, RedisResource
+from resources.landing import LandingResource
+from resources.stores import (
+    ExportsResource,
+    Neo4jResource,
+    PlatformsResource,
+    RedisResource,
+)
 
 ASSET_MODULES = [imports, identity]
 
@@ -21,16 +32,76 @@ refresh_all = dg.define_asset_job(
 )
 
 
+PLATFORM_FIELDS = (
+    "luma_base_url",
+    "luma_api_key",
+    "luma_requests_per_minute",
+    "luma_settle_days",
+    "eventbrite_base_url",
+    "eventbrite_token",
+    "eventbrite_requests_per_minute",
+    "sync_concurrency",
+    "sync_page_size",
+    "sync_timeout_seconds",
+    "sync_max_attempts",
+    "sync_backoff_seconds",
+    "sync_backoff_max_seconds",
+    "sync_max_retry_after_seconds",
+)
+
+
+def platform_overrides(settings: Settings) -> dict[str, Any]:
+    """The API settings that differ from the environment's, so secrets stay out of config."""
+    env = get_settings()
+    out: dict[str, Any] = {}
+    for name in PLATFORM_FIELDS:
+        value = getattr(settings, name)
+        if value != getattr(env, name):
+            out[name] = value.get_secret_value() if isinstance(value, SecretStr) else value
+    return out
+
+
+def partition_range_tags(
+    partitions: dg.DailyPartitionsDefinition, start: date, end: date
+) -> dict[str, str]:
+    """Run tags that make one run materialize every daily partition in [start, end]."""
+    keys = partitions.get_partition_keys()
+    lo = max(start.isoformat(), keys[0])
+    hi = min(end.isoformat(), keys[-1])
+    return {
+        "dagster/asset_partition_range_start": lo,
+        "dagster/asset_partition_range_end": max(lo, hi),
+    }
+
+
+def refresh_tags(settings: Settings) -> dict[str, str]:
+    """Every partition from the first import day to the last look-ahead day (the demo)."""
+    partitions = import_partitions(settings)
+    keys = partitions.get_partition_keys()
+    return partition_range_tags(
+        partitions, date.fromisoformat(keys[0]), date.fromisoformat(keys[-1])
+    )
+
+
 def build_definitions(settings: Settings) -> dg.Definitions:
-    nightly = dg.ScheduleDefinition(
+    partitions = import_partitions(settings)
+
+    @dg.schedule(
         name="nightly_refresh",
         job=refresh_all,
         cron_schedule=settings.nightly_cron,
         execution_timezone=settings.schedule_timezone,
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
+    def nightly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        """Incremental API sync over the days whose guest lists can still change."""
+        day = context.scheduled_execution_time.date()
+        start = day - timedelta(days=settings.nightly_window_days)
+        end = day + timedelta(days=settings.imports_lookahead_days)
+        return dg.RunRequest(tags=partition_range_tags(partitions, start, end))
+
     return dg.Definitions(
-        assets=dg.load_assets_from_modules(ASSET_MODULES),
+        assets=[*dg.load_assets_from_modules(ASSET_MODULES), *api_assets(settings)],
         asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
         jobs=[refresh_all],
         schedules=[nightly],
@@ -38,6 +109,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             "neo4j": Neo4jResource(),
             "redis": RedisResource(),
             "exports": ExportsResource(),
+            "landing": LandingResource(data_dir=str(settings.data_path)),
+            "platforms": PlatformsResource(overrides=platform_overrides(settings)),
         },
     )
 

@@ -1,0 +1,236 @@
+"""The members API against real Neo4j and Redis: reads, organizer corrections, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.routes.members import router
+from infra.identity_store import IdentityStore
+from infra.neo4j_store import GraphStore
+from infra.redis_store import FigureStore
+from infra.settings import Settings
+from tests.auth_helpers import auth_headers, dev_settings
+from tests.integration.test_identity_graph import assignment, load, no_dangling, run_identity
+
+
+def _app(settings: Settings) -> FastAPI:
+    app = create_app(settings)
+    paths = {getattr(r, "path", "") for r in app.routes}
+    if "/v1/members" not in paths:
+        app.include_router(router)
+    return app
+
+
+@pytest.fixture()
+def api(graph: GraphStore, figures: FigureStore, services: Settings) -> Iterator[TestClient]:
+    load(graph)
+    run_identity(services)
+    with TestClient(_app(dev_settings(services))) as client:
+        yield client
+
+
+@pytest.fixture()
+def organizer(services: Settings) -> dict[str, str]:
+    return auth_headers(dev_settings(services), role="organizer", user_id="org_1")
+
+
+@pytest.fixture()
+def viewer(services: Settings) -> dict[str, str]:
+    return auth_headers(dev_settings(services), role="viewer")
+
+
+def test_list_and_search_members(api: TestClient, viewer: dict[str, str]) -> None:
+    resp = api.get("/v1/members", params={"limit": 3}, headers=viewer)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["total"] == 7 and len(body["items"]) == 3
+    page2 = api.get("/v1/members", params={"limit": 3, "offset": 3}, headers=viewer).json()
+    assert not {m["member_id"] for m in body["items"]} & {m["member_id"] for m in page2["items"]}
+    by_name = api.get("/v1/members", params={"q": "alice"}, headers=viewer).json()
+    assert [m["display_name"] for m in by_name["items"]] == ["Alice Chen"]
+    by_email = api.get("/v1/members", params={"q": "bobsmith+events@"}, headers=viewer).json()
+    assert [m["display_name"] for m in by_email["items"]] == ["Bob Smith"]
+
+
+def test_get_member_with_provenance_events_and_explanations(
+    api: TestClient, viewer: dict[str, str], graph: GraphStore
+) -> None:
+    bob = assignment(graph)["luma:b1"]
+    resp = api.get(f"/v1/members/{bob}", headers=viewer)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["member"]["member_id"] == bob
+    assert body["member"]["display_name"] == "Bob Smith"
+    assert len(body["identities"]) == 3
+    assert {e["event_id"] for e in body["events"]} == {"luma:e1", "luma:e2", "partiful:e3"}
+    assert all(e["status"] == "attended" for e in body["events"])
+    assert len(body["explanations"]) == 2
+    name = [p for p in body["provenance"] if p["attribute"] == "display_name" and p["chosen"]]
+    assert name[0]["observation_ids"] == ["luma:b2", "partiful:b3"]
+
+
+def test_unknown_member_and_auth_errors(api: TestClient, viewer: dict[str, str]) -> None:
+    resp = api.get("/v1/members/mbr_nope", headers=viewer)
+    assert resp.status_code == 404
+    assert resp.json()["error"] == "not_found"
+    assert api.get("/v1/members").status_code == 401
+    assert api.get("/v1/merge-suggestions", headers=viewer).status_code == 403
+    resp = api.post("/v1/members/x/merge", json={"other_member_id": "y"}, headers=viewer)
+    assert resp.status_code == 403
+
+
+def test_accept_suggestion_merges_and_old_id_redirects(
+    api: TestClient, organizer: dict[str, str], graph: GraphStore
+) -> None:
+    sugg = api.get("/v1/merge-suggestions", headers=organizer).json()["items"]
+    rossi = next(s for s in sugg if {s["a"], s["b"]} == {"luma:r1", "luma:r2"})
+    assert rossi["features"] and "p=" in rossi["evidence"]
+    before = assignment(graph)
+    resp = api.post(f"/v1/merge-suggestions/{rossi['suggestion_id']}/accept", headers=organizer)
+    assert resp.status_code == 200, resp.text
+    result = resp.json()
+    after = assignment(graph)
+    assert after["luma:r1"] == after["luma:r2"]
+    assert result["members"] == [after["luma:r1"]]
+    (retired,) = {before["luma:r1"], before["luma:r2"]} - {after["luma:r1"]}
+    assert result["redirects"] == {retired: after["luma:r1"]}
+    old = api.get(f"/v1/members/{retired}", headers=organizer).json()
+    assert old["member"]["member_id"] == after["luma:r1"]
+    assert old["redirected_from"] == retired and old["redirect_reason"] == "merged"
+    assert any(e["reason"] == "must_link" for e in old["explanations"])
+    again = api.post(f"/v1/merge-suggestions/{rossi['suggestion_id']}/accept", headers=organizer)
+    assert again.status_code == 404
+    no_dangling(graph)
+    # The decision is applied again by the pipeline.
+    run_identity(api.app.state.platform.settings)  # type: ignore[attr-defined]
+    assert assignment(graph) == after
+
+
+def test_reject_suggestion_sticks(
+    api: TestClient, organizer: dict[str, str], graph: GraphStore, services: Settings
+) -> None:
+    sugg = api.get("/v1/merge-suggestions", headers=organizer).json()["items"]
+    rossi = next(s for s in sugg if {s["a"], s["b"]} == {"luma:r1", "luma:r2"})
+    resp = api.post(f"/v1/merge-suggestions/{rossi['suggestion_id']}/reject", headers=organizer)
+    assert resp.status_code == 200, resp.text
+    left = api.get("/v1/merge-suggestions", headers=organizer).json()["items"]
+    assert all({s["a"], s["b"]} != {"luma:r1", "luma:r2"} for s in left)
+    run_identity(services)
+    left = api.get("/v1/merge-suggestions", headers=organizer).json()["items"]
+    assert all({s["a"], s["b"]} != {"luma:r1", "luma:r2"} for s in left)
+    decisions = IdentityStore(graph).load_decisions()
+    assert decisions.select("kind", "a", "b").rows() == [("cannot_link", "luma:r1", "luma:r2")]
+
+
+def test_merge_then_unmerge_members(
+    api: TestClient, organizer: dict[str, str], graph: GraphStore, services: Settings
+) -> None:
+    a = assignment(graph)
+    alice, lena = a["luma:a1"], a["luma:l1"]
+    resp = api.post(f"/v1/members/{alice}/merge", json={"other_member_id": lena}, headers=organizer)
+    assert resp.status_code == 200, resp.text
+    merged = assignment(graph)
+    assert merged["luma:l1"] == merged["luma:a1"] == alice
+    resp = api.post(
+        f"/v1/members/{alice}/unmerge", json={"observation_ids": ["luma:l1"]}, headers=organizer
+    )
+    assert resp.status_code == 200, resp.text
+    split = assignment(graph)
+    assert split["luma:a1"] == alice
+    assert split["luma:l1"] != alice
+    lena_now = api.get(f"/v1/members/{split['luma:l1']}", headers=organizer).json()
+    assert lena_now["member"]["display_name"] == "Lena Fischer"
+    assert lena_now["member"]["emails"] == ["lena@fischer.de"]
+    alice_now = api.get(f"/v1/members/{alice}", headers=organizer).json()
+    assert alice_now["member"]["emails"] == ["alice.chen@example.com"]
+    no_dangling(graph)
+    run_identity(services)
+    assert assignment(graph) == split
+
+
+def test_must_and_cannot_link_observations(
+    api: TestClient, organizer: dict[str, str], graph: GraphStore
+) -> None:
+    resp = api.post(
+        "/v1/identity-decisions",
+        json={
+            "kind": "cannot_link",
+            "observation_id": "luma:a1",
+            "other_observation_id": "luma:a2",
+        },
+        headers=organizer,
+    )
+    assert resp.status_code == 201, resp.text
+    a = assignment(graph)
+    assert a["luma:a1"] != a["luma:a2"]
+    assert len(resp.json()["members"]) == 2
+    resp = api.post(
+        "/v1/identity-decisions",
+        json={"kind": "must_link", "observation_id": "luma:g1", "other_observation_id": "luma:g2"},
+        headers=organizer,
+    )
+    assert resp.status_code == 201
+    a = assignment(graph)
+    assert a["luma:g1"] == a["luma:g2"]
+    no_dangling(graph)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "code", "error"),
+    [
+        ("/v1/members/{alice}/merge", {"other_member_id": "{alice}"}, 409, "invalid_decision"),
+        ("/v1/members/{alice}/merge", {"other_member_id": "mbr_missing"}, 404, "not_found"),
+        ("/v1/members/mbr_missing/unmerge", {"observation_ids": ["luma:a1"]}, 404, "not_found"),
+        ("/v1/members/{alice}/unmerge", {"observation_ids": ["luma:b1"]}, 422, "not_in_member"),
+        (
+            "/v1/members/{alice}/unmerge",
+            {"observation_ids": ["luma:a1", "luma:a2", "eventbrite:a3"]},
+            422,
+            "invalid_decision",
+        ),
+        ("/v1/members/{alice}/unmerge", {"observation_ids": []}, 422, "invalid_request"),
+        (
+            "/v1/identity-decisions",
+            {"kind": "must_link", "observation_id": "luma:a1", "other_observation_id": "luma:a1"},
+            400,
+            "invalid_decision",
+        ),
+        (
+            "/v1/identity-decisions",
+            {"kind": "must_link", "observation_id": "luma:a1", "other_observation_id": "nope:1"},
+            404,
+            "not_found",
+        ),
+        (
+            "/v1/identity-decisions",
+            {"kind": "maybe", "observation_id": "luma:a1", "other_observation_id": "luma:b1"},
+            422,
+            "invalid_request",
+        ),
+        ("/v1/merge-suggestions/sug_missing/accept", None, 404, "not_found"),
+    ],
+)
+def test_bad_requests_are_clear_4xx(
+    api: TestClient,
+    organizer: dict[str, str],
+    graph: GraphStore,
+    path: str,
+    body: dict[str, object] | None,
+    code: int,
+    error: str,
+) -> None:
+    alice = assignment(graph)["luma:a1"]
+    before = assignment(graph)
+    if body is not None:
+        body = {
+            k: (v.replace("{alice}", alice) if isinstance(v, str) else v) for k, v in body.items()
+        }
+    resp = api.post(path.replace("{alice}", alice), json=body, headers=organizer)
+    assert resp.status_code == code, resp.text
+    assert resp.json()["error"] == error
+    assert assignment(graph) == before
