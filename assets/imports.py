@@ -1,23 +1,64 @@
-"""Import assets: export files and APIs into the normalized schema, then into Neo4j."""
+"""Import assets: platform APIs and export folders into the normalized store, then Neo4j.
 
+- `luma_api`, `eventbrite_api`: daily partitions (a partition is the UTC start day of
+  the events it holds), one run per range (single-run backfill policy). Incremental by
+  default (cursors in Redis); a backfill, or `full_refresh: true`, refetches the range.
+- `luma_exports`, `eventbrite_exports`, `partiful_exports`: unpartitioned. An export
+  folder is a snapshot whose files have no trustworthy day of their own, so each
+  materialization replaces the source's `exports` entry in the store.
+- `normalized_imports`: unpartitioned union of every source and day, read from the store
+  through the landing resource (not the IO manager); `imported_graph` loads it into Neo4j.
+
+Every import asset records input, normalized and quarantined counts and checks that they
+reconcile, that ids are unique and that statuses are in the shared set.
+"""
+
+from collections.abc import Sequence
+from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
 from dagster import (
     AssetCheckResult,
+    AssetCheckSpec,
     AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    BackfillPolicy,
+    Backoff,
+    Config,
+    DailyPartitionsDefinition,
+    Failure,
     MaterializeResult,
     MetadataValue,
-    Output,
+    RetryPolicy,
     asset,
-    asset_check,
 )
 
 from assets.metadata import md_table
+from domain.model import STATUSES
 from domain.normalize.batch import NormalizedBatch
-from domain.normalize.luma import normalize_luma_csv
-from resources.exports import read_luma_folder
-from resources.stores import ExportsResource, Neo4jResource, RedisResource
+from infra.settings import Settings
+from resources.connectors.base import AuthError
+from resources.connectors.cursors import CursorStore
+from resources.connectors.sync import SyncReport, sync_source
+from resources.exports import load_exports
+from resources.landing import EXPORTS_DAY, DataStore, LandingResource
+from resources.stores import ExportsResource, Neo4jResource, PlatformsResource, RedisResource
+
+API_SOURCES = ("luma", "eventbrite")
+EXPORT_SOURCES = ("luma", "eventbrite", "partiful")
+IMPORT_ASSETS = [f"{s}_api" for s in API_SOURCES] + [f"{s}_exports" for s in EXPORT_SOURCES]
+CHECKS = ("reconciles", "unique_ids", "statuses_allowed")
+RETRY = RetryPolicy(max_retries=2, delay=15, backoff=Backoff.EXPONENTIAL)
+
+
+def import_partitions(settings: Settings) -> DailyPartitionsDefinition:
+    return DailyPartitionsDefinition(
+        start_date=settings.imports_start_date,
+        end_offset=settings.imports_lookahead_days,
+        timezone="UTC",
+    )
 
 
 def batch_metadata(batch: NormalizedBatch) -> dict[str, Any]:
@@ -37,46 +78,281 @@ def batch_metadata(batch: NormalizedBatch) -> dict[str, Any]:
     }
 
 
-@asset(group_name="imports", compute_kind="polars")
-def luma_exports(
-    context: AssetExecutionContext, exports: ExportsResource
-) -> Output[NormalizedBatch]:
-    """Luma guest-export CSVs, normalized; unreadable records are quarantined with a reason."""
-    batches = [
-        normalize_luma_csv(frame, event, origin)
-        for event, frame, origin in read_luma_folder(exports.root())
+def duplicate_ids(batch: NormalizedBatch) -> list[str]:
+    dup = batch.observations.filter(pl.col("observation_id").is_duplicated())
+    return sorted(set(dup["observation_id"].to_list()))
+
+
+def bad_statuses(batch: NormalizedBatch) -> list[str]:
+    values = set(batch.attendance["status"].drop_nulls().unique().to_list())
+    nulls = batch.attendance["status"].null_count()
+    return sorted(values - STATUSES) + (["<null>"] if nulls else [])
+
+
+def check_results(
+    asset_key: str, fetched: NormalizedBatch, stored: Sequence[NormalizedBatch]
+) -> list[AssetCheckResult]:
+    """Reconciliation on what came in; unique ids and statuses on what is stored."""
+    dups = [d for b in stored for d in duplicate_ids(b)]
+    statuses = sorted({s for b in stored for s in bad_statuses(b)})
+    return [
+        AssetCheckResult(
+            asset_key=asset_key,
+            check_name="reconciles",
+            passed=fetched.reconciles,
+            metadata={
+                "input": fetched.input_records,
+                "normalized": fetched.observations.height,
+                "quarantined": fetched.quarantine.height,
+            },
+        ),
+        AssetCheckResult(
+            asset_key=asset_key,
+            check_name="unique_ids",
+            passed=not dups,
+            metadata={"duplicates": len(dups), "examples": MetadataValue.json(dups[:10])},
+        ),
+        AssetCheckResult(
+            asset_key=asset_key,
+            check_name="statuses_allowed",
+            passed=not statuses,
+            metadata={"unknown_statuses": MetadataValue.json(statuses)},
+        ),
     ]
-    batch = NormalizedBatch.concat(batches)
+
+
+def _specs(name: str) -> list[AssetCheckSpec]:
+    return [AssetCheckSpec(check, asset=name) for check in CHECKS]
+
+
+class ApiSyncConfig(Config):
+    full_refresh: bool = False  # refetch everything in the range, ignoring cursors
+
+
+def day_window(context: AssetExecutionContext) -> tuple[date, date]:
+    window = context.partition_time_window
+    return window.start.date(), (window.end - timedelta(days=1)).date()
+
+
+def run_api_sync(
+    context: AssetExecutionContext,
+    source: str,
+    config: ApiSyncConfig,
+    landing: LandingResource,
+    redis: RedisResource,
+    platforms: PlatformsResource,
+) -> MaterializeResult:
+    start, end = day_window(context)
+    backfill = context.run.tags.get("dagster/backfill") is not None
+    full = config.full_refresh or backfill
+    settings = platforms.settings()
+    store = landing.store()
+    figures = redis.figures()
+    cursors = CursorStore(figures.r, redis.key_layout())
+    try:
+        report = sync_source(source, settings, store, cursors, start, end, full=full)
+    except AuthError as exc:
+        raise Failure(description=str(exc), allow_retries=False) from exc
+    finally:
+        figures.r.close()
     context.log.info(
-        "luma exports: %s in, %s normalized, %s quarantined",
-        batch.input_records,
-        batch.observations.height,
-        batch.quarantine.height,
+        "%s %s sync %s..%s: %s in, %s normalized, %s quarantined; %s",
+        source,
+        report.mode,
+        start,
+        end,
+        report.input_records,
+        report.normalized,
+        report.quarantined,
+        report.stats,
     )
-    return Output(batch, metadata=batch_metadata(batch))
+    return api_result(f"{source}_api", report)
 
 
-@asset_check(asset=luma_exports, blocking=True)
-def luma_exports_reconcile(luma_exports: NormalizedBatch) -> AssetCheckResult:
-    """Every input record is either normalized or quarantined."""
-    return AssetCheckResult(
-        passed=luma_exports.reconciles,
-        metadata={
-            "input": luma_exports.input_records,
-            "normalized": luma_exports.observations.height,
-            "quarantined": luma_exports.quarantine.height,
-        },
+def api_result(asset_key: str, report: SyncReport) -> MaterializeResult:
+    fetched = report.fetched
+    stored = [d.stored for d in report.days]
+    meta = batch_metadata(fetched)
+    meta.update(
+        {
+            "mode": report.mode,
+            "days": len(report.days),
+            "events_fetched": report.events_fetched,
+            "events_skipped": report.events_skipped,
+            "stored_observations": sum(b.observations.height for b in stored),
+            "fetch_id": report.fetch_id,
+            "http": MetadataValue.json(report.stats),
+            "notes": MetadataValue.json(report.notes[:50]),
+        }
     )
+    return MaterializeResult(metadata=meta, check_results=check_results(asset_key, fetched, stored))
 
 
-@asset(group_name="graph", compute_kind="neo4j")
-def imported_graph(luma_exports: NormalizedBatch, neo4j: Neo4jResource) -> MaterializeResult:
-    """Events, identities and attendance upserted into Neo4j in batched MERGE transactions."""
-    with neo4j.store() as store:
-        store.ensure_schema()
-        written = store.upsert_imports(
-            luma_exports.events, luma_exports.observations, luma_exports.attendance
+def api_assets(settings: Settings) -> list[AssetsDefinition]:
+    """The partitioned API assets; built per code location so the start date is a setting."""
+    partitions = import_partitions(settings)
+
+    def build(source: str) -> AssetsDefinition:
+        name = f"{source}_api"
+
+        @asset(
+            name=name,
+            group_name="imports",
+            compute_kind="api",
+            partitions_def=partitions,
+            backfill_policy=BackfillPolicy.single_run(),
+            retry_policy=RETRY,
+            check_specs=_specs(name),
+            description=f"{source.title()} API: events starting on each day and their guest "
+            "lists, landed raw and normalized into the store (incremental unless backfilled).",
         )
+        def _api(
+            context: AssetExecutionContext,
+            config: ApiSyncConfig,
+            landing: LandingResource,
+            redis: RedisResource,
+            platforms: PlatformsResource,
+        ) -> MaterializeResult:
+            return run_api_sync(context, source, config, landing, redis, platforms)
+
+        return _api
+
+    return [build(s) for s in API_SOURCES]
+
+
+def import_export_folder(store: DataStore, root: Any, source: str) -> NormalizedBatch:
+    """Lands the folder's files raw, normalizes them and replaces the source's export entry."""
+    folder = root / source
+    raw = store.raw_fetch(source)
+    if folder.is_dir():
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            raw.copy_file(path, "exports/" + path.relative_to(folder).as_posix())
+    batch = load_exports(root, source)
+    raw.manifest(source=source, kind="exports", folder=str(folder), input=batch.input_records)
+    store.write_day(source, EXPORTS_DAY, batch)
+    return batch
+
+
+def _export_asset(source: str) -> AssetsDefinition:
+    name = f"{source}_exports"
+
+    @asset(
+        name=name,
+        group_name="imports",
+        compute_kind="polars",
+        retry_policy=RETRY,
+        check_specs=_specs(name),
+        description=f"{source.title()} export files, landed raw and normalized; unreadable "
+        "records are quarantined with a reason.",
+    )
+    def _exports(
+        context: AssetExecutionContext, exports: ExportsResource, landing: LandingResource
+    ) -> MaterializeResult:
+        batch = import_export_folder(landing.store(), exports.root(), source)
+        context.log.info(
+            "%s exports: %s in, %s normalized, %s quarantined",
+            source,
+            batch.input_records,
+            batch.observations.height,
+            batch.quarantine.height,
+        )
+        meta = batch_metadata(batch)
+        meta["notes"] = MetadataValue.json(batch.notes[:50])
+        return MaterializeResult(metadata=meta, check_results=check_results(name, batch, [batch]))
+
+    return _exports
+
+
+luma_exports = _export_asset("luma")
+eventbrite_exports = _export_asset("eventbrite")
+partiful_exports = _export_asset("partiful")
+
+
+def dangling(batch: NormalizedBatch) -> dict[str, int]:
+    obs = batch.observations["observation_id"].to_list()
+    events = batch.events["event_id"].to_list()
+    att = batch.attendance
+    return {
+        "attendance_without_identity": att.filter(~pl.col("observation_id").is_in(obs)).height,
+        "attendance_without_event": att.filter(~pl.col("event_id").is_in(events)).height,
+        "plus_one_of_unknown": att.filter(
+            pl.col("plus_one_of").is_not_null() & ~pl.col("plus_one_of").is_in(obs)
+        ).height,
+    }
+
+
+@asset(
+    group_name="imports",
+    compute_kind="polars",
+    deps=[AssetKey(k) for k in IMPORT_ASSETS],
+    check_specs=[
+        AssetCheckSpec("unique_ids", asset="normalized_imports"),
+        AssetCheckSpec("statuses_allowed", asset="normalized_imports"),
+        AssetCheckSpec("references_resolve", asset="normalized_imports"),
+    ],
+)
+def normalized_imports(
+    context: AssetExecutionContext, landing: LandingResource
+) -> MaterializeResult:
+    """Every source and day of the normalized store in one set of tables (later wins)."""
+    store = landing.store()
+    batch = store.read_all()
+    store.write_combined(batch)
+    per_source = (
+        batch.observations.group_by("source").len().rename({"len": "normalized"})
+        if batch.observations.height
+        else pl.DataFrame(schema={"source": pl.String, "normalized": pl.UInt32})
+    )
+    quarantined = (
+        batch.quarantine.group_by("source").len().rename({"len": "quarantined"})
+        if batch.quarantine.height
+        else pl.DataFrame(schema={"source": pl.String, "quarantined": pl.UInt32})
+    )
+    table = per_source.join(quarantined, on="source", how="full", coalesce=True).sort("source")
+    refs = dangling(batch)
+    dups = duplicate_ids(batch)
+    statuses = bad_statuses(batch)
+    context.log.info("normalized store: %s", table.to_dicts())
+    return MaterializeResult(
+        metadata={
+            "events": batch.events.height,
+            "observations": batch.observations.height,
+            "attendance": batch.attendance.height,
+            "quarantined": batch.quarantine.height,
+            "by_source": md_table(table, limit=20),
+            **refs,
+        },
+        check_results=[
+            AssetCheckResult(check_name="unique_ids", passed=not dups, metadata={"n": len(dups)}),
+            AssetCheckResult(
+                check_name="statuses_allowed",
+                passed=not statuses,
+                metadata={"unknown": MetadataValue.json(statuses)},
+            ),
+            AssetCheckResult(
+                check_name="references_resolve",
+                passed=not any(refs.values()),
+                metadata=dict(refs),
+            ),
+        ],
+    )
+
+
+def load_graph(store: Any, batch: NormalizedBatch) -> dict[str, int]:
+    """The same write the CLI does: schema, then batched MERGEs of the normalized tables."""
+    store.ensure_schema()
+    written: dict[str, int] = store.upsert_imports(
+        batch.events, batch.observations, batch.attendance
+    )
+    return written
+
+
+@asset(group_name="graph", compute_kind="neo4j", deps=[normalized_imports])
+def imported_graph(landing: LandingResource, neo4j: Neo4jResource) -> MaterializeResult:
+    """Events, identities, attendance and plus-one links upserted into Neo4j."""
+    batch = landing.store().read_combined()
+    with neo4j.store() as store:
+        written = load_graph(store, batch)
         counts = store.counts()
     return MaterializeResult(metadata={**written, **{f"graph_{k}": v for k, v in counts.items()}})
 

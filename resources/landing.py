@@ -105,7 +105,7 @@ def merge_day(
     if old is None:
         return new
     replaced = list(replaced_events)
-    new_ids = new.observations["observation_id"]
+    new_ids = new.observations["observation_id"].to_list()
     keep_obs = old.observations.filter(
         ~pl.col("event_id").is_in(replaced) & ~pl.col("observation_id").is_in(new_ids)
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from dagster import ConfigurableResource
 
@@ -69,3 +70,16 @@ class ExportsResource(ConfigurableResource):
 
     def root(self) -> Path:
         return Path(self.folder) if self.folder else get_settings().samples_dir
+
+
+class PlatformsResource(ConfigurableResource):
+    """Settings of the platform API syncs (base URLs, keys, limits).
+
+    `overrides` holds only what differs from the environment (tests point it at fakes on
+    random ports); everything else is read from `Settings` when a run starts.
+    """
+
+    overrides: dict[str, Any] | None = None
+
+    def settings(self) -> Settings:
+        return get_settings(**(self.overrides or {}))

@@ -47,16 +47,19 @@ def test_events_are_served_from_neo4j(
     graph: GraphStore, figures: FigureStore, settings: Settings, client: TestClient
 ) -> None:
     assert run_refresh(settings).success
-    resp = client.get("/v1/events", params={"limit": 2})
+    resp = client.get("/v1/events", params={"limit": 3})
     assert resp.status_code == 200
     body = resp.json()
-    assert body["total"] == 3 and len(body["items"]) == 2
+    # The samples hold 3 Luma, 3 Eventbrite and 3 Partiful events; newest first.
+    assert body["total"] == 9 and len(body["items"]) == 3
     assert [i["event_id"] for i in body["items"]] == [
+        "partiful:pfFriendsgiving26",
+        "eventbrite:1010000000003",
         "luma:evt-founders-nov",
-        "luma:evt-ai-night-oct",
     ]
-    assert body["items"][0]["guests"] == 5 and body["items"][0]["attended"] == 4
-    assert body["items"][0]["starts_at"].startswith("2026-11-12T15:00:00")
+    assert body["items"][1]["guests"] == 5 and body["items"][1]["attended"] == 3
+    assert body["items"][2]["guests"] == 5 and body["items"][2]["attended"] == 4
+    assert body["items"][2]["starts_at"].startswith("2026-11-12T15:00:00")
 
 
 def test_bad_paging_is_a_clear_4xx(client: TestClient) -> None:
