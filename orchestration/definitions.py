@@ -12,7 +12,7 @@ from typing import Any
 import dagster as dg
 from pydantic import SecretStr
 
-from assets import identity, imports
+from assets import analytics, identity, imports
 from assets.imports import api_assets, import_partitions
 from infra.settings import Settings, get_settings
 from resources.landing import LandingResource
@@ -23,11 +23,12 @@ from resources.stores import (
     RedisResource,
 )
 
-ASSET_MODULES = [imports, identity]
+ASSET_MODULES = [imports, identity, analytics]
 
 refresh_all = dg.define_asset_job(
     "refresh_all",
-    selection=dg.AssetSelection.all(),
+    # Monthly analytics snapshots have their own partitions; they are backfilled apart.
+    selection=dg.AssetSelection.all() - dg.AssetSelection.assets("analytics_snapshot"),
     description="Materializes every asset: imports, graph load and figures.",
 )
 

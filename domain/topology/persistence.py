@@ -249,7 +249,9 @@ def compute_persistence(
     for i, (points, dim) in enumerate(plan(n, max_dimension)):
         remaining = timeout_s - (time.perf_counter() - began)
         if remaining <= 0.05:
-            bounds.append("time budget spent before the next smaller attempt")
+            bounds.append(
+                f"timeout: time budget {timeout_s:.2f} s spent before {points} points, H0–H{dim}"
+            )
             break
         share = remaining * FIRST_ATTEMPT_SHARE if i == 0 else remaining * 0.5
         status, payload, secs, rss = run_bounded(
