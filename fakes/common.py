@@ -27,7 +27,8 @@ class Faults:
     error_rate: float = 0.0  # share of requests answering 500/502/503 at random (seeded)
     throttle_first: int = 0  # the first N API requests answer 429 with Retry-After
     retry_after: float = 1.0  # seconds announced in Retry-After
-    rate_limit_per_minute: int = 0  # server-side limit per key, 0 = none
+    rate_limit_per_minute: int = 0  # server-side limit per key and window, 0 = none
+    rate_window_seconds: float = 60.0  # the limit's window (Luma: one minute)
     delay_seconds: float = 0.0  # every API response waits this long (slow server)
     malformed_page: int | None = None  # page index (0-based) of a guest list served broken
     malformed_kind: str = "html"  # "html" (an error page with status 200) or "truncated" JSON
@@ -87,11 +88,11 @@ class FakeState:
             if f.rate_limit_per_minute > 0:
                 now = time.monotonic()
                 start, count = self._window.get(key, (now, 0))
-                if now - start >= 60:
+                if now - start >= f.rate_window_seconds:
                     start, count = now, 0
                 if count >= f.rate_limit_per_minute:
-                    wait = max(0.0, 60 - (now - start))
-                    return throttled(min(wait, f.retry_after), f.rate_limit_per_minute, 0)
+                    wait = max(0.05, f.rate_window_seconds - (now - start))
+                    return throttled(round(wait + 0.05, 2), f.rate_limit_per_minute, 0)
                 self._window[key] = (start, count + 1)
             if f.fail_first > 0:
                 f.fail_first -= 1
