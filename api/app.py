@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.auth import Principal, require_role
 from api.deps import AppState, app_state
 from api.protection import cached_json
+from api.routes import analytics, members
 from infra.logging import configure_logging
 from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
@@ -190,6 +191,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         )
 
+    app.include_router(members.router)
+    app.include_router(analytics.router)
     return app
 
 
