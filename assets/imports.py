@@ -42,8 +42,7 @@ from infra.settings import Settings
 from resources.connectors.base import AuthError
 from resources.connectors.cursors import CursorStore
 from resources.connectors.sync import SyncReport, sync_source
-from resources.exports import load_exports
-from resources.landing import EXPORTS_DAY, DataStore, LandingResource
+from resources.landing import LandingResource, import_export_folder, load_graph
 from resources.stores import ExportsResource, Neo4jResource, PlatformsResource, RedisResource
 
 API_SOURCES = ("luma", "eventbrite")
@@ -220,19 +219,6 @@ def api_assets(settings: Settings) -> list[AssetsDefinition]:
     return [build(s) for s in API_SOURCES]
 
 
-def import_export_folder(store: DataStore, root: Any, source: str) -> NormalizedBatch:
-    """Lands the folder's files raw, normalizes them and replaces the source's export entry."""
-    folder = root / source
-    raw = store.raw_fetch(source)
-    if folder.is_dir():
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            raw.copy_file(path, "exports/" + path.relative_to(folder).as_posix())
-    batch = load_exports(root, source)
-    raw.manifest(source=source, kind="exports", folder=str(folder), input=batch.input_records)
-    store.write_day(source, EXPORTS_DAY, batch)
-    return batch
-
-
 def _export_asset(source: str) -> AssetsDefinition:
     name = f"{source}_exports"
 
@@ -336,15 +322,6 @@ def normalized_imports(
             ),
         ],
     )
-
-
-def load_graph(store: Any, batch: NormalizedBatch) -> dict[str, int]:
-    """The same write the CLI does: schema, then batched MERGEs of the normalized tables."""
-    store.ensure_schema()
-    written: dict[str, int] = store.upsert_imports(
-        batch.events, batch.observations, batch.attendance
-    )
-    return written
 
 
 @asset(group_name="graph", compute_kind="neo4j", deps=[normalized_imports])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.imports import import_command, start_fakes, sync_command
 from infra.local_services import Neo4jLocal, RedisLocal, ServiceError, ServiceStatus
 from infra.settings import PROJECT_ROOT, TEST_PROFILE_ENV, Settings, get_settings
 
@@ -23,6 +25,8 @@ services = typer.Typer(
     help="Start, stop and inspect the local Neo4j and Redis servers.", no_args_is_help=True
 )
 app.add_typer(services, name="services")
+app.command("import")(import_command)
+app.command("sync")(sync_command)
 console = Console()
 
 
@@ -90,9 +94,23 @@ def _bin(name: str) -> str:
 
 
 def materialize_all(settings: Settings) -> None:
+    from orchestration.definitions import refresh_tags
+
     console.rule("materializing every asset")
+    # The daily API partitions from the first import day to the look-ahead, in one run.
+    tags = json.dumps(refresh_tags(settings))
     result = subprocess.run(
-        [_bin("dagster"), "job", "execute", "-m", "orchestration.definitions", "-j", "refresh_all"],
+        [
+            _bin("dagster"),
+            "job",
+            "execute",
+            "-m",
+            "orchestration.definitions",
+            "-j",
+            "refresh_all",
+            "--tags",
+            tags,
+        ],
         cwd=PROJECT_ROOT,
         env=dagster_env(settings),
         check=False,
@@ -115,8 +133,17 @@ def demo(
     """Start services, materialize every asset on the sample data, then serve the UI and API."""
     settings = get_settings()
     services_up(settings)
-    materialize_all(settings)
+    fakes = start_fakes(settings)  # the Luma and Eventbrite APIs the demo imports from
+    try:
+        materialize_all(settings)
+    except BaseException:
+        if fakes is not None:
+            os.killpg(fakes.pid, signal.SIGTERM)
+        raise
     if not serve:
+        if fakes is not None:
+            os.killpg(fakes.pid, signal.SIGTERM)
+            fakes.wait(timeout=30)
         console.print("[green]done[/]: every asset materialized.")
         return
     env = dagster_env(settings)
@@ -158,6 +185,8 @@ def demo(
     )
     console.print("Token for the API: `.venv/bin/community dev-token --role organizer`")
     console.print("Ctrl-C stops both; `community services down` stops Neo4j and Redis.")
+    if fakes is not None:
+        procs.append(fakes)
     # SIGTERM (e.g. from `timeout` or a supervisor) stops the children like Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
     try:

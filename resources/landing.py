@@ -37,7 +37,9 @@ from domain.model import (
     conform,
 )
 from domain.normalize.batch import NormalizedBatch
+from infra.neo4j_store import GraphStore
 from infra.settings import get_settings
+from resources.exports import load_exports
 
 TABLES: dict[str, dict[str, pl.DataType]] = {
     "events": EVENTS_SCHEMA,
@@ -229,6 +231,33 @@ class DataStore:
                 else pl.DataFrame(schema=schema)
             )
         return _batch(frames)
+
+
+def import_export_folder(store: DataStore, root: Path, source: str) -> NormalizedBatch:
+    """Lands a folder's export files raw, normalizes them, and replaces the source's
+    `exports` entry in the store (an export folder is a snapshot, not a day)."""
+    folder = root / source
+    raw = store.raw_fetch(source)
+    if folder.is_dir():
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            raw.copy_file(path, "exports/" + path.relative_to(folder).as_posix())
+    batch = load_exports(root, source)
+    raw.manifest(source=source, kind="exports", folder=str(folder), input=batch.input_records)
+    store.write_day(source, EXPORTS_DAY, batch)
+    return batch
+
+
+def load_graph(graph: GraphStore, batch: NormalizedBatch) -> dict[str, int]:
+    """Schema first, then batched MERGEs of events, identities, attendance, plus-one links."""
+    graph.ensure_schema()
+    return graph.upsert_imports(batch.events, batch.observations, batch.attendance)
+
+
+def publish(store: DataStore, graph: GraphStore) -> tuple[NormalizedBatch, dict[str, int]]:
+    """The CLI's path to the graph: union the store, keep the union, load it."""
+    combined = store.read_all()
+    store.write_combined(combined)
+    return combined, load_graph(graph, combined)
 
 
 class LandingResource(ConfigurableResource):

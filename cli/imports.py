@@ -1,0 +1,230 @@
+"""`community import` and `community sync`, and the demo's background platform fakes.
+
+Both commands run the code the Dagster assets run (export landing, API sync, the
+normalized store, the graph load), so a CLI import and a materialization agree.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from infra.settings import PROJECT_ROOT, Settings, get_settings
+
+if TYPE_CHECKING:  # the pipeline modules load on use, so `community services …` starts fast
+    from domain.normalize.batch import NormalizedBatch
+    from resources.connectors.sync import SyncReport
+    from resources.landing import DataStore
+
+console = Console()
+EXPORT_SOURCES = ("luma", "eventbrite", "partiful")
+API_SOURCES = ("luma", "eventbrite")
+
+
+def _summary(rows: list[tuple[str, int, int, int]], title: str) -> Table:
+    table = Table("source", "input", "normalized", "quarantined", "reconciles", title=title)
+    for source, n_in, n_norm, n_q in rows:
+        ok = n_in == n_norm + n_q
+        table.add_row(
+            source, str(n_in), str(n_norm), str(n_q), "[green]yes[/]" if ok else "[red]no[/]"
+        )
+    return table
+
+
+def _publish(settings: Settings, store: DataStore) -> None:
+    """Unions the store and loads it into Neo4j, as `normalized_imports` + `imported_graph` do."""
+    from infra.neo4j_store import GraphStore
+    from resources.landing import publish
+
+    graph = GraphStore.from_settings(settings)
+    try:
+        combined, written = publish(store, graph)
+    finally:
+        graph.close()
+    console.print(
+        f"graph: {written['events']} events, {written['identities']} identities, "
+        f"{written['attendance']} attendance, {written['plus_one_links']} plus-one links "
+        f"(store holds {combined.observations.height} observations)"
+    )
+
+
+def import_command(
+    folder: Path = typer.Argument(
+        ..., exists=True, file_okay=False, help="Folder with luma/, eventbrite/, partiful/."
+    ),
+    source: list[str] = typer.Option(
+        [], "--source", "-s", help="Only these sources (repeatable); default: every one found."
+    ),
+    load: bool = typer.Option(True, "--load/--no-load", help="Load the result into Neo4j."),
+) -> None:
+    """Import a folder of export files: land them raw, normalize, quarantine, load the graph."""
+    from resources.landing import DataStore, import_export_folder
+
+    settings = get_settings()
+    unknown = sorted(set(source) - set(EXPORT_SOURCES))
+    if unknown:
+        console.print(f"[red]error:[/] unknown source(s) {unknown}; known: {EXPORT_SOURCES}")
+        raise typer.Exit(2)
+    wanted = source or [s for s in EXPORT_SOURCES if (folder / s).is_dir()]
+    if not wanted:
+        console.print(f"[red]error:[/] {folder} holds none of {', '.join(EXPORT_SOURCES)}/")
+        raise typer.Exit(2)
+    store = DataStore(settings.data_path)
+    rows: list[tuple[str, int, int, int]] = []
+    batches: list[NormalizedBatch] = []
+    with _progress() as progress:
+        task = progress.add_task("exports", total=len(wanted))
+        for name in wanted:
+            progress.update(task, description=f"{name} exports")
+            batch = import_export_folder(store, folder, name)
+            batches.append(batch)
+            rows.append(
+                (name, batch.input_records, batch.observations.height, batch.quarantine.height)
+            )
+            progress.advance(task)
+    console.print(_summary(rows, f"exports from {folder}"))
+    for b in batches:
+        for note in b.notes[:10]:
+            console.print(f"  note: {note}")
+    if load:
+        _publish(settings, store)
+    if not all(b.reconciles for b in batches):
+        raise typer.Exit(1)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def sync_command(
+    source: str = typer.Argument(..., help="luma or eventbrite"),
+    start: str = typer.Option(..., "--start", help="First day (YYYY-MM-DD), inclusive."),
+    end: str = typer.Option(..., "--end", help="Last day (YYYY-MM-DD), inclusive."),
+    full: bool = typer.Option(
+        False, "--full", help="Refetch everything in the range, ignoring the incremental cursors."
+    ),
+    load: bool = typer.Option(True, "--load/--no-load", help="Load the result into Neo4j."),
+) -> None:
+    """Sync one platform's API for a range of event days (incremental unless --full)."""
+    from infra.redis_keys import RedisKeys
+    from infra.redis_store import open_redis
+    from resources.connectors.base import SourceError
+    from resources.connectors.cursors import CursorStore
+    from resources.connectors.sync import sync_source
+    from resources.landing import DataStore
+
+    settings = get_settings()
+    if source not in API_SOURCES:
+        console.print(f"[red]error:[/] no API sync for {source!r}; known: {', '.join(API_SOURCES)}")
+        raise typer.Exit(2)
+    try:
+        first, last = date.fromisoformat(start), date.fromisoformat(end)
+    except ValueError as exc:
+        console.print(f"[red]error:[/] dates must be YYYY-MM-DD ({exc})")
+        raise typer.Exit(2) from exc
+    if last < first:
+        console.print(f"[red]error:[/] --end {last} is before --start {first}")
+        raise typer.Exit(2)
+    store = DataStore(settings.data_path)
+    client = open_redis(settings)
+    cursors = CursorStore(client, RedisKeys(settings.redis_key_prefix))
+    try:
+        with _progress() as progress:
+            task = progress.add_task(f"{source}: listing events", total=None)
+
+            def tick(label: str, done: int, total: int) -> None:
+                progress.update(task, description=label, completed=done, total=total)
+
+            report = sync_source(
+                source, settings, store, cursors, first, last, full=full, progress=tick
+            )
+    except SourceError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        client.close()
+    _print_report(report)
+    if load:
+        _publish(settings, store)
+    if not report.reconciles:
+        raise typer.Exit(1)
+
+
+def _print_report(report: SyncReport) -> None:
+    title = f"{report.source} {report.mode} sync {report.start}..{report.end}"
+    console.print(
+        _summary(
+            [(report.source, report.input_records, report.normalized, report.quarantined)], title
+        )
+    )
+    http = ", ".join(f"{k} {v}" for k, v in report.stats.items())
+    console.print(
+        f"events fetched {report.events_fetched}, skipped as final {report.events_skipped}; "
+        f"http: {http}"
+    )
+    for note in report.notes[:10]:
+        console.print(f"  note: {note}")
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start_fakes(settings: Settings) -> subprocess.Popen[bytes] | None:
+    """Starts `python -m fakes serve` in the background unless something already answers."""
+    ports = (settings.fake_luma_port, settings.fake_eventbrite_port)
+    if not settings.fakes_autostart:
+        return None
+    if all(_port_open(p) for p in ports):
+        console.print(f"platform fakes: already answering on ports {ports}; using them")
+        return None
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fakes",
+            "serve",
+            "--luma-port",
+            str(settings.fake_luma_port),
+            "--eventbrite-port",
+            str(settings.fake_eventbrite_port),
+            "--seed",
+            str(settings.fakes_seed),
+            "--luma-key",
+            settings.luma_api_key.get_secret_value(),
+            "--eventbrite-token",
+            settings.eventbrite_token.get_secret_value(),
+        ],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while not all(_port_open(p) for p in ports):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            console.print(f"[red]error:[/] the platform fakes did not start on ports {ports}")
+            raise typer.Exit(1)
+        time.sleep(0.2)
+    console.print(
+        f"platform fakes: Luma on :{ports[0]}, Eventbrite on :{ports[1]} (pid {proc.pid})"
+    )
+    return proc
