@@ -185,12 +185,24 @@ def email_shared_flags(df: pl.DataFrame) -> pl.Series:
 
 
 def related_events(features: pl.DataFrame, min_shared: int = 2) -> pl.DataFrame:
-    """Event pairs that share at least `min_shared` attendees (by email): one community."""
+    """Event pairs that share at least `min_shared` attendees: one community.
+
+    Attendees are recognised by address, else phone, else a distinctive full name, so
+    guest lists without addresses (Partiful) still relate to the others.
+    """
+    cols = set(features.columns)
+    keys = [pl.col("email_key")]
+    if "phone" in cols:
+        keys.append(pl.col("phone"))
+    if "name_key" in cols and "name_quality" in cols:
+        keys.append(pl.when(pl.col("name_quality") == "ok").then(pl.col("name_key")))
     att = (
-        features.filter(pl.col("email_key").is_not_null()).select("email_key", "event_id").unique()
+        pl.concat([features.select(k.alias("who"), "event_id") for k in keys])
+        .filter(pl.col("who").is_not_null() & pl.col("event_id").is_not_null())
+        .unique()
     )
     pairs = (
-        att.join(att, on="email_key", suffix="_b")
+        att.join(att, on="who", suffix="_b")
         .filter(pl.col("event_id") < pl.col("event_id_b"))
         .group_by("event_id", "event_id_b")
         .len()

@@ -1,10 +1,11 @@
 """Pairwise comparison levels and a Fellegi–Sunter model whose m/u come from the data.
 
-u (how often a level occurs between two random records) is measured on randomly sampled
-pairs; m (how often it occurs between two records of one person) and the match prior are
-estimated by EM over the candidate pairs, with the defaults below as a Dirichlet prior so
-small inputs stay sensible. Comparisons are discrete levels, so EM runs over the distinct
-comparison patterns, not over the pairs.
+u (how often a level occurs between two records of different people) starts from
+randomly sampled pairs; m (how often it occurs between two records of one person), u
+among the candidates and the match prior are then estimated by EM over the candidate
+pairs, with the defaults below and the sampled u as Dirichlet priors so small inputs
+stay sensible. Comparisons are discrete levels, so EM runs over the distinct comparison
+patterns, not over the pairs: its cost does not grow with the data.
 """
 
 from __future__ import annotations
@@ -15,14 +16,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.process import cpdist
 
 from domain.identity.features import IDENTIFYING_PLATFORMS
 
 # Levels per comparison, from least to most similar; a null comparison is level -1.
 LEVELS: dict[str, tuple[str, ...]] = {
-    "email": ("different", "similar_local_part", "exact_shared_address", "exact"),
+    "email": (
+        "different_same_domain",
+        "different",
+        "similar_local_part",
+        "exact_shared_address",
+        "exact",
+    ),
     "phone": ("different", "exact"),
     "handle": ("conflicting", "same"),
     "person": ("different_account", "same_account"),
@@ -34,7 +41,7 @@ COMPARISONS: tuple[str, ...] = tuple(LEVELS)
 
 # Prior m and u per level (probabilities, same order as LEVELS).
 DEFAULT_M: dict[str, tuple[float, ...]] = {
-    "email": (0.25, 0.05, 0.05, 0.65),
+    "email": (0.03, 0.22, 0.05, 0.05, 0.65),
     "phone": (0.1, 0.9),
     "handle": (0.05, 0.95),
     "person": (0.02, 0.98),
@@ -43,7 +50,7 @@ DEFAULT_M: dict[str, tuple[float, ...]] = {
     "event": (0.02, 0.48, 0.5),
 }
 DEFAULT_U: dict[str, tuple[float, ...]] = {
-    "email": (0.9989, 0.001, 0.00005, 0.00005),
+    "email": (0.05, 0.9489, 0.001, 0.00005, 0.00005),
     "phone": (0.9999, 0.0001),
     "handle": (0.9999, 0.0001),
     "person": (0.9999, 0.0001),
@@ -53,7 +60,6 @@ DEFAULT_U: dict[str, tuple[float, ...]] = {
 }
 
 JW_NAME = 0.9
-JW_LOCAL = 0.92
 JW_COMPANY = 0.92
 
 
@@ -131,6 +137,22 @@ def _jw(a: pl.Series, b: pl.Series) -> pl.Series:
     return pl.Series(np.where(both, sims, np.nan)).fill_nan(None)
 
 
+def _edits(a: pl.Series, b: pl.Series) -> pl.Series:
+    """Damerau-Levenshtein (OSA) distance per row; null where a side is missing."""
+    n = a.len()
+    if n == 0:
+        return pl.Series([], dtype=pl.Int64)
+    mask = a.is_not_null() & b.is_not_null() & (a != b).fill_null(False)
+    dist = np.zeros(n, dtype=np.int64)
+    idx = np.flatnonzero(mask.to_numpy())
+    if idx.size:
+        dist[idx] = cpdist(
+            a.gather(idx).to_list(), b.gather(idx).to_list(), scorer=OSA.distance, workers=-1
+        )
+    both = (a.is_not_null() & b.is_not_null()).to_numpy()
+    return pl.Series(np.where(both, dist, -1)).replace(-1, None)
+
+
 def compare(
     features: pl.DataFrame, pairs: pl.DataFrame, related: pl.DataFrame | None = None
 ) -> pl.DataFrame:
@@ -158,10 +180,12 @@ def compare(
         df = df.with_columns(pl.lit(None, dtype=pl.Boolean).alias("_related"))
 
     name_sim = _jw(df["name_key_a"], df["name_key_b"])
-    local_sim = _jw(df["email_local_a"], df["email_local_b"])
+    local_edits = _edits(df["email_local_a"], df["email_local_b"])
     company_sim = _jw(df["company_f_a"], df["company_f_b"])
     df = df.with_columns(
-        name_sim.alias("_name_sim"), local_sim.alias("_local_sim"), company_sim.alias("_co_sim")
+        name_sim.alias("_name_sim"),
+        local_edits.alias("_local_edits"),
+        company_sim.alias("_co_sim"),
     )
 
     def both(c: str) -> pl.Expr:
@@ -173,19 +197,28 @@ def compare(
     weak_name = pl.col("name_quality_a").is_in(["single", "common"]) | pl.col(
         "name_quality_b"
     ).is_in(["single", "common"])
+    same_domain = (
+        pl.col("email_key_a").str.split("@").list.last()
+        == pl.col("email_key_b").str.split("@").list.last()
+    )
+    digits_a = pl.col("email_local_a").str.extract_all(r"\d+").list.join("")
+    digits_b = pl.col("email_local_b").str.extract_all(r"\d+").list.join("")
+    # A typo is one edit with the same digits; `jane.doe` vs `jane.doe84` is what a second
+    # Jane Doe gets when the first took the name, so differing digits never count as similar.
+    typo = (pl.col("_local_edits") <= 1) & (digits_a == digits_b)
     email = (
         pl.when(~both("email_key"))
         .then(-1)
         .when(eq("email_key") & (pl.col("email_shared_a") | pl.col("email_shared_b")))
-        .then(2)
-        .when(eq("email_key"))
         .then(3)
-        .when(
-            (eq("email_local") & (pl.col("email_local_a").str.len_chars() >= 4))
-            | (pl.col("_local_sim") >= JW_LOCAL)
-        )
-        .then(1)
-        .otherwise(0)
+        .when(eq("email_key"))
+        .then(4)
+        .when(typo & (pl.col("email_local_a").str.len_chars() >= 4))
+        .then(2)
+        # A different account at the same provider or employer: people seldom hold two.
+        .when(same_domain)
+        .then(0)
+        .otherwise(1)
     )
     phone = pl.when(~both("phone")).then(-1).when(eq("phone")).then(1).otherwise(0)
     h_conflict = pl.any_horizontal([both(f"h_{p}") & ~eq(f"h_{p}") for p in IDENTIFYING_PLATFORMS])
@@ -248,7 +281,7 @@ def compare(
         ).alias("_same_event_diff_email"),
     )
     identifier = (
-        pl.col("l_email").is_in([2, 3])
+        pl.col("l_email").is_in([3, 4])
         | (pl.col("l_phone") == 1)
         | (pl.col("l_handle") == 1)
         | (pl.col("l_person") == 1)
@@ -304,11 +337,16 @@ def random_pairs(n: int, size: int, seed: int = 7) -> pl.DataFrame:
 def fit_em(
     compared: pl.DataFrame,
     u: dict[str, list[float]],
-    iterations: int = 25,
+    iterations: int = 40,
     prior_strength: float = 200.0,
     tol: float = 1e-6,
 ) -> MatchModel:
-    """EM for m and the prior, u held fixed, over distinct comparison patterns."""
+    """EM (Winkler) for the prior, m and u among candidate pairs, over comparison patterns.
+
+    Blocking makes candidate non-matches look alike (same last name, similar address),
+    so u is re-estimated on the candidates; the random-pair u and the default m act as
+    Dirichlet priors worth `prior_strength` pairs each, keeping small inputs sensible.
+    """
     cols = [f"l_{c}" for c in COMPARISONS]
     model = MatchModel(u={c: list(u[c]) for c in COMPARISONS})
     if compared.height == 0:
@@ -317,7 +355,8 @@ def fit_em(
     levels = patterns.select(cols).to_numpy().astype(np.int64)
     counts = patterns["len"].to_numpy().astype(np.float64)
     m = {c: np.asarray(DEFAULT_M[c], dtype=np.float64) for c in COMPARISONS}
-    uu = {c: np.asarray(u[c], dtype=np.float64) for c in COMPARISONS}
+    u0 = {c: np.asarray(u[c], dtype=np.float64) for c in COMPARISONS}
+    uu = {c: u0[c].copy() for c in COMPARISONS}
     prior = 0.2
     done = 0
     for it in range(1, iterations + 1):
@@ -333,21 +372,27 @@ def fit_em(
         b = math.log(1 - prior) + log_u
         post = 1.0 / (1.0 + np.exp(np.clip(b - a, -700, 700)))
         wm = counts * post
+        wu = counts * (1.0 - post)
         new_prior = float(min(max(wm.sum() / counts.sum(), 1e-6), 1 - 1e-6))
         delta = abs(new_prior - prior)
         for k, c in enumerate(COMPARISONS):
             lv = levels[:, k]
             valid = lv >= 0
-            acc = np.bincount(lv[valid], weights=wm[valid], minlength=len(LEVELS[c])).astype(
-                np.float64
-            ) + prior_strength * np.asarray(DEFAULT_M[c])
-            new = acc / acc.sum()
-            delta = max(delta, float(np.abs(new - m[c]).max()))
-            m[c] = new
+            size = len(LEVELS[c])
+            acc_m = np.bincount(lv[valid], weights=wm[valid], minlength=size).astype(np.float64)
+            acc_u = np.bincount(lv[valid], weights=wu[valid], minlength=size).astype(np.float64)
+            new_m = acc_m + prior_strength * np.asarray(DEFAULT_M[c])
+            new_u = acc_u + prior_strength * u0[c]
+            new_m, new_u = new_m / new_m.sum(), new_u / new_u.sum()
+            delta = max(
+                delta, float(np.abs(new_m - m[c]).max()), float(np.abs(new_u - uu[c]).max())
+            )
+            m[c], uu[c] = new_m, new_u
         prior = new_prior
         if delta < tol:
             break
     model.m = {c: [float(x) for x in m[c]] for c in COMPARISONS}
+    model.u = {c: [float(x) for x in uu[c]] for c in COMPARISONS}
     model.prior = prior
     model.em_iterations = done
     model.trained_pairs = int(counts.sum())
@@ -386,7 +431,7 @@ def apply_guards(scored: pl.DataFrame, merge_at: float, suggest_at: float) -> pl
     ).otherwise(pl.lit("distinct"))
     name_only_weak = ~pl.col("identifier_agrees") & pl.col("name_weak")
     email_name_conflict = (
-        pl.col("l_email").is_in([2, 3])
+        pl.col("l_email").is_in([3, 4])
         & (pl.col("l_name") == 0)
         & (pl.col("l_phone") != 1)
         & (pl.col("l_handle") != 1)

@@ -1,0 +1,1028 @@
+"""Identity resolution: quality against labelled synthetic people, Splink side by side,
+scale, and the Neo4j load against a per-row MERGE baseline — all in one run.
+
+The generator makes realistic cross-platform people: nicknames (Bob/Robert), typos,
+transliterations (Мария Иванова / Mariya Ivanova), gmail dots and +tags, work and
+personal addresses, Partiful guests without email, family inboxes shared by two people,
+different people with the same (common) name, placeholder plus-ones and test records.
+Every observation carries the true person id, so precision and recall are exact.
+
+    .venv/bin/python -m bench.identity [--quick] [--sizes 100000 1000000] [--runs 3]
+
+Quality is pairwise (pairs of records put together) and B-cubed (per record) on the
+comparison data set; Splink 4/5 (DuckDB backend) runs on the same data in the same
+process with comparable comparisons. Scale runs time our pipeline only (wall time and
+peak RSS above the start, sampled every 5 ms). The Neo4j part writes the member graph of a
+sample into the configured Neo4j under `bench:` ids (removed afterwards, nothing else is
+touched) and compares the batched write with one MERGE transaction per relationship.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import statistics
+import string
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+import psutil
+from rich.console import Console
+from rich.table import Table
+
+from domain.identity.blocking import candidate_pairs
+from domain.identity.pipeline import (
+    Thresholds,
+    build_members,
+    cluster_scored,
+    score_candidates,
+)
+from domain.model import ATTENDANCE_SCHEMA, EVENTS_SCHEMA, OBSERVATIONS_SCHEMA, conform
+
+console = Console(width=150)
+
+# --- the generator -------------------------------------------------------------------
+
+FIRST = [
+    "Robert",
+    "William",
+    "Richard",
+    "James",
+    "John",
+    "Michael",
+    "Elizabeth",
+    "Katherine",
+    "Margaret",
+    "Alexander",
+    "Christopher",
+    "Daniel",
+    "David",
+    "Edward",
+    "Joseph",
+    "Thomas",
+    "Anthony",
+    "Andrew",
+    "Benjamin",
+    "Samuel",
+    "Matthew",
+    "Nicholas",
+    "Patrick",
+    "Peter",
+    "Stephen",
+    "Timothy",
+    "Jennifer",
+    "Jessica",
+    "Rebecca",
+    "Susan",
+    "Victoria",
+    "Charles",
+    "Gregory",
+    "Jeffrey",
+    "Kenneth",
+    "Lawrence",
+    "Leonard",
+    "Nathaniel",
+    "Raymond",
+    "Zachary",
+    "Abigail",
+    "Amanda",
+    "Priya",
+    "Aisha",
+    "Fatima",
+    "Omar",
+    "Hiroshi",
+    "Yuki",
+    "Mei",
+    "Wei",
+    "Li",
+    "Chen",
+    "Hana",
+    "Sofia",
+    "Lucia",
+    "Mateo",
+    "Diego",
+    "Camila",
+    "Valentina",
+    "Ana",
+    "Lena",
+    "Jonas",
+    "Lukas",
+    "Emma",
+    "Mia",
+    "Noah",
+    "Liam",
+    "Olivia",
+    "Ava",
+    "Isabella",
+    "Ethan",
+    "Mason",
+    "Logan",
+    "Lucas",
+    "Oliver",
+    "Elijah",
+    "Aiden",
+    "Jackson",
+    "Harper",
+    "Evelyn",
+    "Avery",
+    "Ella",
+    "Scarlett",
+    "Grace",
+    "Chloe",
+    "Zoe",
+    "Nora",
+    "Lily",
+    "Hannah",
+    "Layla",
+    "Riley",
+    "Aria",
+    "Ellie",
+    "Ruby",
+    "Maya",
+    "Naomi",
+    "Kofi",
+    "Amara",
+    "Chidi",
+    "Ngozi",
+    "Tariq",
+    "Leila",
+    "Yara",
+    "Arjun",
+    "Rohan",
+    "Ananya",
+    "Kavya",
+    "Ishaan",
+    "Vikram",
+    "Deepa",
+    "Sanjay",
+    "Ravi",
+    "Meera",
+]
+LAST = [
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "Green",
+    "Adams",
+    "Nelson",
+    "Baker",
+    "Hall",
+    "Rivera",
+    "Campbell",
+    "Mitchell",
+    "Carter",
+    "Roberts",
+    "Chen",
+    "Wang",
+    "Zhang",
+    "Liu",
+    "Yang",
+    "Huang",
+    "Zhao",
+    "Wu",
+    "Zhou",
+    "Xu",
+    "Sun",
+    "Ma",
+    "Zhu",
+    "Hu",
+    "Guo",
+    "Lin",
+    "Kim",
+    "Park",
+    "Choi",
+    "Tanaka",
+    "Suzuki",
+    "Takahashi",
+    "Watanabe",
+    "Ito",
+    "Yamamoto",
+    "Nakamura",
+    "Kobayashi",
+    "Patel",
+    "Shah",
+    "Singh",
+    "Kumar",
+    "Sharma",
+    "Gupta",
+    "Reddy",
+    "Iyer",
+    "Nair",
+    "Rao",
+    "Okafor",
+    "Adeyemi",
+    "Mensah",
+    "Owusu",
+    "Diallo",
+    "Traore",
+    "Keita",
+    "Mueller",
+    "Schmidt",
+    "Schneider",
+    "Fischer",
+    "Weber",
+    "Meyer",
+    "Wagner",
+    "Becker",
+    "Schulz",
+    "Hoffmann",
+    "Rossi",
+    "Russo",
+    "Ferrari",
+    "Esposito",
+    "Bianchi",
+    "Romano",
+    "Colombo",
+    "Ricci",
+    "Marino",
+    "Greco",
+    "Dubois",
+    "Moreau",
+    "Laurent",
+    "Simon",
+    "Michel",
+    "Lefebvre",
+    "Leroy",
+    "Roux",
+    "David",
+    "Bertrand",
+    "Silva",
+    "Santos",
+    "Oliveira",
+    "Souza",
+    "Costa",
+    "Pereira",
+    "Almeida",
+    "Carvalho",
+    "Gomes",
+    "Martins",
+    "Novak",
+    "Kowalski",
+    "Nowak",
+    "Wisniewski",
+    "Horvat",
+    "Jensen",
+    "Hansen",
+    "Nielsen",
+    "Larsen",
+    "Andersen",
+    "Johansson",
+    "Karlsson",
+    "Nilsson",
+    "Eriksson",
+    "Larsson",
+    "Berg",
+    "Dahl",
+    "Lund",
+    "Quintero",
+    "Villanueva",
+    "Castillo",
+    "Mendoza",
+    "Navarro",
+    "Ortega",
+    "Delgado",
+    "Vargas",
+    "Romero",
+    "Herrera",
+]
+# Names written in Cyrillic on some platforms and transliterated (variously) on others.
+CYRILLIC_FIRST = {
+    "Mariya": "Мария", "Dmitry": "Дмитрий", "Ivan": "Иван", "Olga": "Ольга",
+    "Sergey": "Сергей", "Natalia": "Наталья", "Yuri": "Юрий", "Anastasia": "Анастасия",
+    "Alexander": "Александр", "Ekaterina": "Екатерина", "Andrey": "Андрей", "Elena": "Елена",
+}  # fmt: skip
+CYRILLIC_LAST = {
+    "Ivanova": "Иванова", "Petrov": "Петров", "Smirnov": "Смирнов", "Kuznetsova": "Кузнецова",
+    "Popov": "Попов", "Sokolov": "Соколов", "Volkova": "Волкова", "Morozov": "Морозов",
+    "Novikova": "Новикова", "Fedorov": "Фёдоров", "Lebedeva": "Лебедева", "Kozlov": "Козлов",
+}  # fmt: skip
+ACCENTED = {"Jose": "José", "Garcia": "García", "Zoe": "Zoë", "Lopez": "López", "Perez": "Pérez",
+            "Mueller": "Müller", "Sofia": "Sofía", "Ramirez": "Ramírez", "Lucia": "Lucía"}  # fmt: skip
+NICK = {
+    "Robert": ["Bob", "Rob", "Bobby"], "William": ["Will", "Bill"], "Richard": ["Rick", "Rich"],
+    "James": ["Jim", "Jimmy"], "John": ["Johnny", "Jack"], "Michael": ["Mike"],
+    "Elizabeth": ["Liz", "Beth"], "Katherine": ["Kate", "Katie"], "Margaret": ["Maggie", "Meg"],
+    "Alexander": ["Alex", "Sasha"], "Christopher": ["Chris"], "Daniel": ["Dan", "Danny"],
+    "David": ["Dave"], "Edward": ["Ed", "Ted"], "Joseph": ["Joe"], "Thomas": ["Tom"],
+    "Anthony": ["Tony"], "Andrew": ["Andy", "Drew"], "Benjamin": ["Ben"], "Samuel": ["Sam"],
+    "Matthew": ["Matt"], "Nicholas": ["Nick"], "Patrick": ["Pat"], "Peter": ["Pete"],
+    "Stephen": ["Steve"], "Timothy": ["Tim"], "Jennifer": ["Jen", "Jenny"], "Jessica": ["Jess"],
+    "Rebecca": ["Becky"], "Susan": ["Sue"], "Victoria": ["Vicky"], "Charles": ["Charlie"],
+    "Gregory": ["Greg"], "Jeffrey": ["Jeff"], "Kenneth": ["Ken"], "Lawrence": ["Larry"],
+    "Zachary": ["Zach"], "Abigail": ["Abby"], "Dmitry": ["Dima"], "Mariya": ["Masha"],
+}  # fmt: skip
+FIRST_W = [1 / (k + 8) for k in range(len(FIRST))]
+LAST_W = [1 / (k + 8) for k in range(len(LAST))]
+MAIL_DOMAINS = ["gmail.com"] * 5 + [
+    "outlook.com",
+    "yahoo.com",
+    "icloud.com",
+    "proton.me",
+    "hotmail.com",
+]
+PLACEHOLDERS = ["Guest", "Plus one", "Plus One", "guest", "Friend"]
+
+
+def _typo(rng: random.Random, s: str) -> str:
+    if len(s) < 4:
+        return s
+    k = rng.randrange(1, len(s) - 1)
+    op = rng.random()
+    if op < 0.4:
+        return s[:k] + s[k + 1] + s[k] + s[k + 2 :]  # transposition
+    if op < 0.7:
+        return s[:k] + s[k + 1 :]  # deletion
+    return s[:k] + rng.choice(string.ascii_lowercase) + s[k + 1 :]  # substitution
+
+
+class Generator:
+    """Labelled observations; `truth` maps observation_id -> person id."""
+
+    def __init__(self, seed: int = 11) -> None:
+        self.rng = random.Random(seed)
+        self.used_locals: set[str] = set()
+        self.used_handles: set[str] = set()
+        self.used_gmail: set[str] = set()
+
+    def _unique(self, base: str, used: set[str], dots_matter: bool = True) -> str:
+        """A fresh local part; at gmail `a.b` and `ab` are one account, so both are taken."""
+
+        def key(x: str) -> str:
+            return x if dots_matter else x.replace(".", "")
+
+        out = base
+        while key(out) in used:
+            out = f"{base}{self.rng.randrange(1, 9999)}"
+        used.add(key(out))
+        return out
+
+    def person(self, pid: int) -> dict[str, Any]:
+        rng = self.rng
+        cyr = rng.random() < 0.06
+        if cyr:
+            first, last = rng.choice(list(CYRILLIC_FIRST)), rng.choice(list(CYRILLIC_LAST))
+        else:
+            # Zipf-like: a few names are common (different people, same name).
+            first = rng.choices(FIRST, weights=FIRST_W)[0]
+            last = rng.choices(LAST, weights=LAST_W)[0]
+        f, la = first.lower(), last.lower()
+        pattern = rng.random()
+        base = (
+            f"{f}.{la}"
+            if pattern < 0.4
+            else f"{f}{la}"
+            if pattern < 0.6
+            else f"{f[0]}{la}"
+            if pattern < 0.8
+            else f"{f}_{la}{rng.randrange(10, 99)}"
+        )
+        domain = rng.choice(MAIL_DOMAINS)
+        personal = (
+            (
+                self._unique(base, self.used_gmail, dots_matter=False)
+                if domain == "gmail.com"
+                else self._unique(base, self.used_locals)
+            )
+            + "@"
+            + domain
+        )
+        company = (
+            f"{rng.choice(LAST)} {rng.choice(['Labs', 'Robotics', 'Capital', 'Studio', 'AI', 'Health'])}"
+            if rng.random() < 0.5
+            else None
+        )
+        work = None
+        if company and rng.random() < 0.6:
+            work = (
+                self._unique(f"{f}.{la}", self.used_locals)
+                + "@"
+                + company.lower().replace(" ", "")
+                + ".com"
+            )
+        return {
+            "pid": pid,
+            "first": first,
+            "last": last,
+            "cyr": cyr,
+            "personal": personal,
+            "work": work,
+            "family": None,
+            "phone": f"+1{rng.randrange(201, 989)}{rng.randrange(2000000, 9999999)}"
+            if rng.random() < 0.55
+            else None,
+            "instagram": self._unique(f"{f}{la}"[:12], self.used_handles)
+            if rng.random() < 0.35
+            else None,
+            "linkedin": self._unique(f"{f}-{la}", self.used_handles)
+            if rng.random() < 0.25
+            else None,
+            "company": company,
+            "title": rng.choice(["Engineer", "Founder", "Designer", "PM", "Researcher", None]),
+        }
+
+    def name_variant(self, p: dict[str, Any], source: str) -> tuple[str, str | None, str | None]:
+        rng = self.rng
+        first, last = p["first"], p["last"]
+        r = rng.random()
+        if p["cyr"] and rng.random() < 0.5:
+            first, last = CYRILLIC_FIRST[first], CYRILLIC_LAST[last]
+        elif r < 0.15 and first in NICK:
+            first = rng.choice(NICK[first])
+        elif r < 0.20:
+            first = _typo(rng, first) if rng.random() < 0.5 else first
+            last = _typo(rng, last) if first == p["first"] else last
+        elif r < 0.23:
+            first, last = ACCENTED.get(first, first), ACCENTED.get(last, last)
+        elif r < 0.25:
+            return f"{last} {first}", None, None  # swapped, full name only
+        elif r < 0.27:
+            return f"{first[0]}. {last}", f"{first[0]}.", last
+        full = f"{first} {last}"
+        if rng.random() < 0.05:
+            full = full.lower()
+        if source == "partiful" or rng.random() < 0.3:
+            return full, None, None
+        return full, first, last
+
+    def email_variant(self, p: dict[str, Any]) -> str:
+        rng = self.rng
+        r = rng.random()
+        email = p["personal"]
+        if p["family"] and r < 0.5:
+            email = p["family"]
+        elif p["work"] and r < 0.35:
+            email = p["work"]
+        local, domain = email.split("@")
+        if domain == "gmail.com":
+            v = rng.random()
+            if v < 0.1:
+                local = local.replace(".", "")
+            elif v < 0.15:
+                local = f"{local}+{rng.choice(['events', 'luma', 'x'])}"
+        if rng.random() < 0.01:
+            local = _typo(rng, local)
+        return f"{local}@{domain}"
+
+    def generate(
+        self, n_obs: int
+    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, int]]:
+        rng = self.rng
+        n_people = max(10, int(n_obs / 2.55))
+        people = [self.person(k) for k in range(n_people)]
+        # Households: two people with the same last name share an inbox.
+        for k in range(0, n_people - 1, 2):
+            if rng.random() < 0.05:
+                a, b = people[k], people[k + 1]
+                b["last"] = a["last"] if not (a["cyr"] or b["cyr"]) else b["last"]
+                fam = (
+                    self._unique(f"the{a['last'].lower()}family", self.used_gmail, False)
+                    + "@gmail.com"
+                )
+                a["family"] = b["family"] = fam
+        n_comm = max(1, n_people // 120)
+        events_per_comm = 12
+        sources = ["luma"] * 5 + ["eventbrite"] * 3 + ["partiful"] * 2
+        t0 = datetime(2025, 1, 1, tzinfo=UTC)
+        events = []
+        for c in range(n_comm):
+            for e in range(events_per_comm):
+                src = rng.choice(sources)
+                events.append(
+                    {
+                        "event_id": f"{src}:c{c}e{e}",
+                        "source": src,
+                        "source_event_id": f"c{c}e{e}",
+                        "name": f"Meetup {c}/{e}",
+                        "starts_at": t0 + timedelta(days=rng.randrange(0, 600)),
+                    }
+                )
+        obs: list[dict[str, Any]] = []
+        truth: dict[str, int] = {}
+        plus_pid = n_people
+        for p in people:
+            comm = rng.randrange(n_comm)
+            k = min(1 + int(rng.expovariate(1 / 1.6)), events_per_comm)
+            for e in rng.sample(range(events_per_comm), k):
+                if len(obs) >= n_obs:
+                    break
+                ev = events[comm * events_per_comm + e]
+                src = ev["source"]
+                oid = f"{src}:{len(obs)}"
+                full, first, last = self.name_variant(p, src)
+                at = ev["starts_at"] - timedelta(days=rng.randrange(1, 30))
+                row = {
+                    "observation_id": oid, "source": src, "source_record_id": str(len(obs)),
+                    "event_id": ev["event_id"], "full_name": full, "first_name": first, "last_name": last,
+                    "observed_at": at,
+                }  # fmt: skip
+                if src != "partiful":
+                    row["email"] = self.email_variant(p)
+                    if p["phone"] and rng.random() < 0.3:
+                        row["phone"] = p["phone"]
+                    if p["company"] and rng.random() < 0.5:
+                        row["company"] = p["company"]
+                        row["job_title"] = p["title"]
+                    if p["instagram"] and rng.random() < 0.5:
+                        row["handle_instagram"] = p["instagram"]
+                    if p["linkedin"] and rng.random() < 0.5:
+                        row["handle_linkedin"] = p["linkedin"]
+                elif p["instagram"] and rng.random() < 0.3:
+                    # Partiful exports carry no address or phone; a questionnaire may ask.
+                    row["handle_instagram"] = p["instagram"]
+                obs.append(row)
+                truth[oid] = p["pid"]
+                if rng.random() < 0.03 and len(obs) < n_obs:  # a plus-one or a test record
+                    pid = plus_pid
+                    plus_pid += 1
+                    name = rng.choice(PLACEHOLDERS) if rng.random() < 0.9 else "Test"
+                    poid = f"{src}:{len(obs)}"
+                    obs.append(
+                        {
+                            "observation_id": poid,
+                            "source": src,
+                            "source_record_id": str(len(obs)),
+                            "event_id": ev["event_id"],
+                            "full_name": name,
+                            "observed_at": at,
+                        }
+                    )
+                    truth[poid] = pid
+            if len(obs) >= n_obs:
+                break
+        frame = conform(pl.DataFrame(obs, infer_schema_length=None), OBSERVATIONS_SCHEMA)
+        ev = conform(pl.DataFrame(events), EVENTS_SCHEMA)
+        att = conform(
+            frame.select(
+                "event_id",
+                "observation_id",
+                pl.lit("registered").alias("status"),
+                pl.lit("approved").alias("raw_status"),
+                pl.lit("guest").alias("role"),
+            ),
+            ATTENDANCE_SCHEMA,
+        )
+        return frame, ev, att, truth
+
+
+# --- metrics ---------------------------------------------------------------------------
+
+
+def scores(pred: pl.DataFrame, truth: dict[str, int]) -> dict[str, float]:
+    """Pairwise precision/recall/F1 and B-cubed precision/recall/F1.
+
+    `pred`: observation_id, cluster (any hashable label).
+    """
+    t = pl.DataFrame({"observation_id": list(truth), "person": list(truth.values())})
+    df = pred.select("observation_id", pl.col("cluster").cast(pl.String)).join(
+        t, on="observation_id"
+    )
+
+    def pairs(n: pl.Expr) -> pl.Expr:
+        return (n * (n - 1) / 2).sum()
+
+    cell = df.group_by("cluster", "person").len()
+    tp = cell.select(pairs(pl.col("len"))).item()
+    pp = df.group_by("cluster").len().select(pairs(pl.col("len"))).item()
+    ap = df.group_by("person").len().select(pairs(pl.col("len"))).item()
+    p = tp / pp if pp else 1.0
+    r = tp / ap if ap else 1.0
+    csize = df.group_by("cluster").len().rename({"len": "cs"})
+    psize = df.group_by("person").len().rename({"len": "ps"})
+    b = cell.join(csize, on="cluster").join(psize, on="person")
+    n = df.height
+    bp = b.select((pl.col("len") ** 2 / pl.col("cs")).sum()).item() / n
+    br = b.select((pl.col("len") ** 2 / pl.col("ps")).sum()).item() / n
+    return {
+        "precision": p,
+        "recall": r,
+        "f1": 2 * p * r / (p + r) if p + r else 0.0,
+        "b3_precision": bp,
+        "b3_recall": br,
+        "b3_f1": 2 * bp * br / (bp + br) if bp + br else 0.0,
+    }
+
+
+def blocking_recall(features: pl.DataFrame, truth: dict[str, int]) -> tuple[float, float, int]:
+    """Share of true pairs among candidates, and share reachable through candidate chains."""
+    pairs, _ = candidate_pairs(features)
+    person = np.array([truth[o] for o in features["observation_id"].to_list()])
+    i, j = pairs["i"].to_numpy(), pairs["j"].to_numpy()
+    true_cand = int((person[i] == person[j]).sum())
+    t = pl.DataFrame({"person": person}).group_by("person").len()
+    all_true = int(t.select((pl.col("len") * (pl.col("len") - 1) / 2).sum()).item())
+    # Connected through same-person candidate edges: union-find over true candidate edges.
+    parent = list(range(len(person)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in zip(
+        i[person[i] == person[j]].tolist(), j[person[i] == person[j]].tolist(), strict=True
+    ):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[ra] = rb
+    comp = pl.DataFrame({"c": [find(k) for k in range(len(person))], "person": person})
+    reach = int(
+        comp.group_by("c", "person")
+        .len()
+        .select((pl.col("len") * (pl.col("len") - 1) / 2).sum())
+        .item()
+    )
+    return true_cand / max(all_true, 1), reach / max(all_true, 1), pairs.height
+
+
+class PeakMemory:
+    """Peak RSS above the level at start, sampled by a thread (psutil)."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.proc = psutil.Process()
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+
+    def __enter__(self) -> PeakMemory:
+        gc.collect()
+        self.start = self.proc.memory_info().rss
+        self.peak = self.start
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            time.sleep(self.interval)
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self.thread.join()
+        self.peak = max(self.peak, self.proc.memory_info().rss)
+
+    @property
+    def mb(self) -> float:
+        return (self.peak - self.start) / 1e6
+
+
+# --- the two pipelines -------------------------------------------------------------------
+
+
+def ours(obs: pl.DataFrame, th: Thresholds) -> tuple[pl.DataFrame, dict[str, float]]:
+    t0 = time.perf_counter()
+    scored = score_candidates(obs, th)
+    t1 = time.perf_counter()
+    clusters = cluster_scored(scored)
+    t2 = time.perf_counter()
+    build_members(obs, scored, clusters)
+    t3 = time.perf_counter()
+    phases = {
+        "score": t1 - t0,
+        "cluster": t2 - t1,
+        "members": t3 - t2,
+        "match": t2 - t0,
+        "total": t3 - t0,
+        "pairs": scored.pairs.height,
+    }
+    return clusters.assignment, phases
+
+
+def splink_run(obs: pl.DataFrame, th: Thresholds, max_u_pairs: float) -> tuple[pl.DataFrame, float]:
+    import splink.comparison_library as cl
+    from splink import Linker, SettingsCreator, block_on
+    from splink.backends.duckdb import DuckDBAPI
+
+    t0 = time.perf_counter()
+    df = obs.select(
+        pl.col("observation_id").alias("unique_id"),
+        pl.coalesce(pl.col("first_name"), pl.col("full_name").str.split(" ").list.first())
+        .str.to_lowercase()
+        .alias("first_name"),
+        pl.coalesce(pl.col("last_name"), pl.col("full_name").str.split(" ").list.last())
+        .str.to_lowercase()
+        .alias("last_name"),
+        "email",
+        "phone",
+        "handle_instagram",
+        pl.col("company").str.to_lowercase().alias("company"),
+    )
+    db = DuckDBAPI()
+    sdf = db.register(df.to_arrow())
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[
+            cl.NameComparison("first_name"),
+            cl.NameComparison("last_name"),
+            cl.EmailComparison("email"),
+            cl.ExactMatch("phone"),
+            cl.ExactMatch("handle_instagram"),
+            cl.JaroWinklerAtThresholds("company", [0.92]),
+        ],
+        blocking_rules_to_generate_predictions=[
+            block_on("email"),
+            block_on("phone"),
+            block_on("handle_instagram"),
+            block_on("first_name", "last_name"),
+            block_on("last_name", "substr(first_name, 1, 1)"),
+        ],
+        retain_intermediate_calculation_columns=False,
+    )
+    linker = Linker(sdf, settings, log_level=40)
+    linker.training.estimate_probability_two_random_records_match([block_on("email")], recall=0.6)
+    linker.training.estimate_u_using_random_sampling(max_pairs=max_u_pairs, seed=1)
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("email"))
+    linker.training.estimate_parameters_using_expectation_maximisation(
+        block_on("first_name", "last_name")
+    )
+    pred = linker.inference.predict(threshold_match_probability=th.suggest_at)
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(pred, th.merge_at)
+    out = pl.from_arrow(clusters.as_duckdbpyrelation().select("unique_id, cluster_id").arrow())
+    assert isinstance(out, pl.DataFrame)
+    elapsed = time.perf_counter() - t0
+    return out.rename({"unique_id": "observation_id", "cluster_id": "cluster"}), elapsed
+
+
+# --- Neo4j load --------------------------------------------------------------------------
+
+
+def neo4j_load(n_obs: int, baseline_rows: int) -> list[tuple[str, str, str, str]] | str:
+    from infra import graph_schema as gs
+    from infra.identity_store import IdentityStore
+    from infra.neo4j_store import GraphStore
+    from infra.settings import get_settings
+
+    settings = get_settings()
+    store = GraphStore.from_settings(settings)
+    try:
+        store.ping()
+    except Exception as exc:  # the services are not running: say so, do not fail
+        return f"skipped: Neo4j unreachable at {settings.neo4j_uri} ({type(exc).__name__})"
+    gen = Generator(seed=5)
+    obs, events, att, _ = gen.generate(n_obs)
+    prefix = pl.lit("bench:")
+    obs = obs.with_columns(
+        (prefix + pl.col("observation_id")).alias("observation_id"),
+        (prefix + pl.col("event_id")).alias("event_id"),
+    )
+    events = events.with_columns((prefix + pl.col("event_id")).alias("event_id"))
+    att = att.with_columns(
+        (prefix + pl.col("observation_id")).alias("observation_id"),
+        (prefix + pl.col("event_id")).alias("event_id"),
+    )
+    th = Thresholds()
+    scored = score_candidates(obs, th)
+    clusters = cluster_scored(scored)
+    members = build_members(obs, scored, clusters)
+    ids = IdentityStore(store)
+    rows: list[tuple[str, str, str, str]] = []
+
+    def cleanup() -> None:
+        with store.driver.session(database=store.database) as session:
+            session.run(
+                "MATCH (m:Member)-[:HAS_IDENTITY]->(i:Identity) WHERE i.observation_id STARTS WITH 'bench:' "
+                "WITH DISTINCT m CALL (m) { DETACH DELETE m } IN TRANSACTIONS OF 5000 ROWS"
+            ).consume()
+            session.run(
+                "MATCH (i:Identity) WHERE i.observation_id STARTS WITH 'bench:' "
+                "CALL (i) { DETACH DELETE i } IN TRANSACTIONS OF 5000 ROWS"
+            ).consume()
+        store.run(
+            "MATCH (m:Member) WHERE m.member_id IN $ids AND NOT (m)-[:HAS_IDENTITY]->() DETACH DELETE m",
+            ids=members.members["member_id"].to_list(),
+        )
+        store.run("MATCH (s:MergeSuggestion) WHERE s.a STARTS WITH 'bench:' DETACH DELETE s")
+        store.run("MATCH (e:Event) WHERE e.event_id STARTS WITH 'bench:' DETACH DELETE e")
+        store.run("MATCH (h:Handle) WHERE NOT (h)--() DELETE h")
+
+    try:
+        store.ensure_schema()
+        cleanup()
+        store.upsert_imports(events, obs, att)
+        t0 = time.perf_counter()
+        report = ids.write(scored, clusters, members, scope_member_ids=[])
+        write_s = time.perf_counter() - t0
+        rels = report.identities_linked + report.matches_written + report.handles_linked
+        rows.append(
+            (
+                "member graph write (batched UNWIND…MERGE)",
+                f"{rels:,} rels + {report.members_written:,} nodes",
+                f"{write_s:.2f} s",
+                f"{rels / write_s:,.0f} rels/s",
+            )
+        )
+        link_rows = members.assignment.to_dicts()
+        # Same relationships, batched vs one MERGE transaction per row, same run.
+        sample = link_rows[:baseline_rows]
+        store.run(
+            "UNWIND $rows AS row MATCH (:Member)-[r:HAS_IDENTITY]->(:Identity {observation_id: row.observation_id}) DELETE r",
+            rows=link_rows,
+        )
+        t0 = time.perf_counter()
+        store.write_batches(gs.LINK_MEMBER_IDENTITIES, link_rows)
+        batched_s = time.perf_counter() - t0
+        store.run(
+            "UNWIND $rows AS row MATCH (:Member)-[r:HAS_IDENTITY]->(:Identity {observation_id: row.observation_id}) DELETE r",
+            rows=sample,
+        )
+        per_row = (
+            f"MATCH (m:{gs.MEMBER} {{member_id: $member_id}}) MATCH (i:{gs.IDENTITY} {{observation_id: $observation_id}}) "
+            f"MERGE (m)-[:{gs.HAS_IDENTITY}]->(i)"
+        )
+        t0 = time.perf_counter()
+        with store.driver.session(database=store.database) as session:
+            for row in sample:
+                session.run(per_row, **row).consume()
+        base_s = time.perf_counter() - t0
+        batched_rate = len(link_rows) / batched_s
+        base_rate = len(sample) / base_s
+        rows.append(
+            (
+                "HAS_IDENTITY batched (5k/tx)",
+                f"{len(link_rows):,} rels",
+                f"{batched_s:.2f} s",
+                f"{batched_rate:,.0f} rels/s",
+            )
+        )
+        rows.append(
+            (
+                "HAS_IDENTITY per-row MERGE (baseline)",
+                f"{len(sample):,} rels",
+                f"{base_s:.2f} s",
+                f"{base_rate:,.0f} rels/s",
+            )
+        )
+        rows.append(("ratio batched / per-row", "", "", f"{batched_rate / base_rate:.1f}x"))
+        before = store.counts()
+        ids.write(scored, clusters, members, scope_member_ids=[])
+        rows.append(
+            ("rerun of the same write changes counts", "", "", str(store.counts() != before))
+        )
+    finally:
+        cleanup()
+        store.close()
+    return rows
+
+
+# --- main ----------------------------------------------------------------------------------
+
+
+def fmt(x: float) -> str:
+    return f"{x:.4f}"
+
+
+def median_time(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
+    times, out = [], None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument(
+        "--compare-size", type=int, default=None, help="observations for the quality comparison"
+    )
+    ap.add_argument("--sizes", type=int, nargs="*", default=None, help="scale runs (observations)")
+    ap.add_argument("--runs", type=int, default=None)
+    ap.add_argument("--neo4j-size", type=int, default=None)
+    args = ap.parse_args()
+    compare_n = args.compare_size or (10_000 if args.quick else 100_000)
+    sizes = (
+        args.sizes if args.sizes is not None else ([20_000] if args.quick else [100_000, 1_000_000])
+    )
+    runs = args.runs or (1 if args.quick else 3)
+    neo_n = args.neo4j_size or (5_000 if args.quick else 100_000)
+    th = Thresholds()
+
+    console.print(f"generating {compare_n:,} labelled observations …")
+    obs, _, _, truth = Generator(seed=11).generate(compare_n)
+    people = len(set(truth.values()))
+    ours_s, (assign, phases) = median_time(lambda: ours(obs, th), runs)
+    q_ours = scores(assign, truth)
+    from domain.identity.features import prepare_features
+
+    pair_recall, chain_recall, n_pairs = blocking_recall(prepare_features(obs), truth)
+    try:
+        splink_s, (sp_assign, _) = median_time(
+            lambda: splink_run(obs, th, 2e5 if args.quick else 1e6), runs
+        )
+        q_sp: dict[str, float] | None = scores(sp_assign, truth)
+    except ImportError as exc:
+        console.print(f"[yellow]Splink not installed ({exc}); install the bench group[/]")
+        q_sp, splink_s = None, float("nan")
+
+    t = Table(
+        title=f"Quality on {compare_n:,} observations of {people:,} people (median of {runs} runs)"
+    )
+    t.add_column("metric")
+    t.add_column("ours", justify="right")
+    t.add_column("Splink (DuckDB)", justify="right")
+    t.add_column("ours − Splink", justify="right")
+    t.add_column("goal")
+    goals = {"precision": "≥ 0.995", "recall": "≥ 0.97", "f1": "≥ Splink", "b3_f1": "≥ Splink"}
+    for k in ("precision", "recall", "f1", "b3_precision", "b3_recall", "b3_f1"):
+        sp = q_sp[k] if q_sp else float("nan")
+        t.add_row(k, fmt(q_ours[k]), fmt(sp), f"{q_ours[k] - sp:+.4f}", goals.get(k, ""))
+    t.add_row(
+        "wall time, match (s)",
+        f"{phases['match']:.2f}",
+        f"{splink_s:.2f}",
+        f"{splink_s / phases['match']:.1f}x faster" if q_sp else "",
+        "≤ Splink",
+    )
+    t.add_row("wall time incl. golden records (s)", f"{ours_s:.2f}", "", "", "")
+    t.add_row("candidate pairs", f"{n_pairs:,}", "", "", "")
+    t.add_row("blocking recall (true pairs among candidates)", fmt(pair_recall), "", "", "")
+    t.add_row("blocking recall (true pairs connected by candidates)", fmt(chain_recall), "", "", "")
+    console.print(t)
+
+    s = Table(title="Scale: our pipeline (score + cluster + golden records), one run per size")
+    for col in (
+        "observations",
+        "candidate pairs",
+        "score s",
+        "cluster s",
+        "members s",
+        "total s",
+        "obs/s",
+        "peak RSS above start",
+        "goal",
+    ):
+        s.add_column(col, justify="right")
+    for n in sizes:
+        gen_obs, _, _, _ = Generator(seed=3).generate(n)
+        gc.collect()
+        with PeakMemory() as mem:
+            _, ph = ours(gen_obs, th)
+        s.add_row(
+            f"{gen_obs.height:,}", f"{int(ph['pairs']):,}", f"{ph['score']:.1f}", f"{ph['cluster']:.1f}", f"{ph['members']:.1f}",
+            f"{ph['total']:.1f}", f"{gen_obs.height / ph['total']:,.0f}", f"{mem.mb:,.0f} MB", "≤ 120 s" if n >= 1_000_000 else "",
+        )  # fmt: skip
+        del gen_obs
+    console.print(s)
+
+    n4 = neo4j_load(neo_n, 1_000 if args.quick else 3_000)
+    g = Table(title=f"Neo4j load of the member graph ({neo_n:,} observations), same run")
+    for col in ("write", "size", "time", "rate"):
+        g.add_column(col, justify="right")
+    if isinstance(n4, str):
+        g.add_row(n4, "", "", "")
+    else:
+        for row in n4:
+            g.add_row(*row)
+    g.caption = "goals: ≥ 20,000 rels/s batched and ≥ 20× the per-row baseline"
+    console.print(g)
+
+
+if __name__ == "__main__":
+    main()
