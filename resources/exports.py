@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -149,31 +150,57 @@ def _unique_names(header: list[str]) -> list[str]:
     return out
 
 
+def _polars_read(data: bytes, sep: str) -> pl.DataFrame:
+    frame = pl.read_csv(
+        data,
+        separator=sep,
+        infer_schema=False,
+        has_header=True,
+        row_index_name=RECORD_INDEX,
+    )
+    frame = frame.rename({c: c.strip() for c in frame.columns if c != RECORD_INDEX})
+    return frame.with_columns(pl.col(RECORD_INDEX).cast(pl.Int64))
+
+
 def read_export(raw: bytes, *, source: str = "", origin: str = "") -> ExportRead:
-    """Reads one export file; never raises on bad content (see module docstring)."""
-    text = decode(raw)
-    if "\x00" in text:
+    """Reads one export file; never raises on bad content (see module docstring).
+
+    UTF-8 bytes go to polars untouched (no decode/encode copy of large files); other
+    encodings are decoded first."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        data = decode(raw).encode()
+    elif raw.startswith(b"\xef\xbb\xbf"):
+        data = raw[3:]
+    else:
+        data = raw
+    if b"\x00" in data:
         return _unreadable(None, source, origin, "binary content")
-    if not text.strip():
+    first = re.search(rb"\S", data)
+    if first is None:
         return ExportRead(frame=pl.DataFrame(), notes=[f"{origin}: empty file"])
-    text = text.lstrip("\r\n")
-    header_line = text.split("\n", 1)[0]
+    if data[:1] in (b"\r", b"\n"):
+        data = data[data.rfind(b"\n", 0, first.start()) + 1 :]
+    end = data.find(b"\n")
+    header_line = (data if end < 0 else data[:end]).decode("latin-1")
     sep = sniff_delimiter(header_line)
+    read: ExportRead | None = None
     try:
-        frame = pl.read_csv(
-            io.BytesIO(text.encode()),
-            separator=sep,
-            infer_schema=False,
-            has_header=True,
-            row_index_name=RECORD_INDEX,
-        )
-        frame = frame.rename({c: c.strip() for c in frame.columns if c != RECORD_INDEX})
-        read = ExportRead(frame=frame.with_columns(pl.col(RECORD_INDEX).cast(pl.Int64)))
+        read = ExportRead(frame=_polars_read(data, sep))
     except Exception as exc:  # polars raises several error types for malformed CSV
+        error = str(exc)[:200]
         try:
-            read = _python_read(text, sep, source, origin)
-        except Exception as exc2:
-            return _unreadable(text, source, origin, f"{exc2} (polars: {str(exc)[:200]})")
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
+            try:
+                read = ExportRead(frame=_polars_read(text.encode(), sep))
+            except Exception as exc2:
+                error = str(exc2)[:200]
+        if read is None:
+            try:
+                read = _python_read(text, sep, source, origin)
+            except Exception as exc3:
+                return _unreadable(text, source, origin, f"{exc3} (polars: {error})")
     read = _drop_repeated_headers(read, source, origin)
     if read.frame.height == 0 and read.quarantine.height == 0:
         read.notes.append(f"{origin}: no records (header only)")
@@ -184,11 +211,17 @@ def _drop_repeated_headers(read: ExportRead, source: str, origin: str) -> Export
     cols = [c for c in read.frame.columns if c != RECORD_INDEX]
     if not cols or read.frame.height == 0:
         return read
+    # Cheap pre-check on the first columns, full comparison only on candidate rows.
+    candidate = pl.any_horizontal(
+        [(pl.col(c).str.strip_chars() == c).fill_null(False) for c in cols[:3]]
+    )
+    if not read.frame.select(candidate.any()).item():
+        return read
     matches = pl.sum_horizontal(
         [(pl.col(c).str.strip_chars() == c).fill_null(False).cast(pl.Int32) for c in cols]
     )
     needed = max(1, (len(cols) + 1) // 2)
-    flagged = read.frame.with_columns((matches >= needed).alias("__is_header"))
+    flagged = read.frame.with_columns((candidate & (matches >= needed)).alias("__is_header"))
     headers = flagged.filter(pl.col("__is_header"))
     if headers.height == 0:
         return read

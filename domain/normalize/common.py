@@ -20,7 +20,11 @@ Staging columns:
     _role, _plus_one_of
     _synthetic    bool: a record made up from a count (no first/last name split)
     _pre_reason   a reason decided before `finish` (e.g. wrong column set)
-    _raw          the record as JSON text (else built from `raw_cols`)
+    _pos          row of `raw_frame` holding the record (quarantine shows its cells)
+    _raw          the record as JSON text (API records; CSV rows use `_pos`)
+
+Text columns are cleaned by `finish` (trimmed, "No answer provided." and friends to null),
+so sources hand over raw cells.
 
 Handles are stored canonical: lower case, without "@", URL prefix or trailing slash
 (LinkedIn keeps the profile slug after "/in/"; website keeps host and path). A handle
@@ -32,7 +36,7 @@ email quarantines the record, because identity resolution leans on it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import polars as pl
@@ -49,36 +53,18 @@ from domain.model import (
     conform,
 )
 from domain.normalize.batch import NormalizedBatch
-from domain.normalize.fields import InvalidValueError, normalize_phone, parse_timestamp
+from domain.normalize.columns import clean, clean_series, normalize_phones, parse_time_series
 
 RECORD_INDEX = "__record_index"
 """Optional column an export reader adds so record indexes stay file positions."""
 
 EMAIL_RE = r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9-]+)+$"
-BLANK_ANSWERS = ["", "no answer provided.", "n/a", "na", "none", "null", "-"]
-
-_AWARE_FORMATS = ("%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M%z")
-_NAIVE_FORMATS = (
-    "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%d %H:%M",
-    "%m/%d/%Y %H:%M:%S",
-    "%m/%d/%Y %H:%M",
-    "%m/%d/%Y %I:%M %p",
-    "%m/%d/%Y %I:%M:%S %p",
-)
-_DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y")
-
-
-def clean(col: str | pl.Expr) -> pl.Expr:
-    """Trimmed text, with the platforms' many spellings of "no answer" as null."""
-    expr = pl.col(col) if isinstance(col, str) else col
-    text = expr.cast(pl.String).str.strip_chars()
-    return pl.when(text.str.to_lowercase().is_in(BLANK_ANSWERS)).then(None).otherwise(text)
 
 
 def col_or_null(frame: pl.DataFrame, name: str | None) -> pl.Expr:
+    """The column as text (cleaned later, once, by `finish`), or nulls when absent."""
     if name is not None and name in frame.columns:
-        return clean(name)
+        return pl.col(name).cast(pl.String)
     return pl.lit(None, dtype=pl.String)
 
 
@@ -159,156 +145,47 @@ def handle_expr(platform: str, value: pl.Expr) -> pl.Expr:
     return pl.when(bare.str.contains(pattern)).then(bare)
 
 
-_NANP_10 = r"^[2-9]\d{9}$"
-_NANP_11 = r"^1[2-9]\d{9}$"
-
-
-def normalize_phones(values: pl.Series, default_region: str = "US") -> pl.Series:
-    """E.164 or null. North American numbers (the bulk) are done in polars; the rest go
-    through `phonenumbers` once per distinct value."""
-    text = values.cast(pl.String).str.strip_chars()
-    frame = pl.DataFrame({"t": text})
-    plus = pl.col("t").str.starts_with("+")
-    digits = pl.col("t").str.replace_all(r"[\s().\-/]", "")
-    digits_only = digits.str.replace(r"^\+", "")
-    fast_nanp = default_region == "US"
-    fast = (
-        pl.when(pl.col("t").is_null() | (pl.col("t") == ""))
-        .then(None)
-        .when(
-            pl.lit(fast_nanp)
-            & ~plus
-            & digits.str.contains(_NANP_10)
-            & pl.col("t").str.contains(r"^[\d\s().\-/]+$")
-        )
-        .then(pl.lit("+1") + digits)
-        .when(
-            pl.lit(fast_nanp)
-            & digits_only.str.contains(_NANP_11)
-            & ~pl.col("t").str.contains(r"[a-zA-Z]")
-        )
-        .then(pl.lit("+") + digits_only)
-        .otherwise(pl.lit("?"))
-    )
-    frame = frame.with_columns(fast.alias("f"))
-    slow = frame.filter(pl.col("f") == "?")["t"].unique().to_list()
-    if not slow:
-        return frame["f"].rename(values.name)
-    mapping = {v: normalize_phone(v, default_region) for v in slow}
+def split_full_names(full: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """(given, surname) from full names: the last word is the surname; "Smith, Bob" is
+    understood. Same rules as `fields.split_name`."""
+    frame = pl.DataFrame({"f": full})
+    f = pl.col("f")
+    comma = f.str.contains(",", literal=True)
     out = frame.select(
-        pl.when(pl.col("f") == "?")
-        .then(pl.col("t").replace_strict(mapping, default=None, return_dtype=pl.String))
-        .otherwise(pl.col("f"))
-    ).to_series()
-    return out.rename(values.name)
-
-
-def _naive_datetime(text: pl.Expr) -> pl.Expr:
-    parts = [text.str.to_datetime(f, strict=False, time_unit="us") for f in _NAIVE_FORMATS]
-    parts += [text.str.to_date(f, strict=False).cast(pl.Datetime("us")) for f in _DATE_FORMATS]
-    return pl.coalesce(parts)
-
-
-def parse_times(frame: pl.DataFrame, cols: list[str], tz: str | None = None) -> pl.DataFrame:
-    """Parses text timestamps in `cols` to UTC in place; zone-less times take the row's
-    `_tz` column (or `tz`). Adds `_ts_bad` (bool): a value was present but unparseable.
-
-    Common formats are parsed by polars; anything left is tried once per distinct value
-    with the slower, more lenient `fields.parse_timestamp`."""
-    if "_tz" not in frame.columns:
-        frame = frame.with_columns(pl.lit(tz or "UTC").alias("_tz"))
-    frame = frame.with_columns(pl.col("_tz").fill_null(tz or "UTC"))
-    zones = frame["_tz"].unique().to_list()
-    bad = pl.lit(False)
-    for col in cols:
-        if col not in frame.columns:
-            continue
-        if frame.schema[col] != pl.String:
-            frame = frame.with_columns(pl.col(col).cast(UTC_DATETIME))
-            continue
-        text = clean(col).str.replace(r"Z$", "+00:00").str.replace(r"^(\d{4}-\d\d-\d\d)T", "$1 ")
-        aware = pl.coalesce(
-            [text.str.to_datetime(f, strict=False, time_zone="UTC") for f in _AWARE_FORMATS]
-        )
-        naive = _naive_datetime(text)
-        local = pl.lit(None, dtype=UTC_DATETIME)
-        for zone in zones:
-            local = (
-                pl.when(pl.col("_tz") == zone)
-                .then(
-                    naive.dt.replace_time_zone(
-                        zone, ambiguous="earliest", non_existent="null"
-                    ).dt.convert_time_zone("UTC")
-                )
-                .otherwise(local)
-            )
-        frame = frame.with_columns(
-            clean(col).alias(f"{col}__text"), pl.coalesce(aware, local).alias(f"{col}__ts")
-        )
-        missing = frame.filter(
-            pl.col(f"{col}__ts").is_null() & pl.col(f"{col}__text").is_not_null()
-        )
-        if missing.height:
-            pairs = missing.select(f"{col}__text", "_tz").unique()
-            fixed = []
-            for text_value, zone in pairs.iter_rows():
-                try:
-                    fixed.append((text_value, zone, parse_timestamp(text_value, zone)))
-                except (InvalidValueError, ValueError, OverflowError):
-                    fixed.append((text_value, zone, None))
-            fix = pl.DataFrame(
-                fixed,
-                schema={f"{col}__text": pl.String, "_tz": pl.String, "__fix": UTC_DATETIME},
-                orient="row",
-            )
-            frame = (
-                frame.join(fix, on=[f"{col}__text", "_tz"], how="left")
-                .with_columns(pl.coalesce(f"{col}__ts", "__fix").alias(f"{col}__ts"))
-                .drop("__fix")
-            )
-        frame = frame.with_columns(pl.col(f"{col}__ts").alias(col))
-        bad = bad | (pl.col(f"{col}__ts").is_null() & pl.col(f"{col}__text").is_not_null())
-        frame = frame.with_columns(bad.alias("_ts_bad")).drop(f"{col}__text", f"{col}__ts")
-        bad = pl.col("_ts_bad")
-    if "_ts_bad" not in frame.columns:
-        frame = frame.with_columns(pl.lit(False).alias("_ts_bad"))
-    return frame
-
-
-def name_parts(full: pl.Expr, first: pl.Expr, last: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    """(full, first, last): the source's own split wins; "Smith, Bob" is understood."""
-    comma = full.str.contains(",")
-    given = (
         pl.when(comma)
-        .then(clean(full.str.replace(r"^[^,]*,", "")))
-        .otherwise(clean(full.str.replace(r"\s+\S+$", "")))
-    )
-    surname = (
+        .then(clean(f.str.replace(r"^[^,]*,", "")))
+        .otherwise(clean(f.str.replace(r"\s+\S+$", "")))
+        .alias("given"),
         pl.when(comma)
-        .then(clean(full.str.extract(r"^([^,]*),", 1)))
-        .otherwise(full.str.extract(r"\s(\S+)$", 1))
+        .then(clean(f.str.extract(r"^([^,]*),", 1)))
+        .otherwise(f.str.extract(r"\s(\S+)$", 1))
+        .alias("surname"),
     )
-    has_own = first.is_not_null() | last.is_not_null()
-    out_first = pl.when(has_own).then(first).otherwise(given)
-    out_last = pl.when(has_own).then(last).otherwise(surname)
-    composed = pl.concat_str([first, last], separator=" ", ignore_nulls=True)
-    out_full = pl.coalesce(full, pl.when(composed != "").then(composed))
-    return out_full, out_first, out_last
+    return out["given"], out["surname"]
+
+
+def via_distinct(values: pl.Series, fn: Callable[[pl.Series], pl.Series]) -> pl.Series:
+    """`fn` applied once per distinct value when values repeat (names, handles, companies
+    usually do), else directly."""
+    distinct = values.drop_nulls().unique()
+    if distinct.len() * 3 > values.len():
+        return fn(values).rename(values.name)
+    mapped = fn(distinct)
+    return values.replace_strict(distinct, mapped, default=None, return_dtype=mapped.dtype).rename(
+        values.name
+    )
 
 
 # ---------------------------------------------------------------- the shared core
 
 
-def _ensure(frame: pl.DataFrame, cols: dict[str, pl.DataType]) -> pl.DataFrame:
-    missing = [pl.lit(None, dtype=t).alias(c) for c, t in cols.items() if c not in frame.columns]
-    return frame.with_columns(missing) if missing else frame
-
-
 _STAGING: dict[str, pl.DataType] = {
     "_idx": pl.Int64(),
+    "_pos": pl.Int64(),
     "_id": pl.String(),
     "_person": pl.String(),
     "_event_id": pl.String(),
+    "_tz": pl.String(),
     "_full": pl.String(),
     "_first": pl.String(),
     "_last": pl.String(),
@@ -327,28 +204,83 @@ _STAGING: dict[str, pl.DataType] = {
     "_plus_one_of": pl.String(),
     "_pre_reason": pl.String(),
     "_synthetic": pl.Boolean(),
+    "_raw": pl.String(),
 }
+_CLEANED = ["_id", "_person", "_full", "_first", "_last", "_company", "_job", "_raw_status"]
+"""Text columns `finish` trims and blanks itself; emails, phones, handles and times are
+trimmed by their own cleaners, which also treat "No answer provided." as absent."""
+_TIMES = ["_observed", "_registered", "_checked"]
+
+
+def _conform_staging(staging: pl.DataFrame) -> pl.DataFrame:
+    """Only the staging columns, typed, with missing ones as nulls; text cleaned once."""
+    if staging.width == 0:
+        return pl.DataFrame(schema=_STAGING)
+    cols = []
+    for name, dtype in _STAGING.items():
+        if name not in staging.columns:
+            cols.append(pl.lit(None, dtype=dtype).alias(name))
+        elif staging.schema[name] != dtype:
+            cols.append(pl.col(name).cast(dtype, strict=False))
+        else:
+            cols.append(pl.col(name))
+    df = staging.select(cols)
+    cleaned = [clean_series(df[c]) for c in _CLEANED if c in staging.columns and _has_values(df, c)]
+    if "_email" in staging.columns and _has_values(df, "_email"):
+        email = df["_email"].str.strip_chars("<> \t").str.to_lowercase()
+        cleaned.append(clean_series(email))
+    return df.with_columns(cleaned) if cleaned else df
+
+
+def map_statuses(raw: pl.Series, mapping: dict[str, str]) -> pl.Series:
+    """Maps cleaned raw statuses through `mapping` (keys compared by `norm_key`), once per
+    distinct value; unknown -> null, which `finish` quarantines."""
+    table = {norm_key(k): v for k, v in mapping.items()}
+    distinct = raw.drop_nulls().unique().to_list()
+    lookup = {u: table.get(norm_key(u)) for u in distinct}
+    return raw.replace_strict(lookup, default=None, return_dtype=pl.String)
+
+
+def _raw_json(rows: pl.DataFrame, raw_frame: pl.DataFrame | None, raw_cols: list[str]) -> pl.Series:
+    """The quarantined records as received: `_raw`, else their cells of `raw_frame`."""
+    if rows.height == 0:
+        return pl.Series("raw", [], dtype=pl.String)
+    if raw_frame is not None and raw_cols:
+        cells = raw_frame.select(raw_cols).gather(rows["_pos"].fill_null(0))
+        built = cells.select(pl.struct(raw_cols).struct.json_encode()).to_series()
+        return pl.select(pl.coalesce(pl.lit(rows["_raw"]), pl.lit(built))).to_series()
+    return rows["_raw"].fill_null("{}")
 
 
 def quarantine_rows(
-    frame: pl.DataFrame, source: str, origin: str, reason: pl.Expr, raw_cols: list[str]
+    rows: pl.DataFrame,
+    source: str,
+    origin: str,
+    reason: pl.Expr,
+    raw_frame: pl.DataFrame | None,
+    raw_cols: list[str],
 ) -> pl.DataFrame:
-    if "_raw" in frame.columns:
-        raw = pl.col("_raw")
-    elif raw_cols:
-        raw = pl.struct(raw_cols).struct.json_encode()
-    else:
-        raw = pl.lit("{}")
+    raw = _raw_json(rows, raw_frame, raw_cols)
     return conform(
-        frame.select(
+        rows.select(
             pl.lit(source).alias("source"),
             pl.lit(origin).alias("origin"),
             pl.col("_idx").cast(pl.Int64).alias("record_index"),
-            raw.alias("raw"),
+            pl.lit(raw).alias("raw"),
             reason.alias("reason"),
         ),
         QUARANTINE_SCHEMA,
     )
+
+
+def _has_values(frame: pl.DataFrame, col: str) -> bool:
+    return frame.height > 0 and frame[col].null_count() < frame.height
+
+
+def events_frame(events: list[dict[str, Any]]) -> pl.DataFrame:
+    if not events:
+        return conform(pl.DataFrame(schema=EVENTS_SCHEMA), EVENTS_SCHEMA)
+    return conform(pl.DataFrame(events, schema=EVENTS_SCHEMA, orient="row"), EVENTS_SCHEMA)
 
 
 def finish(
@@ -357,26 +289,25 @@ def finish(
     source: str,
     origin: str,
     events: list[dict[str, Any]],
-    raw_cols: list[str],
+    raw_frame: pl.DataFrame | None = None,
+    raw_cols: list[str] | None = None,
     id_label: str,
     status_label: str,
     default_status: str = Status.REGISTERED.value,
     input_records: int | None = None,
     tz: str | None = None,
     dedupe: bool = True,
+    status_map: dict[str, str] | None = None,
 ) -> NormalizedBatch:
-    """Validates a staging frame and builds the batch (see module docstring)."""
-    df = _ensure(staging, _STAGING)
-    df = df.with_columns(pl.col(c).cast(t) for c, t in _STAGING.items() if df.schema[c] == pl.Null)
-    if "_tz" in df.columns and df.schema["_tz"] == pl.Null:
-        df = df.with_columns(pl.col("_tz").cast(pl.String))
-    # Texts: cleaned once; emails validated vectorized.
-    df = df.with_columns(
-        clean("_id").alias("_id"),
-        clean("_email").str.strip_chars("<> ").str.to_lowercase().alias("_email"),
-        clean("_raw_status").alias("_raw_status"),
-        pl.col("_status").cast(pl.String),
-    )
+    """Validates a staging frame and builds the batch (see module docstring).
+
+    Quarantined rows keep the record as received: `_raw` when the staging frame has it,
+    else the `raw_cols` cells of row `_pos` of `raw_frame`. Every check runs over the
+    whole frame and the good rows are filtered once, lazily, into the output columns."""
+    raw_cols = raw_cols or []
+    df = _conform_staging(staging).with_columns(pl.col("_tz").fill_null(tz or "UTC"))
+    if status_map is not None:
+        df = df.with_columns(map_statuses(df["_raw_status"], status_map).alias("_status"))
     reason = (
         pl.when(pl.col("_pre_reason").is_not_null())
         .then(pl.col("_pre_reason"))
@@ -390,72 +321,98 @@ def finish(
     )
     df = df.with_columns(reason.alias("_reason"))
     if dedupe:
-        first_seen = pl.col("_id").is_first_distinct().over(pl.col("_reason").is_null())
+        # Later copies of an id among otherwise good rows; the first one is kept.
+        key = pl.when(pl.col("_reason").is_null()).then(pl.col("_id"))
         df = df.with_columns(
-            pl.when(pl.col("_reason").is_null() & ~first_seen)
+            pl.when(pl.col("_reason").is_null() & ~key.is_first_distinct())
             .then(pl.lit(f"duplicate {id_label} in file"))
             .otherwise(pl.col("_reason"))
             .alias("_reason")
         )
+    # Timestamps: a present but unparseable value quarantines the row.
+    updates: list[pl.Series | pl.Expr] = []
+    ts_bad: pl.Series | None = None
+    for c in _TIMES:
+        if not _has_values(df, c) or df.schema[c] == UTC_DATETIME:
+            updates.append(pl.col(c).cast(UTC_DATETIME))
+            continue
+        series, present = parse_time_series(df[c], df["_tz"])
+        updates.append(series.rename(c))
+        bad_here = present & series.is_null()
+        ts_bad = bad_here if ts_bad is None else ts_bad | bad_here
+    if ts_bad is not None and ts_bad.any():
+        updates.append(
+            pl.when(pl.col("_reason").is_null() & pl.lit(ts_bad))
+            .then(pl.lit("unparseable timestamp"))
+            .otherwise(pl.col("_reason"))
+            .alias("_reason")
+        )
+    if _has_values(df, "_phone"):
+        updates.append(normalize_phones(df["_phone"]).rename("_phone"))
+    df = df.with_columns(updates)
     bad = df.filter(pl.col("_reason").is_not_null())
-    good = df.filter(pl.col("_reason").is_null())
-    good = parse_times(good, ["_observed", "_registered", "_checked"], tz)
-    ts_bad = good.filter(pl.col("_ts_bad"))
-    good = good.filter(~pl.col("_ts_bad"))
-    quarantine = pl.concat(
-        [
-            quarantine_rows(bad, source, origin, pl.col("_reason"), raw_cols),
-            quarantine_rows(ts_bad, source, origin, pl.lit("unparseable timestamp"), raw_cols),
-        ]
-    ).sort("record_index")
-    good = good.with_columns(normalize_phones(good["_phone"]).alias("_phone"))
-    full, first, last = name_parts(clean("_full"), clean("_first"), clean("_last"))
-    real = ~pl.col("_synthetic").fill_null(False)
-    first, last = pl.when(real).then(first), pl.when(real).then(last)
-    obs_id = pl.lit(f"{source}:") + pl.col("_id")
-    observations = good.select(
-        obs_id.alias("observation_id"),
+    quarantine = quarantine_rows(bad, source, origin, pl.col("_reason"), raw_frame, raw_cols)
+    # Names: the source's own first/last win; else split the full name (once per name).
+    own = pl.col("_first").is_not_null() | pl.col("_last").is_not_null()
+    composed = pl.concat_str([pl.col("_first"), pl.col("_last")], separator=" ", ignore_nulls=True)
+    full = pl.coalesce(pl.col("_full"), pl.when(composed != "").then(composed))
+    first, last = pl.col("_first"), pl.col("_last")
+    derived: list[pl.Series] = []
+    if bool(df.select((~own & pl.col("_full").is_not_null()).any()).item()):
+        derived.append(via_distinct(df["_full"], lambda s: split_full_names(s)[0]).rename("_g"))
+        derived.append(via_distinct(df["_full"], lambda s: split_full_names(s)[1]).rename("_s"))
+        first = pl.when(own).then(first).otherwise(pl.col("_g"))
+        last = pl.when(own).then(last).otherwise(pl.col("_s"))
+    if _has_values(df, "_synthetic"):
+        real = ~pl.col("_synthetic").fill_null(False)
+        first, last = pl.when(real).then(first), pl.when(real).then(last)
+    handles = []
+    for p in HANDLE_PLATFORMS:
+        if _has_values(df, f"_h_{p}"):
+            derived.append(
+                via_distinct(
+                    df[f"_h_{p}"],
+                    lambda s, p=p: pl.select(handle_expr(p, pl.lit(s))).to_series(),  # type: ignore[misc]
+                ).rename(f"_hn_{p}")
+            )
+            handles.append(pl.col(f"_hn_{p}").alias(f"handle_{p}"))
+        else:
+            handles.append(pl.lit(None, dtype=pl.String).alias(f"handle_{p}"))
+    good = df.with_columns(derived).lazy().filter(pl.col("_reason").is_null())
+    checked = pl.col("_checked").is_not_null() | pl.col("_checked_flag").fill_null(False)
+    status = (
+        pl.when(checked & (pl.col("_status") != Status.CANCELLED.value).fill_null(True))
+        .then(pl.lit(Status.ATTENDED.value))
+        .otherwise(pl.col("_status").fill_null(default_status))
+    )
+    out = good.select(
+        (pl.lit(f"{source}:") + pl.col("_id")).alias("observation_id"),
         pl.lit(source).alias("source"),
         pl.col("_id").alias("source_record_id"),
-        clean("_person").alias("source_person_id"),
+        pl.col("_person").alias("source_person_id"),
         pl.col("_event_id").alias("event_id"),
         full.alias("full_name"),
         first.alias("first_name"),
         last.alias("last_name"),
         pl.col("_email").alias("email"),
         pl.col("_phone").alias("phone"),
-        *[handle_expr(p, clean(f"_h_{p}")).alias(f"handle_{p}") for p in HANDLE_PLATFORMS],
-        clean("_company").alias("company"),
-        clean("_job").alias("job_title"),
+        *handles,
+        pl.col("_company").alias("company"),
+        pl.col("_job").alias("job_title"),
         pl.coalesce("_observed", "_registered").alias("observed_at"),
-    )
-    checked = pl.col("_checked").is_not_null() | pl.col("_checked_flag").fill_null(False)
-    status = (
-        pl.when(checked & ~pl.col("_status").is_in([Status.CANCELLED.value]).fill_null(False))
-        .then(pl.lit(Status.ATTENDED.value))
-        .otherwise(pl.col("_status").fill_null(default_status))
-    )
-    attendance = good.select(
-        pl.col("_event_id").alias("event_id"),
-        obs_id.alias("observation_id"),
         status.alias("status"),
         pl.col("_raw_status").alias("raw_status"),
         pl.col("_role").fill_null(Role.GUEST.value).alias("role"),
         pl.col("_plus_one_of").alias("plus_one_of"),
         pl.coalesce("_registered", "_observed").alias("registered_at"),
         pl.col("_checked").alias("checked_in_at"),
-    )
-    events_frame = (
-        conform(pl.DataFrame(events, schema=EVENTS_SCHEMA, orient="row"), EVENTS_SCHEMA)
-        if events
-        else conform(pl.DataFrame(schema=EVENTS_SCHEMA), EVENTS_SCHEMA)
-    )
+    ).collect()
     return NormalizedBatch(
         input_records=staging.height if input_records is None else input_records,
-        events=events_frame,
-        observations=conform(observations, OBSERVATIONS_SCHEMA),
-        attendance=conform(attendance, ATTENDANCE_SCHEMA),
-        quarantine=quarantine,
+        events=events_frame(events),
+        observations=conform(out, OBSERVATIONS_SCHEMA),
+        attendance=conform(out, ATTENDANCE_SCHEMA),
+        quarantine=quarantine.sort("record_index"),
     )
 
 
@@ -464,17 +421,20 @@ def all_quarantined(
 ) -> NormalizedBatch:
     """Every row of a file that cannot be normalized at all (e.g. wrong column set)."""
     raw_cols = [c for c in frame.columns if c != RECORD_INDEX]
-    df = with_index(frame)
-    q = quarantine_rows(df, source, origin, pl.lit(reason), raw_cols)
-    events_frame = conform(pl.DataFrame(events, schema=EVENTS_SCHEMA, orient="row"), EVENTS_SCHEMA)
-    return NormalizedBatch(input_records=frame.height, events=events_frame, quarantine=q)
+    df = (
+        with_index(frame).select("_idx", "_pos").with_columns(pl.lit(None, pl.String).alias("_raw"))
+    )
+    q = quarantine_rows(df, source, origin, pl.lit(reason), frame, raw_cols)
+    return NormalizedBatch(input_records=frame.height, events=events_frame(events), quarantine=q)
 
 
 def with_index(frame: pl.DataFrame) -> pl.DataFrame:
-    """Adds `_idx`: the reader's file positions when it left them, else row numbers."""
+    """Adds `_pos` (row number) and `_idx`: the reader's file positions when it left
+    them, else row numbers."""
+    frame = frame.with_row_index("_pos").with_columns(pl.col("_pos").cast(pl.Int64))
     if RECORD_INDEX in frame.columns:
         return frame.with_columns(pl.col(RECORD_INDEX).cast(pl.Int64).alias("_idx"))
-    return frame.with_row_index("_idx").with_columns(pl.col("_idx").cast(pl.Int64))
+    return frame.with_columns(pl.col("_pos").alias("_idx"))
 
 
 def missing_columns(columns: list[str], required: list[tuple[str, ...]]) -> list[str]:
@@ -491,14 +451,3 @@ def find_column(columns: list[str], *names: str) -> str | None:
         if col is not None:
             return col
     return None
-
-
-def status_expr(raw: pl.Expr, mapping: dict[str, str]) -> pl.Expr:
-    """Maps raw statuses by their `norm_key`; unknown -> null (quarantined by `finish`)."""
-    key = (
-        raw.str.to_lowercase()
-        .str.replace_all("\u2019", "'")
-        .str.replace_all(r"[_\-\s]+", " ")
-        .str.strip_chars()
-    )
-    return key.replace_strict({norm_key(k): v for k, v in mapping.items()}, default=None)

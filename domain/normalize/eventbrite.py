@@ -33,7 +33,6 @@ from domain.normalize.common import (
     finish,
     missing_columns,
     norm_key,
-    status_expr,
     with_index,
 )
 from domain.normalize.fields import parse_timestamp
@@ -208,7 +207,6 @@ def normalize_eventbrite_attendees(
         source=Source.EVENTBRITE.value,
         origin=origin,
         events=used_events,
-        raw_cols=[],
         id_label="attendee id",
         status_label="attendee status",
         input_records=len(attendees),
@@ -286,7 +284,9 @@ def normalize_eventbrite_csv(
             col_or_null(frame, id_col).alias("i"), col_or_null(frame, name_col).alias("n")
         ).unique()
         mapping: dict[tuple[str | None, str | None], tuple[str | None, str | None]] = {}
-        for eid, ename in keys.iter_rows():
+        for raw_id, raw_name in keys.iter_rows():
+            eid = (raw_id or "").strip() or None
+            ename = (raw_name or "").strip() or None
             row = None
             if eid:
                 row = by_id.get(eid) or {
@@ -298,25 +298,22 @@ def normalize_eventbrite_csv(
                 )
             if row:
                 event_rows[row["event_id"]] = row
-                mapping[(eid, ename)] = (row["event_id"], row["timezone"])
-        lookup = pl.DataFrame(
-            [(k[0], k[1], v[0], v[1]) for k, v in mapping.items()],
-            schema={"i": pl.String, "n": pl.String, "_event_id": pl.String, "_tz": pl.String},
-            orient="row",
+                mapping[(raw_id, raw_name)] = (row["event_id"], row["timezone"])
+        event_key = pl.concat_str(
+            [col_or_null(frame, id_col).fill_null(""), col_or_null(frame, name_col).fill_null("")],
+            separator="\x1f",
         )
-        df = (
-            df.with_columns(
-                col_or_null(frame, id_col).alias("i"), col_or_null(frame, name_col).alias("n")
-            )
-            .join(lookup, on=["i", "n"], how="left", nulls_equal=True)
-            .sort("_idx")
-            .drop("i", "n")
+        ids = {f"{k[0] or ''}\x1f{k[1] or ''}": v[0] for k, v in mapping.items()}
+        zones = {f"{k[0] or ''}\x1f{k[1] or ''}": v[1] for k, v in mapping.items()}
+        df = df.with_columns(
+            event_key.replace_strict(ids, default=None, return_dtype=pl.String).alias("_event_id"),
+            event_key.replace_strict(zones, default=None, return_dtype=pl.String).alias("_tz"),
         )
     raw_status = c("Attendee Status")
     checked_flag = c("Checked In").str.to_lowercase().is_in(["yes", "true", "1", "checked in"])
     staging = df.select(
         "_idx",
-        *columns,
+        "_pos",
         "_event_id",
         "_tz",
         c("Attendee #").alias("_id"),
@@ -335,7 +332,6 @@ def normalize_eventbrite_csv(
         c("Order Date").alias("_observed"),
         checked_flag.alias("_checked_flag"),
         raw_status.alias("_raw_status"),
-        status_expr(raw_status, EVENTBRITE_STATUS).alias("_status"),
         pl.when(pl.col("_event_id").is_null())
         .then(pl.lit("missing event (no event given, no Event ID or Event Name)"))
         .alias("_pre_reason"),
@@ -345,8 +341,10 @@ def normalize_eventbrite_csv(
         source=Source.EVENTBRITE.value,
         origin=origin,
         events=list(event_rows.values()),
+        raw_frame=frame,
         raw_cols=columns,
         id_label="Attendee #",
+        status_map=EVENTBRITE_STATUS,
         status_label="Attendee Status",
         default_status=Status.GOING.value,
     )

@@ -30,7 +30,6 @@ from domain.normalize.common import (
     find_column,
     finish,
     missing_columns,
-    status_expr,
     with_index,
 )
 from domain.normalize.fields import parse_timestamp
@@ -129,7 +128,7 @@ def normalize_luma_csv(frame: pl.DataFrame, event: dict[str, Any], origin: str) 
     raw_status = c("approval_status")
     staging = with_index(frame).select(
         "_idx",
-        *columns,
+        "_pos",
         col_or_null(frame, id_col).alias("_id"),
         c("user_api_id", "user_id").alias("_person"),
         pl.lit(event_row["event_id"]).alias("_event_id"),
@@ -144,15 +143,16 @@ def normalize_luma_csv(frame: pl.DataFrame, event: dict[str, Any], origin: str) 
         c("created_at", "registered_at").alias("_observed"),
         c("checked_in_at").alias("_checked"),
         raw_status.alias("_raw_status"),
-        status_expr(raw_status, LUMA_STATUS).alias("_status"),
     )
     return finish(
         staging,
         source=Source.LUMA.value,
         origin=origin,
         events=[event_row],
+        raw_frame=frame,
         raw_cols=columns,
         id_label="guest id",
+        status_map=LUMA_STATUS,
         status_label="approval_status",
         tz=event_row["timezone"],
     )
@@ -266,7 +266,6 @@ def normalize_luma_guests(
         source=Source.LUMA.value,
         origin=origin,
         events=[event_row],
-        raw_cols=[],
         id_label="guest id",
         status_label="approval_status",
         tz=event_row["timezone"],

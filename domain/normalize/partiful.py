@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,16 +40,16 @@ import polars as pl
 
 from domain.model import Role, Source, Status
 from domain.normalize.batch import NormalizedBatch
+from domain.normalize.columns import clean
 from domain.normalize.common import (
     RECORD_INDEX,
     all_quarantined,
-    clean,
     col_or_null,
     detect_answer_columns,
     find_column,
     finish,
     missing_columns,
-    status_expr,
+    norm_key,
     with_index,
 )
 from domain.normalize.fields import parse_timestamp
@@ -135,18 +136,15 @@ def event_meta_from_stem(stem: str) -> dict[str, Any]:
     }
 
 
-def name_key(expr: pl.Expr) -> pl.Expr:
-    return (
-        expr.str.normalize("NFKC").str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
-    )
+def normalized_name(name: str) -> str:
+    """NFKC, lower case, single spaces: "PRIYA  raman" and "Priya Raman" are one name."""
+    return " ".join(unicodedata.normalize("NFKC", name).lower().split())
 
 
-def _name_hashes(names: pl.Series) -> pl.Series:
-    """Stable short hash per distinct normalized name (Python's hash is salted; polars' is
-    not stable across versions)."""
-    uniques = names.drop_nulls().unique().to_list()
-    mapping = {n: hashlib.blake2b(n.encode(), digest_size=6).hexdigest() for n in uniques}
-    return names.replace_strict(mapping, default=None, return_dtype=pl.String)
+def name_hash(key: str) -> str:
+    """Stable short hash of a normalized name (Python's `hash` is salted per process and
+    polars' hash is not stable across versions)."""
+    return hashlib.blake2b(key.encode(), digest_size=6).hexdigest()
 
 
 def normalize_partiful_csv(
@@ -176,33 +174,36 @@ def normalize_partiful_csv(
 
     count_col = find_column(columns, *_COUNT_COLUMNS)
     raw_status = c("Status", "RSVP Status", "RSVP")
-    df = with_index(frame).with_columns(
-        c("Name").alias("_full"),
-        c("Is Plus One Of").alias("_host_name"),
+    df = with_index(frame).select(
+        "_idx",
+        "_pos",
+        clean(c("Name")).alias("_full"),
+        clean(c("Is Plus One Of")).alias("_host_name"),
         raw_status.alias("_raw_status"),
-        status_expr(raw_status, PARTIFUL_STATUS).alias("_status"),
         c("RSVP date", "RSVP Date", "Date").alias("_observed"),
         a("company").alias("_company"),
         a("job_title").alias("_job"),
         *[a(f"handle_{p}").alias(f"_h_{p}") for p in _HANDLES],
+        (clean(count_col) if count_col else pl.lit(None, dtype=pl.String)).alias("_count"),
     )
-    is_host = raw_status.str.to_lowercase().str.replace_all(r"[-_]", " ").is_in(HOST_STATUSES)
+    statuses = df["_raw_status"].drop_nulls().unique().to_list()
+    host_statuses = [v for v in statuses if norm_key(v) in HOST_STATUSES]
     df = df.with_columns(
         pl.when(pl.col("_host_name").is_not_null())
         .then(pl.lit(Role.PLUS_ONE.value))
-        .when(is_host)
+        .when(pl.col("_raw_status").is_in(host_statuses))
         .then(pl.lit(Role.HOST.value))
         .otherwise(pl.lit(Role.GUEST.value))
         .alias("_role"),
         pl.lit(0, dtype=pl.Int64).alias("_copy"),
         pl.lit(False).alias("_synthetic"),
+        pl.lit(None, dtype=pl.String).alias("_pre_reason"),
     )
     extra_inputs = 0
     if count_col is not None:
-        count_text = clean(count_col)
-        count = count_text.str.replace(r"^\+", "").cast(pl.Int64, strict=False)
+        count = pl.col("_count").str.replace(r"^\+", "").cast(pl.Int64, strict=False)
         df = df.with_columns(
-            pl.when(count_text.is_not_null() & (count.is_null() | (count < 0) | (count > 50)))
+            pl.when(pl.col("_count").is_not_null() & (count.is_null() | (count < 0) | (count > 50)))
             .then(pl.lit(f"unparseable plus-one count in {count_col!r}"))
             .alias("_pre_reason"),
             pl.when(count > 0).then(count).otherwise(0).fill_null(0).clip(0, 50).alias("_n"),
@@ -229,33 +230,54 @@ def normalize_partiful_csv(
             )
             extra_inputs = extra.height
             df = pl.concat([df, extra.select(df.columns)]).sort("_idx", "_copy")
-    # Stable ids: hash of the normalized name + its occurrence number in the file.
-    df = df.with_columns(name_key(pl.col("_full")).alias("_nkey"))
+    # Stable ids: hash of the normalized name + its occurrence number in the file. Names
+    # repeat, so normalizing and hashing happen once per distinct name.
+    keys = {n: normalized_name(n) for n in df["_full"].drop_nulls().unique().to_list()}
+    host_names = df["_host_name"].drop_nulls().unique().to_list()
+    keys.update({n: normalized_name(n) for n in host_names if n not in keys})
+    codes: dict[str, int] = {}
+    for key in keys.values():
+        if key:
+            codes.setdefault(key, len(codes))
+    code_of = {n: codes[k] for n, k in keys.items() if k}
+    hashes = pl.Series([name_hash(k) for k in codes], dtype=pl.String)
     df = df.with_columns(
-        _name_hashes(df["_nkey"]).alias("_h"),
-        (pl.col("_idx").cum_count().over("_nkey")).alias("_occ"),
+        pl.col("_full").replace_strict(code_of, default=None, return_dtype=pl.Int64).alias("_code"),
+        pl.col("_host_name")
+        .replace_strict(code_of, default=None, return_dtype=pl.Int64)
+        .alias("_host_code"),
     )
     df = df.with_columns(
-        pl.when(pl.col("_nkey").is_not_null() & (pl.col("_nkey") != ""))
+        pl.col("_code").cum_count().over("_code").alias("_occ"),
+        pl.lit(hashes).gather(pl.col("_code")).alias("_h")
+        if len(codes)
+        else pl.lit(None, pl.String).alias("_h"),
+    )
+    df = df.with_columns(
+        pl.when(pl.col("_code").is_not_null())
         .then(pl.lit(f"{event_sid}:") + pl.col("_h") + pl.lit("-") + pl.col("_occ").cast(pl.String))
         .alias("_id")
     )
     # Plus-one -> host: the first non-plus-one row of that normalized name.
-    hosts = (
-        df.filter(pl.col("_id").is_not_null())
-        .sort(pl.col("_role") == Role.PLUS_ONE.value, "_idx", "_copy")
-        .group_by("_nkey", maintain_order=True)
-        .agg((pl.lit(f"{Source.PARTIFUL}:") + pl.col("_id").first()).alias("_plus_one_of"))
-        .rename({"_nkey": "_host_key"})
-    )
-    df = (
-        df.with_columns(name_key(pl.col("_host_name")).alias("_host_key"))
-        .join(hosts, on="_host_key", how="left")
-        .sort("_idx", "_copy")
+    links: dict[int, str] = {}
+    wanted = df["_host_code"].drop_nulls().unique()
+    if wanted.len():
+        hosts = (
+            df.filter(
+                (pl.col("_role") != Role.PLUS_ONE.value) & pl.col("_code").is_in(wanted.implode())
+            )
+            .unique(subset="_code", keep="first", maintain_order=True)
+            .select("_code", "_id")
+        )
+        links = {k: f"{Source.PARTIFUL}:{v}" for k, v in hosts.iter_rows()}
+    df = df.with_columns(
+        pl.col("_host_code")
+        .replace_strict(links, default=None, return_dtype=pl.String)
+        .alias("_plus_one_of")
     )
     staging = df.select(
         "_idx",
-        *columns,
+        "_pos",
         "_id",
         "_full",
         "_company",
@@ -263,33 +285,37 @@ def normalize_partiful_csv(
         *[f"_h_{p}" for p in _HANDLES],
         "_observed",
         "_raw_status",
-        "_status",
         "_role",
         "_plus_one_of",
         "_synthetic",
         pl.lit(event_row["event_id"]).alias("_event_id"),
-        (pl.col("_pre_reason") if "_pre_reason" in df.columns else pl.lit(None, pl.String)).alias(
-            "_pre_reason"
-        ),
+        "_pre_reason",
     )
     batch = finish(
         staging,
         source=Source.PARTIFUL.value,
         origin=origin,
         events=[event_row],
+        raw_frame=frame,
         raw_cols=columns,
         id_label="Name",
+        status_map=PARTIFUL_STATUS,
         status_label="Status",
         tz=event_row["timezone"],
         input_records=frame.height + extra_inputs,
     )
     # A host that did not make it into the observations cannot be linked to.
-    kept = batch.observations["observation_id"]
-    batch.attendance = batch.attendance.with_columns(
-        pl.when(pl.col("plus_one_of").is_in(kept.implode()))
-        .then(pl.col("plus_one_of"))
-        .alias("plus_one_of")
-    )
+    linked = batch.attendance["plus_one_of"].drop_nulls().unique()
+    if linked.len():
+        kept = batch.observations.filter(pl.col("observation_id").is_in(linked.implode()))
+        lost = set(linked.to_list()) - set(kept["observation_id"].to_list())
+        if lost:
+            batch.attendance = batch.attendance.with_columns(
+                pl.when(pl.col("plus_one_of").is_in(list(lost)))
+                .then(None)
+                .otherwise(pl.col("plus_one_of"))
+                .alias("plus_one_of")
+            )
     return batch
 
 

@@ -1,0 +1,352 @@
+"""Normalization throughput against polars' bare CSV reader, per platform.
+
+For each platform a guest export of N rows (default 1,000,000; `--quick` 50,000) is
+generated into a temporary folder (deleted afterwards), with realistic mess: mixed phone
+formats, upper-case emails, blank answers, repeated names, ~1 % bad rows. Then, in the
+same run and alternating, it times
+
+    baseline:        pl.read_csv(path)                      (polars' default reader)
+    normalize:       the platform's normalizer on the already-read string frame
+    read+normalize:  resources.exports.normalize_file(...)  (decode, sniff, read, normalize)
+
+reporting medians of `--runs` runs, ratios to the baseline (goal: normalize <= 3x), the
+CPU-time ratio, and peak memory (process RSS sampled by psutil every 2 ms during the call,
+minus RSS just before it).
+
+    .venv/bin/python -m bench.normalize [--quick] [--rows N] [--runs K]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import psutil
+from rich.console import Console
+from rich.table import Table
+
+from domain.normalize.batch import NormalizedBatch
+from domain.normalize.eventbrite import normalize_eventbrite_csv
+from domain.normalize.luma import normalize_luma_csv
+from domain.normalize.partiful import normalize_partiful_csv
+from resources.exports import normalize_file, read_export
+
+FIRST = [
+    "Alice", "Bob", "Robert", "Priya", "Sam", "Lena", "Jordan", "Marcus", "Mei", "Diego",
+    "Grace", "Aisha", "Omar", "Nina", "Kevin", "Hannah", "Tom", "Fatima", "Zoë", "José",
+    "Ivy", "Leo", "Maya", "Ben", "Chris", "Olu", "Sven", "Ana", "Raj", "Yuki",
+]  # fmt: skip
+LAST = [
+    "Chen", "Smith", "Raman", "Okafor", "Fischer", "Lee", "O'Neil", "Tanaka", "Alvarez",
+    "Kim", "Bello", "Haddad", "Petrova", "Park", "Becker", "Nguyen", "Zahra", "Núñez",
+    "Wong", "Rossi", "Patel", "Carter", "Doe", "Adeyemi", "Larsen", "Silva", "Gupta",
+]  # fmt: skip
+DOMAINS = ["gmail.com", "example.com", "outlook.com", "startup.io", "fastmail.com"]
+
+LUMA_EVENT = {
+    "api_id": "evt-bench",
+    "name": "Bench",
+    "start_at": "2026-11-12T15:00:00.000Z",
+    "timezone": "America/New_York",
+}
+EB_EVENTS = [
+    {"id": str(100 + i), "name": {"text": f"Bench Event {i}"}, "start": {"timezone": tz}}
+    for i, tz in enumerate(["America/New_York", "Europe/London", "America/Los_Angeles"])
+]
+PF_EVENT = {"id": "pfBench", "title": "Bench", "timezone": "America/New_York"}
+
+
+def _pick(rng: np.random.Generator, values: list[str], n: int) -> pl.Series:
+    return pl.Series(values).gather(rng.integers(0, len(values), n))
+
+
+def _people(rng: np.random.Generator, n: int) -> pl.DataFrame:
+    first = _pick(rng, FIRST, n)
+    last = _pick(rng, LAST, n)
+    num = pl.Series(rng.integers(0, 50_000, n)).cast(pl.String)
+    area = pl.Series(rng.integers(200, 999, n)).cast(pl.String)
+    line = pl.Series(rng.integers(1000, 9999, n)).cast(pl.String)
+    style = rng.integers(0, 10, n)
+    phone = (
+        pl.DataFrame({"a": area, "l": line, "s": style})
+        .select(
+            pl.when(pl.col("s") == 0)
+            .then(pl.format("({}) 555-{}", "a", "l"))
+            .when(pl.col("s") == 1)
+            .then(pl.format("+1 {} 555 {}", "a", "l"))
+            .when(pl.col("s") == 2)
+            .then(pl.format("{}555{}", "a", "l"))
+            .when(pl.col("s") == 3)
+            .then(pl.format("+44 20 7946 {}", "l"))
+            .when(pl.col("s") < 7)
+            .then(pl.format("{}-555-{}", "a", "l"))
+            .otherwise(None)
+        )
+        .to_series()
+    )
+    df = pl.DataFrame({"first": first, "last": last, "num": num, "phone": phone})
+    df = df.with_columns(
+        pl.format("{} {}", "first", "last").alias("name"),
+        pl.format(
+            "{}.{}{}@{}",
+            pl.col("first").str.to_lowercase().str.replace_all("[^a-z]", ""),
+            pl.col("last").str.to_lowercase().str.replace_all("[^a-z]", ""),
+            "num",
+            _pick(rng, DOMAINS, n),
+        ).alias("email"),
+    )
+    # ~1 % upper-case emails, ~0.3 % broken ones.
+    r = pl.Series(rng.random(n))
+    return df.with_columns(
+        pl.when(r < 0.01)
+        .then(pl.col("email").str.to_uppercase())
+        .when(r < 0.013)
+        .then(pl.col("email").str.replace("@", " at "))
+        .otherwise(pl.col("email"))
+        .alias("email")
+    )
+
+
+def _times(rng: np.random.Generator, n: int, fmt: str) -> pl.Series:
+    base = np.datetime64("2026-10-01T00:00:00")
+    secs = rng.integers(0, 60 * 86400, n).astype("timedelta64[s]")
+    series = pl.Series((base + secs).astype("datetime64[us]"))
+    return series.dt.strftime(fmt)
+
+
+def _spoil(rng: np.random.Generator, s: pl.Series, bad: str, rate: float) -> pl.Series:
+    mask = pl.Series(rng.random(len(s)) < rate)
+    return pl.select(pl.when(mask).then(pl.lit(bad)).otherwise(s)).to_series().rename(s.name)
+
+
+def make_luma(rng: np.random.Generator, n: int) -> pl.DataFrame:
+    p = _people(rng, n)
+    statuses = ["approved"] * 6 + ["invited", "declined", "waitlist", "pending_approval"]
+    created = _times(rng, n, "%Y-%m-%dT%H:%M:%S.000Z")
+    checked = _times(rng, n, "%Y-%m-%dT%H:%M:%S.000Z")
+    checked = pl.select(
+        pl.when(pl.Series(rng.random(n) < 0.5)).then(checked).otherwise(pl.lit(""))
+    ).to_series()
+    ids = pl.select(pl.format("gst-{}", pl.int_range(n).cast(pl.String))).to_series()
+    return pl.DataFrame(
+        {
+            "guest_id": _spoil(rng, ids, "", 0.002),
+            "name": p["name"],
+            "first_name": p["first"],
+            "last_name": p["last"],
+            "email": p["email"],
+            "phone_number": p["phone"],
+            "created_at": _spoil(rng, created, "yesterday", 0.002),
+            "approval_status": _spoil(rng, _pick(rng, statuses, n), "teleported", 0.002),
+            "utm_source": _pick(rng, ["", "newsletter", "ig"], n),
+            "checked_in_at": checked,
+            "qr_code_url": pl.select(
+                pl.format("https://lu.ma/check-in/{}", pl.lit(ids))
+            ).to_series(),
+            "amount": pl.Series(["$0.00"] * n),
+            "currency": pl.Series(["USD"] * n),
+            "ticket_name": pl.Series(["Standard"] * n),
+            "What company do you work for?": _pick(
+                rng, ["Acme", "Chen Labs", "No answer provided.", ""], n
+            ),
+            "Instagram": "@" + p["first"].str.to_lowercase(),
+        }
+    )
+
+
+def make_eventbrite(rng: np.random.Generator, n: int) -> pl.DataFrame:
+    p = _people(rng, n)
+    ids = pl.select(pl.int_range(n, eager=True) + 700_000_000).to_series().cast(pl.String)
+    order_date = _times(rng, n, "%Y-%m-%d %H:%M:%S-04:00")
+    return pl.DataFrame(
+        {
+            "Order #": ids,
+            "Order Date": _spoil(rng, order_date, "someday", 0.002),
+            "First Name": p["first"],
+            "Last Name": p["last"],
+            "Name": p["name"],
+            "Email": p["email"],
+            "Company": _pick(rng, ["Acme", "Northwind", "", "Solarly"], n),
+            "Job title": _pick(rng, ["CTO", "Engineer", "", "Founder"], n),
+            "Quantity": pl.Series(["1"] * n),
+            "Ticket Type": pl.Series(["General Admission"] * n),
+            "Attendee #": _spoil(rng, ids, "", 0.002),
+            "Order Type": pl.Series(["Free Order"] * n),
+            "Currency": pl.Series(["USD"] * n),
+            "Total Paid": pl.Series(["0.00"] * n),
+            "Attendee Status": _spoil(
+                rng, _pick(rng, ["Attending"] * 8 + ["Checked In", "Refunded"], n), "Lost", 0.002
+            ),
+            "Checked In": _pick(rng, ["Yes", "No"], n),
+            "Event Name": _pick(rng, [e["name"]["text"] for e in EB_EVENTS], n),  # type: ignore[index]
+            "Cell Phone": p["phone"],
+        }
+    )
+
+
+def make_partiful(rng: np.random.Generator, n: int) -> pl.DataFrame:
+    p = _people(rng, n)
+    # About 80,000 distinct names (a two-digit suffix): repeated names, resolvable hosts.
+    names = pl.select(pl.format("{} {}", p["name"], p["num"].str.slice(0, 2))).to_series()
+    is_plus = rng.random(n) < 0.1
+    host_idx = np.maximum(np.arange(n) - rng.integers(1, 20, n), 0)
+    host = pl.select(
+        pl.when(pl.Series(is_plus)).then(names.gather(host_idx)).otherwise(pl.lit(""))
+    ).to_series()
+    statuses = ["Going"] * 6 + ["Maybe", "Can't Go", "Invited", "Pending"]
+    return pl.DataFrame(
+        {
+            "Name": _spoil(rng, names, "", 0.002),
+            "Status": _spoil(rng, _pick(rng, statuses, n), "Teleported", 0.002),
+            "RSVP date": _spoil(rng, _times(rng, n, "%Y-%m-%d %H:%M:%S"), "last tuesday", 0.002),
+            "Invited By": _pick(rng, ["Alice Chen", "Sam Okafor", ""], n),
+            "Is Plus One Of": host,
+            "What's your Instagram?": "@" + p["first"].str.to_lowercase(),
+            "Where do you work?": _pick(rng, ["Acme", "", "Chen Labs"], n),
+        }
+    )
+
+
+PLATFORMS: dict[
+    str, tuple[Callable[..., pl.DataFrame], Callable[[pl.DataFrame], NormalizedBatch]]
+] = {
+    "luma": (make_luma, lambda f: normalize_luma_csv(f, LUMA_EVENT, "bench.csv")),
+    "eventbrite": (
+        make_eventbrite,
+        lambda f: normalize_eventbrite_csv(f, None, "bench.csv", known_events=EB_EVENTS),
+    ),
+    "partiful": (make_partiful, lambda f: normalize_partiful_csv(f, PF_EVENT, "bench.csv")),
+}
+
+
+def measure(fn: Callable[[], Any]) -> tuple[float, float, float, Any]:
+    """(wall seconds, CPU seconds of this process, peak RSS growth in MiB, result)."""
+    gc.collect()
+    proc = psutil.Process()
+    base = proc.memory_info().rss
+    peak = base
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, proc.memory_info().rss)
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    cpu = time.process_time()
+    start = time.perf_counter()
+    result = fn()
+    elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu
+    done.set()
+    thread.join()
+    peak = max(peak, proc.memory_info().rss)
+    return elapsed, cpu, (peak - base) / 2**20, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="50,000 rows")
+    parser.add_argument("--rows", type=int, default=None)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", choices=sorted(PLATFORMS), default=None)
+    args = parser.parse_args()
+    rows = args.rows or (50_000 if args.quick else 1_000_000)
+    console = Console(width=220)
+    table = Table(
+        title=f"Normalization vs polars' pl.read_csv, {rows:,} rows, median of {args.runs} runs"
+    )
+    for col in (
+        "platform",
+        "file MiB",
+        "read_csv s",
+        "normalize s",
+        "ratio",
+        "read+normalize s",
+        "ratio",
+        "CPU ratio",
+        "goal (<=3x)",
+        "read_csv peak MiB",
+        "read+normalize peak MiB",
+        "normalized",
+        "quarantined",
+        "reconciles",
+    ):
+        table.add_column(col, justify="right")
+    rng = np.random.default_rng(7)
+    with tempfile.TemporaryDirectory(prefix="bench-normalize-") as tmp:
+        for name, (make, normalize) in PLATFORMS.items():
+            if args.only and name != args.only:
+                continue
+            path = Path(tmp) / f"{name}.csv"
+            make(rng, rows).write_csv(path)
+            size = path.stat().st_size / 2**20
+            frame = read_export(path.read_bytes(), source=name, origin=path.name).frame
+            base_t, base_c, base_m = [], [], []
+            norm_t, total_t, total_c, total_m = [], [], [], []
+            batch: NormalizedBatch | None = None
+            for _ in range(args.runs):
+                t, c, m, _frame = measure(lambda p=path: pl.read_csv(p))
+                del _frame
+                base_t.append(t)
+                base_c.append(c)
+                base_m.append(m)
+                t, c, m, _batch = measure(lambda f=frame, n=normalize: n(f))
+                del _batch
+                norm_t.append(t)
+                t, c, m, batch = measure(
+                    lambda p=path, f=normalize, s=name: normalize_file(
+                        p.read_bytes(), source=s, origin=p.name, normalize=f
+                    )
+                )
+                total_t.append(t)
+                total_c.append(c)
+                total_m.append(m)
+            assert batch is not None
+            b = statistics.median(base_t)
+            n = statistics.median(norm_t)
+            tot = statistics.median(total_t)
+            cpu_ratio = statistics.median(total_c) / statistics.median(base_c)
+            table.add_row(
+                name,
+                f"{size:.0f}",
+                f"{b:.3f}",
+                f"{n:.3f}",
+                f"{n / b:.2f}x",
+                f"{tot:.3f}",
+                f"{tot / b:.2f}x",
+                f"{cpu_ratio:.2f}x",
+                "met" if n / b <= 3 else "missed",
+                f"{max(base_m):.0f}",
+                f"{max(total_m):.0f}",
+                f"{batch.observations.height:,}",
+                f"{batch.quarantine.height:,}",
+                str(batch.reconciles),
+            )
+            console.print(f"{name}: done", style="dim")
+            del batch, frame
+            path.unlink()
+    console.print(table)
+    console.print(
+        "normalize = domain normalizer on the already-read frame; read+normalize = "
+        "resources.exports.normalize_file on the file's bytes (decode, sniff, read, "
+        "normalize). ratio = ours / read_csv (wall); CPU ratio = process CPU time, "
+        "read+normalize / read_csv (less sensitive to other load on the machine). "
+        "peak MiB = process RSS high-water (psutil, sampled every 2 ms) minus RSS "
+        "before the call."
+    )
+
+
+if __name__ == "__main__":
+    main()
