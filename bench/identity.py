@@ -354,6 +354,9 @@ NICK = {
     "Gregory": ["Greg"], "Jeffrey": ["Jeff"], "Kenneth": ["Ken"], "Lawrence": ["Larry"],
     "Zachary": ["Zach"], "Abigail": ["Abby"], "Dmitry": ["Dima"], "Mariya": ["Masha"],
 }  # fmt: skip
+SYL_A = ["Kor", "Bel", "Dan", "Mar", "Vel", "Tor", "Sal", "Fen", "Hal", "Mor", "Ros", "Lin", "Var", "Gar", "Nor", "Cas", "Ber", "Dal", "Ken", "Lor"]
+SYL_B = ["a", "e", "i", "o", "u", "ia", "ei", "ou", "an", "en"]
+SYL_C = ["vek", "ski", "ton", "berg", "ford", "man", "sen", "nik", "dez", "ola", "ri", "ard", "ell", "ini", "aro"]
 FIRST_W = [1 / (k + 8) for k in range(len(FIRST))]
 LAST_W = [1 / (k + 8) for k in range(len(LAST))]
 MAIL_DOMAINS = ["gmail.com"] * 5 + [
@@ -407,7 +410,16 @@ class Generator:
         else:
             # Zipf-like: a few names are common (different people, same name).
             first = rng.choices(FIRST, weights=FIRST_W)[0]
-            last = rng.choices(LAST, weights=LAST_W)[0]
+            # Surnames are long-tailed: the 250 most common US surnames cover about a
+            # quarter of people; the rest carry rarer ones.
+            last = (
+                rng.choices(LAST, weights=LAST_W)[0]
+                if rng.random() < 0.3
+                else rng.choice(SYL_A)
+                + rng.choice(SYL_B)
+                + rng.choice(SYL_A).lower()
+                + rng.choice(SYL_C)
+            )
         f, la = first.lower(), last.lower()
         pattern = rng.random()
         base = (
@@ -510,7 +522,7 @@ class Generator:
         self, n_obs: int
     ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, int]]:
         rng = self.rng
-        n_people = max(10, int(n_obs / 2.55))
+        n_people = max(10, int(n_obs / 2.1))
         people = [self.person(k) for k in range(n_people)]
         # Households: two people with the same last name share an inbox.
         for k in range(0, n_people - 1, 2):

@@ -33,6 +33,8 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "name_quality",
     "email_key",
     "email_local",
+    "email_domain",
+    "email_digits",
     "phone",
     *(f"h_{p}" for p in IDENTIFYING_PLATFORMS),
     "company_f",
@@ -119,6 +121,13 @@ def prepare_features(
         .alias("last_f"),
         tokens.list.sort().list.join(" ").alias("name_sorted"),
         pl.col("email_key").str.split("@").list.first().alias("email_local"),
+        pl.col("email_key").str.split("@").list.last().alias("email_domain"),
+        pl.col("email_key")
+        .str.split("@")
+        .list.first()
+        .str.extract_all(r"\d+")
+        .list.join("")
+        .alias("email_digits"),
     )
     df = df.join(nick, left_on="first_f", right_on="tok", how="left", maintain_order="left")
     df = df.with_columns(pl.coalesce("canon", "first_f").alias("first_c")).drop("canon")

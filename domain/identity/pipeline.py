@@ -26,6 +26,7 @@ from domain.identity.scoring import (
     fit_em,
     random_pairs,
     score,
+    weight_columns,
 )
 from domain.identity.stable_ids import assign_ids
 
@@ -54,7 +55,7 @@ class Thresholds:
 @dataclass
 class Scored:
     features: pl.DataFrame
-    pairs: pl.DataFrame  # i, j, a, b, l_*, w_*, match_weight, match_probability, decision, guard
+    pairs: pl.DataFrame  # i, j, l_*, w_*, match_weight, match_probability, decision, guard
     model: MatchModel
     pairs_per_rule: dict[str, int] = field(default_factory=dict)
 
@@ -166,8 +167,19 @@ def cluster_violations(scored: Scored, clusters: Clusters) -> list[str]:
     ]
 
 
+def with_ids(features: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
+    """Adds the observation ids `a` and `b` of row positions `i` and `j`."""
+    ids = features.select(pl.col("observation_id")).with_row_index("i")
+    return pairs.join(
+        ids.select(pl.col("i").cast(pl.UInt32), pl.col("observation_id").alias("a")), on="i"
+    ).join(
+        ids.select(pl.col("i").cast(pl.UInt32).alias("j"), pl.col("observation_id").alias("b")),
+        on="j",
+    )
+
+
 def _pair_rows(scored: Scored, pairs: pl.DataFrame) -> pl.DataFrame:
-    """Scored rows for the given (i, j) pairs; pairs never compared are compared now."""
+    """Scored rows (with ids) for the given (i, j) pairs; pairs never compared are compared now."""
     known = pairs.join(scored.pairs, on=["i", "j"], how="inner")
     missing = pairs.join(scored.pairs.select("i", "j"), on=["i", "j"], how="anti")
     if missing.height:
@@ -177,7 +189,7 @@ def _pair_rows(scored: Scored, pairs: pl.DataFrame) -> pl.DataFrame:
         )
         extra = missing.join(extra, on=["i", "j"])
         known = pl.concat([known, extra.select(known.columns)])
-    return known
+    return with_ids(scored.features, known.with_columns(weight_columns(scored.model)))
 
 
 def _evidence_expr() -> pl.Expr:

@@ -153,11 +153,32 @@ def _edits(a: pl.Series, b: pl.Series) -> pl.Series:
     return pl.Series(np.where(both, dist, -1)).replace(-1, None)
 
 
+COMPARE_CHUNK = 250_000
+
+
 def compare(
-    features: pl.DataFrame, pairs: pl.DataFrame, related: pl.DataFrame | None = None
+    features: pl.DataFrame,
+    pairs: pl.DataFrame,
+    related: pl.DataFrame | None = None,
+    chunk: int = COMPARE_CHUNK,
 ) -> pl.DataFrame:
-    """Comparison levels (l_<name>, Int8, -1 = no evidence) and constraint flags per pair."""
-    f = features.with_row_index("_r")
+    """Comparison levels (l_<name>, Int8, -1 = no evidence) and constraint flags per pair.
+
+    Pairs are compared in chunks so memory stays bounded by the chunk, not the input.
+    """
+    if pairs.height <= chunk:
+        return _compare(features, pairs, related)
+    parts = [
+        _compare(features, pairs.slice(start, chunk), related)
+        for start in range(0, pairs.height, chunk)
+    ]
+    return pl.concat(parts)
+
+
+def _compare(
+    features: pl.DataFrame, pairs: pl.DataFrame, related: pl.DataFrame | None
+) -> pl.DataFrame:
+    f = features.drop("observation_id", "observed_at").with_row_index("_r")
     left = f.rename({c: f"{c}_a" for c in f.columns if c != "_r"}).rename({"_r": "i"})
     right = f.rename({c: f"{c}_b" for c in f.columns if c != "_r"}).rename({"_r": "j"})
     p = pairs.select(pl.col("i").cast(pl.UInt32), pl.col("j").cast(pl.UInt32))
@@ -197,15 +218,10 @@ def compare(
     weak_name = pl.col("name_quality_a").is_in(["single", "common"]) | pl.col(
         "name_quality_b"
     ).is_in(["single", "common"])
-    same_domain = (
-        pl.col("email_key_a").str.split("@").list.last()
-        == pl.col("email_key_b").str.split("@").list.last()
-    )
-    digits_a = pl.col("email_local_a").str.extract_all(r"\d+").list.join("")
-    digits_b = pl.col("email_local_b").str.extract_all(r"\d+").list.join("")
+    same_domain = eq("email_domain")
     # A typo is one edit with the same digits; `jane.doe` vs `jane.doe84` is what a second
     # Jane Doe gets when the first took the name, so differing digits never count as similar.
-    typo = (pl.col("_local_edits") <= 1) & (digits_a == digits_b)
+    typo = (pl.col("_local_edits") <= 1) & eq("email_digits")
     email = (
         pl.when(~both("email_key"))
         .then(-1)
@@ -266,8 +282,6 @@ def compare(
     out = df.select(
         "i",
         "j",
-        pl.col("observation_id_a").alias("a"),
-        pl.col("observation_id_b").alias("b"),
         email.cast(pl.Int8).alias("l_email"),
         phone.cast(pl.Int8).alias("l_phone"),
         handle.cast(pl.Int8).alias("l_handle"),
@@ -399,23 +413,32 @@ def fit_em(
     return model
 
 
-def score(compared: pl.DataFrame, model: MatchModel) -> pl.DataFrame:
-    """Adds w_<comparison> (log2 Bayes factor), match_weight and match_probability."""
+def weight_columns(model: MatchModel) -> list[pl.Expr]:
+    """w_<comparison>: the log2 Bayes factor of each pair's level (0 without evidence)."""
     weights = model.weights()
-    wcols = []
+    cols = []
     for c in COMPARISONS:
         w = weights[c]
         expr = pl.lit(0.0)
         for lv in range(len(w) - 1, -1, -1):
             expr = pl.when(pl.col(f"l_{c}") == lv).then(pl.lit(w[lv])).otherwise(expr)
-        wcols.append(expr.alias(f"w_{c}"))
-    out = compared.with_columns(wcols)
-    total = pl.sum_horizontal([pl.col(f"w_{c}") for c in COMPARISONS]) + model.prior_weight()
-    return out.with_columns(total.alias("match_weight")).with_columns(
+        cols.append(expr.alias(f"w_{c}"))
+    return cols
+
+
+def score(compared: pl.DataFrame, model: MatchModel, keep_weights: bool = False) -> pl.DataFrame:
+    """Adds match_weight and match_probability (and the w_* columns when asked).
+
+    Per-feature weights are only kept for the few pairs that get explained: on millions of
+    pairs they would cost more memory than everything else.
+    """
+    total = pl.sum_horizontal(weight_columns(model)) + model.prior_weight()
+    out = compared.with_columns(total.alias("match_weight")).with_columns(
         (1.0 / (1.0 + (2.0 ** (-pl.col("match_weight").clip(-200, 200))))).alias(
             "match_probability"
         )
     )
+    return out.with_columns(weight_columns(model)) if keep_weights else out
 
 
 def apply_guards(scored: pl.DataFrame, merge_at: float, suggest_at: float) -> pl.DataFrame:

@@ -16,6 +16,7 @@ from domain.identity.pipeline import (
     Thresholds,
     cluster_violations,
     resolve,
+    with_ids,
 )
 from domain.identity.scoring import MatchModel
 from domain.model import OBSERVATIONS_SCHEMA, conform
@@ -221,7 +222,9 @@ def test_different_emails_at_the_same_event_are_two_people() -> None:
     assign = dict(members.assignment.iter_rows())
     assert not together(assign, "luma:1", "luma:2")
     assert cluster_violations(scored, clusters) == []
-    flagged = scored.pairs.filter((pl.col("a") == "luma:1") & (pl.col("b") == "luma:2"))
+    flagged = with_ids(scored.features, scored.pairs).filter(
+        (pl.col("a") == "luma:1") & (pl.col("b") == "luma:2")
+    )
     assert flagged["decision"].to_list() == ["cannot_link"]
 
 
