@@ -114,6 +114,12 @@ class WorldConfig:
     bad_record_rate: float = 0.01  # records with an unusable email, to be quarantined
     luma_calendar_id: str = "cal-community"
     eventbrite_org_id: str = "1001"
+    # Nothing happens after this moment: no check-ins at future events, no future `changed`.
+    # None = the wall clock when the world is built.
+    now: datetime | None = None
+
+    def clock(self) -> datetime:
+        return self.now or datetime.now(UTC)
 
 
 @dataclass
@@ -236,6 +242,7 @@ def _event_times(rng: random.Random, cfg: WorldConfig, i: int, n: int) -> tuple[
 
 def _luma_world(rng: random.Random, cfg: WorldConfig, world: World) -> None:
     cum = _cumulative(world.people)
+    now = cfg.clock()
     for i in range(cfg.luma_events):
         start, end = _event_times(rng, cfg, i, cfg.luma_events)
         kind = EVENT_KINDS[i % len(EVENT_KINDS)]
@@ -277,6 +284,9 @@ def _luma_world(rng: random.Random, cfg: WorldConfig, world: World) -> None:
                 if status == "approved" and rng.random() < 0.75  # the rest are no-shows
                 else None
             )
+            if checked is not None and checked > now:
+                checked = None  # the event has not happened yet
+            registered = min(registered, now - timedelta(minutes=5))
             gid = f"gst-{rng.getrandbits(40):010x}"
             uid = f"usr-{p.pid:06d}"
             answers: list[dict[str, Any]] = []
@@ -375,11 +385,12 @@ def _money(minor: int) -> dict[str, Any]:
 
 def _eventbrite_world(rng: random.Random, cfg: WorldConfig, world: World) -> None:
     cum = _cumulative(world.people)
+    now = cfg.clock()
     for i in range(cfg.eventbrite_events):
         start, end = _event_times(rng, cfg, i, cfg.eventbrite_events)
         kind = EVENT_KINDS[(i + 3) % len(EVENT_KINDS)]
         eid = str(900_000_000 + rng.randint(0, 99_999_999))
-        created = start - timedelta(days=30)
+        created = min(start - timedelta(days=30), now - timedelta(days=1))
         event = {
             "id": eid,
             "name": {"text": f"{kind} (Eventbrite) #{i + 1}", "html": f"{kind} #{i + 1}"},
@@ -412,6 +423,7 @@ def _eventbrite_world(rng: random.Random, cfg: WorldConfig, world: World) -> Non
         for p in _pick_guests(rng, world.people, cum, n):
             order_id = str(rng.randint(10**9, 10**10 - 1))
             ordered = start - timedelta(days=rng.uniform(1, 25), minutes=rng.randint(0, 600))
+            ordered = min(ordered, now - timedelta(minutes=10))
             quantity = 2 if rng.random() < 0.1 else 1  # the second ticket is a plus-one
             guests = [p]
             if quantity == 2:
@@ -426,6 +438,7 @@ def _eventbrite_world(rng: random.Random, cfg: WorldConfig, world: World) -> Non
                 cancelled = rng.random() < 0.06
                 refunded = cancelled and price > 0 and rng.random() < 0.5
                 checked_in = (not cancelled) and ordered < start and rng.random() < 0.7
+                checked_in = checked_in and start <= now
                 changed = (
                     start + timedelta(minutes=rng.randint(0, 90))
                     if checked_in
@@ -433,6 +446,7 @@ def _eventbrite_world(rng: random.Random, cfg: WorldConfig, world: World) -> Non
                     if cancelled
                     else ordered
                 )
+                changed = min(changed, now - timedelta(minutes=1))
                 status = (
                     "Checked In" if checked_in else "Not Attending" if cancelled else "Attending"
                 )

@@ -203,10 +203,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--api-key", default=DEFAULT_KEY)
+    parser.add_argument("--events", type=int, default=24, help="events on the calendar")
+    parser.add_argument("--guests", type=int, default=0, help="guests per event (0 = 15..60)")
+    parser.add_argument("--people", type=int, default=400, help="size of the population")
     args = parser.parse_args(argv)
     import uvicorn
 
-    fake = LumaFake(build_world(WorldConfig(seed=args.seed)), api_key=args.api_key)
+    cfg = WorldConfig(seed=args.seed, luma_events=args.events, people=args.people)
+    if args.guests:
+        cfg.guests_per_event = (args.guests, args.guests)
+    fake = LumaFake(build_world(cfg), api_key=args.api_key)
     uvicorn.run(fake.app, host=args.host, port=args.port, log_level="warning")
 
 

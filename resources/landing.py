@@ -180,6 +180,9 @@ class DataStore:
             frame.write_parquet(tmp)
             tmp.replace(path)
 
+    def has_day(self, source: str, day: str) -> bool:
+        return self._table_file("observations", source, day).exists()
+
     def read_day(self, source: str, day: str) -> NormalizedBatch | None:
         if not self._table_file("observations", source, day).exists():
             return None

@@ -271,7 +271,7 @@ class ApiClient:
         if status in (401, 403) or (status == 400 and self._is_auth_error(resp)):
             raise AuthError(
                 self.source,
-                f"{self.credential} rejected ({status}): {self.error_detail(resp)}; "
+                f"{self.credential} rejected ({status}): {self.error_detail(resp).rstrip('.')}; "
                 f"{self.auth_hint()}",
                 status,
             )

@@ -15,8 +15,9 @@ Modes:
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -125,7 +126,31 @@ def broken_rows(source: str, broken: list[BrokenPage]) -> NormalizedBatch:
 def _normalize_listing(
     listing: Listing, normalize: Callable[[list[dict[str, Any]], str], NormalizedBatch], source: str
 ) -> NormalizedBatch:
-    batches = [normalize(records, page.origin) for page, records in listing.pages]
+    """One normalizer call per listing (cheaper than one per page); quarantine rows are
+    then pointed back at the landed page that held them, with the index on that page."""
+    records: list[dict[str, Any]] = []
+    starts: list[int] = []
+    origins: list[str] = []
+    for page, recs in listing.pages:
+        starts.append(len(records))
+        origins.append(page.origin)
+        records.extend(recs)
+    batches = []
+    if listing.pages:
+        batch = normalize(records, origins[0])
+        q = batch.quarantine
+        if q.height and len(origins) > 1:
+            idx = q["record_index"].to_list()
+            page_of = [max(0, bisect_right(starts, i) - 1) if i >= 0 else 0 for i in idx]
+            batch.quarantine = q.with_columns(
+                pl.Series("origin", [origins[p] for p in page_of], dtype=pl.String),
+                pl.Series(
+                    "record_index",
+                    [i - starts[p] if i >= 0 else i for i, p in zip(idx, page_of, strict=True)],
+                    dtype=pl.Int64,
+                ),
+            )
+        batches.append(batch)
     if listing.broken:
         batches.append(broken_rows(source, listing.broken))
     return NormalizedBatch.concat(batches)
@@ -134,19 +159,21 @@ def _normalize_listing(
 def _fetch_all(
     ids: list[str],
     fetch: Callable[[str], Listing],
+    handle: Callable[[str, Listing], None],
     concurrency: int,
     progress: Progress | None,
     label: str,
-) -> dict[str, Listing]:
-    out: dict[str, Listing] = {}
+) -> None:
+    """Fetches in `concurrency` threads; `handle` runs here as each listing arrives, so
+    normalizing one event overlaps with fetching the next ones."""
     if progress:
         progress(label, 0, len(ids))
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        for done, (eid, listing) in enumerate(zip(ids, pool.map(fetch, ids), strict=True), start=1):
-            out[eid] = listing
+        futures = {pool.submit(fetch, eid): eid for eid in ids}
+        for done, future in enumerate(as_completed(futures), start=1):
+            handle(futures[future], future.result())
             if progress:
                 progress(label, done, len(ids))
-    return out
 
 
 def _write_days(
@@ -161,8 +188,13 @@ def _write_days(
     for d in days:
         key = d.isoformat()
         new = NormalizedBatch.concat(fetched.get(key, []))
-        stored = merge_day(store.read_day(source, key), new, replaced.get(key, set()))
-        store.write_day(source, key, stored)
+        old = store.read_day(source, key)
+        if not (new.events.height or new.quarantine.height or replaced.get(key)):
+            # Nothing came for this day: its file (if any) stays as it is.
+            stored = old if old is not None else new
+        else:
+            stored = merge_day(old, new, replaced.get(key, set()))
+            store.write_day(source, key, stored)
         got, skipped = counts.get(key, (0, 0))
         results.append(DayResult(key, new, stored, got, skipped))
     return results
@@ -210,7 +242,7 @@ def sync_luma(
     counts: dict[str, tuple[int, int]] = {}
     for key, ids in by_day.items():
         fetched_n = skipped = 0
-        have_day = store.read_day("luma", key) is not None
+        have_day = store.has_day("luma", key)
         for eid in ids:
             last = _ts(state.get(eid))
             end_at = _ts(events[eid].get("end_at")) or _ts(events[eid].get("start_at"))
@@ -221,14 +253,14 @@ def sync_luma(
                 wanted.append(eid)
                 fetched_n += 1
         counts[key] = (fetched_n, skipped)
-    listings = _fetch_all(wanted, client.get_guests, concurrency, progress, "luma guest lists")
     fetched: dict[str, list[NormalizedBatch]] = {}
     replaced: dict[str, set[str]] = {}
     done_cursors: dict[str, dict[str, str]] = {}
     if listing.broken:
         first = days[0].isoformat()
         fetched.setdefault(first, []).append(broken_rows("luma", listing.broken))
-    for eid, guests in listings.items():
+
+    def handle(eid: str, guests: Listing) -> None:
         ev = events[eid]
         key = _ts(ev.get("start_at")).date().isoformat()  # type: ignore[union-attr]
         batch = _normalize_listing(guests, partial(_luma_page, ev), "luma")
@@ -238,6 +270,8 @@ def sync_luma(
         if not guests.broken:
             cal = str(ev.get("calendar_id") or "default")
             done_cursors.setdefault(cal, {})[eid] = started.isoformat()
+
+    _fetch_all(wanted, client.get_guests, handle, concurrency, progress, "luma guest lists")
     report.days = _write_days("luma", store, days, fetched, replaced, counts)
     if cursors is not None:
         for cal, changes in done_cursors.items():
@@ -310,21 +344,21 @@ def sync_eventbrite(
         for eid, ev in events.items():
             key = _ts(ev["start"]["utc"]).date().isoformat()  # type: ignore[union-attr]
             last = _ts(state.get(eid))
-            have_day = store.read_day("eventbrite", key) is not None
+            have_day = store.has_day("eventbrite", key)
             incremental = not full and last is not None and have_day
             since[eid] = last - CHANGED_SINCE_OVERLAP if incremental and last else None
             got, skipped = counts.get(key, (0, 0))
             counts[key] = (got + 1, skipped)
 
-        listings = _fetch_all(
-            list(events),
-            partial(_attendees, client, since),
-            concurrency,
-            progress,
-            f"eventbrite attendees (org {org_id})",
-        )
         done: dict[str, str] = {}
-        for eid, attendees in listings.items():
+
+        def handle(
+            eid: str,
+            attendees: Listing,
+            events: dict[str, dict[str, Any]] = events,
+            since: dict[str, datetime | None] = since,
+            done: dict[str, str] = done,
+        ) -> None:
             ev = events[eid]
             key = _ts(ev["start"]["utc"]).date().isoformat()  # type: ignore[union-attr]
             batch = _normalize_listing(attendees, partial(_eventbrite_page, eid, ev), "eventbrite")
@@ -334,6 +368,15 @@ def sync_eventbrite(
             report.notes += [f"{eid}: {n}" for n in attendees.notes]
             if not attendees.broken:
                 done[eid] = started.isoformat()
+
+        _fetch_all(
+            list(events),
+            partial(_attendees, client, since),
+            handle,
+            concurrency,
+            progress,
+            f"eventbrite attendees (org {org_id})",
+        )
         if cursors is not None and done:
             cursors.update("eventbrite", org_id, done)
     report.days = _write_days("eventbrite", store, days, fetched, replaced, counts)

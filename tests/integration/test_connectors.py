@@ -100,7 +100,9 @@ def test_wrong_luma_key_fails_naming_the_source(luma: tuple[LumaFake, ServerThre
     _, server = luma
     with luma_client(server, key="wrong") as client, pytest.raises(AuthError) as err:
         client.get_guests("evt-anything")
-    assert str(err.value).startswith("luma: API key rejected (401): Invalid API key.")
+    assert str(err.value).startswith(
+        "luma: API key rejected (401): Invalid API key; check LUMA_API_KEY"
+    )
     assert client.stats.requests == 1  # a rejected key is not retried
 
 
@@ -112,7 +114,7 @@ def test_wrong_eventbrite_token_fails_naming_the_source(
     with client, pytest.raises(AuthError) as err:
         client.organizations()
     assert str(err.value).startswith("eventbrite: token rejected (401)")
-    assert "The OAuth token you provided was invalid." in str(err.value)
+    assert "The OAuth token you provided was invalid; check EVENTBRITE_TOKEN" in str(err.value)
 
 
 def test_429_retry_after_is_honoured(luma: tuple[LumaFake, ServerThread]) -> None:
