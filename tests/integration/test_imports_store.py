@@ -1,0 +1,91 @@
+"""The normalized day store and the page bookkeeping of a sync (files only, no servers)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import polars as pl
+
+from domain.normalize.luma import normalize_luma_guests
+from fakes.data import WorldConfig, build_world
+from resources.connectors.base import Listing, Page
+from resources.connectors.sync import _normalize_listing
+from resources.landing import DataStore, RawFetch, merge_day
+
+WORLD = build_world(WorldConfig(seed=9, luma_events=2, guests_per_event=(20, 20)))
+EVENT = WORLD.luma_events[0]
+GUESTS = WORLD.luma_guests[EVENT["api_id"]]
+
+
+def _with_bad_emails(guests: list[dict], positions: list[int]) -> list[dict]:
+    out = copy.deepcopy(guests)
+    for i in positions:
+        inner = out[i].get("guest", out[i])
+        for key in ("email", "user_email"):
+            if key in inner:
+                inner[key] = "not an email"
+    return out
+
+
+def _listing(raw: RawFetch, guests: list[dict], size: int) -> Listing:
+    listing = Listing()
+    for n, start in enumerate(range(0, len(guests), size), start=1):
+        recs = guests[start : start + size]
+        text = json.dumps({"entries": recs})
+        origin = raw.sink(f"guests-{EVENT['api_id']}-p{n:04d}", text)
+        listing.pages.append((Page("u", {}, text, {}, 200, origin), recs))
+    return listing
+
+
+def test_quarantine_rows_point_at_their_page(tmp_path: Path) -> None:
+    store = DataStore(tmp_path)
+    raw = store.raw_fetch("luma")
+    guests = _with_bad_emails(GUESTS, [2, 13])
+    listing = _listing(raw, guests, 6)
+    batch = _normalize_listing(
+        listing, lambda recs, origin: normalize_luma_guests(recs, EVENT, origin), "luma"
+    )
+    assert batch.reconciles and batch.input_records == len(GUESTS)
+    rows = batch.quarantine.sort("record_index").to_dicts()
+    assert len(rows) == 2
+    for row in rows:
+        page = json.loads((tmp_path / row["origin"]).read_text())["entries"]
+        held = page[row["record_index"]]
+        assert json.loads(row["raw"]) == held
+    assert {r["origin"].rsplit("-", 1)[-1] for r in rows} == {"p0001.json", "p0003.json"}
+
+
+def test_merge_day_replaces_refetched_events_and_upserts_changes(tmp_path: Path) -> None:
+    raw = DataStore(tmp_path).raw_fetch("luma")
+    full = _normalize_listing(
+        _listing(raw, GUESTS, 50),
+        lambda recs, origin: normalize_luma_guests(recs, EVENT, origin),
+        "luma",
+    )
+    event_id = f"luma:{EVENT['api_id']}"
+    # Incremental: two changed records replace their old rows, the rest stay.
+    changed = normalize_luma_guests(copy.deepcopy(GUESTS[:2]), EVENT, "later")
+    merged = merge_day(full, changed, replaced_events=[])
+    assert merged.observations.height == full.observations.height
+    assert merged.observations["observation_id"].is_unique().all()
+    # Full refetch of the event: the new list is the truth, dropped guests go.
+    shorter = normalize_luma_guests(copy.deepcopy(GUESTS[:5]), EVENT, "refetch")
+    replaced = merge_day(full, shorter, replaced_events=[event_id])
+    assert replaced.observations.height == 5
+    assert replaced.attendance.filter(pl.col("event_id") == event_id).height == 5
+
+
+def test_day_files_round_trip_and_union(tmp_path: Path) -> None:
+    store = DataStore(tmp_path)
+    day = normalize_luma_guests(copy.deepcopy(GUESTS), EVENT, "o")
+    store.write_day("luma", "2026-09-03", day)
+    store.write_day("luma", "exports", normalize_luma_guests(copy.deepcopy(GUESTS[:3]), EVENT, "x"))
+    assert store.days("luma") == ["exports", "2026-09-03"]
+    back = store.read_day("luma", "2026-09-03")
+    assert back is not None and back.observations.equals(day.observations)
+    union = store.read_all()
+    # The same guests seen in the export and the API day are one row each.
+    assert union.observations.height == day.observations.height
+    assert union.observations["observation_id"].is_unique().all()
