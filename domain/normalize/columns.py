@@ -32,20 +32,34 @@ def clean(col: str | pl.Expr) -> pl.Expr:
     return pl.when(blank).then(None).otherwise(text)
 
 
-def clean_series(values: pl.Series) -> pl.Series:
-    """`clean` for a materialized column, copying it only when something changes."""
-    text = values.cast(pl.String)
-    edges = (
-        text.str.starts_with(" ")
-        | text.str.ends_with(" ")
-        | text.str.contains(r"^[\t\r\n\u00a0]|[\t\r\n\u00a0]$")
-    )
-    if edges.any():
-        text = text.str.strip_chars()
-    blank = (text.str.len_bytes() <= _LONGEST_BLANK) & text.str.contains(BLANK_RE)
-    if blank.any():
-        text = pl.select(pl.when(pl.lit(blank)).then(None).otherwise(pl.lit(text))).to_series()
-    return text.rename(values.name)
+def clean_frame(frame: pl.DataFrame, cols: list[str]) -> list[pl.Expr]:
+    """`clean` for several columns of `frame` as expressions evaluated together (polars
+    runs them in parallel), stripping or blanking a column only when some value needs it."""
+    if not cols or frame.height == 0:
+        return []
+    probes = []
+    for c in cols:
+        text = pl.col(c).cast(pl.String)
+        probes.append(text.str.contains(r"^\s|\s$").any().alias(f"{c}\x00edge"))
+        probes.append(
+            ((text.str.len_bytes() <= _LONGEST_BLANK) & text.str.contains(BLANK_RE))
+            .any()
+            .alias(f"{c}\x00blank")
+        )
+    flags = frame.select(probes).row(0, named=True)
+    out = []
+    for c in cols:
+        edge, blank = flags[f"{c}\x00edge"], flags[f"{c}\x00blank"]
+        if not edge and not blank:
+            continue
+        text = pl.col(c).cast(pl.String)
+        if edge:
+            text = text.str.strip_chars()
+        if blank:
+            is_blank = (text.str.len_bytes() <= _LONGEST_BLANK) & text.str.contains(BLANK_RE)
+            text = pl.when(is_blank).then(None).otherwise(text)
+        out.append(text.alias(c))
+    return out
 
 
 # ---------------------------------------------------------------- phones
@@ -267,8 +281,12 @@ def parse_time_series(raw: pl.Series, zones: pl.Series) -> tuple[pl.Series, pl.S
     Zone-less values take their row's zone. Each candidate format that parses some of a
     sample runs only on the rows still unparsed, so a clean column costs one fast parse;
     what remains goes once per distinct (value, zone) through `fields.parse_timestamp`."""
-    text = clean_series(raw)
-    present = text.is_not_null()
+    text = raw.cast(pl.String)
+    present = pl.select(
+        pl.lit(text).is_not_null()
+        & ~((pl.lit(text).str.len_bytes() <= _LONGEST_BLANK) & pl.lit(text).str.contains(BLANK_RE))
+    ).to_series()
+    text = pl.select(pl.when(pl.lit(present)).then(pl.lit(text))).to_series()
     result = pl.Series(text.name, [None] * len(text), dtype=UTC_DATETIME)
     remaining = text.is_not_null()
     sample = text.drop_nulls().head(200)

@@ -36,7 +36,7 @@ email quarantines the record, because identity resolution leans on it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 import polars as pl
@@ -53,7 +53,12 @@ from domain.model import (
     conform,
 )
 from domain.normalize.batch import NormalizedBatch
-from domain.normalize.columns import clean, clean_series, normalize_phones, parse_time_series
+from domain.normalize.columns import (
+    clean,
+    clean_frame,
+    normalize_phones,
+    parse_time_series,
+)
 
 RECORD_INDEX = "__record_index"
 """Optional column an export reader adds so record indexes stay file positions."""
@@ -148,7 +153,12 @@ def handle_expr(platform: str, value: pl.Expr) -> pl.Expr:
 def split_full_names(full: pl.Series) -> tuple[pl.Series, pl.Series]:
     """(given, surname) from full names: the last word is the surname; "Smith, Bob" is
     understood. Same rules as `fields.split_name`."""
-    frame = pl.DataFrame({"f": full})
+    out = _split_frame(full)
+    return out["given"], out["surname"]
+
+
+def _split_frame(full: pl.Series) -> pl.DataFrame:
+    frame = pl.DataFrame({"f": full.str.strip_chars()})
     f = pl.col("f")
     comma = f.str.contains(",", literal=True)
     out = frame.select(
@@ -161,18 +171,20 @@ def split_full_names(full: pl.Series) -> tuple[pl.Series, pl.Series]:
         .otherwise(f.str.extract(r"\s(\S+)$", 1))
         .alias("surname"),
     )
-    return out["given"], out["surname"]
+    return out
 
 
-def via_distinct(values: pl.Series, fn: Callable[[pl.Series], pl.Series]) -> pl.Series:
-    """`fn` applied once per distinct value when values repeat (names, handles, companies
-    usually do), else directly."""
+def via_distinct(values: pl.Series, fn: Callable[[pl.Series], pl.DataFrame]) -> pl.DataFrame:
+    """`fn` (one input column -> output columns) applied once per distinct value when
+    values repeat (names, handles, companies usually do), else directly."""
     distinct = values.drop_nulls().unique()
     if distinct.len() * 3 > values.len():
-        return fn(values).rename(values.name)
-    mapped = fn(distinct)
-    return values.replace_strict(distinct, mapped, default=None, return_dtype=mapped.dtype).rename(
-        values.name
+        return fn(values)
+    mapped = fn(distinct).with_columns(distinct.rename("__key"))
+    return (
+        pl.DataFrame({"__key": values})
+        .join(mapped, on="__key", how="left", maintain_order="left")
+        .drop("__key")
     )
 
 
@@ -212,7 +224,7 @@ trimmed by their own cleaners, which also treat "No answer provided." as absent.
 _TIMES = ["_observed", "_registered", "_checked"]
 
 
-def _conform_staging(staging: pl.DataFrame) -> pl.DataFrame:
+def _conform_staging(staging: pl.DataFrame, already_clean: Collection[str] = ()) -> pl.DataFrame:
     """Only the staging columns, typed, with missing ones as nulls; text cleaned once."""
     if staging.width == 0:
         return pl.DataFrame(schema=_STAGING)
@@ -225,10 +237,14 @@ def _conform_staging(staging: pl.DataFrame) -> pl.DataFrame:
         else:
             cols.append(pl.col(name))
     df = staging.select(cols)
-    cleaned = [clean_series(df[c]) for c in _CLEANED if c in staging.columns and _has_values(df, c)]
     if "_email" in staging.columns and _has_values(df, "_email"):
-        email = df["_email"].str.strip_chars("<> \t").str.to_lowercase()
-        cleaned.append(clean_series(email))
+        df = df.with_columns(pl.col("_email").str.strip_chars("<> \t").str.to_lowercase())
+    todo = [
+        c
+        for c in [*_CLEANED, "_email"]
+        if c in staging.columns and c not in already_clean and _has_values(df, c)
+    ]
+    cleaned = clean_frame(df, todo)
     return df.with_columns(cleaned) if cleaned else df
 
 
@@ -298,6 +314,7 @@ def finish(
     tz: str | None = None,
     dedupe: bool = True,
     status_map: dict[str, str] | None = None,
+    already_clean: Collection[str] = (),
 ) -> NormalizedBatch:
     """Validates a staging frame and builds the batch (see module docstring).
 
@@ -305,7 +322,7 @@ def finish(
     else the `raw_cols` cells of row `_pos` of `raw_frame`. Every check runs over the
     whole frame and the good rows are filtered once, lazily, into the output columns."""
     raw_cols = raw_cols or []
-    df = _conform_staging(staging).with_columns(pl.col("_tz").fill_null(tz or "UTC"))
+    df = _conform_staging(staging, already_clean).with_columns(pl.col("_tz").fill_null(tz or "UTC"))
     if status_map is not None:
         df = df.with_columns(map_statuses(df["_raw_status"], status_map).alias("_status"))
     reason = (
@@ -321,14 +338,22 @@ def finish(
     )
     df = df.with_columns(reason.alias("_reason"))
     if dedupe:
-        # Later copies of an id among otherwise good rows; the first one is kept.
-        key = pl.when(pl.col("_reason").is_null()).then(pl.col("_id"))
-        df = df.with_columns(
-            pl.when(pl.col("_reason").is_null() & ~key.is_first_distinct())
-            .then(pl.lit(f"duplicate {id_label} in file"))
-            .otherwise(pl.col("_reason"))
-            .alias("_reason")
-        )
+        # Later copies of an id among otherwise good rows; the first one is kept. One hash
+        # pass finds repeated ids; the careful check runs on those rows only.
+        repeated = df.select(
+            pl.col("_id").is_duplicated() & pl.col("_reason").is_null()
+        ).to_series()
+        if repeated.any():
+            rows = repeated.arg_true()
+            later = ~df["_id"].gather(rows).is_first_distinct()
+            if later.any():
+                flag = pl.Series([False] * df.height).scatter(rows.filter(later), True)
+                df = df.with_columns(
+                    pl.when(pl.lit(flag))
+                    .then(pl.lit(f"duplicate {id_label} in file"))
+                    .otherwise(pl.col("_reason"))
+                    .alias("_reason")
+                )
     # Timestamps: a present but unparseable value quarantines the row.
     updates: list[pl.Series | pl.Expr] = []
     ts_bad: pl.Series | None = None
@@ -359,8 +384,8 @@ def finish(
     first, last = pl.col("_first"), pl.col("_last")
     derived: list[pl.Series] = []
     if bool(df.select((~own & pl.col("_full").is_not_null()).any()).item()):
-        derived.append(via_distinct(df["_full"], lambda s: split_full_names(s)[0]).rename("_g"))
-        derived.append(via_distinct(df["_full"], lambda s: split_full_names(s)[1]).rename("_s"))
+        split = via_distinct(df["_full"], _split_frame)
+        derived += [split["given"].rename("_g"), split["surname"].rename("_s")]
         first = pl.when(own).then(first).otherwise(pl.col("_g"))
         last = pl.when(own).then(last).otherwise(pl.col("_s"))
     if _has_values(df, "_synthetic"):
@@ -369,12 +394,11 @@ def finish(
     handles = []
     for p in HANDLE_PLATFORMS:
         if _has_values(df, f"_h_{p}"):
-            derived.append(
-                via_distinct(
-                    df[f"_h_{p}"],
-                    lambda s, p=p: pl.select(handle_expr(p, pl.lit(s))).to_series(),  # type: ignore[misc]
-                ).rename(f"_hn_{p}")
+            mapped = via_distinct(
+                df[f"_h_{p}"],
+                lambda s, p=p: pl.select(handle_expr(p, pl.lit(s)).alias("h")),  # type: ignore[misc]
             )
+            derived.append(mapped["h"].rename(f"_hn_{p}"))
             handles.append(pl.col(f"_hn_{p}").alias(f"handle_{p}"))
         else:
             handles.append(pl.lit(None, dtype=pl.String).alias(f"handle_{p}"))

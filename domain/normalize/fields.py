@@ -82,6 +82,8 @@ def parse_timestamp(value: object, tz: str | None = None) -> datetime | None:
         for fmt in (
             "%m/%d/%Y %H:%M:%S",
             "%m/%d/%Y %H:%M",
+            "%m/%d/%Y %I:%M %p",
+            "%m/%d/%Y %I:%M:%S %p",
             "%m/%d/%Y",
             "%Y-%m-%d %H:%M:%S%z",
             "%B %d, %Y %I:%M %p",

@@ -300,6 +300,8 @@ def normalize_partiful_csv(
         raw_cols=columns,
         id_label="Name",
         status_map=PARTIFUL_STATUS,
+        already_clean=("_id", "_full"),
+        dedupe=False,  # ids are unique by construction (name + occurrence)
         status_label="Status",
         tz=event_row["timezone"],
         input_records=frame.height + extra_inputs,
