@@ -5,6 +5,8 @@ A Luma fake with E events of G guests each (default 200 x 500 = 100,000 guests; 
 
     baseline: httpx loop   list events, then page every guest list (100 per page) and
                            json-decode each page; nothing else (sequential)
+    connector only, c=5:   LumaClient (retries, rate limiter, paging checks) in 5 threads,
+                           without landing or normalization
     sync c=1:              resources.connectors.sync.sync_source, concurrency 1: the same
                            requests plus retries/rate limiter, raw landing of every page,
                            normalization, and the day files written as parquet
@@ -26,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -35,6 +38,8 @@ from rich.table import Table
 
 from fakes.data import WorldConfig
 from infra.settings import PROJECT_ROOT, get_settings
+from resources.connectors.base import ClientOptions
+from resources.connectors.luma import LumaClient
 from resources.connectors.sync import sync_source
 from resources.landing import DataStore
 
@@ -111,6 +116,17 @@ def baseline(base: str, page_size: int) -> int:
     return rows
 
 
+def connector_only(base: str, page_size: int, concurrency: int) -> int:
+    """The connector's own cost: retries, rate limiter, paging checks, no landing/normalizing."""
+    opts = ClientOptions(
+        base_url=base, requests_per_minute=10_000_000, page_size=page_size, concurrency=concurrency
+    )
+    with LumaClient(opts, KEY) as client:
+        ids = [str(e["api_id"]) for e in (r.get("event", r) for r in client.list_events().records)]
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            return sum(len(listing.records) for listing in pool.map(client.get_guests, ids))
+
+
 def full_sync(base: str, page_size: int, concurrency: int, start: date, end: date) -> int:
     folder = Path(tempfile.mkdtemp(prefix="bench-sync-"))
     try:
@@ -150,6 +166,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}/v1"
     cases: dict[str, Callable[[], int]] = {
         "baseline: httpx page loop": lambda: baseline(base, args.page_size),
+        "connector only, concurrency 5": lambda: connector_only(base, args.page_size, 5),
         "sync, concurrency 1": lambda: full_sync(base, args.page_size, 1, start, end),
         "sync, concurrency 5": lambda: full_sync(base, args.page_size, 5, start, end),
     }
