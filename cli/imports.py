@@ -191,8 +191,11 @@ def _port_open(port: int) -> bool:
 def start_fakes(settings: Settings) -> subprocess.Popen[bytes] | None:
     """Starts `python -m fakes serve` in the background unless something already answers."""
     ports = (settings.fake_luma_port, settings.fake_eventbrite_port)
-    if not settings.fakes_autostart:
-        return None
+    aimed = f":{ports[0]}/" in settings.luma_base_url or f":{ports[1]}/" in (
+        settings.eventbrite_base_url
+    )
+    if not settings.fakes_autostart or not aimed:
+        return None  # the syncs talk to real platforms; nothing to imitate
     if all(_port_open(p) for p in ports):
         console.print(f"platform fakes: already answering on ports {ports}; using them")
         return None

@@ -326,6 +326,7 @@ def sync_eventbrite(
     fetched: dict[str, list[NormalizedBatch]] = {}
     replaced: dict[str, set[str]] = {}
     counts: dict[str, tuple[int, int]] = {}
+    done_cursors: dict[str, dict[str, str]] = {}
     for org in client.organizations():
         org_id = str(org.get("id"))
         listing = client.events(org_id)
@@ -377,9 +378,13 @@ def sync_eventbrite(
             progress,
             f"eventbrite attendees (org {org_id})",
         )
-        if cursors is not None and done:
-            cursors.update("eventbrite", org_id, done)
+        if done:
+            done_cursors[org_id] = done
     report.days = _write_days("eventbrite", store, days, fetched, replaced, counts)
+    # Cursors move only once the data they stand for is on disk.
+    if cursors is not None:
+        for org_id, changes in done_cursors.items():
+            cursors.update("eventbrite", org_id, changes)
     report.stats = client.stats.as_dict()
     raw.manifest(
         source="eventbrite",
