@@ -13,9 +13,15 @@ Without an entry, the stem is read as `<slug>_<YYYY-MM-DD>`: id = stem, title = 
 in words, start = that date at midnight UTC, timezone UTC.
 
 Observation ids are stable across reruns of the same file:
-`partiful:<event id>:<h>-<n>`, where `h` is the first 12 hex digits of BLAKE2b over the
-normalized name (NFKC, lower case, single spaces) and `n` counts that name's occurrences
-in the file from 1. Reordering rows of the same name swaps their ids, nothing else does.
+`partiful:<event id>:<h>-<n>`, where `h` is a BLAKE2b digest of 6 bytes (12 hex digits)
+of the normalized name (NFKC, lower case, single spaces) and `n` counts that name's
+occurrences in the file from 1. Reordering rows of the same name swaps their ids;
+adding, removing or reordering other rows changes nothing.
+
+Statuses: Going/Approved -> going, Maybe -> maybe, Can't Go/Declined -> declined,
+Invited/Sent -> invited, Pending/Requested -> registered, Waitlist -> waitlisted;
+Host/Cohost rows get role `host` (status going). Anything else is quarantined as
+"unknown Status".
 
 Plus-ones: newer exports give each plus-one its own row naming its host in
 `Is Plus One Of`; the row gets role `plus_one` and `plus_one_of` = the host row's
@@ -25,7 +31,9 @@ plus-one is still kept. Older exports have a count column (`+1s`, `Plus Ones`) i
 for a count N the host row yields N extra observations named "<host name>'s plus-one k"
 (role `plus_one`, linked to the host, same status and RSVP date). Each counts as an input
 record (so a file's input = rows + declared plus-ones) and shares the host row's record
-index; if the host row is quarantined, so are its plus-ones.
+index; they share the host row's status and date, so a host row quarantined for those is
+quarantined with its plus-ones; an unreadable count quarantines the host row alone and
+declares no plus-ones. A plus-one whose host row is quarantined keeps `plus_one_of` null.
 """
 
 from __future__ import annotations
@@ -263,7 +271,8 @@ def normalize_partiful_csv(
     wanted = df["_host_code"].drop_nulls().unique()
     if wanted.len():
         hosts = (
-            df.filter(
+            df.select("_code", "_id", "_role")
+            .filter(
                 (pl.col("_role") != Role.PLUS_ONE.value) & pl.col("_code").is_in(wanted.implode())
             )
             .unique(subset="_code", keep="first", maintain_order=True)
