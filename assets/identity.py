@@ -195,7 +195,13 @@ def member_graph(
         )
         counts = store.counts()
     return MaterializeResult(
-        metadata={**report.as_dict(), **{f"graph_{k}": v for k, v in counts.items()}}
+        metadata={
+            **report.as_dict(),
+            "write_seconds": MetadataValue.json(
+                {k: round(v, 3) for k, v in report.seconds.items()}
+            ),
+            **{f"graph_{k}": v for k, v in counts.items()},
+        }
     )
 
 

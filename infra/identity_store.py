@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -82,11 +83,20 @@ class WriteReport:
     suggestions_deleted: int = 0
     handles_linked: int = 0
     extra: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # per write step
 
     def as_dict(self) -> dict[str, int]:
         out = {k: v for k, v in self.__dict__.items() if isinstance(v, int)}
         out.update(self.extra)
         return out
+
+    @property
+    def relationships(self) -> int:
+        return self.identities_linked + self.matches_written + self.handles_linked
+
+    @property
+    def relationship_seconds(self) -> float:
+        return sum(self.seconds.get(k, 0.0) for k in ("link_identities", "handles", "matches"))
 
 
 class IdentityStore:
@@ -179,11 +189,21 @@ class IdentityStore:
         obs_ids = members.assignment["observation_id"].to_list()
         new_ids = set(members.members["member_id"].to_list())
 
+        clock = time.perf_counter()
+
+        def lap(step: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            report.seconds[step] = report.seconds.get(step, 0.0) + now - clock
+            clock = now
+
         rows = member_rows(members)
         report.members_written = g.write_batches(gs.UPSERT_MEMBERS, rows)
+        lap("members")
         report.identities_linked = g.write_batches(
             gs.LINK_MEMBER_IDENTITIES, members.assignment.to_dicts()
         )
+        lap("link_identities")
         splits = [{"member_id": k, "split_from": v} for k, v in members.split_from.items()]
         g.write_batches(gs.RECORD_SPLITS, splits)
 
@@ -207,8 +227,11 @@ class IdentityStore:
         report.deleted = len(orphans)
         g.run(gs.DANGLING_ALIASES)
 
+        lap("retire")
         g.write_batches(gs.SET_IDENTITY_KEYS, identity_key_rows(scored))
+        lap("identity_keys")
         report.handles_linked = g.write_batches(gs.LINK_HANDLES, handle_rows(scored))
+        lap("handles")
 
         scope_obs = None if full else obs_ids
         new_matches = match_rows(members)
@@ -218,6 +241,7 @@ class IdentityStore:
         ]
         report.matches_deleted = g.write_batches(gs.DELETE_MATCHES, stale)
         report.matches_written = g.write_batches(gs.UPSERT_MATCHES, new_matches)
+        lap("matches")
 
         sugg = suggestion_rows(members)
         keep_s = {r["suggestion_id"] for r in sugg}
@@ -234,6 +258,7 @@ class IdentityStore:
             g.run(gs.REFRESH_SUGGESTION_MEMBERS, ids=obs_ids)
         else:
             g.run(gs.SAVE_MODEL, params=scored.model.to_json())
+        lap("suggestions")
         return report
 
     # --- partial recompute (organizer actions) ---------------------------------

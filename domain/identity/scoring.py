@@ -365,7 +365,7 @@ def fit_em(
     model = MatchModel(u={c: list(u[c]) for c in COMPARISONS})
     if compared.height == 0:
         return model
-    patterns = compared.group_by(cols).len()
+    patterns = compared.group_by(cols).len().sort(cols)  # fixed order: reruns are bit-identical
     levels = patterns.select(cols).to_numpy().astype(np.int64)
     counts = patterns["len"].to_numpy().astype(np.float64)
     m = {c: np.asarray(DEFAULT_M[c], dtype=np.float64) for c in COMPARISONS}
@@ -446,7 +446,8 @@ def apply_guards(scored: pl.DataFrame, merge_at: float, suggest_at: float) -> pl
 
     Guards: a name alone never merges when it is a single word, a placeholder or common
     (such pairs are distinct); an address used under another given name (shared inbox)
-    with a different name is at most a suggestion; cannot-link evidence wins over any score.
+    is always a suggestion, for an organizer to decide; cannot-link evidence wins over any
+    score.
     """
     p = pl.col("match_probability")
     by_score = (
@@ -465,7 +466,7 @@ def apply_guards(scored: pl.DataFrame, merge_at: float, suggest_at: float) -> pl
         .then(pl.lit("cannot_link"))
         .when(name_only_weak)
         .then(pl.lit("distinct"))
-        .when(email_name_conflict & (by_score == "merge"))
+        .when(email_name_conflict)
         .then(pl.lit("suggest"))
         .otherwise(by_score)
     )
@@ -474,8 +475,8 @@ def apply_guards(scored: pl.DataFrame, merge_at: float, suggest_at: float) -> pl
         .then(pl.lit("cannot-link evidence"))
         .when(name_only_weak & (by_score != "distinct"))
         .then(pl.lit("name alone is a single word, placeholder or common"))
-        .when(email_name_conflict & (by_score == "merge"))
-        .then(pl.lit("shared address with a different name"))
+        .when(email_name_conflict)
+        .then(pl.lit("shared address with a different name: for review"))
     )
     return scored.with_columns(decision.alias("decision"), guard.alias("guard"))
 
