@@ -150,7 +150,7 @@ MERGE (m)-[:{HAS_IDENTITY}]->(i)
 SET_IDENTITY_KEYS = f"""
 UNWIND $rows AS row
 MATCH (i:{IDENTITY} {{observation_id: row.observation_id}})
-SET i.name_key = row.name_key, i.email_key = row.email_key,
+SET i.name_key = row.name_key, i.email_key = row.email_key, i.name_quality = row.name_quality,
     i.name_freq = row.name_freq, i.email_shared = row.email_shared
 """
 
@@ -275,8 +275,9 @@ LOAD_MODEL = f"MATCH (x:{IDENTITY_MODEL} {{model_id: 'current'}}) RETURN x.param
 
 RELATED_EVENT_CONTEXT = f"""
 MATCH (i:{IDENTITY})
-WHERE i.event_id IN $events AND i.email_key IS NOT NULL
-RETURN i.observation_id AS observation_id, i.email_key AS email_key, i.event_id AS event_id
+WHERE i.event_id IN $events
+RETURN i.observation_id AS observation_id, i.event_id AS event_id, i.email_key AS email_key,
+       i.phone AS phone, i.name_key AS name_key, i.name_quality AS name_quality
 """
 
 IDENTITY_MEMBERSHIP_ISSUES = f"""

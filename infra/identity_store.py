@@ -153,7 +153,10 @@ class IdentityStore:
         rows = self.graph.run(gs.RELATED_EVENT_CONTEXT, events=list(events))
         ctx = pl.DataFrame(
             rows,
-            schema={"observation_id": pl.String, "email_key": pl.String, "event_id": pl.String},
+            schema=dict.fromkeys(
+                ("observation_id", "event_id", "email_key", "phone", "name_key", "name_quality"),
+                pl.String,
+            ),
         )
         return related_events(ctx)
 
@@ -320,7 +323,7 @@ class IdentityStore:
         identities = []
         for r in self.graph.run(gs.MEMBER_IDENTITIES, id=member_id):
             ident = native(r["identity"])
-            for k in ("name_key", "email_key", "name_freq", "email_shared"):
+            for k in ("name_key", "name_quality", "email_key", "name_freq", "email_shared"):
                 ident.pop(k, None)
             identities.append({"identity": ident, "attendance": native(r["attendance"])})
         explanations = [
@@ -377,7 +380,7 @@ def member_rows(members: Members) -> list[dict[str, Any]]:
 
 def identity_key_rows(scored: Scored) -> list[dict[str, Any]]:
     return scored.features.select(
-        "observation_id", "name_key", "email_key", "name_freq", "email_shared"
+        "observation_id", "name_key", "name_quality", "email_key", "name_freq", "email_shared"
     ).to_dicts()
 
 
