@@ -164,49 +164,98 @@ def compare(
 ) -> pl.DataFrame:
     """Comparison levels (l_<name>, Int8, -1 = no evidence) and constraint flags per pair.
 
-    Pairs are compared in chunks so memory stays bounded by the chunk, not the input.
+    Equality tests run on dense integer codes gathered by row position (no string joins);
+    pairs are compared in chunks so memory stays bounded by the chunk, not the input.
     """
-    if pairs.height <= chunk:
-        return _compare(features, pairs, related)
-    parts = [
-        _compare(features, pairs.slice(start, chunk), related)
-        for start in range(0, pairs.height, chunk)
-    ]
-    return pl.concat(parts)
+    enc, rel = _encode(features, related)
+    p = pairs.select(pl.col("i").cast(pl.UInt32), pl.col("j").cast(pl.UInt32))
+    if p.height <= chunk:
+        return _compare(features, enc, p, rel)
+    return pl.concat(
+        [_compare(features, enc, p.slice(start, chunk), rel) for start in range(0, p.height, chunk)]
+    )
+
+
+EQUALITY_COLUMNS: tuple[str, ...] = (
+    "source",
+    "event_id",
+    "person_key",
+    "full_f",
+    "name_key",
+    "name_sorted",
+    "last_f",
+    "initial",
+    "email_key",
+    "email_domain",
+    "email_digits",
+    "phone",
+    *(f"h_{p}" for p in IDENTIFYING_PLATFORMS),
+    "company_f",
+)
+QUALITY_CODES: dict[str, int] = {"ok": 0, "common": 1, "single": 2, "placeholder": 3}
+
+
+def _encode(
+    features: pl.DataFrame, related: pl.DataFrame | None
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Dense integer codes per column (null stays null) and related events as code pairs."""
+    enc = features.select(
+        *[pl.col(c).rank("dense").cast(pl.UInt32).alias(c) for c in EQUALITY_COLUMNS],
+        pl.col("name_quality").replace_strict(QUALITY_CODES, return_dtype=pl.Int8),
+        pl.col("email_shared").fill_null(False),
+        pl.col("email_local").str.len_chars().alias("email_local_len"),
+    )
+    if related is None or related.height == 0:
+        return enc, None
+    codes = (
+        pl.DataFrame({"event_id": features["event_id"], "code": enc["event_id"]})
+        .drop_nulls()
+        .unique()
+    )
+    rel = (
+        related.join(codes.rename({"event_id": "event_a", "code": "ca"}), on="event_a")
+        .join(codes.rename({"event_id": "event_b", "code": "cb"}), on="event_b")
+        .select(
+            pl.min_horizontal("ca", "cb").alias("_ea"),
+            pl.max_horizontal("ca", "cb").alias("_eb"),
+            pl.lit(True).alias("_related"),
+        )
+        .unique()
+    )
+    return enc, rel
 
 
 def _compare(
-    features: pl.DataFrame, pairs: pl.DataFrame, related: pl.DataFrame | None
+    features: pl.DataFrame, enc: pl.DataFrame, pairs: pl.DataFrame, rel: pl.DataFrame | None
 ) -> pl.DataFrame:
-    f = features.drop("observation_id", "observed_at").with_row_index("_r")
-    left = f.rename({c: f"{c}_a" for c in f.columns if c != "_r"}).rename({"_r": "i"})
-    right = f.rename({c: f"{c}_b" for c in f.columns if c != "_r"}).rename({"_r": "j"})
-    p = pairs.select(pl.col("i").cast(pl.UInt32), pl.col("j").cast(pl.UInt32))
-    df = p.join(left, on="i", how="left").join(right, on="j", how="left")
-    if related is not None and related.height:
-        rel = related.select(
-            pl.min_horizontal("event_a", "event_b").alias("_ea"),
-            pl.max_horizontal("event_a", "event_b").alias("_eb"),
-            pl.lit(True).alias("_related"),
-        ).unique()
+    i, j = pairs["i"], pairs["j"]
+    df = pl.concat(
+        [
+            pairs,
+            enc.select(pl.all().gather(i).name.suffix("_a")),
+            enc.select(pl.all().gather(j).name.suffix("_b")),
+        ],
+        how="horizontal",
+    )
+    if rel is not None:
         df = (
             df.with_columns(
                 pl.min_horizontal("event_id_a", "event_id_b").alias("_ea"),
                 pl.max_horizontal("event_id_a", "event_id_b").alias("_eb"),
             )
-            .join(rel, on=["_ea", "_eb"], how="left")
+            .join(rel, on=["_ea", "_eb"], how="left", maintain_order="left")
             .drop("_ea", "_eb")
         )
     else:
         df = df.with_columns(pl.lit(None, dtype=pl.Boolean).alias("_related"))
 
-    name_sim = _jw(df["name_key_a"], df["name_key_b"])
-    local_edits = _edits(df["email_local_a"], df["email_local_b"])
-    company_sim = _jw(df["company_f_a"], df["company_f_b"])
+    def strings(col: str) -> tuple[pl.Series, pl.Series]:
+        return features[col].gather(i), features[col].gather(j)
+
     df = df.with_columns(
-        name_sim.alias("_name_sim"),
-        local_edits.alias("_local_edits"),
-        company_sim.alias("_co_sim"),
+        _jw(*strings("name_key")).alias("_name_sim"),
+        _edits(*strings("email_local")).alias("_local_edits"),
+        _jw(*strings("company_f")).alias("_co_sim"),
     )
 
     def both(c: str) -> pl.Expr:
@@ -215,9 +264,7 @@ def _compare(
     def eq(c: str) -> pl.Expr:
         return pl.col(f"{c}_a") == pl.col(f"{c}_b")
 
-    weak_name = pl.col("name_quality_a").is_in(["single", "common"]) | pl.col(
-        "name_quality_b"
-    ).is_in(["single", "common"])
+    weak_name = pl.col("name_quality_a").is_in([1, 2]) | pl.col("name_quality_b").is_in([1, 2])
     same_domain = eq("email_domain")
     # A typo is one edit with the same digits; `jane.doe` vs `jane.doe84` is what a second
     # Jane Doe gets when the first took the name, so differing digits never count as similar.
@@ -229,7 +276,7 @@ def _compare(
         .then(3)
         .when(eq("email_key"))
         .then(4)
-        .when(typo & (pl.col("email_local_a").str.len_chars() >= 4))
+        .when(typo & (pl.col("email_local_len_a") >= 4))
         .then(2)
         # A different account at the same provider or employer: people seldom hold two.
         .when(same_domain)
