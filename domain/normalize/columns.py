@@ -40,7 +40,11 @@ def clean_frame(frame: pl.DataFrame, cols: list[str]) -> list[pl.Expr]:
     probes = []
     for c in cols:
         text = pl.col(c).cast(pl.String)
-        probes.append(text.str.contains(r"^\s|\s$").any().alias(f"{c}\x00edge"))
+        probes.append(
+            (text.str.len_bytes() != text.str.strip_chars().str.len_bytes())
+            .any()
+            .alias(f"{c}\x00edge")
+        )
         probes.append(
             ((text.str.len_bytes() <= _LONGEST_BLANK) & text.str.contains(BLANK_RE))
             .any()
