@@ -30,7 +30,7 @@ from domain.normalize.batch import NormalizedBatch
 from domain.normalize.eventbrite import normalize_eventbrite_attendees
 from domain.normalize.luma import normalize_luma_guests
 from infra.settings import Settings
-from resources.connectors.base import BrokenPage, Listing
+from resources.connectors.base import BrokenPage, Listing, SourceError
 from resources.connectors.cursors import CursorStore
 from resources.connectors.eventbrite import EventbriteClient
 from resources.connectors.luma import LumaClient, event_id
@@ -169,11 +169,23 @@ def _fetch_all(
     if progress:
         progress(label, 0, len(ids))
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        futures = {pool.submit(fetch, eid): eid for eid in ids}
+        futures = {pool.submit(_tolerate_gone, fetch, eid): eid for eid in ids}
         for done, future in enumerate(as_completed(futures), start=1):
             handle(futures[future], future.result())
             if progress:
                 progress(label, done, len(ids))
+
+
+def _tolerate_gone(fetch: Callable[[str], Listing], eid: str) -> Listing:
+    """An event deleted between listing and fetching is noted, not fatal to the sync."""
+    try:
+        return fetch(eid)
+    except SourceError as exc:
+        if exc.status != 404:
+            raise
+        gone = Listing()
+        gone.notes.append(f"{exc} (deleted since it was listed?)")
+        return gone
 
 
 def _write_days(

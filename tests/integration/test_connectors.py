@@ -308,3 +308,21 @@ def test_concurrent_event_fetches_share_the_rate_limit(
     # Beyond the burst, requests cannot come faster than the configured rate.
     assert requests > 40
     assert elapsed >= (requests - 30) / 5 * 0.9
+
+
+def test_event_gone_between_listing_and_fetch_is_noted(
+    eventbrite: tuple[EventbriteFake, ServerThread], settings: Settings, tmp_path: Path
+) -> None:
+    fake, server = eventbrite
+    gone = str(fake.world.eventbrite_events[0]["id"])
+    kept = fake.world.eventbrite_attendees.pop(gone)
+    try:
+        run = settings.model_copy(
+            update={"eventbrite_base_url": f"{server.url}/v3", "sync_page_size": 20}
+        )
+        end = WORLD.start + timedelta(days=WORLD.days)
+        report = sync_source("eventbrite", run, DataStore(tmp_path), None, WORLD.start, end)
+    finally:
+        fake.world.eventbrite_attendees[gone] = kept
+    assert report.input_records == fake.world.eventbrite_attendee_count - len(kept)
+    assert any(gone in n and "(404)" in n for n in report.notes)
