@@ -339,6 +339,7 @@ def sync_eventbrite(
     replaced: dict[str, set[str]] = {}
     counts: dict[str, tuple[int, int]] = {}
     done_cursors: dict[str, dict[str, str]] = {}
+    incremental_events: set[str] = set()
     for org in client.organizations():
         org_id = str(org.get("id"))
         listing = client.events(org_id)
@@ -360,6 +361,8 @@ def sync_eventbrite(
             have_day = store.has_day("eventbrite", key)
             incremental = not full and last is not None and have_day
             since[eid] = last - CHANGED_SINCE_OVERLAP if incremental and last else None
+            if since[eid] is not None:
+                incremental_events.add(eid)
             got, skipped = counts.get(key, (0, 0))
             counts[key] = (got + 1, skipped)
 
@@ -405,6 +408,7 @@ def sync_eventbrite(
         end=end.isoformat(),
         stats=report.stats,
         notes=report.notes,
+        incremental_events=sorted(incremental_events),
     )
     return report
 

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
 
 from domain.normalize.luma import normalize_luma_guests
 from fakes.data import WorldConfig, build_world
+from infra.settings import Settings
 from resources.connectors.base import Listing, Page
-from resources.connectors.sync import _normalize_listing
+from resources.connectors.replay import replay_fetch
+from resources.connectors.sync import _normalize_listing, sync_source
 from resources.landing import DataStore, RawFetch, merge_day
+from tests.integration.test_slice import start_fakes
 
 WORLD = build_world(WorldConfig(seed=9, luma_events=2, guests_per_event=(20, 20)))
 EVENT = WORLD.luma_events[0]
@@ -89,3 +94,41 @@ def test_day_files_round_trip_and_union(tmp_path: Path) -> None:
     # The same guests seen in the export and the API day are one row each.
     assert union.observations.height == day.observations.height
     assert union.observations["observation_id"].is_unique().all()
+
+
+def test_day_files_can_be_rebuilt_from_the_raw_landing(settings: Settings, tmp_path: Path) -> None:
+    apis = start_fakes()
+    try:
+        apis.luma.state.set_faults(repeat_page=1)
+        eb = str(apis.world.eventbrite_events[0]["id"])
+        apis.eventbrite.state.set_faults(
+            malformed_page=0, malformed_times=-1, malformed_kind="truncated", fault_event=eb
+        )
+        run = apis.settings(settings, sync_max_attempts=2)
+        live = DataStore(tmp_path / "live")
+        cfg = apis.world.config
+        end = cfg.start + timedelta(days=cfg.days - 1)
+        for source in ("luma", "eventbrite"):
+            sync_source(source, run, live, None, cfg.start, end, full=True)
+    finally:
+        apis.luma_server.stop()
+        apis.eventbrite_server.stop()
+    # Only the raw folder is copied over; the normalized files are rebuilt from it.
+    rebuilt = DataStore(tmp_path / "rebuilt")
+    shutil.copytree(live.root / "raw", rebuilt.root / "raw")
+    folders = sorted(p.parent for p in (rebuilt.root / "raw").rglob("manifest.json"))
+    assert len(folders) == 2
+    for folder in folders:
+        replay_fetch(rebuilt, folder)
+    for source in ("luma", "eventbrite"):
+        assert rebuilt.days(source) == live.days(source)
+        for day in live.days(source):
+            a, b = live.read_day(source, day), rebuilt.read_day(source, day)
+            assert a is not None and b is not None
+            for table in ("events", "observations", "attendance"):
+                assert getattr(a, table).equals(getattr(b, table)), (source, day, table)
+            qa = a.quarantine.drop("origin")
+            qb = b.quarantine.drop("origin")
+            assert qa.equals(qb), (source, day)
+    q = rebuilt.read_all(["eventbrite"]).quarantine
+    assert q.filter(q["record_index"] == -1).height == 1  # the truncated page, again
