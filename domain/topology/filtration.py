@@ -56,7 +56,7 @@ class PointCloud:
 
 
 def length_matrix(g: CoAttendanceGraph) -> sp.csr_matrix:
-    """Symmetric sparse matrix of edge lengths 1/weight."""
+    """Symmetric sparse matrix of edge lengths 1/weight (Dijkstra runs it as directed: cheaper)."""
     lengths = 1.0 / g.weight
     a = sp.coo_matrix((lengths, (g.src, g.dst)), shape=(g.n, g.n))
     return (a + a.T).tocsr()
@@ -74,14 +74,14 @@ def maxmin_landmarks(
     is_candidate = np.zeros(lengths.shape[0], dtype=bool)
     is_candidate[candidates] = True
     chosen = [first]
-    rows = [dijkstra(lengths, directed=False, indices=first).astype(np.float32)]
+    rows = [dijkstra(lengths, directed=True, indices=first).astype(np.float32)]
     nearest = rows[0].astype(np.float64)
     nearest[~is_candidate] = -1.0
     nearest[first] = -1.0
     while len(chosen) < k:
         nxt = int(np.argmax(nearest))
         chosen.append(nxt)
-        row = dijkstra(lengths, directed=False, indices=nxt)
+        row = dijkstra(lengths, directed=True, indices=nxt)
         rows.append(row.astype(np.float32))
         np.minimum(nearest, row, out=nearest, where=nearest >= 0)
         nearest[nxt] = -1.0

@@ -57,28 +57,39 @@ def finite_threshold(distances: np.ndarray) -> float:
     return float(finite.max()) if finite.size else 0.0
 
 
-def prepared(distances: np.ndarray) -> tuple[np.ndarray, float]:
-    """Replaces infinite distances by a value above the threshold every engine excludes."""
-    thresh = finite_threshold(distances)
-    d = np.where(np.isfinite(distances), distances, 2.0 * thresh + 1.0)
-    return d, thresh
+def enclosing_radius(distances: np.ndarray) -> float:
+    """min over points of the farthest distance: the Rips complex is a cone from there on.
+
+    A cone is contractible, so every finite class has died by this scale; computing past
+    it (as a threshold at the diameter would) only adds work, never bars.
+    """
+    return float(distances.max(axis=1).min()) if distances.size else 0.0
 
 
-def run_engine(engine: str, distances: np.ndarray, maxdim: int) -> list[np.ndarray]:
-    """Rips persistence of a distance matrix on one engine; diagrams for dims 0..maxdim."""
-    d, thresh = prepared(distances)
-    if d.shape[0] == 0:
-        return [np.zeros((0, 2)) for _ in range(maxdim + 1)]
+def components_of(distances: np.ndarray) -> list[np.ndarray]:
+    """Index sets of the blocks of mutually finite distance (graph components)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    finite_mask = np.isfinite(distances)
+    if finite_mask.all():
+        return [np.arange(distances.shape[0])]
+    count, labels = connected_components(csr_matrix(finite_mask), directed=False)
+    return [np.flatnonzero(labels == c) for c in range(count)]
+
+
+def engine_diagrams(engine: str, d: np.ndarray, maxdim: int, thresh: float) -> list[np.ndarray]:
+    """One engine on one finite distance matrix, Rips up to `thresh`."""
     if engine == "ripser":
         from ripser import ripser
 
-        out = ripser(d, distance_matrix=True, maxdim=maxdim, thresh=thresh)
-        dgms = out["dgms"]
+        dgms = ripser(d, distance_matrix=True, maxdim=maxdim, thresh=thresh)["dgms"]
     elif engine == "giotto":
         from gph import ripser_parallel
 
-        out = ripser_parallel(d, metric="precomputed", maxdim=maxdim, thresh=thresh, n_threads=-1)
-        dgms = out["dgms"]
+        dgms = ripser_parallel(d, metric="precomputed", maxdim=maxdim, thresh=thresh, n_threads=-1)[
+            "dgms"
+        ]
     elif engine == "gudhi":
         import gudhi
 
@@ -88,13 +99,34 @@ def run_engine(engine: str, distances: np.ndarray, maxdim: int) -> list[np.ndarr
         dgms = [st.persistence_intervals_in_dimension(k) for k in range(maxdim + 1)]
     else:
         raise ValueError(f"unknown persistence engine {engine!r}")
-    result = []
+    out = []
     for k in range(maxdim + 1):
         arr = (
             np.asarray(dgms[k], dtype=np.float64).reshape(-1, 2)
             if k < len(dgms)
             else np.zeros((0, 2))
         )
+        out.append(arr)
+    return out
+
+
+def run_engine(engine: str, distances: np.ndarray, maxdim: int) -> list[np.ndarray]:
+    """Rips persistence of a distance matrix on one engine; diagrams for dims 0..maxdim.
+
+    Each component (block of finite distances) is computed on its own up to its
+    enclosing radius; the diagram of a disjoint union is the union of the diagrams.
+    """
+    parts: list[list[np.ndarray]] = [[] for _ in range(maxdim + 1)]
+    for idx in components_of(distances):
+        if len(idx) == 1:
+            parts[0].append(np.array([[0.0, np.inf]]))
+            continue
+        sub = np.ascontiguousarray(distances[np.ix_(idx, idx)])
+        for k, dgm in enumerate(engine_diagrams(engine, sub, maxdim, enclosing_radius(sub))):
+            parts[k].append(dgm)
+    result = []
+    for k in range(maxdim + 1):
+        arr = np.vstack(parts[k]) if parts[k] else np.zeros((0, 2))
         # Drop zero-length bars (some engines report them); they carry no information.
         result.append(arr[arr[:, 1] > arr[:, 0]])
     return result

@@ -29,7 +29,7 @@ FILTRATION = (
 class TdaConfig:
     max_dimension: int = 2
     max_points: int = 1000
-    engine: str = "ripser"
+    engine: str = "giotto"
     timeout_s: float = 300.0
     memory_bytes: int = 4 * 2**30
     image_scale: float = 10.0
