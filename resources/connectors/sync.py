@@ -249,6 +249,8 @@ def sync_luma(
     if cursors is not None:
         for cal in calendars:
             state.update(cursors.get("luma", cal))
+    if not state:
+        report.mode = "full"  # no cursor yet: the first sync of this calendar is a full one
     settle = timedelta(days=settle_days)
     wanted: list[str] = []
     counts: dict[str, tuple[int, int]] = {}
@@ -395,6 +397,8 @@ def sync_eventbrite(
         )
         if done:
             done_cursors[org_id] = done
+    if not incremental_events:
+        report.mode = "full"  # no event had a cursor: everything was fetched in full
     report.days = _write_days("eventbrite", store, days, fetched, replaced, counts)
     # Cursors move only once the data they stand for is on disk.
     if cursors is not None:

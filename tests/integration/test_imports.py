@@ -40,6 +40,7 @@ def test_incremental_sync_fetches_only_changes(
     assert first.success
     eb_first = meta(first, "eventbrite_api")
     assert eb_first["input_records"] == apis.world.eventbrite_attendee_count
+    assert eb_first["mode"] == "full"  # no cursor yet
     # The cursors live in Redis under the shared key layout, one per organization / calendar.
     keys = RedisKeys(settings.redis_key_prefix)
     org = apis.world.config.eventbrite_org_id
