@@ -138,12 +138,17 @@ MERGE (m:{MEMBER} {{member_id: row.member_id}})
 SET m += row
 """
 
+# Only links that changed are written: stale ones are deleted, new ones merged.
+UNLINK_MEMBER_IDENTITIES = f"""
+UNWIND $rows AS row
+MATCH (:{MEMBER} {{member_id: row.member_id}})-[r:{HAS_IDENTITY}]->(:{IDENTITY} {{observation_id: row.observation_id}})
+DELETE r
+"""
+
 LINK_MEMBER_IDENTITIES = f"""
 UNWIND $rows AS row
 MATCH (m:{MEMBER} {{member_id: row.member_id}})
 MATCH (i:{IDENTITY} {{observation_id: row.observation_id}})
-OPTIONAL MATCH (other:{MEMBER})-[stale:{HAS_IDENTITY}]->(i) WHERE other <> m
-DELETE stale
 MERGE (m)-[:{HAS_IDENTITY}]->(i)
 """
 

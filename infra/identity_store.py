@@ -203,9 +203,26 @@ class IdentityStore:
         rows = member_rows(members)
         report.members_written = g.write_batches(gs.UPSERT_MEMBERS, rows)
         lap("members")
-        report.identities_linked = g.write_batches(
-            gs.LINK_MEMBER_IDENTITIES, members.assignment.to_dicts()
-        )
+        current = g.run(gs.MEMBER_ASSIGNMENT, ids=None if full else list(scope_member_ids or ()))
+        held: dict[str, set[str]] = {}
+        for r in current:
+            held.setdefault(r["observation_id"], set()).add(r["member_id"])
+        target = dict(members.assignment.iter_rows())
+        stale = [
+            {"observation_id": o, "member_id": m}
+            for o, ms in held.items()
+            for m in ms
+            if o in target and m != target[o]
+        ]
+        new_links = [
+            {"observation_id": o, "member_id": m}
+            for o, m in target.items()
+            if m not in held.get(o, ())
+        ]
+        lap("read_links")
+        g.write_batches(gs.UNLINK_MEMBER_IDENTITIES, stale)
+        report.identities_linked = g.write_batches(gs.LINK_MEMBER_IDENTITIES, new_links)
+        report.extra["identity_links_removed"] = len(stale)
         lap("link_identities")
         splits = [{"member_id": k, "split_from": v} for k, v in members.split_from.items()]
         g.write_batches(gs.RECORD_SPLITS, splits)
