@@ -12,6 +12,9 @@ A Luma fake with E events of G guests each (default 200 x 500 = 100,000 guests; 
                            normalization, and the day files written as parquet
     sync c=5:              the same with the default concurrency of 5
 
+    sync c=1 / c=5, latency: the two syncs against a second fake that waits `--latency`
+                           seconds (default 0.05) before each reply, as a remote API would
+
 and prints the median of `--runs` runs of each as guests per second, with ratios.
 
     .venv/bin/python -m bench.sync [--quick] [--events E] [--guests G] [--runs K]
@@ -53,7 +56,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_fake(port: int, events: int, guests: int) -> subprocess.Popen[bytes]:
+def start_fake(port: int, events: int, guests: int, delay: float = 0.0) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -71,6 +74,8 @@ def start_fake(port: int, events: int, guests: int) -> subprocess.Popen[bytes]:
             str(guests),
             "--people",
             str(max(2 * guests, 1000)),
+            "--delay",
+            str(delay),
         ],
         cwd=PROJECT_ROOT,
         stdout=subprocess.DEVNULL,
@@ -151,6 +156,9 @@ def main() -> None:
     parser.add_argument("--guests", type=int, default=500)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--page-size", type=int, default=100)
+    parser.add_argument(
+        "--latency", type=float, default=0.05, help="server delay per reply for the last pair"
+    )
     args = parser.parse_args()
     if args.quick:
         args.events, args.guests, args.runs = 20, 100, 2
@@ -163,12 +171,18 @@ def main() -> None:
         f"{args.runs} runs each"
     )
     proc = start_fake(port, args.events, args.guests)
+    slow_port = free_port()
+    slow_proc = start_fake(slow_port, args.events, args.guests, delay=args.latency)
     base = f"http://127.0.0.1:{port}/v1"
+    slow = f"http://127.0.0.1:{slow_port}/v1"
+    ms = f"{args.latency * 1000:.0f} ms latency"
     cases: dict[str, Callable[[], int]] = {
         "baseline: httpx page loop": lambda: baseline(base, args.page_size),
         "connector only, concurrency 5": lambda: connector_only(base, args.page_size, 5),
         "sync, concurrency 1": lambda: full_sync(base, args.page_size, 1, start, end),
         "sync, concurrency 5": lambda: full_sync(base, args.page_size, 5, start, end),
+        f"sync, concurrency 1, {ms}": lambda: full_sync(slow, args.page_size, 1, start, end),
+        f"sync, concurrency 5, {ms}": lambda: full_sync(slow, args.page_size, 5, start, end),
     }
     times: dict[str, list[float]] = {k: [] for k in cases}
     rows: dict[str, int] = {}
@@ -181,8 +195,9 @@ def main() -> None:
                 while CLEANUP:
                     shutil.rmtree(CLEANUP.pop(), ignore_errors=True)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        for p in (proc, slow_proc):
+            p.terminate()
+            p.wait(timeout=30)
     expected = args.events * args.guests
     table = Table(
         "case", "guests", "median s", "guests/s", "vs baseline", title="Luma API sync throughput"
@@ -202,10 +217,11 @@ def main() -> None:
             f"{rates[name] / base_rate:.2f}x",
         )
     console.print(table)
+    local = rates["sync, concurrency 5"] / rates["sync, concurrency 1"]
+    remote = rates[f"sync, concurrency 5, {ms}"] / rates[f"sync, concurrency 1, {ms}"]
     console.print(
-        f"concurrency 5 vs 1: {rates['sync, concurrency 5'] / rates['sync, concurrency 1']:.2f}x; "
-        f"every case saw {expected:,} guests: "
-        f"{all(r == expected for r in rows.values())}"
+        f"concurrency 5 vs 1: {local:.2f}x on localhost, {remote:.2f}x with {ms}; "
+        f"every case saw {expected:,} guests: {all(r == expected for r in rows.values())}"
     )
 
 

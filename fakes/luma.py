@@ -206,13 +206,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=24, help="events on the calendar")
     parser.add_argument("--guests", type=int, default=0, help="guests per event (0 = 15..60)")
     parser.add_argument("--people", type=int, default=400, help="size of the population")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds added to each reply")
     args = parser.parse_args(argv)
     import uvicorn
 
     cfg = WorldConfig(seed=args.seed, luma_events=args.events, people=args.people)
     if args.guests:
         cfg.guests_per_event = (args.guests, args.guests)
-    fake = LumaFake(build_world(cfg), api_key=args.api_key)
+    fake = LumaFake(build_world(cfg), api_key=args.api_key, faults=Faults(delay_seconds=args.delay))
     uvicorn.run(fake.app, host=args.host, port=args.port, log_level="warning")
 
 
