@@ -14,7 +14,6 @@ Modes:
 
 from __future__ import annotations
 
-import json
 from bisect import bisect_right
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -458,16 +457,3 @@ def sync_source(
                 progress=progress,
             )
     raise ValueError(f"no API sync for source {source!r}; known: {', '.join(API_SOURCES)}")
-
-
-def report_json(report: SyncReport) -> str:
-    return json.dumps(
-        {
-            "source": report.source,
-            "mode": report.mode,
-            "input": report.input_records,
-            "normalized": report.normalized,
-            "quarantined": report.quarantined,
-            "stats": report.stats,
-        }
-    )
