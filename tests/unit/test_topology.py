@@ -142,3 +142,28 @@ def test_structural_change_is_zero_for_same_and_grows_with_difference() -> None:
     change = structural_change(a, b)
     assert change["score"] == pytest.approx(1.5)  # the loop [1, 4] vanished: (4-1)/2
     assert change["per_dimension"]["H1"]["wasserstein"] > 0
+
+
+def test_empty_and_tiny_graphs_go_through_every_step() -> None:
+    from domain.network.layout import compute_layout
+    from domain.network.metrics import compute_metrics
+    from domain.network.plots import betti_png, diagrams_png, graph_png
+    from domain.topology.report import TdaConfig, analyse_topology
+
+    for g in (
+        from_edges([], []),
+        from_edges(["solo"], []),
+        from_edges(["a", "b"], [("a", "b", 2.0)]),
+    ):
+        m = compute_metrics(g)
+        assert m.summary(g)["members"] == g.n
+        lay = compute_layout(g, m)
+        rep = analyse_topology(g, TdaConfig(max_dimension=2, timeout_s=30))
+        assert rep.data["complete"] and len(rep.data["dimensions"]) == 3
+        assert rep.data["dimensions"][0]["essential"] == (1 if g.m else 0)
+        for png in (
+            graph_png(lay),
+            diagrams_png(rep.diagrams),
+            betti_png(rep.data["grid"], [[0] * len(rep.data["grid"])]),
+        ):
+            assert png.startswith(b"\x89PNG")
