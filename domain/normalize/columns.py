@@ -9,8 +9,9 @@ scalar cleaners in `fields` once per distinct value. Both paths give the same an
 from __future__ import annotations
 
 import functools
+import itertools
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import phonenumbers
@@ -124,7 +125,7 @@ def normalize_phones(values: pl.Series, default_region: str = "US") -> pl.Series
             pl.lit(text).str.replace_all(_SEPARATORS, "")
         )
     ).to_series()
-    result = pl.Series(name, [None] * len(text), dtype=pl.String)
+    result = pl.Series(name, dtype=pl.String).extend_constant(None, len(text))
     pending = text.is_not_null()
     if default_region == "US":
         nanp = digits.str.contains(r"^(?:\+?1)?[2-9]\d{9}$").fill_null(False)
@@ -207,18 +208,73 @@ def _suffix_parts(suffix: str) -> tuple[int | None, int | None, bool]:
 
 
 def _localize(naive: pl.Series, zones: pl.Series) -> pl.Series:
-    """Naive local times -> UTC, each in its row's zone (nonexistent local times -> null)."""
+    """Naive local times -> UTC, each in its row's zone (nonexistent local times -> null,
+    ambiguous ones -> the earlier instant)."""
     distinct = zones.unique().to_list()
     if len(distinct) == 1:
-        return naive.dt.replace_time_zone(
-            distinct[0], ambiguous="earliest", non_existent="null"
-        ).dt.convert_time_zone("UTC")
-    frame = pl.DataFrame({"t": naive, "z": zones})
-    out = pl.lit(None, dtype=UTC_DATETIME)
+        return _localize_one(naive, distinct[0])
+    result = pl.Series(naive.name, dtype=UTC_DATETIME).extend_constant(None, len(naive))
     for zone in distinct:
-        local = pl.col("t").dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
-        out = pl.when(pl.col("z") == zone).then(local.dt.convert_time_zone("UTC")).otherwise(out)
-    return frame.select(out).to_series()
+        if zone is None:
+            continue
+        idx = (zones == zone).arg_true()
+        result = result.scatter(idx, _localize_one(naive.gather(idx), zone))
+    return result
+
+
+def _zone_direct(naive: pl.Series, zone: str) -> pl.Series:
+    return naive.dt.replace_time_zone(
+        zone, ambiguous="earliest", non_existent="null"
+    ).dt.convert_time_zone("UTC")
+
+
+_MAX_SEGMENTS = 12
+
+
+def _localize_one(naive: pl.Series, zone: str) -> pl.Series:
+    """Naive local times of one zone -> UTC, exactly as `replace_time_zone` would, with
+    the zone's rules looked up per hour of the covered span instead of per value.
+
+    An hour whose first and last microsecond have the same UTC offset (or are both
+    nonexistent) has that offset throughout; consecutive such hours with the same offset
+    form a segment and its rows are shifted by plain arithmetic. Hours with a change
+    inside go through `replace_time_zone` value by value."""
+    if zone == "UTC" or naive.len() < 10_000:
+        return _zone_direct(naive, zone)
+    lo, hi = naive.min(), naive.max()
+    unit = naive.dtype.time_unit if isinstance(naive.dtype, pl.Datetime) else "us"
+    if not isinstance(lo, datetime) or not isinstance(hi, datetime) or (hi - lo).days > 800:
+        return _zone_direct(naive, zone)
+    start = lo.replace(minute=0, second=0, microsecond=0)
+    hours = pl.datetime_range(start, hi, "1h", time_unit=unit, eager=True)
+    ends = hours + timedelta(microseconds=3_599_999_999)
+    first = hours - _zone_direct(hours, zone).dt.replace_time_zone(None)
+    last = ends - _zone_direct(ends, zone).dt.replace_time_zone(None)
+    steady = ((first == last) | (first.is_null() & last.is_null())).fill_null(False)
+    # Segments: (start hour, offset or None, exact?) wherever the state changes.
+    grid = pl.DataFrame(
+        {"h": hours, "o": pl.select(pl.when(steady).then(first)).to_series(), "x": ~steady}
+    )
+    changed = pl.struct("o", "x").ne_missing(pl.struct("o", "x").shift(1)).fill_null(True)
+    segments = grid.filter(changed).rows()
+    if len(segments) > _MAX_SEGMENTS:
+        return _zone_direct(naive, zone)
+    t = pl.col("t")
+    off: Any = pl.lit(segments[-1][1], dtype=pl.Duration(unit))
+    exact: Any = pl.lit(segments[-1][2])
+    for (_, offset, is_exact), (nxt, _, _) in reversed(list(itertools.pairwise(segments))):
+        off = pl.when(t < nxt).then(pl.lit(offset, dtype=pl.Duration(unit))).otherwise(off)
+        exact = pl.when(t < nxt).then(pl.lit(is_exact)).otherwise(exact)
+    out = pl.DataFrame({"t": naive}).select(
+        (t - off).dt.replace_time_zone("UTC").alias("r"),
+        exact.alias("x"),
+    )
+    result = out["r"].rename(naive.name)
+    redo = out["x"] & naive.is_not_null()
+    if redo.any():
+        idx = redo.arg_true()
+        result = result.scatter(idx, _zone_direct(naive.gather(idx), zone))
+    return result
 
 
 def _iso(text: pl.Series, zones: pl.Series, head_format: str) -> pl.Series | None:
@@ -291,7 +347,7 @@ def parse_time_series(raw: pl.Series, zones: pl.Series) -> tuple[pl.Series, pl.S
         & ~((pl.lit(text).str.len_bytes() <= _LONGEST_BLANK) & pl.lit(text).str.contains(BLANK_RE))
     ).to_series()
     text = pl.select(pl.when(pl.lit(present)).then(pl.lit(text))).to_series()
-    result = pl.Series(text.name, [None] * len(text), dtype=UTC_DATETIME)
+    result = pl.Series(text.name, dtype=UTC_DATETIME).extend_constant(None, len(text))
     remaining = text.is_not_null()
     sample = text.drop_nulls().head(200)
     candidates: list[tuple[str, str]] = [("iso", f) for f in _ISO_HEADS] + list(_OTHER_FORMATS)

@@ -347,7 +347,11 @@ def finish(
             rows = repeated.arg_true()
             later = ~df["_id"].gather(rows).is_first_distinct()
             if later.any():
-                flag = pl.Series([False] * df.height).scatter(rows.filter(later), True)
+                flag = (
+                    pl.Series(dtype=pl.Boolean)
+                    .extend_constant(False, df.height)
+                    .scatter(rows.filter(later), True)
+                )
                 df = df.with_columns(
                     pl.when(pl.lit(flag))
                     .then(pl.lit(f"duplicate {id_label} in file"))
@@ -377,6 +381,13 @@ def finish(
     df = df.with_columns(updates)
     bad = df.filter(pl.col("_reason").is_not_null())
     quarantine = quarantine_rows(bad, source, origin, pl.col("_reason"), raw_frame, raw_cols)
+    # A plus-one cannot be linked to a host that did not make it into the observations.
+    plus_one_of = pl.col("_plus_one_of")
+    if _has_values(df, "_plus_one_of") and _has_values(bad, "_id"):
+        bad_ids = bad["_id"].drop_nulls().unique()
+        kept = df.filter(pl.col("_reason").is_null() & pl.col("_id").is_in(bad_ids.implode()))
+        lost = (f"{source}:" + bad_ids.filter(~bad_ids.is_in(kept["_id"].implode()))).implode()
+        plus_one_of = pl.when(plus_one_of.is_in(lost)).then(None).otherwise(plus_one_of)
     # Names: the source's own first/last win; else split the full name (once per name).
     own = pl.col("_first").is_not_null() | pl.col("_last").is_not_null()
     composed = pl.concat_str([pl.col("_first"), pl.col("_last")], separator=" ", ignore_nulls=True)
@@ -427,7 +438,7 @@ def finish(
         status.alias("status"),
         pl.col("_raw_status").alias("raw_status"),
         pl.col("_role").fill_null(Role.GUEST.value).alias("role"),
-        pl.col("_plus_one_of").alias("plus_one_of"),
+        plus_one_of.alias("plus_one_of"),
         pl.coalesce("_registered", "_observed").alias("registered_at"),
         pl.col("_checked").alias("checked_in_at"),
     ).collect()

@@ -149,6 +149,30 @@ def normalized_name(name: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", name).lower().split())
 
 
+def normalized_names(names: pl.Series) -> pl.Series:
+    """`normalized_name` of each value. ASCII text (NFKC leaves it alone) is done in
+    polars; other text goes through `normalized_name`, once per distinct value."""
+    names = names.cast(pl.String)
+    frame = pl.DataFrame({"n": names})
+    # The class below is exactly the ASCII characters Python's `str.split()` splits on.
+    ascii_only = pl.col("n").str.contains(r"^[\x00-\x7f]*$")
+    fast = (
+        pl.col("n")
+        .str.to_lowercase()
+        .str.replace_all(r"[\t\n\x0b\x0c\r\x1c-\x1f ]+", " ")
+        .str.strip_chars(" ")
+    )
+    out = frame.select(pl.when(ascii_only).then(fast).alias("k"), ascii_only.alias("a"))
+    slow = out["a"].not_() & names.is_not_null()
+    if slow.any():
+        rest = names.filter(slow)
+        distinct = rest.unique()
+        done = pl.Series([normalized_name(v) for v in distinct.to_list()], dtype=pl.String)
+        mapped = rest.replace_strict(distinct, done, return_dtype=pl.String)
+        return out["k"].scatter(slow.arg_true(), mapped).rename(names.name)
+    return out["k"].rename(names.name)
+
+
 def name_hash(key: str) -> str:
     """Stable short hash of a normalized name (Python's `hash` is salted per process and
     polars' hash is not stable across versions)."""
@@ -239,51 +263,47 @@ def normalize_partiful_csv(
             extra_inputs = extra.height
             df = pl.concat([df, extra.select(df.columns)]).sort("_idx", "_copy")
     # Stable ids: hash of the normalized name + its occurrence number in the file. Names
-    # repeat, so normalizing and hashing happen once per distinct name.
-    keys = {n: normalized_name(n) for n in df["_full"].drop_nulls().unique().to_list()}
-    host_names = df["_host_name"].drop_nulls().unique().to_list()
-    keys.update({n: normalized_name(n) for n in host_names if n not in keys})
-    codes: dict[str, int] = {}
-    for key in keys.values():
-        if key:
-            codes.setdefault(key, len(codes))
-    code_of = {n: codes[k] for n, k in keys.items() if k}
-    hashes = pl.Series([name_hash(k) for k in codes], dtype=pl.String)
+    # repeat, so normalizing and hashing happen once per distinct name, and the results
+    # are joined back.
+    names = pl.concat([df["_full"], df["_host_name"]]).drop_nulls().unique()
+    table = pl.DataFrame({"_name": names, "_key": normalized_names(names)}).filter(
+        pl.col("_key") != ""
+    )
+    keys = table["_key"].unique()  # code of a name = position of its key here
+    table = table.join(
+        pl.DataFrame({"_key": keys, "_code": pl.int_range(keys.len(), eager=True)}), on="_key"
+    )
+    hashes = pl.Series([name_hash(k) for k in keys.to_list()], dtype=pl.String)
     df = df.with_columns(
-        pl.col("_full").replace_strict(code_of, default=None, return_dtype=pl.Int64).alias("_code"),
+        pl.col("_full")
+        .replace_strict(table["_name"], table["_code"], default=None, return_dtype=pl.Int64)
+        .alias("_code"),
         pl.col("_host_name")
-        .replace_strict(code_of, default=None, return_dtype=pl.Int64)
+        .replace_strict(table["_name"], table["_code"], default=None, return_dtype=pl.Int64)
         .alias("_host_code"),
     )
     df = df.with_columns(
-        pl.col("_code").cum_count().over("_code").alias("_occ"),
-        pl.lit(hashes).gather(pl.col("_code")).alias("_h")
-        if len(codes)
-        else pl.lit(None, pl.String).alias("_h"),
-    )
-    df = df.with_columns(
-        pl.when(pl.col("_code").is_not_null())
-        .then(pl.lit(f"{event_sid}:") + pl.col("_h") + pl.lit("-") + pl.col("_occ").cast(pl.String))
-        .alias("_id")
+        pl.concat_str(
+            pl.lit(f"{event_sid}:"),
+            pl.lit(hashes).gather(pl.col("_code")),
+            pl.lit("-"),
+            pl.col("_code").cum_count().over("_code").cast(pl.String),
+        ).alias("_id")
     )
     # Plus-one -> host: the first non-plus-one row of that normalized name.
-    links: dict[int, str] = {}
-    wanted = df["_host_code"].drop_nulls().unique()
-    if wanted.len():
-        hosts = (
-            df.select("_code", "_id", "_role")
-            .filter(
-                (pl.col("_role") != Role.PLUS_ONE.value) & pl.col("_code").is_in(wanted.implode())
-            )
-            .unique(subset="_code", keep="first", maintain_order=True)
-            .select("_code", "_id")
-        )
-        links = {k: f"{Source.PARTIFUL}:{v}" for k, v in hosts.iter_rows()}
-    df = df.with_columns(
-        pl.col("_host_code")
-        .replace_strict(links, default=None, return_dtype=pl.String)
-        .alias("_plus_one_of")
+    hosts = (
+        df.lazy()
+        .filter((pl.col("_role") != Role.PLUS_ONE.value) & pl.col("_code").is_not_null())
+        .group_by("_code")
+        .agg(pl.col("_id").first())
+        .collect()
     )
+    host_of_code = (
+        pl.Series(dtype=pl.String)
+        .extend_constant(None, keys.len())
+        .scatter(hosts["_code"], f"{Source.PARTIFUL}:" + hosts["_id"])
+    )
+    df = df.with_columns(pl.lit(host_of_code).gather(pl.col("_host_code")).alias("_plus_one_of"))
     staging = df.select(
         "_idx",
         "_pos",
@@ -300,7 +320,7 @@ def normalize_partiful_csv(
         pl.lit(event_row["event_id"]).alias("_event_id"),
         "_pre_reason",
     )
-    batch = finish(
+    return finish(
         staging,
         source=Source.PARTIFUL.value,
         origin=origin,
@@ -315,19 +335,6 @@ def normalize_partiful_csv(
         tz=event_row["timezone"],
         input_records=frame.height + extra_inputs,
     )
-    # A host that did not make it into the observations cannot be linked to.
-    linked = batch.attendance["plus_one_of"].drop_nulls().unique()
-    if linked.len():
-        kept = batch.observations.filter(pl.col("observation_id").is_in(linked.implode()))
-        lost = set(linked.to_list()) - set(kept["observation_id"].to_list())
-        if lost:
-            batch.attendance = batch.attendance.with_columns(
-                pl.when(pl.col("plus_one_of").is_in(list(lost)))
-                .then(None)
-                .otherwise(pl.col("plus_one_of"))
-                .alias("plus_one_of")
-            )
-    return batch
 
 
 _HANDLES = ("instagram", "linkedin", "twitter", "github", "website")

@@ -1,12 +1,17 @@
 """The vectorized column cleaners agree with the scalar ones in `fields`, value for value."""
 
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
 
-from domain.normalize.columns import clean_frame, normalize_phones, parse_time_series
+from domain.normalize.columns import (
+    _localize_one,
+    clean_frame,
+    normalize_phones,
+    parse_time_series,
+)
 from domain.normalize.common import split_full_names, via_distinct
 from domain.normalize.fields import normalize_phone, parse_timestamp, split_name
 
@@ -120,3 +125,29 @@ def test_via_distinct_maps_each_value_once() -> None:
     values = pl.Series(["a", "b", "a", None] * 10)
     assert via_distinct(values, upper)["u"].to_list() == ["A", "B", "A", None] * 10
     assert calls == [2]
+
+
+@pytest.mark.parametrize(
+    "zone", ["America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu", "Europe/London"]
+)
+def test_localizing_by_hour_segments_matches_replace_time_zone(zone: str) -> None:
+    # Random times over a year plus every minute of both DST change days, so segments,
+    # nonexistent hours, ambiguous hours and half-hour shifts all occur.
+    rng = random.Random(5)
+    start = datetime(2026, 1, 1)
+    values: list[datetime | None] = [
+        start + timedelta(seconds=rng.randrange(365 * 86400)) for _ in range(20_000)
+    ]
+    naive = pl.concat(
+        [
+            pl.Series([*values, None], dtype=pl.Datetime("us")),
+            pl.datetime_range(datetime(2026, 3, 8), datetime(2026, 3, 9), "1m", eager=True),
+            pl.datetime_range(datetime(2026, 11, 1), datetime(2026, 11, 2), "1m", eager=True),
+            pl.datetime_range(datetime(2026, 4, 5), datetime(2026, 4, 6), "1m", eager=True),
+            pl.datetime_range(datetime(2026, 10, 4), datetime(2026, 10, 5), "1m", eager=True),
+        ]
+    )
+    expected = naive.dt.replace_time_zone(
+        zone, ambiguous="earliest", non_existent="null"
+    ).dt.convert_time_zone("UTC")
+    assert _localize_one(naive, zone).to_list() == expected.to_list()

@@ -3,6 +3,8 @@ import polars as pl
 from domain.normalize.partiful import (
     event_meta_from_stem,
     normalize_partiful_csv,
+    normalized_name,
+    normalized_names,
     partiful_event,
 )
 from resources.exports import read_csv_text
@@ -120,3 +122,23 @@ def test_missing_columns_quarantine_everything() -> None:
     batch = _batch("Guest,RSVP\nAnn,Going\n")
     assert batch.reconciles and batch.observations.height == 0
     assert batch.quarantine["reason"].to_list() == ["wrong column set: missing Name"]
+
+
+def test_name_keys_match_scalar_normalization() -> None:
+    names = [
+        "Priya Raman",
+        "PRIYA  raman ",
+        "\tBob\x1cSmith\r\n",
+        "Zoë  Núñez",
+        "ＡＢＣ Def",
+        "\u00a0x\u2003y ",
+        "ΟΔΟΣ",
+        "İstanbul",
+        "ﬁsh",
+        "x\x85y",
+        "  ",
+        "",
+        None,
+    ]
+    keys = normalized_names(pl.Series(names)).to_list()
+    assert keys == [None if n is None else normalized_name(n) for n in names]
