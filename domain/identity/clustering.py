@@ -20,14 +20,23 @@ import polars as pl
 
 from domain.identity.features import IDENTIFYING_PLATFORMS
 
+# Marks an event or platform that already holds two values (only a must-link does that).
+_MANY = "\x00many"
+
 
 class _State:
+    """What a cluster holds per event (its address) and per platform (its account).
+
+    One value per key, not a set: the constraints keep it at one, and a million small
+    sets would dominate the memory of a large run.
+    """
+
     __slots__ = ("accounts", "cannot", "events", "forced", "size")
 
     def __init__(self) -> None:
-        self.events: dict[str, set[str]] = {}
-        self.accounts: dict[str, set[str]] = {}
-        self.cannot: set[int] = set()
+        self.events: dict[str, str] = {}
+        self.accounts: dict[str, str] = {}
+        self.cannot: set[int] | None = None
         self.size = 1
         self.forced = False
 
@@ -75,32 +84,35 @@ class ConstrainedClusters:
             st = _State()
             ev, em = self.events[root], self.emails[root]
             if ev is not None and em is not None:
-                st.events[ev] = {em}
+                st.events[ev] = em
             for platform, value in self.accounts[root]:
-                st.accounts.setdefault(platform, set()).add(value)
+                st.accounts[platform] = value
             self.state[root] = st
         return st
 
     def add_cannot_link(self, i: int, j: int) -> None:
-        self._get(self.find(i)).cannot.add(j)
-        self._get(self.find(j)).cannot.add(i)
+        for a, b in ((i, j), (j, i)):
+            st = self._get(self.find(a))
+            if st.cannot is None:
+                st.cannot = set()
+            st.cannot.add(b)
 
     def explicitly_apart(self, ra: int, rb: int) -> bool:
         sa, sb = self._get(ra), self._get(rb)
-        return any(self.find(x) == rb for x in sa.cannot) or any(
-            self.find(x) == ra for x in sb.cannot
+        return any(self.find(x) == rb for x in sa.cannot or ()) or any(
+            self.find(x) == ra for x in sb.cannot or ()
         )
 
     def automatic_conflict(self, ra: int, rb: int) -> bool:
         sa, sb = self._get(ra), self._get(rb)
         small, large = (sa, sb) if len(sa.events) <= len(sb.events) else (sb, sa)
-        for ev, emails in small.events.items():
+        for ev, email in small.events.items():
             other = large.events.get(ev)
-            if other is not None and len(emails | other) > 1:
+            if other is not None and (other != email or other == _MANY):
                 return True
-        for platform, values in sa.accounts.items():
+        for platform, value in sa.accounts.items():
             other = sb.accounts.get(platform)
-            if other is not None and len(values | other) > 1:
+            if other is not None and (other != value or other == _MANY):
                 return True
         return False
 
@@ -118,11 +130,15 @@ class ConstrainedClusters:
         if sa.size < sb.size:
             ra, rb, sa, sb = rb, ra, sb, sa
         self.parent[rb] = ra
-        for ev, emails in sb.events.items():
-            sa.events.setdefault(ev, set()).update(emails)
-        for platform, values in sb.accounts.items():
-            sa.accounts.setdefault(platform, set()).update(values)
-        sa.cannot |= sb.cannot
+        for held, incoming in ((sa.events, sb.events), (sa.accounts, sb.accounts)):
+            for key, value in incoming.items():
+                current = held.get(key)
+                if current is None:
+                    held[key] = value
+                elif current != value:
+                    held[key] = _MANY
+        if sb.cannot:
+            sa.cannot = (sa.cannot or set()) | sb.cannot
         sa.size += sb.size
         sa.forced = sa.forced or sb.forced or forced
         del self.state[rb]

@@ -47,6 +47,7 @@ ASSIGNMENT_SCHEMA: dict[str, pl.DataType] = {
 class Thresholds:
     merge_at: float = 0.95
     suggest_at: float = 0.5
+    merge_without_identifier_at: float = 0.99  # no shared address/phone/handle/account
     common_name_min: int = 5
     exhaustive_below: int = 400  # score every pair when there are this few records
     u_sample_pairs: int = 300_000
@@ -104,7 +105,12 @@ def score_candidates(
         sample = random_pairs(features.height, thresholds.u_sample_pairs)
         u = estimate_u(compare(features, sample, rel))
         model = fit_em(compared, u)
-    scored = apply_guards(score(compared, model), thresholds.merge_at, thresholds.suggest_at)
+    scored = apply_guards(
+        score(compared, model),
+        thresholds.merge_at,
+        thresholds.suggest_at,
+        thresholds.merge_without_identifier_at,
+    )
     return Scored(features, scored, model, per_rule)
 
 

@@ -488,7 +488,12 @@ def score(compared: pl.DataFrame, model: MatchModel, keep_weights: bool = False)
     return out.with_columns(weight_columns(model)) if keep_weights else out
 
 
-def apply_guards(scored: pl.DataFrame, merge_at: float, suggest_at: float) -> pl.DataFrame:
+def apply_guards(
+    scored: pl.DataFrame,
+    merge_at: float,
+    suggest_at: float,
+    merge_without_identifier_at: float | None = None,
+) -> pl.DataFrame:
     """The decision each pair allows on its own: merge, suggest, distinct or cannot_link.
 
     Guards: a name alone never merges when it is a single word, a placeholder or common
@@ -501,6 +506,13 @@ def apply_guards(scored: pl.DataFrame, merge_at: float, suggest_at: float) -> pl
         pl.when(p >= merge_at).then(pl.lit("merge")).when(p >= suggest_at).then(pl.lit("suggest"))
     ).otherwise(pl.lit("distinct"))
     name_only_weak = ~pl.col("identifier_agrees") & pl.col("name_weak")
+    # Without any shared identifier (address, phone, handle, account) a merge rests on
+    # names and co-attendance; it needs the stricter threshold, else it is a suggestion.
+    weak_merge = (
+        ~pl.col("identifier_agrees") & (p < merge_without_identifier_at) & (by_score == "merge")
+        if merge_without_identifier_at is not None
+        else pl.lit(False)
+    )
     email_name_conflict = (
         pl.col("l_email").is_in([3, 4])
         & (pl.col("l_name") == 0)
@@ -513,7 +525,7 @@ def apply_guards(scored: pl.DataFrame, merge_at: float, suggest_at: float) -> pl
         .then(pl.lit("cannot_link"))
         .when(name_only_weak)
         .then(pl.lit("distinct"))
-        .when(email_name_conflict)
+        .when(email_name_conflict | weak_merge)
         .then(pl.lit("suggest"))
         .otherwise(by_score)
     )
@@ -524,6 +536,8 @@ def apply_guards(scored: pl.DataFrame, merge_at: float, suggest_at: float) -> pl
         .then(pl.lit("name alone is a single word, placeholder or common"))
         .when(email_name_conflict)
         .then(pl.lit("shared address with a different name: for review"))
+        .when(weak_merge)
+        .then(pl.lit("no shared identifier and below the stricter threshold"))
     )
     return scored.with_columns(decision.alias("decision"), guard.alias("guard"))
 
