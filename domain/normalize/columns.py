@@ -35,23 +35,28 @@ def clean(col: str | pl.Expr) -> pl.Expr:
 
 def clean_frame(frame: pl.DataFrame, cols: list[str]) -> list[pl.Expr]:
     """`clean` for several columns of `frame` as expressions evaluated together (polars
-    runs them in parallel), stripping or blanking a column only when some value needs it."""
+    runs them in parallel), stripping or blanking a column only when some value needs it.
+
+    Whether a column needs it is probed on its distinct values when a sample shows the
+    column repeats a lot (statuses, companies, first names), else on every value."""
     if not cols or frame.height == 0:
         return []
-    probes = []
-    for c in cols:
-        text = pl.col(c).cast(pl.String)
-        probes.append(
-            (text.str.len_bytes() != text.str.strip_chars().str.len_bytes())
-            .any()
-            .alias(f"{c}\x00edge")
-        )
-        probes.append(
-            ((text.str.len_bytes() <= _LONGEST_BLANK) & text.str.contains(BLANK_RE))
-            .any()
-            .alias(f"{c}\x00blank")
-        )
-    flags = frame.select(probes).row(0, named=True)
+    repetitive = _repetitive(frame, cols)
+    lists = (
+        frame.select(pl.col(c).cast(pl.String).unique().implode() for c in repetitive).row(0)
+        if repetitive
+        else ()
+    )
+    sources = {
+        c: pl.DataFrame({c: values}, schema={c: pl.String})
+        for c, values in zip(repetitive, lists, strict=True)
+    }
+    flags: dict[str, bool] = {}
+    for source, names in [(frame, [c for c in cols if c not in sources])] + [
+        (sources[c], [c]) for c in repetitive
+    ]:
+        if names:
+            flags.update(source.select(_probes(names)).row(0, named=True))
     out = []
     for c in cols:
         edge, blank = flags[f"{c}\x00edge"], flags[f"{c}\x00blank"]
@@ -65,6 +70,31 @@ def clean_frame(frame: pl.DataFrame, cols: list[str]) -> list[pl.Expr]:
             text = pl.when(is_blank).then(None).otherwise(text)
         out.append(text.alias(c))
     return out
+
+
+def _repetitive(frame: pl.DataFrame, cols: list[str], sample: int = 2000) -> list[str]:
+    """Columns whose first `sample` values have few distinct ones (cheap to probe by
+    distinct value)."""
+    head = frame.head(sample)
+    counts = head.select(pl.col(c).n_unique() for c in cols).row(0)
+    return [c for c, n in zip(cols, counts, strict=True) if n * 20 <= head.height]
+
+
+def _probes(cols: list[str]) -> list[pl.Expr]:
+    probes = []
+    for c in cols:
+        text = pl.col(c).cast(pl.String)
+        probes.append(
+            (text.str.len_bytes() != text.str.strip_chars().str.len_bytes())
+            .any()
+            .alias(f"{c}\x00edge")
+        )
+        probes.append(
+            ((text.str.len_bytes() <= _LONGEST_BLANK) & text.str.contains(BLANK_RE))
+            .any()
+            .alias(f"{c}\x00blank")
+        )
+    return probes
 
 
 # ---------------------------------------------------------------- phones

@@ -58,6 +58,7 @@ from domain.normalize.common import (
     finish,
     missing_columns,
     norm_key,
+    split_full_names,
     with_index,
 )
 from domain.normalize.fields import parse_timestamp
@@ -263,9 +264,11 @@ def normalize_partiful_csv(
             extra_inputs = extra.height
             df = pl.concat([df, extra.select(df.columns)]).sort("_idx", "_copy")
     # Stable ids: hash of the normalized name + its occurrence number in the file. Names
-    # repeat, so normalizing and hashing happen once per distinct name, and the results
-    # are joined back.
-    names = pl.concat([df["_full"], df["_host_name"]]).drop_nulls().unique()
+    # repeat, so everything derived from a name (its key, hash and first/last split) is
+    # worked out once per distinct name and gathered back by position.
+    full_names = df["_full"].drop_nulls().unique()
+    host_names = df["_host_name"].drop_nulls().unique()
+    names = pl.concat([full_names, host_names]).unique()
     table = pl.DataFrame({"_name": names, "_key": normalized_names(names)}).filter(
         pl.col("_key") != ""
     )
@@ -274,13 +277,22 @@ def normalize_partiful_csv(
         pl.DataFrame({"_key": keys, "_code": pl.int_range(keys.len(), eager=True)}), on="_key"
     )
     hashes = pl.Series([name_hash(k) for k in keys.to_list()], dtype=pl.String)
+    per_name = pl.DataFrame({"_name": full_names}).join(
+        table, on="_name", how="left", maintain_order="left"
+    )
+    given, surname = split_full_names(full_names)
+    at = pl.col("_at")
     df = df.with_columns(
         pl.col("_full")
-        .replace_strict(table["_name"], table["_code"], default=None, return_dtype=pl.Int64)
-        .alias("_code"),
+        .replace_strict(full_names, pl.int_range(full_names.len(), eager=True), default=None)
+        .alias("_at"),
         pl.col("_host_name")
         .replace_strict(table["_name"], table["_code"], default=None, return_dtype=pl.Int64)
         .alias("_host_code"),
+    ).with_columns(
+        pl.lit(per_name["_code"]).gather(at).alias("_code"),
+        pl.lit(given).gather(at).alias("_first"),
+        pl.lit(surname).gather(at).alias("_last"),
     )
     df = df.with_columns(
         pl.concat_str(
@@ -309,6 +321,8 @@ def normalize_partiful_csv(
         "_pos",
         "_id",
         "_full",
+        "_first",
+        "_last",
         "_company",
         "_job",
         *[f"_h_{p}" for p in _HANDLES],
@@ -329,7 +343,7 @@ def normalize_partiful_csv(
         raw_cols=columns,
         id_label="Name",
         status_map=PARTIFUL_STATUS,
-        already_clean=("_id", "_full"),
+        already_clean=("_id", "_full", "_first", "_last"),
         dedupe=False,  # ids are unique by construction (name + occurrence)
         status_label="Status",
         tz=event_row["timezone"],
