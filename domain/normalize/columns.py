@@ -315,8 +315,11 @@ def _iso(text: pl.Series, zones: pl.Series, head_format: str) -> pl.Series | Non
     distinct = suffix.unique()
     if distinct.len() > 5000:
         return None
-    parts = {s: _suffix_parts(s) for s in distinct.drop_nulls().to_list()}
     head = text.str.slice(0, 19).str.to_datetime(head_format, strict=False, cache=False)
+    # Only suffixes after a readable head matter (the other rows stay null), so text
+    # that is not a time at all does not force the several-shapes path below.
+    used = suffix.filter(head.is_not_null()).unique()
+    parts = {s: _suffix_parts(s) for s in used.drop_nulls().to_list()}
     shapes = {(p[0], p[1]) for p in parts.values() if p[2]}
     if len(shapes) <= 1:
         # One shape of suffix for the whole column (the usual case): scalar arithmetic.

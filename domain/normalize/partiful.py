@@ -306,8 +306,8 @@ def normalize_partiful_csv(
     hosts = (
         df.lazy()
         .filter((pl.col("_role") != Role.PLUS_ONE.value) & pl.col("_code").is_not_null())
-        .group_by("_code")
-        .agg(pl.col("_id").first())
+        .filter(pl.col("_code").is_first_distinct())
+        .select("_code", "_id")
         .collect()
     )
     host_of_code = (

@@ -151,3 +151,30 @@ def test_localizing_by_hour_segments_matches_replace_time_zone(zone: str) -> Non
         zone, ambiguous="earliest", non_existent="null"
     ).dt.convert_time_zone("UTC")
     assert _localize_one(naive, zone).to_list() == expected.to_list()
+
+
+def test_clean_frame_probe_by_distinct_values_sees_late_rows() -> None:
+    # The first rows repeat (probed by distinct value); the values needing work come late.
+    frame = pl.DataFrame(
+        {
+            "status": ["going"] * 5000 + [" going ", "N/A"],
+            "company": ["Acme"] * 5002,
+        }
+    )
+    exprs = clean_frame(frame, ["status", "company"])
+    assert [e.meta.output_name() for e in exprs] == ["status"]
+    cleaned = frame.with_columns(exprs)["status"].to_list()
+    assert cleaned[-2:] == ["going", None] and cleaned[0] == "going"
+
+
+def test_iso_times_ignore_suffixes_of_unreadable_text() -> None:
+    zones = pl.Series(["America/New_York"] * 4)
+    raw = pl.Series(["2026-10-02T09:14:22.000Z", "yesterday", "2026-10-02T09:14:22", None])
+    parsed, present = parse_time_series(raw, zones)
+    assert parsed.to_list() == [
+        datetime(2026, 10, 2, 9, 14, 22, tzinfo=UTC),
+        None,
+        datetime(2026, 10, 2, 13, 14, 22, tzinfo=UTC),
+        None,
+    ]
+    assert present.to_list() == [True, True, True, False]
