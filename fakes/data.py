@@ -437,12 +437,15 @@ def _eventbrite_world(rng: random.Random, cfg: WorldConfig, world: World) -> Non
                     email = email.replace("@", "")
                 cancelled = rng.random() < 0.06
                 refunded = cancelled and price > 0 and rng.random() < 0.5
-                checked_in = (not cancelled) and ordered < start and rng.random() < 0.7
-                checked_in = checked_in and start <= now
+                # Draw every number whatever the branch, so the clock cannot shift the stream.
+                shows_up = rng.random() < 0.7
+                door_minutes = rng.randint(0, 90)
+                cancel_hours = rng.randint(0, 48)
+                checked_in = (not cancelled) and shows_up and start <= now
                 changed = (
-                    start + timedelta(minutes=rng.randint(0, 90))
+                    start + timedelta(minutes=door_minutes)
                     if checked_in
-                    else ordered + timedelta(hours=rng.randint(0, 48))
+                    else ordered + timedelta(hours=cancel_hours)
                     if cancelled
                     else ordered
                 )

@@ -99,3 +99,13 @@ def test_page_faults() -> None:
     assert decode_cursor(stuck.next_cursor or "", "s") == (10, "")
     other = page_slice(items, "s", 10, "", 10, Faults(stuck_page=1, fault_event="t"))
     assert decode_cursor(other.next_cursor or "", "s") == (20, "")
+
+
+def test_the_clock_changes_timestamps_not_the_records() -> None:
+    def ids(now: datetime) -> list[str]:
+        world = build_world(WorldConfig(seed=5, now=now))
+        return [a["id"] for atts in world.eventbrite_attendees.values() for a in atts] + [
+            str(g.get("api_id") or g.get("id")) for gs in world.luma_guests.values() for g in gs
+        ]
+
+    assert ids(datetime(2026, 9, 1, tzinfo=UTC)) == ids(datetime(2027, 6, 1, tzinfo=UTC))
