@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import polars as pl
@@ -299,6 +301,40 @@ def events_frame(events: list[dict[str, Any]]) -> pl.DataFrame:
     return conform(pl.DataFrame(events, schema=EVENTS_SCHEMA, orient="row"), EVENTS_SCHEMA)
 
 
+_PARALLEL_ROWS = 50_000
+"""Below this many rows the column work runs one step after another (threads cost more)."""
+
+
+def _run_all(tasks: dict[str, Callable[[], Any]], *, parallel: bool) -> dict[str, Any]:
+    if not parallel or len(tasks) < 2:
+        return {name: task() for name, task in tasks.items()}
+    with ThreadPoolExecutor(max_workers=min(len(tasks), 4)) as pool:
+        futures = {name: pool.submit(task) for name, task in tasks.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def _handles(values: pl.Series, platform: str) -> pl.Series:
+    mapped = via_distinct(values, lambda s: pl.select(handle_expr(platform, pl.lit(s)).alias("h")))
+    return mapped["h"].rename(f"_hn_{platform}")
+
+
+def _reasons(df: pl.DataFrame, reason: pl.Expr, duplicate_label: str | None) -> pl.Series:
+    """The quarantine reason of each row (null = good) before timestamps are read; with
+    `duplicate_label`, later copies of an id among otherwise good rows are flagged (the
+    first one is kept)."""
+    out = df.select(reason.alias("_reason")).to_series()
+    if duplicate_label is None:
+        return out
+    # One hash pass finds repeated ids; the careful check runs on those rows only.
+    repeated = df.select(pl.col("_id").is_duplicated() & pl.lit(out).is_null()).to_series()
+    if repeated.any():
+        rows = repeated.arg_true()
+        later = ~df["_id"].gather(rows).is_first_distinct()
+        if later.any():
+            out = out.scatter(rows.filter(later), f"duplicate {duplicate_label} in file")
+    return out
+
+
 def finish(
     staging: pl.DataFrame,
     *,
@@ -336,49 +372,44 @@ def finish(
         .then(pl.lit(f"unknown {status_label}"))
         .otherwise(None)
     )
-    df = df.with_columns(reason.alias("_reason"))
-    if dedupe:
-        # Later copies of an id among otherwise good rows; the first one is kept. One hash
-        # pass finds repeated ids; the careful check runs on those rows only.
-        repeated = df.select(
-            pl.col("_id").is_duplicated() & pl.col("_reason").is_null()
-        ).to_series()
-        if repeated.any():
-            rows = repeated.arg_true()
-            later = ~df["_id"].gather(rows).is_first_distinct()
-            if later.any():
-                flag = (
-                    pl.Series(dtype=pl.Boolean)
-                    .extend_constant(False, df.height)
-                    .scatter(rows.filter(later), True)
-                )
-                df = df.with_columns(
-                    pl.when(pl.lit(flag))
-                    .then(pl.lit(f"duplicate {id_label} in file"))
-                    .otherwise(pl.col("_reason"))
-                    .alias("_reason")
-                )
+    # The checks and cleaners below read different columns of the same frame, so they run
+    # side by side (polars releases the GIL while it works).
+    tasks: dict[str, Callable[[], Any]] = {
+        "_reason": lambda: _reasons(df, reason, id_label if dedupe else None)
+    }
+    times = [c for c in _TIMES if _has_values(df, c) and df.schema[c] != UTC_DATETIME]
+    for c in times:
+        tasks[c] = partial(parse_time_series, df[c], df["_tz"])
+    if _has_values(df, "_phone"):
+        tasks["_phone"] = lambda: normalize_phones(df["_phone"]).rename("_phone")
+    own = pl.col("_first").is_not_null() | pl.col("_last").is_not_null()
+    if bool(df.select((~own & pl.col("_full").is_not_null()).any()).item()):
+        tasks["_split"] = lambda: via_distinct(df["_full"], _split_frame)
+    for p in HANDLE_PLATFORMS:
+        if _has_values(df, f"_h_{p}"):
+            tasks[f"_hn_{p}"] = partial(_handles, df[f"_h_{p}"], p)
+    done = _run_all(tasks, parallel=df.height >= _PARALLEL_ROWS)
     # Timestamps: a present but unparseable value quarantines the row.
-    updates: list[pl.Series | pl.Expr] = []
+    updates: list[pl.Series | pl.Expr] = [done["_reason"].alias("_reason")]
     ts_bad: pl.Series | None = None
     for c in _TIMES:
-        if not _has_values(df, c) or df.schema[c] == UTC_DATETIME:
+        if c not in times:
             updates.append(pl.col(c).cast(UTC_DATETIME))
             continue
-        series, present = parse_time_series(df[c], df["_tz"])
+        series, present = done[c]
         updates.append(series.rename(c))
         bad_here = present & series.is_null()
         ts_bad = bad_here if ts_bad is None else ts_bad | bad_here
+    if "_phone" in done:
+        updates.append(done["_phone"])
+    df = df.with_columns(updates)
     if ts_bad is not None and ts_bad.any():
-        updates.append(
+        df = df.with_columns(
             pl.when(pl.col("_reason").is_null() & pl.lit(ts_bad))
             .then(pl.lit("unparseable timestamp"))
             .otherwise(pl.col("_reason"))
             .alias("_reason")
         )
-    if _has_values(df, "_phone"):
-        updates.append(normalize_phones(df["_phone"]).rename("_phone"))
-    df = df.with_columns(updates)
     bad = df.filter(pl.col("_reason").is_not_null())
     quarantine = quarantine_rows(bad, source, origin, pl.col("_reason"), raw_frame, raw_cols)
     # A plus-one cannot be linked to a host that did not make it into the observations.
@@ -389,13 +420,12 @@ def finish(
         lost = (f"{source}:" + bad_ids.filter(~bad_ids.is_in(kept["_id"].implode()))).implode()
         plus_one_of = pl.when(plus_one_of.is_in(lost)).then(None).otherwise(plus_one_of)
     # Names: the source's own first/last win; else split the full name (once per name).
-    own = pl.col("_first").is_not_null() | pl.col("_last").is_not_null()
     composed = pl.concat_str([pl.col("_first"), pl.col("_last")], separator=" ", ignore_nulls=True)
     full = pl.coalesce(pl.col("_full"), pl.when(composed != "").then(composed))
     first, last = pl.col("_first"), pl.col("_last")
     derived: list[pl.Series] = []
-    if bool(df.select((~own & pl.col("_full").is_not_null()).any()).item()):
-        split = via_distinct(df["_full"], _split_frame)
+    if "_split" in done:
+        split = done["_split"]
         derived += [split["given"].rename("_g"), split["surname"].rename("_s")]
         first = pl.when(own).then(first).otherwise(pl.col("_g"))
         last = pl.when(own).then(last).otherwise(pl.col("_s"))
@@ -404,12 +434,8 @@ def finish(
         first, last = pl.when(real).then(first), pl.when(real).then(last)
     handles = []
     for p in HANDLE_PLATFORMS:
-        if _has_values(df, f"_h_{p}"):
-            mapped = via_distinct(
-                df[f"_h_{p}"],
-                lambda s, p=p: pl.select(handle_expr(p, pl.lit(s)).alias("h")),  # type: ignore[misc]
-            )
-            derived.append(mapped["h"].rename(f"_hn_{p}"))
+        if f"_hn_{p}" in done:
+            derived.append(done[f"_hn_{p}"])
             handles.append(pl.col(f"_hn_{p}").alias(f"handle_{p}"))
         else:
             handles.append(pl.lit(None, dtype=pl.String).alias(f"handle_{p}"))
