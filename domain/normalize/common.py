@@ -420,8 +420,12 @@ def finish(
         lost = (f"{source}:" + bad_ids.filter(~bad_ids.is_in(kept["_id"].implode()))).implode()
         plus_one_of = pl.when(plus_one_of.is_in(lost)).then(None).otherwise(plus_one_of)
     # Names: the source's own first/last win; else split the full name (once per name).
-    composed = pl.concat_str([pl.col("_first"), pl.col("_last")], separator=" ", ignore_nulls=True)
-    full = pl.coalesce(pl.col("_full"), pl.when(composed != "").then(composed))
+    full = pl.col("_full")
+    if bool(df.select((full.is_null() & own).any()).item()):
+        composed = pl.concat_str(
+            [pl.col("_first"), pl.col("_last")], separator=" ", ignore_nulls=True
+        )
+        full = pl.coalesce(full, pl.when(composed != "").then(composed))
     first, last = pl.col("_first"), pl.col("_last")
     derived: list[pl.Series] = []
     if "_split" in done:

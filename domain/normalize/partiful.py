@@ -41,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -276,30 +277,34 @@ def normalize_partiful_csv(
     table = table.join(
         pl.DataFrame({"_key": keys, "_code": pl.int_range(keys.len(), eager=True)}), on="_key"
     )
-    hashes = pl.Series([name_hash(k) for k in keys.to_list()], dtype=pl.String)
     per_name = pl.DataFrame({"_name": full_names}).join(
         table, on="_name", how="left", maintain_order="left"
     )
-    given, surname = split_full_names(full_names)
-    at = pl.col("_at")
-    df = df.with_columns(
-        pl.col("_full")
-        .replace_strict(full_names, pl.int_range(full_names.len(), eager=True), default=None)
-        .alias("_at"),
-        pl.col("_host_name")
-        .replace_strict(table["_name"], table["_code"], default=None, return_dtype=pl.Int64)
-        .alias("_host_code"),
-    ).with_columns(
-        pl.lit(per_name["_code"]).gather(at).alias("_code"),
-        pl.lit(given).gather(at).alias("_first"),
-        pl.lit(surname).gather(at).alias("_last"),
-    )
+    # Hashing (Python) and splitting run beside the row lookups (polars, GIL released).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        hashed = pool.submit(
+            lambda: pl.Series([name_hash(k) for k in keys.to_list()], dtype=pl.String)
+        )
+        split = pool.submit(split_full_names, full_names)
+        df = df.with_columns(
+            pl.col("_full")
+            .replace_strict(full_names, pl.int_range(full_names.len(), eager=True), default=None)
+            .alias("_at"),
+            pl.col("_host_name")
+            .replace_strict(table["_name"], table["_code"], default=None, return_dtype=pl.Int64)
+            .alias("_host_code"),
+        )
+        given, surname = split.result()
+        at = pl.col("_at")
+        df = df.with_columns(
+            pl.lit(per_name["_code"]).gather(at).alias("_code"),
+            pl.lit(given).gather(at).alias("_first"),
+            pl.lit(surname).gather(at).alias("_last"),
+        ).with_columns(pl.col("_code").cum_count().over("_code").alias("_occ"))
+        prefixes = f"{event_sid}:" + hashed.result() + "-"
     df = df.with_columns(
         pl.concat_str(
-            pl.lit(f"{event_sid}:"),
-            pl.lit(hashes).gather(pl.col("_code")),
-            pl.lit("-"),
-            pl.col("_code").cum_count().over("_code").cast(pl.String),
+            pl.lit(prefixes).gather(pl.col("_code")), pl.col("_occ").cast(pl.String)
         ).alias("_id")
     )
     # Plus-one -> host: the first non-plus-one row of that normalized name.
