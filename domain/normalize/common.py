@@ -356,7 +356,9 @@ def finish(
 
     Quarantined rows keep the record as received: `_raw` when the staging frame has it,
     else the `raw_cols` cells of row `_pos` of `raw_frame`. Every check runs over the
-    whole frame and the good rows are filtered once, lazily, into the output columns."""
+    whole frame and the good rows are filtered once, lazily, into the output columns.
+    A `_plus_one_of` naming a record of this batch that is quarantined (and not also
+    kept under the same id) becomes null: links only point at kept observations."""
     raw_cols = raw_cols or []
     df = _conform_staging(staging, already_clean).with_columns(pl.col("_tz").fill_null(tz or "UTC"))
     if status_map is not None:

@@ -142,3 +142,19 @@ def test_name_keys_match_scalar_normalization() -> None:
     ]
     keys = normalized_names(pl.Series(names)).to_list()
     assert keys == [None if n is None else normalized_name(n) for n in names]
+
+
+def test_plus_one_of_a_quarantined_host_is_not_linked() -> None:
+    text = (
+        "Name,Status,RSVP date,Invited By,Is Plus One Of\n"
+        "Mei Tanaka,Teleported,2026-10-02 09:00:00,,\n"
+        "Ben Carter,Going,2026-10-02 09:05:00,,Mei Tanaka\n"
+        "Ana Silva,Going,2026-10-02 09:06:00,,\n"
+        "Raj Gupta,Going,2026-10-02 09:07:00,,ana  SILVA\n"
+    )
+    batch = normalize_partiful_csv(read_csv_text(text.encode()), EVENT, "party.csv")
+    assert batch.reconciles and batch.quarantine["reason"].to_list() == ["unknown Status"]
+    joined = batch.observations.join(batch.attendance, on="observation_id")
+    links = dict(zip(joined["full_name"], joined["plus_one_of"], strict=True))
+    ana = joined.filter(pl.col("full_name") == "Ana Silva")["observation_id"][0]
+    assert links["Ben Carter"] is None and links["Raj Gupta"] == ana
