@@ -66,6 +66,7 @@ def _apply(
     store = _store(state)
     store.add_decisions(rows)
     members, _ = store.recompute(sorted(affected), state.settings)
+    state.figures.bump_generation()  # cached responses must not outlive the correction
     now = store.members_of(observations)
     return ActionResult(
         decision_ids=[r["decision_id"] for r in rows],
