@@ -193,11 +193,14 @@ def email_shared_flags(df: pl.DataFrame) -> pl.Series:
     return df.select(flag.fill_null(False).alias("email_shared")).to_series()
 
 
-def related_events(features: pl.DataFrame, min_shared: int = 2) -> pl.DataFrame:
-    """Event pairs that share at least `min_shared` attendees: one community.
+def related_events(features: pl.DataFrame, min_shared: int = 2, hops: int = 2) -> pl.DataFrame:
+    """Event pairs that share at least `min_shared` attendees, or are linked through
+    `hops` - 1 such events in between: one community.
 
     Attendees are recognised by address, else phone, else a distinctive full name, so
-    guest lists without addresses (Partiful) still relate to the others.
+    guest lists without addresses (Partiful) still relate to the others. Two events of
+    one series need not share two recognisable guests directly; a third event that
+    shares guests with both still puts them in one community.
     """
     cols = set(features.columns)
     keys = [pl.col("email_key")]
@@ -216,5 +219,20 @@ def related_events(features: pl.DataFrame, min_shared: int = 2) -> pl.DataFrame:
         .group_by("event_id", "event_id_b")
         .len()
         .filter(pl.col("len") >= min_shared)
+        .select(pl.col("event_id").alias("event_a"), pl.col("event_id_b").alias("event_b"))
     )
-    return pairs.select(pl.col("event_id").alias("event_a"), pl.col("event_id_b").alias("event_b"))
+    if hops < 2 or pairs.height == 0:
+        return pairs
+    both = pl.concat(
+        [
+            pairs,
+            pairs.select(pl.col("event_b").alias("event_a"), pl.col("event_a").alias("event_b")),
+        ]
+    )
+    reach = both
+    for _ in range(hops - 1):
+        step = reach.join(both.rename({"event_a": "event_b", "event_b": "event_c"}), on="event_b")
+        reach = pl.concat(
+            [both, step.select("event_a", pl.col("event_c").alias("event_b"))]
+        ).unique()
+    return reach.filter(pl.col("event_a") < pl.col("event_b")).unique().sort("event_a", "event_b")

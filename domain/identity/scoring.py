@@ -338,6 +338,13 @@ def _compare(
         event.cast(pl.Int8).alias("l_event"),
         (weak_name | ~both("name_key")).fill_null(True).alias("name_weak"),
         (
+            pl.col("name_quality_a").is_in([2, 3])
+            | pl.col("name_quality_b").is_in([2, 3])
+            | ~both("name_key")
+        )
+        .fill_null(True)
+        .alias("name_single"),
+        (
             eq("event_id").fill_null(False) & both("email_key") & ~eq("email_key").fill_null(False)
         ).alias("_same_event_diff_email"),
     )
@@ -505,7 +512,12 @@ def apply_guards(
     by_score = (
         pl.when(p >= merge_at).then(pl.lit("merge")).when(p >= suggest_at).then(pl.lit("suggest"))
     ).otherwise(pl.lit("distinct"))
-    name_only_weak = ~pl.col("identifier_agrees") & pl.col("name_weak")
+    # A common name is not "a name alone" when something else about the two records
+    # agrees: their events belong to one community, or they name the same company.
+    corroborated = (pl.col("l_event") == 2) | (pl.col("l_company") == 1)
+    name_only_weak = (
+        ~pl.col("identifier_agrees") & pl.col("name_weak") & (pl.col("name_single") | ~corroborated)
+    )
     # Without any shared identifier (address, phone, handle, account) a merge rests on
     # names and co-attendance; it needs the stricter threshold, else it is a suggestion.
     weak_merge = (
