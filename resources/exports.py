@@ -211,7 +211,11 @@ def _drop_repeated_headers(read: ExportRead, source: str, origin: str) -> Export
     cols = [c for c in read.frame.columns if c != RECORD_INDEX]
     if not cols or read.frame.height == 0:
         return read
-    # Cheap pre-check on the first columns, full comparison only on candidate rows.
+    # Cheap pre-checks on the first columns (a repeated header cell contains its label),
+    # full comparison only on candidate rows.
+    contains = [pl.col(c).str.contains(c, literal=True).any() for c in cols[:3]]
+    if not any(read.frame.select(contains).row(0)):
+        return read
     candidate = pl.any_horizontal(
         [(pl.col(c).str.strip_chars() == c).fill_null(False) for c in cols[:3]]
     )
