@@ -178,3 +178,22 @@ def test_iso_times_ignore_suffixes_of_unreadable_text() -> None:
         None,
     ]
     assert present.to_list() == [True, True, True, False]
+
+
+def test_finish_gives_the_same_batch_with_and_without_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import numpy as np
+
+    from bench.normalize import PLATFORMS
+    from domain.normalize import common
+
+    for name, (make, normalize) in PLATFORMS.items():
+        frame = make(np.random.default_rng(3), 3000)
+        monkeypatch.setattr(common, "_PARALLEL_ROWS", 10**9)
+        one_by_one = normalize(frame)
+        monkeypatch.setattr(common, "_PARALLEL_ROWS", 0)
+        side_by_side = normalize(frame)
+        for part in ("observations", "attendance", "quarantine"):
+            assert getattr(one_by_one, part).equals(getattr(side_by_side, part)), (name, part)
+        assert one_by_one.reconciles and side_by_side.reconciles
