@@ -35,12 +35,37 @@ def default_rules(window: int = 12, neighbourhood: int = 4) -> list[BlockingRule
             pl.when(pl.col("email_local").str.len_chars() >= 5).then(pl.col("email_local")),
             window,
         ),
+        # The letters of an address without its digits: `jane.doe84@work` and
+        # `janedoe@gmail` of one person (gmail drops the dot) meet here.
+        BlockingRule(
+            "email_letters",
+            pl.when(pl.col("email_local").str.len_chars() >= 5).then(
+                pl.col("email_local").str.replace_all(r"[^a-z]", "")
+            ),
+            window,
+        ),
         BlockingRule("name", pl.col("name_key"), window),
         BlockingRule("name_swapped", pl.when(ok_name).then(pl.col("name_sorted")), window),
         BlockingRule(
             "last_initial",
             pl.when(ok_name).then(
                 pl.concat_str([pl.col("last_f"), pl.col("initial")], separator=" ")
+            ),
+            window,
+        ),
+        # Within one event community: namesakes of a common name, and a typo in either
+        # the given name or the surname.
+        BlockingRule(
+            "name_community",
+            pl.when(pl.col("name_key").is_not_null()).then(
+                pl.concat_str([pl.col("name_key"), pl.col("event_group")], separator="|")
+            ),
+            window,
+        ),
+        BlockingRule(
+            "last_initial_community",
+            pl.concat_str(
+                [pl.col("last_f"), pl.col("initial"), pl.col("event_group")], separator="|"
             ),
             window,
         ),
@@ -59,11 +84,18 @@ def default_rules(window: int = 12, neighbourhood: int = 4) -> list[BlockingRule
 
 
 def candidate_pairs(
-    features: pl.DataFrame, rules: list[BlockingRule] | None = None
+    features: pl.DataFrame,
+    rules: list[BlockingRule] | None = None,
+    event_group: pl.Series | None = None,
 ) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Distinct pairs (i, j) of row positions in `features`, i < j, and pairs per rule."""
+    """Distinct pairs (i, j) of row positions in `features`, i < j, and pairs per rule.
+
+    `event_group` labels each record's event community (see `event_groups`); without it
+    each event is its own community.
+    """
     rules = rules or default_rules()
-    base = features.select(
+    group = event_group if event_group is not None else features["event_id"]
+    base = features.with_columns(group.alias("event_group")).select(
         pl.int_range(pl.len(), dtype=pl.UInt32).alias("i"),
         "observed_at",
         *[r.key.alias(f"k{n}") for n, r in enumerate(rules)],

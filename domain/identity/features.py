@@ -236,3 +236,23 @@ def related_events(features: pl.DataFrame, min_shared: int = 2, hops: int = 2) -
             [both, step.select("event_a", pl.col("event_c").alias("event_b"))]
         ).unique()
     return reach.filter(pl.col("event_a") < pl.col("event_b")).unique().sort("event_a", "event_b")
+
+
+def event_groups(features: pl.DataFrame, related: pl.DataFrame | None) -> pl.Series:
+    """Per record, the smallest event id among its event and the events related to it.
+
+    Records of one community then share a label, so blocking can pair namesakes within a
+    community instead of chaining through every holder of a common name.
+    """
+    ev = features.select("event_id")
+    if related is None or related.height == 0:
+        return ev["event_id"].alias("event_group")
+    both = pl.concat(
+        [
+            related.select(pl.col("event_a").alias("e"), pl.col("event_b").alias("o")),
+            related.select(pl.col("event_b").alias("e"), pl.col("event_a").alias("o")),
+        ]
+    )
+    low = both.group_by("e").agg(pl.col("o").min().alias("low"))
+    out = ev.join(low, left_on="event_id", right_on="e", how="left", maintain_order="left")
+    return out.select(pl.min_horizontal("event_id", "low").alias("event_group")).to_series()

@@ -14,7 +14,7 @@ import polars as pl
 
 from domain.identity.blocking import all_pairs, candidate_pairs
 from domain.identity.clustering import cluster, violations
-from domain.identity.features import prepare_features, related_events
+from domain.identity.features import event_groups, prepare_features, related_events
 from domain.identity.golden import DEFAULT_TRUST, golden_records
 from domain.identity.scoring import (
     COMPARISONS,
@@ -47,7 +47,7 @@ ASSIGNMENT_SCHEMA: dict[str, pl.DataType] = {
 class Thresholds:
     merge_at: float = 0.95
     suggest_at: float = 0.5
-    merge_without_identifier_at: float = 0.99  # no shared address/phone/handle/account
+    merge_without_identifier_at: float = 0.98  # no shared address/phone/handle/account
     common_name_min: int = 5
     exhaustive_below: int = 400  # score every pair when there are this few records
     u_sample_pairs: int = 300_000
@@ -99,7 +99,7 @@ def score_candidates(
         pairs, per_rule = all_pairs(features.height), {"all_pairs": 0}
         per_rule["all_pairs"] = pairs.height
     else:
-        pairs, per_rule = candidate_pairs(features)
+        pairs, per_rule = candidate_pairs(features, event_group=event_groups(features, rel))
     compared = compare(features, pairs, rel)
     if model is None:
         sample = random_pairs(features.height, thresholds.u_sample_pairs)
