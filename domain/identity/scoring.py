@@ -512,12 +512,12 @@ def apply_guards(
     by_score = (
         pl.when(p >= merge_at).then(pl.lit("merge")).when(p >= suggest_at).then(pl.lit("suggest"))
     ).otherwise(pl.lit("distinct"))
-    # A common name is not "a name alone" when something else about the two records
-    # agrees: their events belong to one community, or they name the same company.
-    corroborated = (pl.col("l_event") == 2) | (pl.col("l_company") == 1)
-    name_only_weak = (
-        ~pl.col("identifier_agrees") & pl.col("name_weak") & (pl.col("name_single") | ~corroborated)
-    )
+    # A weak name is not "a name alone" when something else about the two records
+    # agrees: for a common name, events of one community; for any weak name, the same
+    # company or nearly the same address (one typo, same digits).
+    personal = (pl.col("l_company") == 1) | (pl.col("l_email") == 2)
+    corroborated = personal | ((pl.col("l_event") == 2) & ~pl.col("name_single"))
+    name_only_weak = ~pl.col("identifier_agrees") & pl.col("name_weak") & ~corroborated
     # Without any shared identifier (address, phone, handle, account) a merge rests on
     # names and co-attendance; it needs the stricter threshold, else it is a suggestion.
     weak_merge = (

@@ -18,7 +18,7 @@ from domain.identity.pipeline import (
     resolve,
     with_ids,
 )
-from domain.identity.scoring import MatchModel
+from domain.identity.scoring import MatchModel, apply_guards
 from domain.model import OBSERVATIONS_SCHEMA, conform
 
 _counter = iter(range(1, 10_000))
@@ -427,3 +427,78 @@ def test_model_round_trips_and_is_used_for_small_components() -> None:
     assert scored2.pairs["match_probability"].to_list() == pytest.approx(
         scored.pairs["match_probability"].to_list()
     )
+
+
+def _community_rows(name: str) -> list[dict[str, Any]]:
+    """Six namesakes elsewhere make `name` common; two regulars relate events e1 and e2."""
+    rows = [
+        obs(observation_id=f"luma:n{k}", event=f"x{k}", full_name=name, email=f"n{k}@m{k}.com")
+        for k in range(6)
+    ]
+    for ev in ("e1", "e2"):
+        rows += [
+            obs(event=ev, full_name="Ada Quell", email="ada@quell.io"),
+            obs(event=ev, full_name="Bo Tarrant", email="bo@tarrant.io"),
+        ]
+    rows += [
+        obs(observation_id="partiful:a", source="partiful", event="e1", full_name=name),
+        obs(observation_id="partiful:b", source="partiful", event="e2", full_name=name),
+    ]
+    return rows
+
+
+def _pair(scored: Any, a: str, b: str) -> dict[str, Any]:
+    rows = with_ids(scored.features, scored.pairs)
+    hit = rows.filter(
+        ((pl.col("a") == a) & (pl.col("b") == b)) | ((pl.col("a") == b) & (pl.col("b") == a))
+    )
+    assert hit.height == 1
+    return hit.row(0, named=True)
+
+
+def test_common_name_corroborated_by_one_event_community_is_not_a_name_alone() -> None:
+    scored, _, _ = resolve(frame(_community_rows("John Smith")))
+    pair = _pair(scored, "partiful:a", "partiful:b")
+    assert pair["l_event"] == 2  # related events
+    assert pair["name_weak"] and not pair["name_single"]
+    assert pair["guard"] is None  # the score decides, not the guard
+    # The same pair at a probability high enough to merge: merged when corroborated,
+    # kept apart by the guard when the events are unrelated or the name is one word.
+    base = {k: pair[k] for k in pair if k.startswith("l_") or k in _FLAGS}
+    rows = pl.DataFrame(
+        [
+            {**base, "match_probability": 0.999},
+            {**base, "l_event": 1, "match_probability": 0.999},
+            {**base, "name_single": True, "match_probability": 0.999},
+            {**base, "l_event": 1, "l_company": 1, "match_probability": 0.999},
+        ]
+    )
+    out = apply_guards(rows, 0.95, 0.5, 0.98)
+    assert out["decision"].to_list() == ["merge", "distinct", "distinct", "merge"]
+    assert out["guard"][1] == "name alone is a single word, placeholder or common"
+
+
+_FLAGS = ("name_weak", "name_single", "cannot_link", "identifier_agrees")
+
+
+def test_single_word_name_in_one_community_is_still_a_name_alone() -> None:
+    scored, _, members = resolve(frame(_community_rows("Alex")))
+    pair = _pair(scored, "partiful:a", "partiful:b")
+    assert pair["l_event"] == 2
+    assert pair["decision"] == "distinct"
+    assign = dict(members.assignment.iter_rows())
+    assert not together(assign, "partiful:a", "partiful:b")
+
+
+def test_events_related_through_a_third_event_are_one_community() -> None:
+    from domain.identity.features import related_events
+
+    rows = []
+    for ev in ("e1", "e2"):
+        rows += [obs(event=ev, email="a@x.io"), obs(event=ev, email="b@x.io")]
+    for ev in ("e2", "e3"):
+        rows += [obs(event=ev, email="c@x.io"), obs(event=ev, email="d@x.io")]
+    feats = prepare_features(frame(rows))
+    direct = related_events(feats, hops=1)
+    assert set(direct.iter_rows()) == {("e1", "e2"), ("e2", "e3")}
+    assert set(related_events(feats).iter_rows()) == {("e1", "e2"), ("e1", "e3"), ("e2", "e3")}
