@@ -284,8 +284,9 @@ def metrics_igraph(g: CoAttendanceGraph, cfg: MetricsConfig) -> NetworkMetrics:
     t0 = time.perf_counter()
     art = np.zeros(n, dtype=bool)
     art[graph.articulation_points()] = True
-    edges = graph.get_edgelist()
-    bridges = sorted((min(edges[e]), max(edges[e])) for e in graph.bridges())
+    # igraph keeps our edge order, so bridge ids index the src/dst arrays (src < dst).
+    ids = np.array(graph.bridges(), dtype=np.int64)
+    bridges = sorted(zip(g.src[ids].tolist(), g.dst[ids].tolist(), strict=True))
     t["connectors"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if g.m:
