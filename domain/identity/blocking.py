@@ -100,12 +100,22 @@ def candidate_pairs(
         "observed_at",
         *[r.key.alias(f"k{n}") for n, r in enumerate(rules)],
     )
-    frames: list[pl.DataFrame] = []
-    per_rule: dict[str, int] = {}
+    frames: list[pl.LazyFrame] = []
+    names: list[str] = []
     for n, rule in enumerate(rules):
         key = f"k{n}"
-        s = base.select("i", key).filter(pl.col(key).is_not_null()).sort(key, "i")
-        found = []
+        s = base.lazy().select("i", key).filter(pl.col(key).is_not_null())
+        if rule.exact:
+            # Exact blocks only need equality: sort 64-bit hashes, not strings, and drop
+            # records alone in their block first. A hash collision only adds a candidate.
+            s = (
+                s.select("i", pl.col(key).hash(7).alias(key))
+                .filter(pl.len().over(key) > 1)
+                .sort(key, "i")
+            )
+        else:
+            s = s.sort(key, "i")
+        s = s.collect().lazy()
         for k in range(1, rule.window + 1):
             shifted = s.select(
                 pl.col("i").alias("a"),
@@ -114,26 +124,26 @@ def candidate_pairs(
             ).filter(pl.col("b").is_not_null())
             if rule.exact:
                 shifted = shifted.filter(pl.col("same"))
-                if shifted.height == 0:
-                    break
-            found.append(shifted.select("a", "b"))
-        if found:
-            rule_pairs = pl.concat(found)
-            per_rule[rule.name] = rule_pairs.height
-            frames.append(rule_pairs)
-        else:
-            per_rule[rule.name] = 0
+            frames.append(shifted.select("a", "b", pl.lit(n, dtype=pl.UInt8).alias("rule")))
+        names.append(rule.name)
     if not frames:
-        return pl.DataFrame(schema={"i": pl.UInt32, "j": pl.UInt32}), per_rule
+        return pl.DataFrame(schema={"i": pl.UInt32, "j": pl.UInt32}), dict.fromkeys(names, 0)
+    found = pl.concat(frames).collect()
+    counts = dict(found.group_by("rule").len().iter_rows())
+    per_rule = {name: int(counts.get(n, 0)) for n, name in enumerate(names)}
+    lo = pl.min_horizontal("a", "b").cast(pl.UInt64)
+    hi = pl.max_horizontal("a", "b").cast(pl.UInt64)
     pairs = (
-        pl.concat(frames)
-        .select(
-            pl.min_horizontal("a", "b").cast(pl.UInt32).alias("i"),
-            pl.max_horizontal("a", "b").cast(pl.UInt32).alias("j"),
-        )
-        .filter(pl.col("i") != pl.col("j"))
+        found.lazy()
+        .filter(pl.col("a") != pl.col("b"))
+        .select((lo * (1 << 32) + hi).alias("key"))
         .unique()
-        .sort("i", "j")
+        .sort("key")
+        .select(
+            (pl.col("key") // (1 << 32)).cast(pl.UInt32).alias("i"),
+            (pl.col("key") % (1 << 32)).cast(pl.UInt32).alias("j"),
+        )
+        .collect()
     )
     return pairs, per_rule
 
