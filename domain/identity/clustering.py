@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 from domain.identity.features import IDENTIFYING_PLATFORMS
@@ -177,14 +178,17 @@ def cluster(
             continue
         uf.union(i, j)
         result.merges.append((i, j, "auto"))
-    candidates = scored.filter(pl.col("decision").is_in(["suggest", "merge"])).sort(
-        ["match_probability", "i", "j"], descending=[True, False, False]
+    # Clusters no longer change: pairs inside one cluster are dropped before the loop.
+    roots = np.fromiter((uf.find(k) for k in range(features.height)), np.int64, features.height)
+    apart = roots[scored["i"].to_numpy()] != roots[scored["j"].to_numpy()]
+    candidates = (
+        scored.select("i", "j", "match_probability", "decision")
+        .filter(pl.Series(apart) & pl.col("decision").is_in(["suggest", "merge"]))
+        .sort(["match_probability", "i", "j"], descending=[True, False, False])
     )
     seen: set[tuple[int, int]] = set()
     for i, j in zip(candidates["i"].to_list(), candidates["j"].to_list(), strict=True):
         ra, rb = uf.find(i), uf.find(j)
-        if ra == rb:
-            continue
         key = (min(ra, rb), max(ra, rb))
         if key in seen:
             continue
@@ -192,7 +196,7 @@ def cluster(
         if uf.explicitly_apart(ra, rb) or uf.automatic_conflict(ra, rb):
             continue
         result.suggestions.append((i, j))
-    result.labels = [uf.find(k) for k in range(features.height)]
+    result.labels = roots.tolist()
     return result
 
 

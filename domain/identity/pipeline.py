@@ -22,6 +22,7 @@ from domain.identity.scoring import (
     MatchModel,
     apply_guards,
     compare,
+    encode,
     estimate_u,
     fit_em,
     random_pairs,
@@ -100,10 +101,11 @@ def score_candidates(
         per_rule["all_pairs"] = pairs.height
     else:
         pairs, per_rule = candidate_pairs(features, event_group=event_groups(features, rel))
-    compared = compare(features, pairs, rel)
+    enc = encode(features, rel)
+    compared = compare(features, pairs, rel, encoded=enc)
     if model is None:
         sample = random_pairs(features.height, thresholds.u_sample_pairs)
-        u = estimate_u(compare(features, sample, rel))
+        u = estimate_u(compare(features, sample, rel, encoded=enc))
         model = fit_em(compared, u)
     scored = apply_guards(
         score(compared, model),

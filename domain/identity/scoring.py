@@ -161,13 +161,14 @@ def compare(
     pairs: pl.DataFrame,
     related: pl.DataFrame | None = None,
     chunk: int = COMPARE_CHUNK,
+    encoded: tuple[pl.DataFrame, pl.DataFrame | None] | None = None,
 ) -> pl.DataFrame:
     """Comparison levels (l_<name>, Int8, -1 = no evidence) and constraint flags per pair.
 
     Equality tests run on dense integer codes gathered by row position (no string joins);
     pairs are compared in chunks so memory stays bounded by the chunk, not the input.
     """
-    enc, rel = _encode(features, related)
+    enc, rel = encoded if encoded is not None else encode(features, related)
     p = pairs.select(pl.col("i").cast(pl.UInt32), pl.col("j").cast(pl.UInt32))
     if p.height <= chunk:
         return _compare(features, enc, p, rel)
@@ -195,10 +196,13 @@ EQUALITY_COLUMNS: tuple[str, ...] = (
 QUALITY_CODES: dict[str, int] = {"ok": 0, "common": 1, "single": 2, "placeholder": 3}
 
 
-def _encode(
+def encode(
     features: pl.DataFrame, related: pl.DataFrame | None
 ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """Dense integer codes per column (null stays null) and related events as code pairs."""
+    """Dense integer codes per column (null stays null) and related events as code pairs.
+
+    Computed once per run and passed to every `compare` call on the same features.
+    """
     enc = features.select(
         *[pl.col(c).rank("dense").cast(pl.UInt32).alias(c) for c in EQUALITY_COLUMNS],
         pl.col("name_quality").replace_strict(QUALITY_CODES, return_dtype=pl.Int8),
