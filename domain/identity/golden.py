@@ -61,7 +61,11 @@ def golden_records(
         {"display_name": names, "_ok": [not is_placeholder(fold(n)) for n in names]},
         schema={"display_name": pl.String, "_ok": pl.Boolean},
     )
-    obs = obs.join(good, on="display_name", how="left")
+    # Sorted once here (not the several times longer candidate table below): every
+    # per-group aggregation then sees its values oldest first.
+    obs = obs.join(good, on="display_name", how="left").sort(
+        "observed_at", "observation_id", nulls_last=False
+    )
     name_ok = pl.col("_ok").fill_null(False)
     long = []
     for attr in RULES:
@@ -83,8 +87,7 @@ def golden_records(
     folded = cand["value"].str.to_lowercase().str.replace_all(r"[^\p{L}\p{N}]+", "")
     cand = cand.with_columns(folded.alias("vkey"))
     grouped = (
-        cand.sort("observed_at", "observation_id", nulls_last=False)
-        .group_by("member_id", "attribute", "vkey")
+        cand.group_by("member_id", "attribute", "vkey")
         .agg(
             pl.col("value").last().alias("value"),  # the most recent spelling
             pl.col("observation_id").sort().alias("observation_ids"),
