@@ -576,7 +576,7 @@ class Generator:
         events_per_comm = 12
         sources = ["luma"] * 5 + ["eventbrite"] * 3 + ["partiful"] * 2
         t0 = datetime(2025, 1, 1, tzinfo=UTC)
-        events = []
+        events: list[dict[str, Any]] = []
         for c in range(n_comm):
             for e in range(events_per_comm):
                 src = rng.choice(sources)
@@ -643,7 +643,7 @@ class Generator:
             if len(obs) >= n_obs:
                 break
         frame = conform(pl.DataFrame(obs, infer_schema_length=None), OBSERVATIONS_SCHEMA)
-        ev = conform(pl.DataFrame(events), EVENTS_SCHEMA)
+        event_frame = conform(pl.DataFrame(events), EVENTS_SCHEMA)
         att = conform(
             frame.select(
                 "event_id",
@@ -654,7 +654,7 @@ class Generator:
             ),
             ATTENDANCE_SCHEMA,
         )
-        return frame, ev, att, truth
+        return frame, event_frame, att, truth
 
 
 # --- metrics ---------------------------------------------------------------------------
