@@ -1121,6 +1121,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="*", default=None, help="scale runs (observations)")
     ap.add_argument("--runs", type=int, default=None)
     ap.add_argument("--neo4j-size", type=int, default=None)
+    ap.add_argument("--neo4j-only", action="store_true", help="run only the Neo4j load section")
     args = ap.parse_args()
     compare_n = args.compare_size or (10_000 if args.quick else 100_000)
     sizes = (
@@ -1129,6 +1130,9 @@ def main() -> None:
     runs = args.runs or (1 if args.quick else 3)
     neo_n = args.neo4j_size or (5_000 if args.quick else 100_000)
     th = Thresholds()
+    if args.neo4j_only:
+        neo4j_table(neo_n, 1_000 if args.quick else 3_000)
+        return
 
     console.print(f"generating {compare_n:,} labelled observations …")
     obs, _, _, truth = Generator(seed=11).generate(compare_n)
@@ -1204,7 +1208,11 @@ def main() -> None:
         del gen_obs
     console.print(s)
 
-    n4 = neo4j_load(neo_n, 1_000 if args.quick else 3_000)
+    neo4j_table(neo_n, 1_000 if args.quick else 3_000)
+
+
+def neo4j_table(neo_n: int, baseline_rows: int) -> None:
+    n4 = neo4j_load(neo_n, baseline_rows)
     g = Table(title=f"Neo4j load of the member graph ({neo_n:,} observations), same run")
     for col in ("write", "size", "time", "rate"):
         g.add_column(col, justify="right")

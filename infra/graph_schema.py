@@ -138,6 +138,32 @@ MERGE (m:{MEMBER} {{member_id: row.member_id}})
 SET m += row
 """
 
+# Content hash of each member's golden record: a rerun only writes members that changed.
+# Reads that feed a diff return one collected list: far cheaper to decode than many records.
+MEMBER_HASHES = f"""
+UNWIND $ids AS id
+MATCH (m:{MEMBER} {{member_id: id}})
+RETURN collect([m.member_id, m.content_hash]) AS pairs
+"""
+
+
+def write_members(fields: tuple[str, ...], datetimes: tuple[str, ...]) -> str:
+    """Member upsert naming every property: a `SET m += map` plans an Eager and is slower.
+
+    Datetimes travel as ISO strings with a zone id (`…[UTC]`): the driver encodes Python
+    datetimes slowly; `datetime()` stores the very same value. Nulls remove properties.
+    """
+    sets = [f"m.{f} = row.{f}" for f in fields]
+    sets += [
+        f"m.{f} = CASE WHEN row.{f} IS :: STRING THEN datetime(row.{f}) ELSE row.{f} END"
+        for f in datetimes
+    ]
+    return (
+        f"UNWIND $rows AS row\nMERGE (m:{MEMBER} {{member_id: row.member_id}})\n"
+        f"SET {', '.join(sets)}, m.content_hash = row.content_hash\n"
+    )
+
+
 # Only links that changed are written: stale ones are deleted, new ones merged.
 UNLINK_MEMBER_IDENTITIES = f"""
 UNWIND $rows AS row
@@ -152,6 +178,13 @@ MATCH (i:{IDENTITY} {{observation_id: row.observation_id}})
 MERGE (m)-[:{HAS_IDENTITY}]->(i)
 """
 
+IDENTITY_KEYS = f"""
+UNWIND $ids AS id
+MATCH (i:{IDENTITY} {{observation_id: id}})
+RETURN collect([i.observation_id, i.name_key, i.name_quality, i.email_key, i.name_freq,
+                i.email_shared]) AS keys
+"""
+
 SET_IDENTITY_KEYS = f"""
 UNWIND $rows AS row
 MATCH (i:{IDENTITY} {{observation_id: row.observation_id}})
@@ -163,6 +196,26 @@ LINK_HANDLES = f"""
 UNWIND $rows AS row
 MATCH (i:{IDENTITY} {{observation_id: row.observation_id}})
 MERGE (h:{HANDLE} {{platform: row.platform, handle: row.handle}})
+MERGE (i)-[:{HAS_HANDLE}]->(h)
+"""
+
+EXISTING_HANDLE_LINKS = f"""
+UNWIND $ids AS id
+MATCH (i:{IDENTITY} {{observation_id: id}})-[:{HAS_HANDLE}]->(h:{HANDLE})
+RETURN collect([i.observation_id, h.platform, h.handle]) AS links
+"""
+
+# Handles first (distinct, one writer), then links by MATCH: link batches never race to
+# create the same handle node.
+MERGE_HANDLES = f"""
+UNWIND $rows AS row
+MERGE (:{HANDLE} {{platform: row.platform, handle: row.handle}})
+"""
+
+LINK_EXISTING_HANDLES = f"""
+UNWIND $rows AS row
+MATCH (i:{IDENTITY} {{observation_id: row.observation_id}})
+MATCH (h:{HANDLE} {{platform: row.platform, handle: row.handle}})
 MERGE (i)-[:{HAS_HANDLE}]->(h)
 """
 
@@ -202,7 +255,7 @@ DETACH DELETE a
 EXISTING_MATCHES = f"""
 MATCH (a:{IDENTITY})-[r:{MATCHED}]->(b:{IDENTITY})
 WHERE $ids IS NULL OR a.observation_id IN $ids OR b.observation_id IN $ids
-RETURN a.observation_id AS a, b.observation_id AS b
+RETURN a.observation_id AS a, b.observation_id AS b, r.content_hash AS content_hash
 """
 
 DELETE_MATCHES = f"""
@@ -217,6 +270,18 @@ MATCH (a:{IDENTITY} {{observation_id: row.a}})
 MATCH (b:{IDENTITY} {{observation_id: row.b}})
 MERGE (a)-[r:{MATCHED}]->(b)
 SET r += row.props
+"""
+
+# Properties named (no Eager); the hash lets a rerun skip explanations that did not change.
+WRITE_MATCHES = f"""
+UNWIND $rows AS row
+MATCH (a:{IDENTITY} {{observation_id: row.a}})
+MATCH (b:{IDENTITY} {{observation_id: row.b}})
+MERGE (a)-[r:{MATCHED}]->(b)
+SET r.reason = row.props.reason, r.probability = row.props.probability,
+    r.match_weight = row.props.match_weight, r.evidence = row.props.evidence,
+    r.features = row.props.features, r.guard = row.props.guard,
+    r.content_hash = row.content_hash
 """
 
 EXISTING_SUGGESTIONS = f"""

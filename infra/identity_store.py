@@ -10,6 +10,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +32,7 @@ from domain.identity.pipeline import (
 from domain.identity.scoring import COMPARISONS, LEVELS, MatchModel
 from domain.model import ATTENDANCE_SCHEMA, HANDLE_PLATFORMS, OBSERVATIONS_SCHEMA, conform
 from infra import graph_schema as gs
-from infra.neo4j_store import GraphStore
+from infra.neo4j_store import GraphStore, chunks
 from infra.settings import Settings
 
 GOLDEN_FIELDS: tuple[str, ...] = (
@@ -50,6 +51,20 @@ GOLDEN_FIELDS: tuple[str, ...] = (
     "first_seen",
     "last_seen",
 )
+IDENTITY_KEY_COLUMNS: tuple[str, ...] = (
+    "observation_id",
+    "name_key",
+    "name_quality",
+    "email_key",
+    "name_freq",
+    "email_shared",
+)
+MEMBER_DATETIMES: tuple[str, ...] = ("first_seen", "last_seen")
+WRITE_MEMBERS = gs.write_members(
+    tuple(f for f in (*GOLDEN_FIELDS, "search_text", "provenance") if f not in MEMBER_DATETIMES),
+    MEMBER_DATETIMES,
+)
+WRITERS = 2  # concurrent write transactions over disjoint batches (the server has 2 cores)
 
 
 def native(value: Any) -> Any:
@@ -201,8 +216,12 @@ class IdentityStore:
             report.seconds[step] = report.seconds.get(step, 0.0) + now - clock
             clock = now
 
-        rows = member_rows(members)
-        report.members_written = g.write_batches(gs.UPSERT_MEMBERS, rows)
+        rows = member_write_rows(members)
+        stored = dict(g.run(gs.MEMBER_HASHES, ids=[r["member_id"] for r in rows])[0]["pairs"])
+        changed = [r for r in rows if stored.get(r["member_id"]) != r["content_hash"]]
+        write_parallel(g, WRITE_MEMBERS, changed)
+        report.members_written = len(rows)
+        report.extra["members_unchanged"] = len(rows) - len(changed)
         lap("members")
         current = g.run(gs.MEMBER_ASSIGNMENT, ids=None if full else list(scope_member_ids or ()))
         held: dict[str, set[str]] = {}
@@ -215,14 +234,18 @@ class IdentityStore:
             for m in ms
             if o in target and m != target[o]
         ]
-        new_links = [
-            {"observation_id": o, "member_id": m}
-            for o, m in target.items()
-            if m not in held.get(o, ())
-        ]
+        new_links = sorted(
+            (
+                {"observation_id": o, "member_id": m}
+                for o, m in target.items()
+                if m not in held.get(o, ())
+            ),
+            key=lambda r: (r["member_id"], r["observation_id"]),
+        )
         lap("read_links")
         g.write_batches(gs.UNLINK_MEMBER_IDENTITIES, stale)
-        report.identities_linked = g.write_batches(gs.LINK_MEMBER_IDENTITIES, new_links)
+        # Sorted by member: batches share at most one member node and lock in one order.
+        report.identities_linked = write_parallel(g, gs.LINK_MEMBER_IDENTITIES, new_links)
         report.extra["identity_links_removed"] = len(stale)
         lap("link_identities")
         splits = [{"member_id": k, "split_from": v} for k, v in members.split_from.items()]
@@ -249,19 +272,47 @@ class IdentityStore:
         g.run(gs.DANGLING_ALIASES)
 
         lap("retire")
-        g.write_batches(gs.SET_IDENTITY_KEYS, identity_key_rows(scored))
+        keys = identity_key_rows(scored)
+        key_ids = [r["observation_id"] for r in keys]
+        stored_keys = {k[0]: k for k in g.run(gs.IDENTITY_KEYS, ids=key_ids)[0]["keys"]}
+        changed_keys = [
+            r
+            for r in keys
+            if stored_keys.get(r["observation_id"]) != [r[c] for c in IDENTITY_KEY_COLUMNS]
+        ]
+        write_parallel(g, gs.SET_IDENTITY_KEYS, changed_keys)
         lap("identity_keys")
-        report.handles_linked = g.write_batches(gs.LINK_HANDLES, handle_rows(scored))
+        handles = handle_rows(scored)
+        handle_ids = sorted({r["observation_id"] for r in handles})
+        have = {tuple(x) for x in g.run(gs.EXISTING_HANDLE_LINKS, ids=handle_ids)[0]["links"]}
+        new_handles = sorted(
+            (r for r in handles if (r["observation_id"], r["platform"], r["handle"]) not in have),
+            key=lambda r: (r["observation_id"], r["platform"], r["handle"]),
+        )
+        distinct = sorted({(r["platform"], r["handle"]) for r in new_handles})
+        g.write_batches(gs.MERGE_HANDLES, [{"platform": p, "handle": h} for p, h in distinct])
+        write_parallel(g, gs.LINK_EXISTING_HANDLES, new_handles)
+        report.handles_linked = len(handles)
+        report.extra["handle_links_new"] = len(new_handles)
         lap("handles")
 
         scope_obs = None if full else obs_ids
         new_matches = match_rows(members)
+        for r in new_matches:
+            r["content_hash"] = content_hash(r["props"])
         keep = {(r["a"], r["b"]) for r in new_matches}
-        stale = [
-            r for r in g.run(gs.EXISTING_MATCHES, ids=scope_obs) if (r["a"], r["b"]) not in keep
-        ]
+        stored_m = {
+            (r["a"], r["b"]): r["content_hash"] for r in g.run(gs.EXISTING_MATCHES, ids=scope_obs)
+        }
+        stale = [{"a": a, "b": b} for a, b in stored_m if (a, b) not in keep]
         report.matches_deleted = g.write_batches(gs.DELETE_MATCHES, stale)
-        report.matches_written = g.write_batches(gs.UPSERT_MATCHES, new_matches)
+        changed_m = sorted(
+            (r for r in new_matches if stored_m.get((r["a"], r["b"])) != r["content_hash"]),
+            key=lambda r: (r["a"], r["b"]),
+        )
+        write_parallel(g, gs.WRITE_MATCHES, changed_m)
+        report.matches_written = len(new_matches)
+        report.extra["matches_unchanged"] = len(new_matches) - len(changed_m)
         lap("matches")
 
         sugg = suggestion_rows(members)
@@ -338,6 +389,7 @@ class IdentityStore:
         member = native(rows[0]["member"])
         provenance = json.loads(member.pop("provenance", None) or "[]")
         member.pop("search_text", None)
+        member.pop("content_hash", None)
         identities = []
         for r in self.graph.run(gs.MEMBER_IDENTITIES, id=member_id):
             ident = native(r["identity"])
@@ -382,9 +434,10 @@ def member_rows(members: Members) -> list[dict[str, Any]]:
     prov = members.provenance.with_columns(
         pl.col("last_observed_at").dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ")
     )
-    prov_json: dict[str, str] = {}
-    for mid, part in prov.partition_by("member_id", as_dict=True, include_key=False).items():
-        prov_json[str(mid[0])] = json.dumps(part.to_dicts(), sort_keys=True)
+    parts: dict[str, list[dict[str, Any]]] = {}
+    for entry in prov.to_dicts():  # one pass; keeps each member's row order
+        parts.setdefault(str(entry.pop("member_id")), []).append(entry)
+    prov_json = {mid: json.dumps(part, sort_keys=True) for mid, part in parts.items()}
     out = []
     for row in members.members.to_dicts():
         names = [row.get("display_name"), *(row.get("emails") or [])]
@@ -396,10 +449,53 @@ def member_rows(members: Members) -> list[dict[str, Any]]:
     return out
 
 
+def content_hash(value: Any) -> str:
+    """Stable digest of written properties: equal digests mean nothing to write."""
+    text = json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def zoned_iso(value: Any) -> Any:
+    """A zoned datetime as `…+00:00[UTC]` text (Cypher `datetime()` restores the same value).
+
+    Other values pass unchanged (the write query converts only strings).
+    """
+    key = getattr(getattr(value, "tzinfo", None), "key", None)
+    if isinstance(value, datetime) and key:
+        return f"{value.isoformat()}[{key}]"
+    return value
+
+
+def member_write_rows(members: Members) -> list[dict[str, Any]]:
+    """member_rows as sent to WRITE_MEMBERS: datetimes as zoned text, plus a content hash."""
+    rows = member_rows(members)
+    for row in rows:
+        for f in MEMBER_DATETIMES:
+            row[f] = zoned_iso(row.get(f))
+        row["content_hash"] = content_hash(row)
+    return rows
+
+
+def write_parallel(
+    graph: GraphStore, query: str, rows: Sequence[dict[str, Any]], writers: int = WRITERS
+) -> int:
+    """Batches in `writers` concurrent transactions; callers order rows so batches are
+    (nearly) disjoint. A deadlock is transient: the driver retries that batch."""
+    batches = [list(b) for b in chunks(rows, graph.batch_size)]
+    if len(batches) <= 1 or writers <= 1:
+        return graph.write_batches(query, rows)
+
+    def write_one(batch: list[dict[str, Any]]) -> None:
+        with graph.driver.session(database=graph.database) as session:
+            session.execute_write(lambda tx: tx.run(query, rows=batch).consume())
+
+    with ThreadPoolExecutor(max_workers=writers) as pool:
+        list(pool.map(write_one, batches))
+    return len(rows)
+
+
 def identity_key_rows(scored: Scored) -> list[dict[str, Any]]:
-    return scored.features.select(
-        "observation_id", "name_key", "name_quality", "email_key", "name_freq", "email_shared"
-    ).to_dicts()
+    return scored.features.select(*IDENTITY_KEY_COLUMNS).to_dicts()
 
 
 def handle_rows(scored: Scored) -> list[dict[str, Any]]:
