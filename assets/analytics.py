@@ -7,8 +7,8 @@ metrics back to Neo4j and the community summary, communities and layout to Redis
 (structural change), which is why every partition depends on the previous one.
 
 The partitioned asset needs its start month from the settings; reading settings at
-import is not allowed, so it is built when the code location loads (module
-`__getattr__`, which `load_assets_from_modules` goes through).
+import is not allowed, so `build_snapshot_asset` is called by the code location's
+`build_definitions(settings)`. The current month is a partition too (month to date).
 """
 
 from datetime import UTC, datetime
@@ -202,7 +202,7 @@ def month_window(partition_key: str) -> tuple[datetime, datetime, str]:
 
 @lru_cache(maxsize=4)
 def build_snapshot_asset(start_date: str) -> AssetsDefinition:
-    partitions = MonthlyPartitionsDefinition(start_date=start_date)
+    partitions = MonthlyPartitionsDefinition(start_date=start_date, end_offset=1)
 
     @asset(
         name=SNAPSHOT_KEY,
@@ -275,13 +275,3 @@ def _change_reading(change: dict[str, Any]) -> list[str]:
         + ("the shape barely moved." if score < 0.5 else "the shape changed noticeably."),
         f"Separate groups went from {comps['previous']} to {comps['current']}.",
     ]
-
-
-def __getattr__(name: str) -> Any:
-    if name == SNAPSHOT_KEY:
-        return build_snapshot_asset(get_settings().analytics_partitions_start)
-    raise AttributeError(name)
-
-
-def __dir__() -> list[str]:
-    return [*globals(), SNAPSHOT_KEY]

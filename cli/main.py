@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import typer
@@ -93,12 +94,7 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def materialize_all(settings: Settings) -> None:
-    from orchestration.definitions import refresh_tags
-
-    console.rule("materializing every asset")
-    # The daily API partitions from the first import day to the look-ahead, in one run.
-    tags = json.dumps(refresh_tags(settings))
+def _dagster_job(settings: Settings, job: str, tags: dict[str, str]) -> None:
     result = subprocess.run(
         [
             _bin("dagster"),
@@ -107,17 +103,43 @@ def materialize_all(settings: Settings) -> None:
             "-m",
             "orchestration.definitions",
             "-j",
-            "refresh_all",
+            job,
             "--tags",
-            tags,
+            json.dumps(tags),
         ],
         cwd=PROJECT_ROOT,
         env=dagster_env(settings),
         check=False,
     )
     if result.returncode != 0:
-        console.print("[red]materialization failed[/]")
+        console.print(f"[red]materialization failed[/] ({job})")
         raise typer.Exit(result.returncode)
+
+
+def snapshot_months(settings: Settings, today: date | None = None) -> list[str]:
+    """Monthly partitions from the first import month to the current month."""
+    first = max(
+        date.fromisoformat(settings.imports_start_date),
+        date.fromisoformat(settings.analytics_partitions_start),
+    ).replace(day=1)
+    last = (today or datetime.now(UTC).date()).replace(day=1)
+    months = []
+    while first <= last:
+        months.append(first.isoformat())
+        first = (first + timedelta(days=32)).replace(day=1)
+    return months
+
+
+def materialize_all(settings: Settings) -> None:
+    from orchestration.definitions import refresh_tags
+
+    console.rule("materializing every asset")
+    # The daily API partitions from the first import day to the look-ahead, in one run.
+    _dagster_job(settings, "refresh_all", refresh_tags(settings))
+    # Monthly snapshots in order: each is compared with the month before it.
+    for month in snapshot_months(settings):
+        console.rule(f"analytics snapshot {month[:7]}")
+        _dagster_job(settings, "analytics_snapshots", {"dagster/partition": month})
 
 
 def _interrupt(signum: int, frame: object) -> None:

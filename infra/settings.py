@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     # Schedules
     schedule_timezone: str = "UTC"
     nightly_cron: str = "0 3 * * *"
+    snapshot_cron: str = "0 5 * * *"  # monthly analytics snapshot (month to date)
 
     # API authentication (Clerk session JWTs) and protection
     auth_mode: Literal["clerk", "dev"] = "clerk"
@@ -68,28 +69,6 @@ class Settings(BaseSettings):
     dev_jwt_secret: SecretStr = SecretStr("dev-only-secret-change-me-0123456789")
     rate_limit_per_minute: int = Field(default=120, ge=1)
     rate_limit_anonymous_per_minute: int = Field(default=30, ge=1)
-
-    # Community analytics (co-attendance network)
-    analytics_checkin_weight: float = Field(default=1.0, gt=0)  # an attendance with a check-in
-    analytics_rsvp_weight: float = Field(default=0.5, ge=0)  # an RSVP without a check-in
-    analytics_monthly_decay: float = Field(default=0.10, ge=0, lt=1)  # weight lost per month
-    analytics_engine: Literal["igraph", "networkx"] = "igraph"  # networkx: the slow reference
-    analytics_betweenness_exact_max: int = Field(default=5000, ge=3)  # sampled above this
-    analytics_betweenness_samples: int = Field(default=500, ge=10)  # source members sampled
-    analytics_community_resolution: float = Field(default=1.0, gt=0)
-    analytics_seed: int = 7
-    analytics_partitions_start: str = "2025-01-01"  # first monthly snapshot partition
-    analytics_lapse_months: int = Field(default=3, ge=1)  # absent this long => lapsed
-    analytics_layout_max_nodes: int = Field(default=2000, ge=10)
-
-    # Topological data analysis (persistent homology of the member graph)
-    tda_max_dimension: int = Field(default=2, ge=0, le=3)  # H0..H<max_dimension>
-    tda_max_points: int = Field(default=1000, ge=16)  # landmarks (greedy max-min) above this
-    tda_engine: Literal["ripser", "giotto", "gudhi"] = "giotto"  # fastest here (bench.analytics)
-    tda_computation_timeout: float = Field(default=300.0, gt=0)  # seconds, whole computation
-    tda_memory_limit_mb: int = Field(default=4096, ge=64)  # cap on the child's resident memory
-    tda_image_scale: float = Field(default=10.0, gt=0)  # persistence image covers [0, scale]
-    tda_image_pixels: int = Field(default=10, ge=2)  # image is pixels² values per dimension
 
     # Platform APIs (defaults point at the local fakes the demo starts, `python -m fakes serve`)
     luma_base_url: str = "http://127.0.0.1:8711/v1"  # real: https://public-api.luma.com/v1
@@ -121,6 +100,28 @@ class Settings(BaseSettings):
     identity_merge_without_identifier_threshold: float = Field(default=0.99, gt=0, lt=1)
     identity_common_name_min: int = Field(default=5, ge=2)  # people sharing a name => common
     identity_source_trust: list[str] = ["luma", "eventbrite", "meetup", "partiful"]
+
+    # Community analytics (co-attendance network)
+    analytics_checkin_weight: float = Field(default=1.0, gt=0)  # an attendance with a check-in
+    analytics_rsvp_weight: float = Field(default=0.5, ge=0)  # an RSVP without a check-in
+    analytics_monthly_decay: float = Field(default=0.10, ge=0, lt=1)  # weight lost per month
+    analytics_engine: Literal["igraph", "networkx"] = "igraph"  # networkx: the slow reference
+    analytics_betweenness_exact_max: int = Field(default=5000, ge=3)  # sampled above this
+    analytics_betweenness_samples: int = Field(default=500, ge=10)  # source members sampled
+    analytics_community_resolution: float = Field(default=1.0, gt=0)
+    analytics_seed: int = 7
+    analytics_partitions_start: str = "2025-01-01"  # first monthly snapshot partition
+    analytics_lapse_months: int = Field(default=3, ge=1)  # absent this long => lapsed
+    analytics_layout_max_nodes: int = Field(default=2000, ge=10)
+
+    # Topological data analysis (persistent homology of the member graph)
+    tda_max_dimension: int = Field(default=2, ge=0, le=3)  # H0..H<max_dimension>
+    tda_max_points: int = Field(default=1000, ge=16)  # landmarks (greedy max-min) above this
+    tda_engine: Literal["ripser", "giotto", "gudhi"] = "giotto"  # fastest here (bench.analytics)
+    tda_computation_timeout: float = Field(default=300.0, gt=0)  # seconds, whole computation
+    tda_memory_limit_mb: int = Field(default=4096, ge=64)  # cap on the child's resident memory
+    tda_image_scale: float = Field(default=10.0, gt=0)  # persistence image covers [0, scale]
+    tda_image_pixels: int = Field(default=10, ge=2)  # image is pixels² values per dimension
 
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -13,6 +13,7 @@ import dagster as dg
 from pydantic import SecretStr
 
 from assets import analytics, identity, imports
+from assets.analytics import SNAPSHOT_KEY, build_snapshot_asset
 from assets.imports import api_assets, import_partitions
 from infra.settings import Settings, get_settings
 from resources.landing import LandingResource
@@ -28,8 +29,14 @@ ASSET_MODULES = [imports, identity, analytics]
 refresh_all = dg.define_asset_job(
     "refresh_all",
     # Monthly analytics snapshots have their own partitions; they are backfilled apart.
-    selection=dg.AssetSelection.all() - dg.AssetSelection.assets("analytics_snapshot"),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(SNAPSHOT_KEY),
     description="Materializes every asset: imports, graph load and figures.",
+)
+
+analytics_snapshots = dg.define_asset_job(
+    "analytics_snapshots",
+    selection=dg.AssetSelection.assets(SNAPSHOT_KEY),
+    description="One month's co-attendance snapshot, topology and structural change.",
 )
 
 
@@ -101,11 +108,33 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         end = day + timedelta(days=settings.imports_lookahead_days)
         return dg.RunRequest(tags=partition_range_tags(partitions, start, end))
 
+    @dg.schedule(
+        name="monthly_snapshot",
+        job=analytics_snapshots,
+        cron_schedule=settings.snapshot_cron,
+        execution_timezone=settings.schedule_timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+    def monthly(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+        """Month to date after each nightly refresh; on the 1st, the month just ended too."""
+        day = context.scheduled_execution_time.date()
+        months = [day.replace(day=1)]
+        if day.day == 1:
+            months.insert(0, (day - timedelta(days=1)).replace(day=1))
+        return [
+            dg.RunRequest(run_key=f"{m.isoformat()}@{day.isoformat()}", partition_key=m.isoformat())
+            for m in months
+        ]
+
     return dg.Definitions(
-        assets=[*dg.load_assets_from_modules(ASSET_MODULES), *api_assets(settings)],
+        assets=[
+            *dg.load_assets_from_modules(ASSET_MODULES),
+            *api_assets(settings),
+            build_snapshot_asset(settings.analytics_partitions_start),
+        ],
         asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
-        jobs=[refresh_all],
-        schedules=[nightly],
+        jobs=[refresh_all, analytics_snapshots],
+        schedules=[nightly, monthly],
         resources={
             "neo4j": Neo4jResource(),
             "redis": RedisResource(),

@@ -193,3 +193,43 @@ def test_definitions_include_analytics(settings: Any) -> None:
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {"community_analytics", "analytics_snapshot"} <= keys
     assert defs.resolve_job_def("refresh_all") is not None
+
+
+def test_monthly_schedule_requests_month_to_date_and_the_month_just_ended(settings: Any) -> None:
+    from datetime import UTC, datetime
+
+    import dagster as dg
+
+    from orchestration.definitions import build_definitions
+
+    defs = build_definitions(settings)
+    schedule = defs.resolve_schedule_def("monthly_snapshot")
+    assert schedule.cron_schedule == settings.snapshot_cron
+    with dg.DagsterInstance.ephemeral() as instance:
+        mid = dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=datetime(2026, 11, 30, 5, tzinfo=UTC),
+            repository_def=defs.get_repository_def(),
+        )
+        first = dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=datetime(2026, 12, 1, 5, tzinfo=UTC),
+            repository_def=defs.get_repository_def(),
+        )
+        mid_keys = [r.partition_key for r in schedule.evaluate_tick(mid).run_requests or []]
+        first_keys = [r.partition_key for r in schedule.evaluate_tick(first).run_requests or []]
+    assert mid_keys == ["2026-11-01"]
+    assert first_keys == ["2026-11-01", "2026-12-01"]
+
+
+def test_demo_snapshot_months_run_from_the_first_import_month(settings: Any) -> None:
+    from datetime import date
+
+    from cli.main import snapshot_months
+
+    cfg = settings.model_copy(update={"imports_start_date": "2026-09-15"})
+    assert snapshot_months(cfg, today=date(2026, 11, 30)) == [
+        "2026-09-01",
+        "2026-10-01",
+        "2026-11-01",
+    ]
