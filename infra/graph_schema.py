@@ -255,7 +255,7 @@ DETACH DELETE a
 EXISTING_MATCHES = f"""
 MATCH (a:{IDENTITY})-[r:{MATCHED}]->(b:{IDENTITY})
 WHERE $ids IS NULL OR a.observation_id IN $ids OR b.observation_id IN $ids
-RETURN a.observation_id AS a, b.observation_id AS b, r.content_hash AS content_hash
+RETURN collect([a.observation_id, b.observation_id, r.content_hash]) AS matches
 """
 
 DELETE_MATCHES = f"""

@@ -302,7 +302,7 @@ class IdentityStore:
             r["content_hash"] = content_hash(r["props"])
         keep = {(r["a"], r["b"]) for r in new_matches}
         stored_m = {
-            (r["a"], r["b"]): r["content_hash"] for r in g.run(gs.EXISTING_MATCHES, ids=scope_obs)
+            (a, b): h for a, b, h in g.run(gs.EXISTING_MATCHES, ids=scope_obs)[0]["matches"]
         }
         stale = [{"a": a, "b": b} for a, b in stored_m if (a, b) not in keep]
         report.matches_deleted = g.write_batches(gs.DELETE_MATCHES, stale)
