@@ -31,6 +31,8 @@ from tenacity import (
     stop_after_attempt,
 )
 
+from infra.settings import Settings
+
 
 class SourceError(Exception):
     """A platform call failed for good; the message starts with the platform's name."""
@@ -74,6 +76,23 @@ class ClientOptions:
     backoff_max_seconds: float = 30.0
     max_retry_after_seconds: float = 120.0
     max_pages: int = 100_000
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, base_url: str, requests_per_minute: int
+    ) -> ClientOptions:
+        """The platform's address and rate with the sync settings every platform shares."""
+        return cls(
+            base_url=base_url,
+            requests_per_minute=requests_per_minute,
+            concurrency=settings.sync_concurrency,
+            page_size=settings.sync_page_size,
+            timeout_seconds=settings.sync_timeout_seconds,
+            max_attempts=settings.sync_max_attempts,
+            backoff_seconds=settings.sync_backoff_seconds,
+            backoff_max_seconds=settings.sync_backoff_max_seconds,
+            max_retry_after_seconds=settings.sync_max_retry_after_seconds,
+        )
 
 
 @dataclass

@@ -23,16 +23,8 @@ AUTH_ERROR_CODES = frozenset({"INVALID_AUTH", "NO_AUTH", "NOT_AUTHORIZED"})
 
 
 def eventbrite_options(settings: Settings) -> ClientOptions:
-    return ClientOptions(
-        base_url=settings.eventbrite_base_url,
-        requests_per_minute=settings.eventbrite_requests_per_minute,
-        concurrency=settings.sync_concurrency,
-        page_size=settings.sync_page_size,
-        timeout_seconds=settings.sync_timeout_seconds,
-        max_attempts=settings.sync_max_attempts,
-        backoff_seconds=settings.sync_backoff_seconds,
-        backoff_max_seconds=settings.sync_backoff_max_seconds,
-        max_retry_after_seconds=settings.sync_max_retry_after_seconds,
+    return ClientOptions.from_settings(
+        settings, settings.eventbrite_base_url, settings.eventbrite_requests_per_minute
     )
 
 
