@@ -11,8 +11,12 @@ Every observation carries the true person id, so precision and recall are exact.
 
 Quality is pairwise (pairs of records put together) and B-cubed (per record) on the
 comparison data set; Splink 4/5 (DuckDB backend) runs on the same data in the same
-process with comparable comparisons. Scale runs time our pipeline only (wall time and
-peak RSS above the start, sampled every 5 ms). The Neo4j part writes the member graph of a
+process with comparable comparisons. The true pairs still left apart are broken down
+(why: not a candidate, a guard, below a threshold; which evidence they share), beside a
+recall ceiling: pairs with no shared identifier whose name another person of the same
+community also carries, which no system can link without merging namesakes. Scale
+runs time our pipeline only (wall time and peak RSS above the start, sampled every
+5 ms). The Neo4j part writes the member graph of a
 sample into the configured Neo4j under `bench:` ids (removed afterwards, nothing else is
 touched) and compares the batched write with one MERGE transaction per relationship.
 """
