@@ -223,7 +223,10 @@ class Neo4jLocal:
             "server.memory.heap.initial_size": self.s.neo4j_heap,
             "server.memory.heap.max_size": self.s.neo4j_heap,
             "dbms.usage_report.enabled": "false",
+            # Local data is rebuildable from raw: keep transaction logs small.
             "db.tx_log.rotation.retention_policy": "1 files",
+            "db.tx_log.rotation.size": "64M",
+            "db.tx_log.preallocate": "false",
         }
         text = "".join(f"{k}={v}\n" for k, v in conf.items())
         (self.conf_dir / "neo4j.conf").write_text(text)
