@@ -31,6 +31,24 @@ RULES: dict[str, tuple[str, ...]] = {
 }
 MULTI_VALUED: frozenset[str] = frozenset({"email", "phone"})
 
+# The golden record's columns, in order (beside `member_id`).
+GOLDEN_FIELDS: tuple[str, ...] = (
+    "display_name",
+    "first_name",
+    "last_name",
+    "email",
+    "emails",
+    "phone",
+    "phones",
+    *(f"handle_{p}" for p in HANDLE_PLATFORMS),
+    "company",
+    "job_title",
+    "observation_count",
+    "sources",
+    "first_seen",
+    "last_seen",
+)
+
 
 def golden_records(
     observations: pl.DataFrame,
@@ -86,16 +104,13 @@ def golden_records(
     cand = pl.concat(long)
     folded = cand["value"].str.to_lowercase().str.replace_all(r"[^\p{L}\p{N}]+", "")
     cand = cand.with_columns(folded.alias("vkey"))
-    grouped = (
-        cand.group_by("member_id", "attribute", "vkey")
-        .agg(
-            pl.col("value").last().alias("value"),  # the most recent spelling
-            pl.col("observation_id").sort().alias("observation_ids"),
-            pl.col("source").unique().sort().alias("sources"),
-            pl.len().alias("count"),
-            pl.col("trust_rank").min().alias("trust_rank"),
-            pl.col("observed_at").max().alias("last_observed_at"),
-        )
+    grouped = cand.group_by("member_id", "attribute", "vkey").agg(
+        pl.col("value").last().alias("value"),  # the most recent spelling
+        pl.col("observation_id").sort().alias("observation_ids"),
+        pl.col("source").unique().sort().alias("sources"),
+        pl.len().alias("count"),
+        pl.col("trust_rank").min().alias("trust_rank"),
+        pl.col("observed_at").max().alias("last_observed_at"),
     )
     ranked = []
     for attr, rule in RULES.items():
@@ -147,23 +162,6 @@ def golden_records(
         )
         .sort("member_id")
     )
-    cols = [
-        "member_id",
-        "display_name",
-        "first_name",
-        "last_name",
-        "email",
-        "emails",
-        "phone",
-        "phones",
-        *(f"handle_{p}" for p in HANDLE_PLATFORMS),
-        "company",
-        "job_title",
-        "observation_count",
-        "sources",
-        "first_seen",
-        "last_seen",
-    ]
-    return members.select(cols), prov.sort(
+    return members.select("member_id", *GOLDEN_FIELDS), prov.sort(
         "member_id", "attribute", "chosen", descending=[False, False, True]
     )
