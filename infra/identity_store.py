@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from domain.identity.features import IDENTIFYING_PLATFORMS, related_events
+from domain.identity.golden import GOLDEN_FIELDS
 from domain.identity.pipeline import (
     ASSIGNMENT_SCHEMA,
     DECISIONS_SCHEMA,
@@ -30,27 +31,11 @@ from domain.identity.pipeline import (
     score_candidates,
 )
 from domain.identity.scoring import COMPARISONS, LEVELS, MatchModel
-from domain.model import ATTENDANCE_SCHEMA, HANDLE_PLATFORMS, OBSERVATIONS_SCHEMA, conform
+from domain.model import ATTENDANCE_SCHEMA, OBSERVATIONS_SCHEMA, conform
 from infra import graph_schema as gs
 from infra.neo4j_store import GraphStore, chunks
 from infra.settings import Settings
 
-GOLDEN_FIELDS: tuple[str, ...] = (
-    "display_name",
-    "first_name",
-    "last_name",
-    "email",
-    "emails",
-    "phone",
-    "phones",
-    *(f"handle_{p}" for p in HANDLE_PLATFORMS),
-    "company",
-    "job_title",
-    "observation_count",
-    "sources",
-    "first_seen",
-    "last_seen",
-)
 IDENTITY_KEY_COLUMNS: tuple[str, ...] = (
     "observation_id",
     "name_key",
