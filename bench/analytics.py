@@ -310,7 +310,7 @@ def ph_part(
                 timeout_s=budget,
                 memory_bytes=cap,
             )
-            ours = {
+            ours: dict[str, Any] = {
                 "status": "ok" if res.complete else "reduced: " + "; ".join(res.bounds_hit)[:60],
                 "seconds": res.seconds,
                 "peak": res.peak_rss_bytes,

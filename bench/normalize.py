@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +229,10 @@ PLATFORMS: dict[
 }
 
 
+def read_and_normalize(path: Path, source: str, normalize: Callable[..., Any]) -> Any:
+    return normalize_file(path.read_bytes(), source=source, origin=path.name, normalize=normalize)
+
+
 def measure(fn: Callable[[], Any]) -> tuple[float, float, float, Any]:
     """(wall seconds, CPU seconds of this process, peak RSS growth in MiB, result)."""
     gc.collect()
@@ -297,19 +302,15 @@ def main() -> None:
             norm_t, total_t, total_c, total_m = [], [], [], []
             batch: NormalizedBatch | None = None
             for _ in range(args.runs):
-                t, c, m, _frame = measure(lambda p=path: pl.read_csv(p))
+                t, c, m, _frame = measure(partial(pl.read_csv, path))
                 del _frame
                 base_t.append(t)
                 base_c.append(c)
                 base_m.append(m)
-                t, c, m, _batch = measure(lambda f=frame, n=normalize: n(f))
+                t, c, m, _batch = measure(partial(normalize, frame))
                 del _batch
                 norm_t.append(t)
-                t, c, m, batch = measure(
-                    lambda p=path, f=normalize, s=name: normalize_file(
-                        p.read_bytes(), source=s, origin=p.name, normalize=f
-                    )
-                )
+                t, c, m, batch = measure(partial(read_and_normalize, path, name, normalize))
                 total_t.append(t)
                 total_c.append(c)
                 total_m.append(m)

@@ -99,7 +99,7 @@ def baseline(base: str, page_size: int) -> int:
         events: list[str] = []
         cursor = None
         while True:
-            params: dict[str, object] = {"pagination_limit": page_size}
+            params: dict[str, str | int] = {"pagination_limit": page_size}
             if cursor:
                 params["pagination_cursor"] = cursor
             body = http.get("calendar/list-events", params=params).json()
