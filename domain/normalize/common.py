@@ -510,6 +510,23 @@ def missing_columns(columns: list[str], required: list[tuple[str, ...]]) -> list
     return ["/".join(group) for group in required if not any(norm_key(c) in have for c in group)]
 
 
+def wrong_column_set(
+    frame: pl.DataFrame,
+    required: list[tuple[str, ...]],
+    *,
+    source: str,
+    origin: str,
+    events: list[dict[str, Any]],
+) -> NormalizedBatch | None:
+    """The whole file quarantined when required columns are absent, else None."""
+    columns = [c for c in frame.columns if c != RECORD_INDEX]
+    missing = missing_columns(columns, required)
+    if not missing:
+        return None
+    reason = f"wrong column set: missing {', '.join(missing)}"
+    return all_quarantined(frame, source=source, origin=origin, reason=reason, events=events)
+
+
 def find_column(columns: list[str], *names: str) -> str | None:
     """The actual column whose label matches one of `names` (case, spacing, _ and - ignored)."""
     by_key = {norm_key(c): c for c in reversed(columns)}

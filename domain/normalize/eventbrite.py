@@ -25,15 +25,14 @@ from domain.model import Source, Status
 from domain.normalize.batch import NormalizedBatch
 from domain.normalize.common import (
     RECORD_INDEX,
-    all_quarantined,
     classify_label,
     col_or_null,
     detect_answer_columns,
     find_column,
     finish,
-    missing_columns,
     norm_key,
     with_index,
+    wrong_column_set,
 )
 from domain.normalize.fields import parse_timestamp
 
@@ -246,15 +245,15 @@ def normalize_eventbrite_csv(
     """Attendee-report CSV (see module docstring for how rows find their event)."""
     columns = [c for c in frame.columns if c != RECORD_INDEX]
     fixed_event = eventbrite_event(event) if event else None
-    missing = missing_columns(columns, EVENTBRITE_CSV_REQUIRED)
-    if missing:
-        return all_quarantined(
-            frame,
-            source=Source.EVENTBRITE.value,
-            origin=origin,
-            reason=f"wrong column set: missing {', '.join(missing)}",
-            events=[fixed_event] if fixed_event else [],
-        )
+    rejected = wrong_column_set(
+        frame,
+        EVENTBRITE_CSV_REQUIRED,
+        source=Source.EVENTBRITE.value,
+        origin=origin,
+        events=[fixed_event] if fixed_event else [],
+    )
+    if rejected is not None:
+        return rejected
 
     def c(*names: str) -> pl.Expr:
         return col_or_null(frame, find_column(columns, *names))

@@ -23,14 +23,13 @@ from domain.model import Source, Status
 from domain.normalize.batch import NormalizedBatch
 from domain.normalize.common import (
     RECORD_INDEX,
-    all_quarantined,
     classify_label,
     col_or_null,
     detect_answer_columns,
     find_column,
     finish,
-    missing_columns,
     with_index,
+    wrong_column_set,
 )
 from domain.normalize.fields import parse_timestamp
 
@@ -107,15 +106,11 @@ def normalize_luma_csv(frame: pl.DataFrame, event: dict[str, Any], origin: str) 
     """Normalizes one event's guest export; `frame` holds the CSV as strings."""
     event_row = luma_event(event)
     columns = [c for c in frame.columns if c != RECORD_INDEX]
-    missing = missing_columns(columns, LUMA_CSV_REQUIRED)
-    if missing:
-        return all_quarantined(
-            frame,
-            source=Source.LUMA.value,
-            origin=origin,
-            reason=f"wrong column set: missing {', '.join(missing)}",
-            events=[event_row],
-        )
+    rejected = wrong_column_set(
+        frame, LUMA_CSV_REQUIRED, source=Source.LUMA.value, origin=origin, events=[event_row]
+    )
+    if rejected is not None:
+        return rejected
     answers = detect_answer_columns(columns, LUMA_CSV_COLUMNS)
     id_col = find_column(columns, "guest_id") or find_column(columns, "api_id")
 

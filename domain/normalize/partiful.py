@@ -52,15 +52,14 @@ from domain.normalize.batch import NormalizedBatch
 from domain.normalize.columns import clean
 from domain.normalize.common import (
     RECORD_INDEX,
-    all_quarantined,
     col_or_null,
     detect_answer_columns,
     find_column,
     finish,
-    missing_columns,
     norm_key,
     split_full_names,
     with_index,
+    wrong_column_set,
 )
 from domain.normalize.fields import parse_timestamp
 
@@ -188,15 +187,15 @@ def normalize_partiful_csv(
     event_row = partiful_event(event)
     event_sid = event_row["source_event_id"]
     columns = [c for c in frame.columns if c != RECORD_INDEX]
-    missing = missing_columns(columns, PARTIFUL_CSV_REQUIRED)
-    if missing:
-        return all_quarantined(
-            frame,
-            source=Source.PARTIFUL.value,
-            origin=origin,
-            reason=f"wrong column set: missing {', '.join(missing)}",
-            events=[event_row],
-        )
+    rejected = wrong_column_set(
+        frame,
+        PARTIFUL_CSV_REQUIRED,
+        source=Source.PARTIFUL.value,
+        origin=origin,
+        events=[event_row],
+    )
+    if rejected is not None:
+        return rejected
 
     def c(*names: str) -> pl.Expr:
         return col_or_null(frame, find_column(columns, *names))
