@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import jellyfish
 import polars as pl
 
 from domain.identity.names import (
@@ -29,6 +30,7 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "full_f",
     "name_key",
     "name_sorted",
+    "name_phonetic",
     "initial",
     "name_quality",
     "email_key",
@@ -139,6 +141,7 @@ def prepare_features(
         ).alias("name_key"),
         pl.col("first_f").str.slice(0, 1).alias("initial"),
     )
+    df = df.with_columns(_map_unique(df["full_f"], phonetic_key).alias("name_phonetic"))
     df = df.with_columns(
         pl.when(pl.col("full_f").is_null() | pl.col("is_ph").is_not_null())
         .then(pl.lit("placeholder"))
@@ -173,13 +176,48 @@ def prepare_features(
     return df.select(FEATURE_COLUMNS)
 
 
+def phonetic_key(name: str | None) -> str | None:
+    """Metaphone of each part, sorted: `Jesica Clark` and `Jessica Clarke` share a key."""
+    if not name:
+        return None
+    codes = sorted(jellyfish.metaphone(part) for part in name.split() if part)
+    return " ".join(c for c in codes if c) or None
+
+
 def name_frequencies(df: pl.DataFrame) -> pl.Series:
-    """How many distinct people (by email, else record) carry each name key."""
-    person = pl.coalesce(pl.col("email_key"), pl.col("observation_id"))
-    freq = (
-        pl.when(pl.col("name_key").is_null()).then(1).otherwise(person.n_unique().over("name_key"))
+    """How many distinct people carry each name key: a person's own repeat records must
+    not make their name look common.
+
+    Records of one name that share an address or a phone are one person (transitively,
+    by label propagation); records with neither count as at most as many people as the
+    most that attend one event under that name, since one person attends an event once.
+    """
+    named = df.select(
+        "name_key", "email_key", "phone", "event_id", pl.int_range(pl.len()).alias("row")
+    ).filter(pl.col("name_key").is_not_null())
+    ident = named.filter(pl.col("email_key").is_not_null() | pl.col("phone").is_not_null())
+    label = ident.with_columns(pl.col("row").alias("label"))
+    for _ in range(4):  # chains longer than this are rare; an extra person only lowers weight
+        label = label.with_columns(
+            pl.col("label").min().over("name_key", "email_key").alias("label")
+        ).with_columns(
+            pl.when(pl.col("phone").is_not_null())
+            .then(pl.col("label").min().over("name_key", "phone"))
+            .otherwise(pl.col("label"))
+            .alias("label")
+        )
+    with_id = label.group_by("name_key").agg(pl.col("label").n_unique().alias("people"))
+    per_event = (
+        named.group_by("name_key", "event_id")
+        .len()
+        .group_by("name_key")
+        .agg(pl.col("len").max().alias("at_one_event"))
     )
-    return df.select(freq.cast(pl.Int64).alias("name_freq")).to_series()
+    people = per_event.join(with_id, on="name_key", how="left").select(
+        "name_key", pl.max_horizontal(pl.col("people").fill_null(0), "at_one_event").alias("f")
+    )
+    out = df.select("name_key").join(people, on="name_key", how="left", maintain_order="left")
+    return out.select(pl.col("f").fill_null(1).cast(pl.Int64).alias("name_freq")).to_series()
 
 
 def email_shared_flags(df: pl.DataFrame) -> pl.Series:
@@ -193,32 +231,44 @@ def email_shared_flags(df: pl.DataFrame) -> pl.Series:
     return df.select(flag.fill_null(False).alias("email_shared")).to_series()
 
 
-def related_events(features: pl.DataFrame, min_shared: int = 2, hops: int = 2) -> pl.DataFrame:
-    """Event pairs that share at least `min_shared` attendees, or are linked through
-    `hops` - 1 such events in between: one community.
+def related_events(
+    features: pl.DataFrame, min_shared: int = 2, hops: int = 2, min_share: float = 0.05
+) -> pl.DataFrame:
+    """Event pairs that share at least `min_shared` attendees and `min_share` of the
+    smaller list, or are linked through `hops` - 1 such events in between: one community.
 
-    Attendees are recognised by address, else phone, else a distinctive full name, so
-    guest lists without addresses (Partiful) still relate to the others. Two events of
-    one series need not share two recognisable guests directly; a third event that
-    shares guests with both still puts them in one community.
+    Attendees are recognised by address, else phone, else a full name only one person
+    carries, so guest lists without addresses (Partiful) still relate to the others. The
+    share keeps a handful of travellers (or namesakes) from joining every event of a
+    city into one community. Two events of one series need not share guests directly; a
+    third event that shares guests with both still puts them in one community.
     """
     cols = set(features.columns)
     keys = [pl.col("email_key")]
     if "phone" in cols:
         keys.append(pl.col("phone"))
     if "name_key" in cols and "name_quality" in cols:
-        keys.append(pl.when(pl.col("name_quality") == "ok").then(pl.col("name_key")))
+        rare = pl.col("name_quality") == "ok"
+        if "name_freq" in cols:
+            rare = rare & (pl.col("name_freq") <= 1)
+        keys.append(pl.when(rare).then(pl.col("name_key")))
     att = (
         pl.concat([features.select(k.alias("who"), "event_id") for k in keys])
         .filter(pl.col("who").is_not_null() & pl.col("event_id").is_not_null())
         .unique()
     )
+    size = features.group_by("event_id").len().rename({"len": "size"})
     pairs = (
         att.join(att, on="who", suffix="_b")
         .filter(pl.col("event_id") < pl.col("event_id_b"))
         .group_by("event_id", "event_id_b")
         .len()
-        .filter(pl.col("len") >= min_shared)
+        .join(size, on="event_id")
+        .join(size.rename({"event_id": "event_id_b", "size": "size_b"}), on="event_id_b")
+        .filter(
+            (pl.col("len") >= min_shared)
+            & (pl.col("len") >= min_share * pl.min_horizontal("size", "size_b"))
+        )
         .select(pl.col("event_id").alias("event_a"), pl.col("event_id_b").alias("event_b"))
     )
     if hops < 2 or pairs.height == 0:

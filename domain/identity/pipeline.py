@@ -25,6 +25,7 @@ from domain.identity.scoring import (
     encode,
     estimate_u,
     fit_em,
+    name_people_reference,
     random_pairs,
     score,
     weight_columns,
@@ -107,6 +108,7 @@ def score_candidates(
         sample = random_pairs(features.height, thresholds.u_sample_pairs)
         u = estimate_u(compare(features, sample, rel, encoded=enc))
         model = fit_em(compared, u)
+        model.name_people_reference = name_people_reference(features)
     scored = apply_guards(
         score(compared, model),
         thresholds.merge_at,

@@ -26,6 +26,7 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "email": (
         "different_same_domain",
         "different",
+        "same_local_part_other_domain",
         "similar_local_part",
         "exact_shared_address",
         "exact",
@@ -33,34 +34,54 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "phone": ("different", "exact"),
     "handle": ("conflicting", "same"),
     "person": ("different_account", "same_account"),
-    "name": ("different", "same_initial", "similar", "same_weak", "nickname_or_swapped", "exact"),
+    "name": (
+        "different",
+        "same_initial",
+        "similar",
+        "sounds_alike",
+        "one_typo",
+        "same_weak",
+        "nickname_or_swapped",
+        "exact",
+    ),
     "company": ("different", "same"),
     "event": ("same_event", "unrelated_events", "related_events"),
 }
 COMPARISONS: tuple[str, ...] = tuple(LEVELS)
 
+
+def level(comparison: str, name: str) -> int:
+    """The code of a named level, so rules read as words rather than numbers."""
+    return LEVELS[comparison].index(name)
+
+
+# Name levels whose weight is adjusted by how many people carry the name.
+TF_NAME_LEVELS: tuple[int, ...] = (level("name", "nickname_or_swapped"), level("name", "exact"))
+
 # Prior m and u per level (probabilities, same order as LEVELS).
 DEFAULT_M: dict[str, tuple[float, ...]] = {
-    "email": (0.03, 0.22, 0.05, 0.05, 0.65),
+    "email": (0.03, 0.2, 0.03, 0.04, 0.05, 0.65),
     "phone": (0.1, 0.9),
     "handle": (0.05, 0.95),
     "person": (0.02, 0.98),
-    "name": (0.04, 0.03, 0.08, 0.1, 0.25, 0.5),
+    "name": (0.04, 0.03, 0.05, 0.04, 0.08, 0.08, 0.18, 0.5),
     "company": (0.3, 0.7),
     "event": (0.02, 0.48, 0.5),
 }
 DEFAULT_U: dict[str, tuple[float, ...]] = {
-    "email": (0.05, 0.9489, 0.001, 0.00005, 0.00005),
+    "email": (0.05, 0.9484, 0.0005, 0.001, 0.00005, 0.00005),
     "phone": (0.9999, 0.0001),
     "handle": (0.9999, 0.0001),
     "person": (0.9999, 0.0001),
-    "name": (0.985, 0.01, 0.004, 0.0009, 0.00005, 0.00005),
+    "name": (0.984, 0.01, 0.004, 0.0005, 0.0005, 0.0009, 0.00005, 0.00005),
     "company": (0.99, 0.01),
     "event": (0.05, 0.85, 0.1),
 }
 
 JW_NAME = 0.9
 JW_COMPANY = 0.92
+NAME_LEN_TWO_EDITS = 12  # folded full names this long may carry two typos
+EMAIL_IDENTIFIER_LEVELS = [level("email", "exact_shared_address"), level("email", "exact")]
 
 
 @dataclass
@@ -76,6 +97,9 @@ class MatchModel:
     )
     em_iterations: int = 0
     trained_pairs: int = 0
+    # People per name among names two different people share (expected, weighted by
+    # pairs): an agreeing name carried by fewer people than this counts for more.
+    name_people_reference: float = 2.0
 
     def weights(self) -> dict[str, list[float]]:
         """log2(m/u) per level: the evidence each agreement or disagreement carries."""
@@ -95,6 +119,7 @@ class MatchModel:
                 "u": self.u,
                 "em_iterations": self.em_iterations,
                 "trained_pairs": self.trained_pairs,
+                "name_people_reference": self.name_people_reference,
             },
             sort_keys=True,
         )
@@ -110,6 +135,7 @@ class MatchModel:
             u={k: [float(x) for x in v] for k, v in data["u"].items()},
             em_iterations=int(data.get("em_iterations", 0)),
             trained_pairs=int(data.get("trained_pairs", 0)),
+            name_people_reference=float(data.get("name_people_reference", 2.0)),
         )
         if set(model.m) != set(COMPARISONS) or any(
             len(model.m[c]) != len(LEVELS[c]) for c in COMPARISONS
@@ -184,6 +210,7 @@ EQUALITY_COLUMNS: tuple[str, ...] = (
     "full_f",
     "name_key",
     "name_sorted",
+    "name_phonetic",
     "last_f",
     "initial",
     "email_key",
@@ -208,6 +235,7 @@ def encode(
         pl.col("name_quality").replace_strict(QUALITY_CODES, return_dtype=pl.Int8),
         pl.col("email_shared").fill_null(False),
         pl.col("email_local").str.len_chars().alias("email_local_len"),
+        pl.col("name_freq").fill_null(1).cast(pl.Int32),
     )
     if related is None or related.height == 0:
         return enc, None
@@ -258,6 +286,10 @@ def _compare(
 
     df = df.with_columns(
         _jw(*strings("name_key")).alias("_name_sim"),
+        _edits(*strings("full_f")).alias("_name_edits"),
+        pl.min_horizontal(
+            strings("full_f")[0].str.len_chars(), strings("full_f")[1].str.len_chars()
+        ).alias("_name_len"),
         _edits(*strings("email_local")).alias("_local_edits"),
         _jw(*strings("company_f")).alias("_co_sim"),
     )
@@ -277,15 +309,19 @@ def _compare(
         pl.when(~both("email_key"))
         .then(-1)
         .when(eq("email_key") & (pl.col("email_shared_a") | pl.col("email_shared_b")))
-        .then(3)
+        .then(level("email", "exact_shared_address"))
         .when(eq("email_key"))
-        .then(4)
+        .then(level("email", "exact"))
+        .when(typo & same_domain & (pl.col("email_local_len_a") >= 4))
+        .then(level("email", "similar_local_part"))
+        # `jane.doe@gmail` and `jane.doe@outlook`: one person's two accounts, or two
+        # namesakes who each took their name; the data decides what it is worth.
         .when(typo & (pl.col("email_local_len_a") >= 4))
-        .then(2)
+        .then(level("email", "same_local_part_other_domain"))
         # A different account at the same provider or employer: people seldom hold two.
         .when(same_domain)
-        .then(0)
-        .otherwise(1)
+        .then(level("email", "different_same_domain"))
+        .otherwise(level("email", "different"))
     )
     phone = pl.when(~both("phone")).then(-1).when(eq("phone")).then(1).otherwise(0)
     h_conflict = pl.any_horizontal([both(f"h_{p}") & ~eq(f"h_{p}") for p in IDENTIFYING_PLATFORMS])
@@ -299,20 +335,27 @@ def _compare(
         .then(1)
         .otherwise(0)
     )
+    # One typo: a single edit (insert, delete, substitute, swap); two in a long name.
+    name_edits = pl.col("_name_edits")
+    one_typo = (name_edits <= 1) | ((name_edits <= 2) & (pl.col("_name_len") >= NAME_LEN_TWO_EDITS))
     name = (
         pl.when(~both("name_key"))
         .then(-1)
         .when((eq("full_f") | eq("name_key")) & weak_name)
-        .then(3)
+        .then(level("name", "same_weak"))
         .when(eq("full_f"))
-        .then(5)
+        .then(level("name", "exact"))
         .when(eq("name_key") | eq("name_sorted"))
-        .then(4)
+        .then(level("name", "nickname_or_swapped"))
+        .when(one_typo & ~weak_name)
+        .then(level("name", "one_typo"))
+        .when(eq("name_phonetic") & ~weak_name)
+        .then(level("name", "sounds_alike"))
         .when(pl.col("_name_sim") >= JW_NAME)
-        .then(2)
+        .then(level("name", "similar"))
         .when(eq("last_f") & eq("initial"))
-        .then(1)
-        .otherwise(0)
+        .then(level("name", "same_initial"))
+        .otherwise(level("name", "different"))
     )
     company = (
         pl.when(~both("company_f"))
@@ -333,6 +376,7 @@ def _compare(
     out = df.select(
         "i",
         "j",
+        pl.max_horizontal("name_freq_a", "name_freq_b").alias("name_people"),
         email.cast(pl.Int8).alias("l_email"),
         phone.cast(pl.Int8).alias("l_phone"),
         handle.cast(pl.Int8).alias("l_handle"),
@@ -353,7 +397,7 @@ def _compare(
         ).alias("_same_event_diff_email"),
     )
     identifier = (
-        pl.col("l_email").is_in([3, 4])
+        pl.col("l_email").is_in(EMAIL_IDENTIFIER_LEVELS)
         | (pl.col("l_phone") == 1)
         | (pl.col("l_handle") == 1)
         | (pl.col("l_person") == 1)
@@ -484,19 +528,56 @@ def weight_columns(model: MatchModel) -> list[pl.Expr]:
     return cols
 
 
+TF_WEIGHT_RANGE = (-4.0, 4.0)
+
+
+def name_frequency_weight(model: MatchModel) -> pl.Expr:
+    """w_name_tf: log2(reference people / people carrying this name) on agreeing names.
+
+    The level's weight is an average over all agreeing names; this moves it up for a name
+    few people carry and down for a common one (Splink's term-frequency adjustment, with
+    frequencies counted in people rather than records).
+    """
+    people = pl.col("name_people").cast(pl.Float64).clip(1.0, None)
+    adjust = (pl.lit(model.name_people_reference) / people).log(2).clip(*TF_WEIGHT_RANGE)
+    return (
+        pl.when(pl.col("l_name").is_in(TF_NAME_LEVELS)).then(adjust).otherwise(0.0)
+    ).alias("w_name_tf")
+
+
+def name_people_reference(features: pl.DataFrame) -> float:
+    """Expected people per name over the pairs of different people who share a name."""
+    per_name = (
+        features.filter(pl.col("name_quality").is_in(["ok", "common"]))
+        .group_by("name_key")
+        .agg(pl.col("name_freq").first().cast(pl.Float64).alias("f"))
+        .filter(pl.col("f") >= 2)
+    )
+    if per_name.height == 0:
+        return 2.0
+    pairs = per_name.select((pl.col("f") * (pl.col("f") - 1)).alias("w"), "f")
+    return float(pairs.select((pl.col("w") * pl.col("f")).sum() / pl.col("w").sum()).item())
+
+
 def score(compared: pl.DataFrame, model: MatchModel, keep_weights: bool = False) -> pl.DataFrame:
     """Adds match_weight and match_probability (and the w_* columns when asked).
 
     Per-feature weights are only kept for the few pairs that get explained: on millions of
     pairs they would cost more memory than everything else.
     """
-    total = pl.sum_horizontal(weight_columns(model)) + model.prior_weight()
+    total = (
+        pl.sum_horizontal(weight_columns(model))
+        + name_frequency_weight(model)
+        + model.prior_weight()
+    )
     out = compared.with_columns(total.alias("match_weight")).with_columns(
         (1.0 / (1.0 + (2.0 ** (-pl.col("match_weight").clip(-200, 200))))).alias(
             "match_probability"
         )
     )
-    return out.with_columns(weight_columns(model)) if keep_weights else out
+    if keep_weights:
+        return out.with_columns(*weight_columns(model), name_frequency_weight(model))
+    return out
 
 
 def apply_guards(
@@ -519,7 +600,9 @@ def apply_guards(
     # A weak name is not "a name alone" when something else about the two records
     # agrees: for a common name, events of one community; for any weak name, the same
     # company or nearly the same address (one typo, same digits).
-    personal = (pl.col("l_company") == 1) | (pl.col("l_email") == 2)
+    personal = (pl.col("l_company") == 1) | (
+        pl.col("l_email") == level("email", "similar_local_part")
+    )
     corroborated = personal | ((pl.col("l_event") == 2) & ~pl.col("name_single"))
     name_only_weak = ~pl.col("identifier_agrees") & pl.col("name_weak") & ~corroborated
     # Without any shared identifier (address, phone, handle, account) a merge rests on
@@ -530,8 +613,8 @@ def apply_guards(
         else pl.lit(False)
     )
     email_name_conflict = (
-        pl.col("l_email").is_in([3, 4])
-        & (pl.col("l_name") == 0)
+        pl.col("l_email").is_in(EMAIL_IDENTIFIER_LEVELS)
+        & (pl.col("l_name") == level("name", "different"))
         & (pl.col("l_phone") != 1)
         & (pl.col("l_handle") != 1)
         & (pl.col("l_person") != 1)
