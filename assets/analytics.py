@@ -141,6 +141,7 @@ def community_analytics(
         store.write_member_metrics(metrics.member_rows(g), stamp)
         store.replace_co_attendance(g)
         members, covered = store.metrics_coverage(stamp)
+        review = store.review_load()
     report = analyse_topology(g, tda_config(settings))
     activity, cohorts = _activity(rows, month_key(now), settings.analytics_lapse_months)
     summary = {
@@ -154,6 +155,7 @@ def community_analytics(
         "activity": activity,
         "cohorts": cohorts,
         "topology": report.data,
+        "identity_review": review,
     }
     layout = compute_layout(
         g, metrics, max_nodes=settings.analytics_layout_max_nodes, seed=settings.analytics_seed

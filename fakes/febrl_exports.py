@@ -73,9 +73,7 @@ def load_febrl(name: str) -> pl.DataFrame:
     """One FEBRL data set: person (`<set>-<n>`), record id and the fields, all text."""
     frame = pl.read_csv(febrl_dir() / FEBRL_FILES[name], infer_schema=False)
     frame = frame.rename({c: c.strip() for c in frame.columns})
-    frame = frame.with_columns(
-        pl.col(c).str.strip_chars().replace("", None) for c in frame.columns
-    )
+    frame = frame.with_columns(pl.col(c).str.strip_chars().replace("", None) for c in frame.columns)
     return frame.with_columns(
         (pl.lit(f"{name}-") + pl.col("rec_id").str.extract(r"rec-(\d+)-", 1)).alias("person"),
         pl.col("rec_id").str.contains("-org").alias("original"),
@@ -338,3 +336,16 @@ def build(
         records = records.join(keep, on="person", how="semi")
     events, attendances = spread_people(records, config or SpreadConfig(), seed, prefix=root.name)
     return write_exports(root, events, attendances, seed)
+
+
+def sample_of_test_half(
+    dataset: str = "febrl3", records_wanted: int = 2_000, seed: int = 5
+) -> pl.DataFrame:
+    """About `records_wanted` FEBRL records of people from the test half only (the split
+    the benchmark never tunes on), whole people at a time."""
+    records = pl.concat([load_febrl(d) for d in FEBRL_FILES])
+    _, test = split_people(records, seed)
+    test = test.filter(pl.col("person").str.starts_with(f"{dataset}-"))
+    counts = test.group_by("person", maintain_order=True).len()
+    keep = counts.filter(pl.col("len").cum_sum() <= records_wanted).select("person")
+    return test.join(keep, on="person", how="semi")

@@ -126,6 +126,18 @@ class AnalyticsStore:
         ]
         return self.graph.write_batches(gs.CREATE_CO_ATTENDED, rows)
 
+    def review_load(self) -> dict[str, Any]:
+        """Open merge suggestions against members: the organizer's review queue."""
+        row = self.graph.run(gs.REVIEW_LOAD)[0]
+        suggestions, members = int(row["suggestions"]), int(row["members"])
+        return {
+            "open_suggestions": suggestions,
+            "members": members,
+            "open_suggestions_per_100_members": (
+                round(100.0 * suggestions / members, 2) if members else 0.0
+            ),
+        }
+
     def metrics_coverage(self, stamp: str) -> tuple[int, int]:
         row = self.graph.run(gs.METRICS_COVERAGE, stamp=stamp)[0]
         return int(row["members"]), int(row["with_metrics"])

@@ -403,12 +403,24 @@ RETURN a.observation_id AS a, b.observation_id AS b, properties(r) AS props
 ORDER BY r.probability DESC, a, b
 """
 
+# Review queue: the decisions that change the most first (records the two members hold
+# together), then the most probable.
 LIST_SUGGESTIONS = f"""
 MATCH (s:{MERGE_SUGGESTION})
 WHERE $member IS NULL OR s.member_a = $member OR s.member_b = $member
-RETURN properties(s) AS suggestion
-ORDER BY s.probability DESC, s.suggestion_id
+OPTIONAL MATCH (:{MEMBER} {{member_id: s.member_a}})-[:{HAS_IDENTITY}]->(ia:{IDENTITY})
+WITH s, count(ia) AS records_a
+OPTIONAL MATCH (:{MEMBER} {{member_id: s.member_b}})-[:{HAS_IDENTITY}]->(ib:{IDENTITY})
+WITH s, records_a, count(ib) AS records_b
+RETURN properties(s) AS suggestion, records_a, records_b
+ORDER BY records_a + records_b DESC, s.probability DESC, s.suggestion_id
 SKIP $skip LIMIT $limit
+"""
+
+REVIEW_LOAD = f"""
+CALL {{ MATCH (s:{MERGE_SUGGESTION}) RETURN count(s) AS suggestions }}
+CALL {{ MATCH (m:{MEMBER}) RETURN count(m) AS members }}
+RETURN suggestions, members
 """
 
 COUNT_SUGGESTIONS = f"""

@@ -397,7 +397,13 @@ class IdentityStore:
     ) -> tuple[list[dict[str, Any]], int]:
         rows = self.graph.run(gs.LIST_SUGGESTIONS, member=member_id, skip=skip, limit=limit)
         total = self.graph.run(gs.COUNT_SUGGESTIONS, member=member_id)[0]["n"]
-        return [suggestion_from_props(native(r["suggestion"])) for r in rows], total
+        items = []
+        for r in rows:
+            item = suggestion_from_props(native(r["suggestion"]))
+            item["records_a"], item["records_b"] = r["records_a"], r["records_b"]
+            item["records_joined"] = r["records_a"] + r["records_b"]
+            items.append(item)
+        return items, total
 
     def get_suggestion(self, suggestion_id: str) -> dict[str, Any] | None:
         rows = self.graph.run(gs.GET_SUGGESTION, id=suggestion_id)

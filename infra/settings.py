@@ -95,9 +95,9 @@ class Settings(BaseSettings):
 
     # Identity resolution
     identity_merge_threshold: float = Field(default=0.95, gt=0, lt=1)  # merge at or above
-    identity_suggest_threshold: float = Field(default=0.5, gt=0, lt=1)  # review between the two
+    identity_suggest_threshold: float = Field(default=0.9, gt=0, lt=1)  # review between the two
     # merges resting on names and co-attendance alone (no shared address, phone or handle)
-    identity_merge_without_identifier_threshold: float = Field(default=0.98, gt=0, lt=1)
+    identity_merge_without_identifier_threshold: float = Field(default=0.95, gt=0, lt=1)
     identity_common_name_min: int = Field(default=5, ge=2)  # people sharing a name => common
     identity_source_trust: list[str] = ["luma", "eventbrite", "meetup", "partiful"]
 

@@ -5,8 +5,9 @@ so no chain of merges can bring together two records that must stay apart:
 - explicit cannot-link decisions of organizers (always win, even over must-link);
 - one account per platform: a cluster never holds two different handles on a platform,
   or two different platform user ids of one source;
-- one address per guest list: a cluster never holds two records of the same event with
-  different email addresses.
+- one entry per guest list: a cluster holds two records of the same event only when
+  they give the same email address (a double registration); two entries of one list
+  without a shared address are two people, however alike their names.
 Must-link decisions are applied first (they override the automatic constraints), then
 merge edges in order of decreasing probability.
 """
@@ -23,6 +24,7 @@ from domain.identity.features import IDENTIFYING_PLATFORMS
 
 # Marks an event or platform that already holds two values (only a must-link does that).
 _MANY = "\x00many"
+_NO_ADDRESS = "\x00entry:"
 
 
 class _State:
@@ -84,8 +86,9 @@ class ConstrainedClusters:
         if st is None:
             st = _State()
             ev, em = self.events[root], self.emails[root]
-            if ev is not None and em is not None:
-                st.events[ev] = em
+            if ev is not None:
+                # Without an address the entry stands for itself: no other entry equals it.
+                st.events[ev] = em if em is not None else f"{_NO_ADDRESS}{root}"
             for platform, value in self.accounts[root]:
                 st.accounts[platform] = value
             self.state[root] = st
@@ -211,14 +214,19 @@ def violations(
     df = features.select(
         "event_id", "email_key", "source", "person_key", *[f"h_{p}" for p in IDENTIFYING_PLATFORMS]
     ).with_columns(pl.Series("label", list(labels)))
+    entry = pl.coalesce(
+        pl.col("email_key"), pl.lit(_NO_ADDRESS) + pl.int_range(pl.len()).cast(pl.String)
+    )
     per_event = (
-        df.filter(pl.col("email_key").is_not_null())
+        df.filter(pl.col("event_id").is_not_null())
+        .with_columns(entry.alias("entry"))
         .group_by("label", "event_id")
-        .agg(pl.col("email_key").n_unique().alias("n"))
+        .agg(pl.col("entry").n_unique().alias("n"))
         .filter(pl.col("n") > 1)
     )
     out.extend(
-        f"cluster {r['label']}: {r['n']} addresses at {r['event_id']}" for r in per_event.to_dicts()
+        f"cluster {r['label']}: {r['n']} people's entries at {r['event_id']}"
+        for r in per_event.to_dicts()
     )
     for col in [*(f"h_{p}" for p in IDENTIFYING_PLATFORMS), "person_key"]:
         bad = (

@@ -220,15 +220,33 @@ def name_frequencies(df: pl.DataFrame) -> pl.Series:
     return out.select(pl.col("f").fill_null(1).cast(pl.Int64).alias("name_freq")).to_series()
 
 
+def _different_people(given_names: list[str]) -> bool:
+    """Two given names that neither sound alike nor are one typo apart: two people."""
+    for k, a in enumerate(given_names):
+        for b in given_names[k + 1 :]:
+            if jellyfish.metaphone(a) != jellyfish.metaphone(b) and (
+                jellyfish.damerau_levenshtein_distance(a, b) > 1
+            ):
+                return True
+    return False
+
+
 def email_shared_flags(df: pl.DataFrame) -> pl.Series:
-    """An address used under two different given names is shared (family, team inbox)."""
-    given = pl.col("first_c").filter(pl.col("name_quality") == "ok")
-    flag = (
-        pl.when(pl.col("email_key").is_null())
-        .then(False)
-        .otherwise(given.n_unique().over("email_key") > 1)
+    """An address used under two different given names is shared (family, team inbox).
+
+    A misspelt given name (`Jesica`, `Jessica`) or a nickname (both fold to one canonical
+    name) does not make an address shared.
+    """
+    given = (
+        df.filter((pl.col("name_quality") == "ok") & pl.col("email_key").is_not_null())
+        .group_by("email_key")
+        .agg(pl.col("first_c").drop_nulls().unique().sort())
+        .filter(pl.col("first_c").list.len() > 1)
     )
-    return df.select(flag.fill_null(False).alias("email_shared")).to_series()
+    shared = [key for key, names in given.iter_rows() if _different_people(names)]
+    return df.select(
+        pl.col("email_key").is_in(shared).fill_null(False).alias("email_shared")
+    ).to_series()
 
 
 def related_events(

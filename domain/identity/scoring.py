@@ -55,8 +55,11 @@ def level(comparison: str, name: str) -> int:
     return LEVELS[comparison].index(name)
 
 
-# Name levels whose weight is adjusted by how many people carry the name.
-TF_NAME_LEVELS: tuple[int, ...] = (level("name", "nickname_or_swapped"), level("name", "exact"))
+# Name levels whose weight is adjusted by how many people carry the name: a typo or a
+# spelling that sounds the same of a name one person carries is still that rare name.
+TF_NAME_LEVELS: tuple[int, ...] = tuple(
+    level("name", n) for n in ("sounds_alike", "one_typo", "nickname_or_swapped", "exact")
+)
 
 # Prior m and u per level (probabilities, same order as LEVELS).
 DEFAULT_M: dict[str, tuple[float, ...]] = {
@@ -612,9 +615,11 @@ def apply_guards(
         if merge_without_identifier_at is not None
         else pl.lit(False)
     )
+    # A shared inbox under another person's name is for an organizer; the same private
+    # address under a changed or misspelt name is the same person.
     email_name_conflict = (
-        pl.col("l_email").is_in(EMAIL_IDENTIFIER_LEVELS)
-        & (pl.col("l_name") == level("name", "different"))
+        (pl.col("l_email") == level("email", "exact_shared_address"))
+        & (pl.col("l_name") <= level("name", "similar"))
         & (pl.col("l_phone") != 1)
         & (pl.col("l_handle") != 1)
         & (pl.col("l_person") != 1)

@@ -65,6 +65,11 @@ def test_requires_a_token(api_settings: Settings) -> None:
 def test_summary_members_connectors_communities_layout(computed: None, client: TestClient) -> None:
     summary = client.get("/v1/analytics/summary").json()
     assert summary["members"] == len(MEMBERS)
+    assert summary["identity_review"] == {
+        "open_suggestions": 0,
+        "members": len(MEMBERS),
+        "open_suggestions_per_100_members": 0.0,
+    }
     assert "diagrams" not in summary["topology"] and summary["topology"]["reading"]
     detailed = client.get("/v1/analytics/summary", params={"topology_detail": True}).json()
     assert len(detailed["topology"]["diagrams"]) == detailed["topology"]["max_dimension"] + 1

@@ -234,3 +234,19 @@ def test_bad_requests_are_clear_4xx(
     assert resp.status_code == code, resp.text
     assert resp.json()["error"] == error
     assert assignment(graph) == before
+
+
+def test_review_queue_puts_the_largest_change_first(
+    api: TestClient, organizer: dict[str, str]
+) -> None:
+    items = api.get("/v1/merge-suggestions", headers=organizer).json()["items"]
+    assert items, "the fixture holds suggestions"
+    joined = [s["records_joined"] for s in items]
+    assert joined == sorted(joined, reverse=True)
+    for s in items:
+        sizes = []
+        for side in ("member_a", "member_b"):
+            member = api.get(f"/v1/members/{s[side]}", headers=organizer).json()
+            sizes.append(len(member["identities"]))
+        assert [s["records_a"], s["records_b"]] == sizes
+        assert s["records_joined"] == sum(sizes)
