@@ -288,7 +288,7 @@ def run_splink(observations: pl.DataFrame, max_u_pairs: float = 1e6) -> SplinkRu
         ],
         retain_intermediate_calculation_columns=False,
     )
-    linker = Linker(db.register(df.to_arrow()), settings, set_up_basic_logging=False)
+    linker = Linker(db.register(df.to_arrow()), settings)
     linker.training.estimate_probability_two_random_records_match(
         [block_on("email"), block_on("phone"), block_on("first_name", "surname")], recall=0.7
     )

@@ -543,9 +543,9 @@ def name_frequency_weight(model: MatchModel) -> pl.Expr:
     """
     people = pl.col("name_people").cast(pl.Float64).clip(1.0, None)
     adjust = (pl.lit(model.name_people_reference) / people).log(2).clip(*TF_WEIGHT_RANGE)
-    return (
-        pl.when(pl.col("l_name").is_in(TF_NAME_LEVELS)).then(adjust).otherwise(0.0)
-    ).alias("w_name_tf")
+    return (pl.when(pl.col("l_name").is_in(TF_NAME_LEVELS)).then(adjust).otherwise(0.0)).alias(
+        "w_name_tf"
+    )
 
 
 def name_people_reference(features: pl.DataFrame) -> float:
