@@ -50,6 +50,88 @@ GOLDEN_FIELDS: tuple[str, ...] = (
 )
 
 
+_RANK_KEYS: dict[str, tuple[str, bool]] = {
+    "frequency": ("count", True),
+    "trust": ("trust_rank", False),
+    "recency": ("last_observed_at", True),
+}
+
+
+def _ranked_values(obs: pl.DataFrame, attr: str, rule: tuple[str, ...]) -> pl.DataFrame:
+    """Each member's distinct values of one attribute, best first by its rule."""
+    value = pl.col(attr)
+    if attr in ("display_name", "first_name", "last_name"):
+        value = pl.when(pl.col("_ok").fill_null(False)).then(value)
+    cand = obs.select(
+        "_member",
+        "_record",
+        "_source",
+        "trust_rank",
+        "observed_at",
+        value.cast(pl.String).alias("value"),
+    ).filter(pl.col("value").is_not_null() & (pl.col("value").str.strip_chars() != ""))
+    folded = cand["value"].str.to_lowercase().str.replace_all(r"[^\p{L}\p{N}]+", "")
+    grouped = (
+        cand.with_columns(folded.alias("vkey"))
+        .group_by("_member", "vkey")
+        .agg(
+            pl.col("value").last().alias("value"),  # the most recent spelling
+            pl.col("_record").sort().alias("_records"),
+            pl.col("_source").unique().cast(pl.String).sort().alias("sources"),
+            pl.len().alias("count"),
+            pl.col("trust_rank").min().alias("trust_rank"),
+            pl.col("observed_at").max().alias("last_observed_at"),
+        )
+    )
+    cols = [_RANK_KEYS[r][0] for r in rule] + ["value"]
+    desc = [_RANK_KEYS[r][1] for r in rule] + [False]
+    return grouped.sort(["_member", *cols], descending=[False, *desc], nulls_last=True).select(
+        "_member",
+        pl.lit(attr).alias("attribute"),
+        "value",
+        "_records",
+        "sources",
+        "count",
+        "last_observed_at",
+        (pl.int_range(pl.len()).over("_member") == 0).alias("chosen"),
+        pl.lit(" > ".join(rule)).alias("rule"),
+    )
+
+
+def _with_ids(ranked: pl.DataFrame, obs: pl.DataFrame) -> pl.DataFrame:
+    """Member and record codes back to their ids (records stay in id order)."""
+    members = obs.select("_member", "member_id").unique("_member")
+    records = obs.select("_record", "observation_id").unique("_record")
+    numbered = ranked.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"))
+    ids = (
+        numbered.select("_row", "_records")
+        .explode("_records")
+        .join(
+            records.rename({"_record": "_records"}),
+            on="_records",
+            how="left",
+            maintain_order="left",
+        )
+        .group_by("_row", maintain_order=True)
+        .agg(pl.col("observation_id").alias("observation_ids"))
+    )
+    return (
+        numbered.join(ids, on="_row", how="left", maintain_order="left")
+        .join(members, on="_member", how="left", maintain_order="left")
+        .select(
+            "member_id",
+            "attribute",
+            "value",
+            "observation_ids",
+            "sources",
+            "count",
+            "last_observed_at",
+            "chosen",
+            "rule",
+        )
+    )
+
+
 def golden_records(
     observations: pl.DataFrame,
     member_of: pl.DataFrame,
@@ -63,6 +145,13 @@ def golden_records(
     last_observed_at.
     """
     obs = observations.join(member_of.select("observation_id", "member_id"), on="observation_id")
+    # The long candidate table holds a row per record and attribute: integer codes for
+    # the member and the record (ranked, so code order is id order) keep it small.
+    obs = obs.with_columns(
+        pl.col("member_id").rank("dense").cast(pl.UInt32).alias("_member"),
+        pl.col("observation_id").rank("dense").cast(pl.UInt32).alias("_record"),
+        pl.col("source").cast(pl.Categorical).alias("_source"),
+    )
     trust = pl.DataFrame(
         {"source": list(trust_order), "trust_rank": list(range(len(trust_order)))},
         schema={"source": pl.String, "trust_rank": pl.Int64},
@@ -84,53 +173,10 @@ def golden_records(
     obs = obs.join(good, on="display_name", how="left").sort(
         "observed_at", "observation_id", nulls_last=False
     )
-    name_ok = pl.col("_ok").fill_null(False)
-    long = []
-    for attr in RULES:
-        value = pl.col(attr)
-        if attr in ("display_name", "first_name", "last_name"):
-            value = pl.when(name_ok).then(value)
-        long.append(
-            obs.select(
-                "member_id",
-                "observation_id",
-                "source",
-                "trust_rank",
-                "observed_at",
-                pl.lit(attr).alias("attribute"),
-                value.cast(pl.String).alias("value"),
-            ).filter(pl.col("value").is_not_null() & (pl.col("value").str.strip_chars() != ""))
-        )
-    cand = pl.concat(long)
-    folded = cand["value"].str.to_lowercase().str.replace_all(r"[^\p{L}\p{N}]+", "")
-    cand = cand.with_columns(folded.alias("vkey"))
-    grouped = cand.group_by("member_id", "attribute", "vkey").agg(
-        pl.col("value").last().alias("value"),  # the most recent spelling
-        pl.col("observation_id").sort().alias("observation_ids"),
-        pl.col("source").unique().sort().alias("sources"),
-        pl.len().alias("count"),
-        pl.col("trust_rank").min().alias("trust_rank"),
-        pl.col("observed_at").max().alias("last_observed_at"),
+    # One attribute at a time: the candidate table never holds every attribute at once.
+    prov = _with_ids(
+        pl.concat([_ranked_values(obs, attr, rule) for attr, rule in RULES.items()]), obs
     )
-    ranked = []
-    for attr, rule in RULES.items():
-        keys = {
-            "frequency": ("count", True),
-            "trust": ("trust_rank", False),
-            "recency": ("last_observed_at", True),
-        }
-        cols = [keys[r][0] for r in rule] + ["value"]
-        desc = [keys[r][1] for r in rule] + [False]
-        part = grouped.filter(pl.col("attribute") == attr).sort(
-            ["member_id", *cols], descending=[False, *desc], nulls_last=True
-        )
-        ranked.append(
-            part.with_columns(
-                (pl.int_range(pl.len()).over("member_id") == 0).alias("chosen"),
-                pl.lit(" > ".join(rule)).alias("rule"),
-            )
-        )
-    prov = pl.concat(ranked).drop("vkey", "trust_rank")
     chosen = prov.filter(pl.col("chosen")).select("member_id", "attribute", "value")
     wide = chosen.pivot(on="attribute", index="member_id", values="value")
     for attr in RULES:
