@@ -201,12 +201,21 @@ class IdentityStore:
             report.seconds[step] = report.seconds.get(step, 0.0) + now - clock
             clock = now
 
-        rows = member_write_rows(members)
-        stored = dict(g.run(gs.MEMBER_HASHES, ids=[r["member_id"] for r in rows])[0]["pairs"])
-        changed = [r for r in rows if stored.get(r["member_id"]) != r["content_hash"]]
+        hashes = member_content_hashes(members)
+        stored = dict(g.run(gs.MEMBER_HASHES, ids=hashes["member_id"].to_list())[0]["pairs"])
+        stored_frame = pl.DataFrame(
+            {"member_id": list(stored), "stored": list(stored.values())},
+            schema={"member_id": pl.String, "stored": pl.String},
+        )
+        changed = member_write_rows(
+            members,
+            hashes.join(stored_frame, on="member_id", how="left").filter(
+                pl.col("content_hash").ne_missing(pl.col("stored"))
+            ),
+        )
         write_parallel(g, WRITE_MEMBERS, changed)
-        report.members_written = len(rows)
-        report.extra["members_unchanged"] = len(rows) - len(changed)
+        report.members_written = hashes.height
+        report.extra["members_unchanged"] = hashes.height - len(changed)
         lap("members")
         current = g.run(gs.MEMBER_ASSIGNMENT, ids=None if full else list(scope_member_ids or ()))
         held: dict[str, set[str]] = {}
@@ -257,14 +266,15 @@ class IdentityStore:
         g.run(gs.DANGLING_ALIASES)
 
         lap("retire")
-        keys = identity_key_rows(scored)
-        key_ids = [r["observation_id"] for r in keys]
-        stored_keys = {k[0]: k for k in g.run(gs.IDENTITY_KEYS, ids=key_ids)[0]["keys"]}
-        changed_keys = [
-            r
-            for r in keys
-            if stored_keys.get(r["observation_id"]) != [r[c] for c in IDENTITY_KEY_COLUMNS]
-        ]
+        keys = scored.features.select(*IDENTITY_KEY_COLUMNS)
+        stored_keys = pl.DataFrame(
+            g.run(gs.IDENTITY_KEYS, ids=keys["observation_id"].to_list())[0]["keys"],
+            schema=keys.schema,
+            orient="row",
+        )
+        changed_keys = keys.join(
+            stored_keys, on=list(IDENTITY_KEY_COLUMNS), how="anti", nulls_equal=True
+        ).to_dicts()
         write_parallel(g, gs.SET_IDENTITY_KEYS, changed_keys)
         lap("identity_keys")
         handles = handle_rows(scored)
@@ -420,15 +430,10 @@ class IdentityStore:
 # --- row builders ------------------------------------------------------------------
 
 
-def member_rows(members: Members) -> list[dict[str, Any]]:
-    """One row per member with every golden field (nulls remove stale properties)."""
-    return _member_dicts(members, members.members)
-
-
 def _member_dicts(members: Members, frame: pl.DataFrame) -> list[dict[str, Any]]:
-    prov = members.provenance.with_columns(
-        pl.col("last_observed_at").dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ")
-    )
+    prov = members.provenance.join(
+        frame.select("member_id"), on="member_id", how="semi", maintain_order="left"
+    ).with_columns(pl.col("last_observed_at").dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ"))
     parts: dict[str, list[dict[str, Any]]] = {}
     for entry in prov.to_dicts():  # one pass; keeps each member's row order
         parts.setdefault(str(entry.pop("member_id")), []).append(entry)
@@ -465,9 +470,39 @@ def zoned_iso(value: Any) -> Any:
     return value
 
 
-def member_write_rows(members: Members) -> list[dict[str, Any]]:
-    """member_rows as sent to WRITE_MEMBERS: datetimes as zoned text, plus a content hash."""
-    frame = members.members
+def member_content_hashes(members: Members) -> pl.DataFrame:
+    """member_id, content_hash: a digest of each member's golden record and provenance,
+    computed in polars so that an unchanged member costs no Python row at all."""
+    record = members.members.select(
+        "member_id", pl.struct(pl.all()).hash(seed=CONTENT_SEED).alias("_record")
+    )
+    prov = (
+        members.provenance.select(
+            "member_id", pl.struct(pl.all()).hash(seed=CONTENT_SEED).alias("_entry")
+        )
+        .group_by("member_id")
+        .agg(pl.col("_entry").sort())
+        .select("member_id", pl.col("_entry").hash(seed=CONTENT_SEED).alias("_prov"))
+    )
+    hex64 = "{:016x}"
+    return record.join(prov, on="member_id", how="left").select(
+        "member_id",
+        pl.format(
+            "v2:{}:{}",
+            pl.col("_record").map_elements(hex64.format, return_dtype=pl.String),
+            pl.col("_prov").fill_null(0).map_elements(hex64.format, return_dtype=pl.String),
+        ).alias("content_hash"),
+    )
+
+
+CONTENT_SEED = 20_261_203
+
+
+def member_write_rows(members: Members, hashes: pl.DataFrame) -> list[dict[str, Any]]:
+    """member_rows as sent to WRITE_MEMBERS for the members in `hashes` (member_id,
+    content_hash): datetimes as zoned text, plus their content hash."""
+    frame = members.members.join(hashes.select("member_id"), on="member_id", how="semi")
+    digest = dict(hashes.select("member_id", "content_hash").iter_rows())
     zoned = []  # formatted by polars: far cheaper than Python datetimes with a ZoneInfo
     for f in MEMBER_DATETIMES:
         dtype = frame.schema.get(f)
@@ -478,7 +513,7 @@ def member_write_rows(members: Members) -> list[dict[str, Any]]:
     for row in rows:
         for f in MEMBER_DATETIMES:
             row[f] = zoned_iso(row.get(f))
-        row["content_hash"] = content_hash(row)
+        row["content_hash"] = digest[row["member_id"]]
     return rows
 
 
@@ -498,10 +533,6 @@ def write_parallel(
     with ThreadPoolExecutor(max_workers=writers) as pool:
         list(pool.map(write_one, batches))
     return len(rows)
-
-
-def identity_key_rows(scored: Scored) -> list[dict[str, Any]]:
-    return scored.features.select(*IDENTITY_KEY_COLUMNS).to_dicts()
 
 
 def handle_rows(scored: Scored) -> list[dict[str, Any]]:
