@@ -31,9 +31,10 @@ plus-one is still kept. Older exports have a count column (`+1s`, `Plus Ones`) i
 for a count N the host row yields N extra observations named "<host name>'s plus-one k"
 (role `plus_one`, linked to the host, same status and RSVP date). Each counts as an input
 record (so a file's input = rows + declared plus-ones) and shares the host row's record
-index; they share the host row's status and date, so a host row quarantined for those is
-quarantined with its plus-ones; an unreadable count quarantines the host row alone and
-declares no plus-ones. A plus-one whose host row is quarantined keeps `plus_one_of` null.
+index and its status and date (an unreadable status or date is a field issue on each).
+An unreadable count declares no plus-ones and is listed in `field_issues` (field
+`plus_one_count`); the host row is kept. A plus-one whose host row is quarantined keeps
+`plus_one_of` null.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from typing import Any
 
 import polars as pl
 
-from domain.model import Role, Source, Status
+from domain.model import FIELD_ISSUES_SCHEMA, Role, Source, Status, conform
 from domain.normalize.batch import NormalizedBatch
 from domain.normalize.columns import clean
 from domain.normalize.common import (
@@ -233,15 +234,17 @@ def normalize_partiful_csv(
         pl.lit(None, dtype=pl.String).alias("_pre_reason"),
     )
     extra_inputs = 0
+    bad_counts = pl.DataFrame(schema={"_idx": pl.Int64, "_count": pl.String})
     if count_col is not None:
         count = pl.col("_count").str.replace(r"^\+", "").cast(pl.Int64, strict=False)
+        unreadable = pl.col("_count").is_not_null() & (count.is_null() | (count < 0) | (count > 50))
         df = df.with_columns(
-            pl.when(pl.col("_count").is_not_null() & (count.is_null() | (count < 0) | (count > 50)))
-            .then(pl.lit(f"unparseable plus-one count in {count_col!r}"))
-            .alias("_pre_reason"),
+            unreadable.alias("_bad_count"),
             pl.when(count > 0).then(count).otherwise(0).fill_null(0).clip(0, 50).alias("_n"),
         )
-        extra = df.filter((pl.col("_n") > 0) & pl.col("_pre_reason").is_null())
+        bad_counts = df.filter(pl.col("_bad_count")).select("_idx", "_count")
+        df = df.with_columns(pl.when(~pl.col("_bad_count")).then(pl.col("_n")).otherwise(0))
+        extra = df.filter(pl.col("_n") > 0)
         if extra.height:
             extra = (
                 extra.with_columns(pl.int_ranges(1, pl.col("_n") + 1).alias("_copy"))
@@ -338,7 +341,7 @@ def normalize_partiful_csv(
         pl.lit(event_row["event_id"]).alias("_event_id"),
         "_pre_reason",
     )
-    return finish(
+    batch = finish(
         staging,
         source=Source.PARTIFUL.value,
         origin=origin,
@@ -353,6 +356,28 @@ def normalize_partiful_csv(
         tz=event_row["timezone"],
         input_records=frame.height + extra_inputs,
     )
+    if bad_counts.height:
+        batch.field_issues = _count_issues(batch, df, bad_counts, count_col or "", origin)
+    return batch
+
+
+def _count_issues(
+    batch: NormalizedBatch, df: pl.DataFrame, bad: pl.DataFrame, count_col: str, origin: str
+) -> pl.DataFrame:
+    """Unreadable plus-one counts of kept host rows: the host stays, no plus-ones declared."""
+    ids = df.filter(pl.col("_copy") == 0).select("_idx", "_id")
+    rows = bad.join(ids, on="_idx").select(
+        pl.lit(Source.PARTIFUL.value).alias("source"),
+        pl.lit(origin).alias("origin"),
+        pl.col("_idx").alias("record_index"),
+        (pl.lit(f"{Source.PARTIFUL}:") + pl.col("_id")).alias("observation_id"),
+        pl.lit("plus_one_count").alias("field"),
+        pl.col("_count").alias("raw"),
+        pl.lit(f"unparseable plus-one count in {count_col!r}").alias("reason"),
+    )
+    kept = batch.observations["observation_id"].implode()
+    rows = conform(rows.filter(pl.col("observation_id").is_in(kept)), FIELD_ISSUES_SCHEMA)
+    return pl.concat([batch.field_issues, rows]).sort("record_index", "field")
 
 
 _HANDLES = ("instagram", "linkedin", "twitter", "github", "website")

@@ -135,20 +135,25 @@ def _normalize_listing(
         origins.append(page.origin)
         records.extend(recs)
     batches = []
+
+    def on_pages(q: pl.DataFrame) -> pl.DataFrame:
+        if q.height == 0 or len(origins) < 2:
+            return q
+        idx = q["record_index"].to_list()
+        page_of = [max(0, bisect_right(starts, i) - 1) if i >= 0 else 0 for i in idx]
+        return q.with_columns(
+            pl.Series("origin", [origins[p] for p in page_of], dtype=pl.String),
+            pl.Series(
+                "record_index",
+                [i - starts[p] if i >= 0 else i for i, p in zip(idx, page_of, strict=True)],
+                dtype=pl.Int64,
+            ),
+        )
+
     if listing.pages:
         batch = normalize(records, origins[0])
-        q = batch.quarantine
-        if q.height and len(origins) > 1:
-            idx = q["record_index"].to_list()
-            page_of = [max(0, bisect_right(starts, i) - 1) if i >= 0 else 0 for i in idx]
-            batch.quarantine = q.with_columns(
-                pl.Series("origin", [origins[p] for p in page_of], dtype=pl.String),
-                pl.Series(
-                    "record_index",
-                    [i - starts[p] if i >= 0 else i for i, p in zip(idx, page_of, strict=True)],
-                    dtype=pl.Int64,
-                ),
-            )
+        batch.quarantine = on_pages(batch.quarantine)
+        batch.field_issues = on_pages(batch.field_issues)
         batches.append(batch)
     if listing.broken:
         batches.append(broken_rows(source, listing.broken))

@@ -126,11 +126,11 @@ def test_profile_and_answers() -> None:
     assert batch.events["event_id"].to_list() == ["eventbrite:101"]
 
 
-def test_bad_attendees_are_quarantined() -> None:
+def test_bad_attendee_fields_are_nulled_and_bad_attendees_quarantined() -> None:
     attendees = [
         attendee("1"),
         attendee("", status="Attending"),
-        attendee("3", profile={"email": "bob at gmail"}),
+        attendee("3", profile={"name": "Bob Smith", "email": "bob at gmail"}),
         attendee("4", status="Teleported"),
         attendee("5", created="not a date"),
         attendee("6", event_id=None),
@@ -141,12 +141,18 @@ def test_bad_attendees_are_quarantined() -> None:
     reasons = dict(zip(batch.quarantine["record_index"], batch.quarantine["reason"], strict=True))
     assert reasons == {
         1: "missing attendee id",
-        2: "unparseable email",
-        3: "unknown attendee status",
-        4: "unparseable timestamp",
         5: "missing event_id",
         6: "duplicate attendee id in file",
     }
+    issues = batch.field_issues.select("record_index", "field", "reason").rows()
+    assert issues == [
+        (2, "email", "unparseable email"),
+        (3, "status", "unknown attendee status"),
+        (4, "observed_at", "unparseable timestamp"),
+    ]
+    # The record with the bad email keeps its name and attendance.
+    kept = batch.observations.filter(pl.col("observation_id") == "eventbrite:3")
+    assert kept["email"].to_list() == [None] and kept["full_name"][0]
 
 
 PER_EVENT = (
@@ -171,6 +177,9 @@ def test_csv_per_event_report() -> None:
         "eventbrite:901": "attended",
         "eventbrite:902": "going",
         "eventbrite:903": "cancelled",
+        "eventbrite:904": "going",
+        "eventbrite:906": "going",
+        "eventbrite:907": "going",
     }
     obs = {r["observation_id"]: r for r in batch.observations.iter_rows(named=True)}
     assert obs["eventbrite:901"]["company"] == "Acme"
@@ -179,12 +188,13 @@ def test_csv_per_event_report() -> None:
     assert str(obs["eventbrite:902"]["observed_at"]) == "2026-10-02 13:00:00+00:00"
     assert obs["eventbrite:902"]["email"] == "alice@x.io"
     reasons = dict(zip(batch.quarantine["record_index"], batch.quarantine["reason"], strict=True))
-    assert reasons == {
-        3: "unparseable email",
-        4: "missing Attendee #",
-        5: "unknown Attendee Status",
-        6: "unparseable timestamp",
-    }
+    assert reasons == {4: "missing Attendee #"}
+    issues = batch.field_issues.select("record_index", "field", "raw", "reason").rows()
+    assert issues == [
+        (3, "email", "tom@", "unparseable email"),
+        (5, "status", "Transferred", "unknown Attendee Status"),
+        (6, "observed_at", "someday", "unparseable timestamp"),
+    ]
 
 
 def test_csv_with_event_name_and_checked_in_column() -> None:
