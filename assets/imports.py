@@ -172,6 +172,13 @@ def run_api_sync(
         raise Failure(description=str(exc), allow_retries=False) from exc
     finally:
         figures.r.close()
+    for item in report.incomplete:
+        context.log.warning(
+            "%s: %s incomplete (%s); stored guests kept, fetched again next run",
+            source,
+            item.event_id,
+            item.reason,
+        )
     context.log.info(
         "%s %s sync %s..%s: %s in, %s normalized, %s quarantined; %s",
         source,
@@ -225,9 +232,27 @@ def api_result(asset_key: str, report: SyncReport) -> MaterializeResult:
             "fetch_id": report.fetch_id,
             "http": MetadataValue.json(report.stats),
             "notes": MetadataValue.json(report.notes[:50]),
+            "incomplete_lists": MetadataValue.json(
+                [
+                    {"event_id": i.event_id, "day": i.day, "reason": i.reason}
+                    for i in report.incomplete
+                ]
+            ),
         }
     )
-    return MaterializeResult(metadata=meta, check_results=check_results(asset_key, fetched, stored))
+    checks = check_results(asset_key, fetched, stored)
+    checks.append(
+        AssetCheckResult(
+            asset_key=asset_key,
+            check_name="lists_complete",
+            passed=not report.incomplete,
+            metadata={
+                "incomplete": len(report.incomplete),
+                "events": MetadataValue.json([i.event_id for i in report.incomplete][:100]),
+            },
+        )
+    )
+    return MaterializeResult(metadata=meta, check_results=checks)
 
 
 def api_assets(settings: Settings) -> list[AssetsDefinition]:
@@ -244,9 +269,10 @@ def api_assets(settings: Settings) -> list[AssetsDefinition]:
             partitions_def=partitions,
             backfill_policy=BackfillPolicy.single_run(),
             retry_policy=RETRY,
-            check_specs=_specs(name),
+            check_specs=[*_specs(name), AssetCheckSpec("lists_complete", asset=name)],
             description=f"{source.title()} API: events starting on each day and their guest "
-            "lists, landed raw and normalized into the store (incremental unless backfilled).",
+            "lists, landed raw and normalized into the store (incremental unless backfilled). "
+            "A list whose paging failed part-way keeps its stored guests and is fetched again.",
         )
         def _api(
             context: AssetExecutionContext,

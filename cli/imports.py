@@ -233,6 +233,11 @@ def _print_report(report: SyncReport) -> None:
         f"events fetched {report.events_fetched}, skipped as final {report.events_skipped}; "
         f"http: {http}"
     )
+    for item in report.incomplete:
+        console.print(
+            f"  [yellow]warning:[/] {item.event_id} ({item.day}) incomplete: {item.reason}; "
+            "its stored guests are kept and it is fetched again next run"
+        )
     for note in report.notes[:10]:
         console.print(f"  note: {note}")
 

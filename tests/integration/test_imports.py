@@ -134,7 +134,7 @@ def test_wrong_key_fails_the_run_naming_the_source(
     assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
 
 
-def test_malformed_page_is_quarantined_and_checks_pass(
+def test_malformed_page_is_quarantined_and_the_list_reported_incomplete(
     graph: GraphStore, figures: FigureStore, settings: Settings, apis: FakeApis, tmp_path: Path
 ) -> None:
     eid = str(apis.world.eventbrite_events[1]["id"])
@@ -151,5 +151,8 @@ def test_malformed_page_is_quarantined_and_checks_pass(
     luma = meta(result, "luma_api")
     assert luma["input_records"] == apis.world.luma_guest_count
     assert luma["http"]["duplicate_records"] > 0  # type: ignore[index]
+    # The attendee list that stayed broken is reported incomplete; everything else passes.
+    assert eb["incomplete_lists"][0]["event_id"] == f"eventbrite:{eid}"  # type: ignore[index]
     checks = result.get_asset_check_evaluations()
-    assert checks and all(c.passed for c in checks)
+    failed = [(c.asset_key.to_user_string(), c.check_name) for c in checks if not c.passed]
+    assert checks and failed == [("eventbrite_api", "lists_complete")]
