@@ -75,7 +75,9 @@ def _publish(settings: Settings, store: DataStore) -> None:
     console.print(
         f"graph: {written['events']} events, {written['identities']} identities, "
         f"{written['attendance']} attendance, {written['plus_one_links']} plus-one links "
-        f"(store holds {combined.observations.height} observations)"
+        f"(store holds {combined.observations.height} observations); no longer at the source: "
+        f"{written['removed_attendance']} attendance, {written['removed_identities']} "
+        f"identities, {written['removed_events']} events removed"
     )
 
 

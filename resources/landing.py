@@ -288,9 +288,10 @@ def import_export_folder(
 
 
 def load_graph(graph: GraphStore, batch: NormalizedBatch) -> dict[str, int]:
-    """Schema first, then batched MERGEs of events, identities, attendance, plus-one links."""
+    """Schema first, then the graph's imported part made equal to `batch` (the whole
+    store): batched MERGEs, then what the sources no longer hold is removed."""
     graph.ensure_schema()
-    return graph.upsert_imports(batch.events, batch.observations, batch.attendance)
+    return graph.replace_imports(batch.events, batch.observations, batch.attendance)
 
 
 def publish(store: DataStore, graph: GraphStore) -> tuple[NormalizedBatch, dict[str, int]]:
