@@ -341,7 +341,7 @@ def header_columns(raw: bytes) -> list[str]:
         if line.strip():
             sep = sniff_delimiter(line)
             row = next(csv.reader([line], delimiter=sep), [])
-            return [c.strip() for c in row]
+            return [c.strip().lstrip("\ufeff") for c in row]
     return []
 
 
@@ -400,7 +400,9 @@ def plan_folder(root: Path) -> FolderPlan:
         except OSError as exc:
             plan.skipped.append(Skipped(rel, f"unreadable: {exc}"))
             continue
-        platform = detect_platform(header_columns(head)) if b"\x00" not in head[:4096] else None
+        utf16 = head.startswith((b"\xff\xfe", b"\xfe\xff"))
+        binary = b"\x00" in head[:4096] and not utf16
+        platform = None if binary else detect_platform(header_columns(head))
         if platform is None and in_source is None:
             plan.skipped.append(Skipped(rel, "columns match no known export; " + EXPECTED))
             continue
@@ -425,9 +427,12 @@ _LUMA_ID = re.compile(r"\bevt-[A-Za-z0-9]+\b")
 def event_name_from_file(stem: str) -> str:
     """The event's name in a downloaded file's name: download dates, "Guests", "Export",
     "(1)" copies and separators removed ("AI Night - Guests - 2026-10-23-09-15-02")."""
+    return _clean_name(stem) or stem
+
+
+def _clean_name(stem: str) -> str:
     text = _NOISE.sub(" ", stem)
-    text = re.sub(r"[\s_\-–—]+", " ", text).strip(" -_.")
-    return text or stem
+    return re.sub(r"[\s_\-–—]+", " ", text).strip(" -_.")
 
 
 def _slug(text: str) -> str:
@@ -468,7 +473,7 @@ def luma_event_for_file(
         return by_name[norm_key(name)], "events.json (by name)"
     if found:
         eid = found.group(0)
-        name = event_name_from_file(_LUMA_ID.sub(" ", path.stem)) or eid
+        name = _clean_name(_LUMA_ID.sub(" ", path.stem)) or eid
     else:
         eid = f"name-{_slug(name)}"
     columns = [c for c in frame.columns if c != RECORD_INDEX]
