@@ -35,6 +35,7 @@ from domain.model import (
     FIELD_ISSUES_SCHEMA,
     OBSERVATIONS_SCHEMA,
     QUARANTINE_SCHEMA,
+    Role,
     conform,
 )
 from domain.normalize.batch import NormalizedBatch
@@ -105,10 +106,13 @@ def merge_day(
 
     Events in `replaced_events` were refetched in full, so their old rows go; otherwise
     (incremental fetches) the new rows replace old ones with the same id and the rest stay.
+    A record fetched again without the rest of its order (an incremental fetch of one
+    changed attendee) keeps the plus-one link it had: orders do not change after purchase.
     """
     if old is None:
         return new
     replaced = list(replaced_events)
+    new = _keep_plus_one_links(old, new, replaced)
     new_ids = new.observations["observation_id"].to_list()
     keep_obs = old.observations.filter(
         ~pl.col("event_id").is_in(replaced) & ~pl.col("observation_id").is_in(new_ids)
@@ -133,6 +137,23 @@ def merge_day(
     )
     merged.input_records = merged.observations.height + merged.quarantine.height
     return merged
+
+
+def _keep_plus_one_links(
+    old: NormalizedBatch, new: NormalizedBatch, replaced: list[str]
+) -> NormalizedBatch:
+    linked = old.attendance.filter(
+        pl.col("plus_one_of").is_not_null() & ~pl.col("event_id").is_in(replaced)
+    ).select("event_id", "observation_id", pl.col("plus_one_of").alias("_was"))
+    if linked.height == 0 or new.attendance.height == 0:
+        return new
+    att = new.attendance.join(linked, on=["event_id", "observation_id"], how="left")
+    lone = pl.col("plus_one_of").is_null() & pl.col("_was").is_not_null()
+    new.attendance = att.with_columns(
+        pl.when(lone).then(pl.lit(Role.PLUS_ONE.value)).otherwise(pl.col("role")).alias("role"),
+        pl.when(lone).then(pl.col("_was")).otherwise(pl.col("plus_one_of")).alias("plus_one_of"),
+    ).drop("_was")
+    return new
 
 
 def dedupe(batch: NormalizedBatch) -> NormalizedBatch:

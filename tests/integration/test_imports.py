@@ -156,3 +156,39 @@ def test_malformed_page_is_quarantined_and_the_list_reported_incomplete(
     checks = result.get_asset_check_evaluations()
     failed = [(c.asset_key.to_user_string(), c.check_name) for c in checks if not c.passed]
     assert checks and failed == [("eventbrite_api", "lists_complete")]
+
+
+def test_multi_ticket_orders_link_plus_ones_to_the_buyer(
+    graph: GraphStore, figures: FigureStore, settings: Settings, apis: FakeApis, tmp_path: Path
+) -> None:
+    assert run_refresh(settings, apis=apis, data_dir=tmp_path).success
+    expected: dict[str, str] = {}
+    where: dict[str, tuple[str, int]] = {}
+    for eid, attendees in apis.world.eventbrite_attendees.items():
+        orders: dict[str, list[int]] = {}
+        for i, att in enumerate(attendees):
+            orders.setdefault(str(att["order_id"]), []).append(i)
+            where[f"eventbrite:{att['id']}"] = (eid, i)
+        for positions in orders.values():
+            buyer = f"eventbrite:{attendees[positions[0]]['id']}"
+            for i in positions[1:]:
+                expected[f"eventbrite:{attendees[i]['id']}"] = buyer
+    assert expected, "the fake world has multi-ticket orders"
+
+    def links() -> dict[str, str]:
+        rows = graph.run(
+            "MATCH (a:Identity {source: 'eventbrite'})-[:PLUS_ONE_OF]->(b:Identity) "
+            "MATCH (a)-[r:ATTENDED]->() WHERE r.role = 'plus_one' "
+            "RETURN a.observation_id AS a, b.observation_id AS b"
+        )
+        return {r["a"]: r["b"] for r in rows}
+
+    assert links() == expected
+    # A plus-one changed alone (an incremental fetch without the rest of the order) keeps
+    # its link to the buyer.
+    plus_one = next(iter(expected))
+    eid, index = where[plus_one]
+    apis.eventbrite.change_attendee(eid, index, profile={"first_name": "Renamed"})
+    second = run_refresh(settings, apis=apis, data_dir=tmp_path)
+    assert meta(second, "eventbrite_api")["input_records"] == 1
+    assert links() == expected

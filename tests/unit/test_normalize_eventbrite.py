@@ -233,3 +233,42 @@ def test_csv_without_any_event_is_quarantined() -> None:
     batch = normalize_eventbrite_csv(frame, None, "x.csv")
     assert batch.reconciles and batch.observations.height == 0
     assert batch.quarantine["reason"][0].startswith("missing event")
+
+
+def test_attendees_of_one_order_beyond_the_buyer_are_plus_ones() -> None:
+    def person(aid: str, name: str, email: str, order_id: str, **over: object) -> dict[str, object]:
+        return attendee(aid, order_id=order_id, profile={"name": name, "email": email}, **over)
+
+    attendees = [
+        person("11", "Guest One", "g1@x.io", "o1"),
+        person("12", "Buyer Bee", "bee@x.io", "o1", order={"email": "BEE@x.io"}),
+        person("13", "Guest Two", "g2@x.io", "o1"),
+        person("21", "Solo Sam", "sam@x.io", "o2"),
+        person("31", "First Fay", "fay@x.io", "o3"),
+        person("32", "Pal Pat", "pat@x.io", "o3"),
+    ]
+    batch = normalize_eventbrite_attendees(attendees, {"101": EVENT}, "p")
+    att = {r["observation_id"]: r for r in batch.attendance.iter_rows(named=True)}
+    # The order's email names the buyer; without one, the first attendee listed is it.
+    assert {k: (v["role"], v["plus_one_of"]) for k, v in att.items()} == {
+        "eventbrite:11": ("plus_one", "eventbrite:12"),
+        "eventbrite:12": ("guest", None),
+        "eventbrite:13": ("plus_one", "eventbrite:12"),
+        "eventbrite:21": ("guest", None),
+        "eventbrite:31": ("guest", None),
+        "eventbrite:32": ("plus_one", "eventbrite:31"),
+    }
+
+
+def test_csv_orders_link_plus_ones() -> None:
+    text = (
+        "Order #,Order Date,Name,Email,Attendee #,Attendee Status,Buyer Email\n"
+        "7,2026-11-01 10:00:00-04:00,Ann Lee,ann@lee.io,1,Attending,kai@mo.io\n"
+        "7,2026-11-01 10:00:00-04:00,Kai Mo,kai@mo.io,2,Attending,kai@mo.io\n"
+        "8,2026-11-01 10:00:00-04:00,Bo Li,bo@li.io,3,Attending,bo@li.io\n"
+    )
+    batch = normalize_eventbrite_csv(read_csv_text(text.encode()), EVENT, "101.csv")
+    links = dict(
+        zip(batch.attendance["observation_id"], batch.attendance["plus_one_of"], strict=True)
+    )
+    assert links == {"eventbrite:1": "eventbrite:2", "eventbrite:2": None, "eventbrite:3": None}
