@@ -175,6 +175,31 @@ def normalized_names(names: pl.Series) -> pl.Series:
     return out["k"].rename(names.name)
 
 
+def _key_hashes(values: pl.Series) -> pl.Series:
+    """polars' hash of each value's normalized name (null for blank), computed once per
+    distinct value."""
+    raw_h = values.hash()
+    first = values.is_not_null() & raw_h.is_first_distinct()
+    distinct = values.filter(first)
+    keys = normalized_names(distinct)
+    key_h = pl.select(
+        pl.when(pl.lit(keys).is_not_null() & (pl.lit(keys) != "")).then(pl.lit(keys).hash())
+    ).to_series()
+    out = raw_h.replace_strict(raw_h.filter(first), key_h, default=None)
+    return pl.select(pl.when(pl.lit(values).is_not_null()).then(pl.lit(out))).to_series()
+
+
+def _occurrences(keys: pl.Series) -> pl.Series:
+    """1, 2, 3, … for each row's key in row order (a stable sort instead of a grouped
+    count: one pass over integers)."""
+    frame = pl.DataFrame({"k": keys}).with_row_index("i").sort("k", maintain_order=True)
+    pos = pl.int_range(pl.len(), dtype=pl.Int64)
+    start = (pl.col("k") != pl.col("k").shift(1)).fill_null(True) | pl.col("k").is_null()
+    ranked = frame.select("i", (pos - pl.when(start).then(pos).forward_fill() + 1).alias("occ"))
+    out = pl.Series("occ", dtype=pl.Int64).extend_constant(0, keys.len())
+    return out.scatter(ranked["i"], ranked["occ"]) if keys.len() else out
+
+
 def name_hash(key: str) -> str:
     """Stable short hash of a normalized name (Python's `hash` is salted per process and
     polars' hash is not stable across versions)."""
@@ -267,62 +292,55 @@ def normalize_partiful_csv(
             extra_inputs = extra.height
             df = pl.concat([df, extra.select(df.columns)]).sort("_idx", "_copy")
     # Stable ids: hash of the normalized name + its occurrence number in the file. Names
-    # repeat, so everything derived from a name (its key, hash and first/last split) is
-    # worked out once per distinct name and gathered back by position.
-    full_names = df["_full"].drop_nulls().unique()
-    host_names = df["_host_name"].drop_nulls().unique()
-    names = pl.concat([full_names, host_names]).unique()
-    table = pl.DataFrame({"_name": names, "_key": normalized_names(names)}).filter(
-        pl.col("_key") != ""
-    )
-    keys = table["_key"].unique()  # code of a name = position of its key here
-    table = table.join(
-        pl.DataFrame({"_key": keys, "_code": pl.int_range(keys.len(), eager=True)}), on="_key"
-    )
-    per_name = pl.DataFrame({"_name": full_names}).join(
-        table, on="_name", how="left", maintain_order="left"
-    )
-    # Hashing (Python) and splitting run beside the row lookups (polars, GIL released).
+    # repeat, so everything derived from a name (its key, digest and first/last split) is
+    # worked out once per distinct name; rows find theirs through polars' hash of the raw
+    # name, and group by the hash of the key (integers: far cheaper than strings). Those
+    # hashes only group within this call; the ids use the stable BLAKE2b digest.
+    full = df["_full"]
+    raw_h = full.hash()
+    first = full.is_not_null() & raw_h.is_first_distinct()
+    names = full.filter(first)
+    keys = normalized_names(names)
+    real_key = keys.is_not_null() & (keys != "")
+    key_h = pl.select(pl.when(pl.lit(real_key)).then(pl.lit(keys).hash())).to_series()
+    digests = pl.DataFrame({"_kh": key_h, "_key": keys}).filter(real_key).unique("_kh")
     with ThreadPoolExecutor(max_workers=2) as pool:
         hashed = pool.submit(
-            lambda: pl.Series([name_hash(k) for k in keys.to_list()], dtype=pl.String)
+            lambda: pl.Series(
+                [f"{event_sid}:{name_hash(k)}-" for k in digests["_key"].to_list()],
+                dtype=pl.String,
+            )
         )
-        split = pool.submit(split_full_names, full_names)
-        df = df.with_columns(
-            pl.col("_full")
-            .replace_strict(full_names, pl.int_range(full_names.len(), eager=True), default=None)
-            .alias("_at"),
-            pl.col("_host_name")
-            .replace_strict(table["_name"], table["_code"], default=None, return_dtype=pl.Int64)
-            .alias("_host_code"),
+        split = pool.submit(split_full_names, names)
+        at = raw_h.replace_strict(
+            raw_h.filter(first), pl.int_range(names.len(), eager=True), default=None
         )
+        at = pl.select(pl.when(pl.lit(full).is_not_null()).then(pl.lit(at))).to_series()
+        row_key = key_h.gather(at).rename("_kh")
+        occ = _occurrences(row_key)
+        host_key = _key_hashes(df["_host_name"])
         given, surname = split.result()
-        at = pl.col("_at")
-        df = df.with_columns(
-            pl.lit(per_name["_code"]).gather(at).alias("_code"),
-            pl.lit(given).gather(at).alias("_first"),
-            pl.lit(surname).gather(at).alias("_last"),
-        ).with_columns(pl.col("_code").cum_count().over("_code").alias("_occ"))
-        prefixes = f"{event_sid}:" + hashed.result() + "-"
+        prefix = row_key.replace_strict(digests["_kh"], hashed.result(), default=None)
     df = df.with_columns(
-        pl.concat_str(
-            pl.lit(prefixes).gather(pl.col("_code")), pl.col("_occ").cast(pl.String)
-        ).alias("_id")
+        given.gather(at).alias("_first"),
+        surname.gather(at).alias("_last"),
+        row_key,
+        host_key.alias("_host_kh"),
+        pl.concat_str(pl.lit(prefix), pl.lit(occ).cast(pl.String)).alias("_id"),
     )
     # Plus-one -> host: the first non-plus-one row of that normalized name.
     hosts = (
         df.lazy()
-        .filter((pl.col("_role") != Role.PLUS_ONE.value) & pl.col("_code").is_not_null())
-        .filter(pl.col("_code").is_first_distinct())
-        .select("_code", "_id")
+        .filter((pl.col("_role") != Role.PLUS_ONE.value) & pl.col("_kh").is_not_null())
+        .filter(pl.col("_kh").is_first_distinct())
+        .select("_kh", "_id")
         .collect()
     )
-    host_of_code = (
-        pl.Series(dtype=pl.String)
-        .extend_constant(None, keys.len())
-        .scatter(hosts["_code"], f"{Source.PARTIFUL}:" + hosts["_id"])
+    df = df.with_columns(
+        pl.col("_host_kh")
+        .replace_strict(hosts["_kh"], f"{Source.PARTIFUL}:" + hosts["_id"], default=None)
+        .alias("_plus_one_of")
     )
-    df = df.with_columns(pl.lit(host_of_code).gather(pl.col("_host_code")).alias("_plus_one_of"))
     staging = df.select(
         "_idx",
         "_pos",

@@ -2,6 +2,7 @@ import polars as pl
 
 from domain.normalize.partiful import (
     event_meta_from_stem,
+    name_hash,
     normalize_partiful_csv,
     normalized_name,
     normalized_names,
@@ -78,6 +79,8 @@ def test_ids_are_stable_and_distinguish_repeated_names() -> None:
     assert all(i.startswith("partiful:pfParty:") for i in first)
     priyas = _batch().observations.filter(pl.col("full_name") == "Priya Raman")["observation_id"]
     assert sorted(p.rsplit("-", 1)[1] for p in priyas) == ["1", "2"]
+    # The id is the documented formula: stored ids from earlier imports stay valid.
+    assert sorted(priyas) == [f"partiful:pfParty:{name_hash('priya raman')}-{n}" for n in (1, 2)]
     # Appending unrelated rows does not change existing ids.
     longer = _batch(NEW + "Kai Mo,Going,2026-10-11 10:00:00,,,,\n").observations["observation_id"]
     assert set(first) <= set(longer.to_list())
