@@ -339,6 +339,17 @@ def _reasons(df: pl.DataFrame, reason: pl.Expr, duplicate_label: str | None) -> 
     return out
 
 
+def _given_but_unread(raw: pl.Series, read: pl.Series) -> pl.Series:
+    """Rows whose raw value is given (not blank) but could not be read; the blank check
+    runs only on the rows that came out null."""
+    out = pl.Series(dtype=pl.Boolean).extend_constant(False, raw.len())
+    suspects = (read.is_null() & raw.is_not_null()).arg_true()
+    if suspects.len() == 0:
+        return out
+    given = pl.select(clean(pl.lit(raw.gather(suspects))).is_not_null()).to_series()
+    return out.scatter(suspects.filter(given), True)
+
+
 _ISSUE_FIELDS: dict[str, str] = {
     "_observed": "observed_at",
     "_registered": "registered_at",
@@ -460,7 +471,7 @@ def finish(
             )
     if "_phone" in done:
         phone = done["_phone"]
-        bad_phone = phone.is_null() & df.select(clean("_phone").is_not_null()).to_series()
+        bad_phone = _given_but_unread(df["_phone"], phone)
         if bad_phone.any():
             issues["_phone"] = (bad_phone, "_raw_phone", "unparseable phone number")
             updates.append(pl.col("_phone").alias("_raw_phone"))
@@ -473,9 +484,9 @@ def finish(
             issues["_status"] = (unknown, "_raw_status", f"unknown {status_label}")
     for p in HANDLE_PLATFORMS:
         if f"_hn_{p}" in done:
-            bad = done[f"_hn_{p}"].is_null() & df.select(clean(f"_h_{p}").is_not_null()).to_series()
-            if bad.any():
-                issues[f"_h_{p}"] = (bad, f"_h_{p}", f"not a {p} handle")
+            unread = _given_but_unread(df[f"_h_{p}"], done[f"_hn_{p}"])
+            if unread.any():
+                issues[f"_h_{p}"] = (unread, f"_h_{p}", f"not a {p} handle")
     df = df.with_columns(updates)
     # A record with nothing left that names a person cannot be kept.
     named = [pl.col(c).is_not_null() for c in ("_full", "_first", "_last", "_email", "_person")]

@@ -237,14 +237,27 @@ def link_orders(batch: NormalizedBatch, staging: pl.DataFrame) -> NormalizedBatc
     (see module docstring). `staging` holds `_id`, `_idx`, `_order`, `_buyer_email`."""
     if batch.observations.height == 0 or "_order" not in staging.columns:
         return batch
-    orders = staging.select(
-        (pl.lit(f"{Source.EVENTBRITE}:") + pl.col("_id").cast(pl.String).str.strip_chars()).alias(
-            "observation_id"
-        ),
-        pl.col("_idx").alias("_at"),
-        pl.col("_order").cast(pl.String).str.strip_chars().alias("_order"),
-        pl.col("_buyer_email").cast(pl.String).str.strip_chars().str.to_lowercase().alias("_buyer"),
-    ).filter(pl.col("_order").is_not_null() & (pl.col("_order") != ""))
+    # Most orders hold one ticket: an integer hash pass finds the few that hold more.
+    order = staging["_order"].cast(pl.String)
+    shared = order.hash().is_duplicated() & order.is_not_null()
+    if not shared.any():
+        return batch
+    orders = (
+        staging.filter(shared)
+        .select(
+            (
+                pl.lit(f"{Source.EVENTBRITE}:") + pl.col("_id").cast(pl.String).str.strip_chars()
+            ).alias("observation_id"),
+            pl.col("_idx").alias("_at"),
+            pl.col("_order").cast(pl.String).str.strip_chars().alias("_order"),
+            pl.col("_buyer_email")
+            .cast(pl.String)
+            .str.strip_chars()
+            .str.to_lowercase()
+            .alias("_buyer"),
+        )
+        .filter(pl.col("_order").is_not_null() & (pl.col("_order") != ""))
+    )
     if orders.height == 0:
         return batch
     group = ["event_id", "_order"]

@@ -46,6 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from domain.model import FIELD_ISSUES_SCHEMA, Role, Source, Status, conform
@@ -157,7 +158,7 @@ def normalized_names(names: pl.Series) -> pl.Series:
     names = names.cast(pl.String)
     frame = pl.DataFrame({"n": names})
     # The class below is exactly the ASCII characters Python's `str.split()` splits on.
-    ascii_only = pl.col("n").str.contains(r"^[\x00-\x7f]*$")
+    ascii_only = pl.col("n").str.len_bytes() == pl.col("n").str.len_chars()
     fast = (
         pl.col("n")
         .str.to_lowercase()
@@ -192,12 +193,19 @@ def _key_hashes(values: pl.Series) -> pl.Series:
 def _occurrences(keys: pl.Series) -> pl.Series:
     """1, 2, 3, … for each row's key in row order (a stable sort instead of a grouped
     count: one pass over integers)."""
-    frame = pl.DataFrame({"k": keys}).with_row_index("i").sort("k", maintain_order=True)
-    pos = pl.int_range(pl.len(), dtype=pl.Int64)
-    start = (pl.col("k") != pl.col("k").shift(1)).fill_null(True) | pl.col("k").is_null()
-    ranked = frame.select("i", (pos - pl.when(start).then(pos).forward_fill() + 1).alias("occ"))
-    out = pl.Series("occ", dtype=pl.Int64).extend_constant(0, keys.len())
-    return out.scatter(ranked["i"], ranked["occ"]) if keys.len() else out
+    n = keys.len()
+    if n == 0:
+        return pl.Series("occ", [], dtype=pl.Int64)
+    values = keys.fill_null(0).to_numpy()
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    start = np.empty(n, dtype=bool)
+    start[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=start[1:])
+    pos = np.arange(n, dtype=np.int64)
+    occ = np.empty(n, dtype=np.int64)
+    occ[order] = pos - np.maximum.accumulate(np.where(start, pos, 0)) + 1
+    return pl.Series("occ", occ)
 
 
 def name_hash(key: str) -> str:
