@@ -329,8 +329,11 @@ def _reasons(df: pl.DataFrame, reason: pl.Expr, duplicate_label: str | None) -> 
     out = df.select(reason.alias("_reason")).to_series()
     if duplicate_label is None:
         return out
-    # One hash pass finds repeated ids; the careful check runs on those rows only.
-    repeated = df.select(pl.col("_id").is_duplicated() & pl.lit(out).is_null()).to_series()
+    # One pass over integer hashes finds candidate repeats (a hash collision is only a
+    # candidate); the careful check on the ids themselves runs on those rows only.
+    repeated = df.select(
+        pl.col("_id").hash().is_duplicated() & pl.col("_id").is_not_null() & pl.lit(out).is_null()
+    ).to_series()
     if repeated.any():
         rows = repeated.arg_true()
         later = ~df["_id"].gather(rows).is_first_distinct()

@@ -159,10 +159,14 @@ def normalized_names(names: pl.Series) -> pl.Series:
     frame = pl.DataFrame({"n": names})
     # The class below is exactly the ASCII characters Python's `str.split()` splits on.
     ascii_only = pl.col("n").str.len_bytes() == pl.col("n").str.len_chars()
+    # Only runs other than one plain space need collapsing (most names have none).
     fast = (
         pl.col("n")
         .str.to_lowercase()
-        .str.replace_all(r"[\t\n\x0b\x0c\r\x1c-\x1f ]+", " ")
+        .str.replace_all(
+            r"[\t\n\x0b\x0c\r\x1c-\x1f][\t\n\x0b\x0c\r\x1c-\x1f ]*| [\t\n\x0b\x0c\r\x1c-\x1f ]+",
+            " ",
+        )
         .str.strip_chars(" ")
     )
     out = frame.select(pl.when(ascii_only).then(fast).alias("k"), ascii_only.alias("a"))
