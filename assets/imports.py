@@ -401,7 +401,16 @@ def normalized_imports(
         if batch.quarantine.height
         else pl.DataFrame(schema={"source": pl.String, "quarantined": pl.UInt32})
     )
-    table = per_source.join(quarantined, on="source", how="full", coalesce=True).sort("source")
+    issues = (
+        batch.field_issues.group_by("source").len().rename({"len": "field_issues"})
+        if batch.field_issues.height
+        else pl.DataFrame(schema={"source": pl.String, "field_issues": pl.UInt32})
+    )
+    table = (
+        per_source.join(quarantined, on="source", how="full", coalesce=True)
+        .join(issues, on="source", how="full", coalesce=True)
+        .sort("source")
+    )
     refs = dangling(batch)
     dups = duplicate_ids(batch)
     statuses = bad_statuses(batch)
@@ -412,6 +421,8 @@ def normalized_imports(
             "observations": batch.observations.height,
             "attendance": batch.attendance.height,
             "quarantined": batch.quarantine.height,
+            "field_issues": batch.field_issues.height,
+            "field_issue_reasons": MetadataValue.json(field_issue_summary(batch)),
             "by_source": md_table(table, limit=20),
             **refs,
         },
