@@ -51,7 +51,7 @@ import polars as pl
 
 from domain.model import FIELD_ISSUES_SCHEMA, Role, Source, Status, conform
 from domain.normalize.batch import NormalizedBatch
-from domain.normalize.columns import clean
+from domain.normalize.columns import clean_frame
 from domain.normalize.common import (
     RECORD_INDEX,
     col_or_null,
@@ -248,15 +248,17 @@ def normalize_partiful_csv(
     df = with_index(frame).select(
         "_idx",
         "_pos",
-        clean(c("Name")).alias("_full"),
-        clean(c("Is Plus One Of")).alias("_host_name"),
+        c("Name").alias("_full"),
+        c("Is Plus One Of").alias("_host_name"),
         raw_status.alias("_raw_status"),
         c("RSVP date", "RSVP Date", "Date").alias("_observed"),
         a("company").alias("_company"),
         a("job_title").alias("_job"),
         *[a(f"handle_{p}").alias(f"_h_{p}") for p in _HANDLES],
-        (clean(count_col) if count_col else pl.lit(None, dtype=pl.String)).alias("_count"),
+        (pl.col(count_col) if count_col else pl.lit(None, dtype=pl.String)).alias("_count"),
     )
+    # Trimmed and blank-as-null, each column only as far as its values need it.
+    df = df.with_columns(clean_frame(df, ["_full", "_host_name", "_count"]))
     statuses = df["_raw_status"].drop_nulls().unique().to_list()
     host_statuses = [v for v in statuses if norm_key(v) in HOST_STATUSES]
     df = df.with_columns(
@@ -332,13 +334,13 @@ def normalize_partiful_csv(
         occ = _occurrences(row_key)
         host_key = _key_hashes(df["_host_name"])
         given, surname = split.result()
-        prefix = row_key.replace_strict(digests["_kh"], hashed.result(), default=None)
+        prefix = key_h.replace_strict(digests["_kh"], hashed.result(), default=None)
     df = df.with_columns(
         given.gather(at).alias("_first"),
         surname.gather(at).alias("_last"),
         row_key,
         host_key.alias("_host_kh"),
-        pl.concat_str(pl.lit(prefix), pl.lit(occ).cast(pl.String)).alias("_id"),
+        pl.concat_str(prefix.gather(at), pl.lit(occ).cast(pl.String)).alias("_id"),
     )
     # Plus-one -> host: the first non-plus-one row of that normalized name.
     hosts = (
