@@ -302,6 +302,10 @@ EXPECTED = (
 )
 
 
+EXPORT_FOLDERS = (Source.LUMA.value, Source.EVENTBRITE.value, Source.PARTIFUL.value)
+UNKNOWN_COLUMNS = "columns match no known export (not a Luma, Eventbrite or Partiful guest list)"
+
+
 @dataclass(frozen=True)
 class Skipped:
     """A file or folder of an export folder that was not imported, and why."""
@@ -326,11 +330,10 @@ class FolderPlan:
     def skipped_for(self, source: str) -> list[Skipped]:
         """Skipped entries a source's import reports: those under its own folder and those
         outside every source folder (each source's import looked at them)."""
-        sources = {s.value for s in Source}
         return [
             s
             for s in self.skipped
-            if s.path.split("/", 1)[0] in (source,) or s.path.split("/", 1)[0] not in sources
+            if s.path.split("/", 1)[0] == source or s.path.split("/", 1)[0] not in EXPORT_FOLDERS
         ]
 
 
@@ -374,7 +377,7 @@ def plan_folder(root: Path) -> FolderPlan:
     if not root.is_dir():
         plan.skipped.append(Skipped(".", f"{root} is not a folder"))
         return plan
-    sources = {s.value for s in Source}
+    sources = set(EXPORT_FOLDERS)
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).as_posix()
         top = rel.split("/", 1)[0]
@@ -404,7 +407,7 @@ def plan_folder(root: Path) -> FolderPlan:
         binary = b"\x00" in head[:4096] and not utf16
         platform = None if binary else detect_platform(header_columns(head))
         if platform is None and in_source is None:
-            plan.skipped.append(Skipped(rel, "columns match no known export; " + EXPECTED))
+            plan.skipped.append(Skipped(rel, UNKNOWN_COLUMNS))
             continue
         chosen = platform or in_source
         assert chosen is not None
@@ -550,10 +553,6 @@ class ExportImport:
     batch: NormalizedBatch
     files: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
-
-    @property
-    def folder_has_files(self) -> bool:
-        return bool(self.files) or any(not s.path.endswith("/") for s in self.skipped)
 
 
 def load_exports(root: Path, source: str, plan: FolderPlan | None = None) -> NormalizedBatch:

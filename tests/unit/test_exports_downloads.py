@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from resources.exports import (
+    UNKNOWN_COLUMNS,
     detect_platform,
     event_name_from_file,
     header_columns,
@@ -142,3 +143,18 @@ def test_loose_downloads_of_other_platforms(tmp_path: Path) -> None:
     pf = import_exports(root, "partiful").batch
     assert pf.reconciles and pf.observations.height == 3
     assert set(pf.events["name"]) == {"Rooftop Social"}
+
+
+def test_files_in_folders_no_import_reads_are_reported(tmp_path: Path) -> None:
+    root = tmp_path / "downloads"
+    (root / "meetup").mkdir(parents=True)
+    (root / "meetup" / "rsvps.csv").write_text("Member,RSVP\nAnn,yes\n")
+    (root / "meetup" / "Rooftop Social - Guest List.csv").write_text(PARTIFUL)
+    (root / ".DS_Store").write_bytes(b"\x00\x01")
+    plan = plan_folder(root)
+    assert [p.name for p in plan.for_source("partiful")] == ["Rooftop Social - Guest List.csv"]
+    skipped = {s.path: s.reason for s in plan.skipped}
+    assert skipped == {"meetup/rsvps.csv": UNKNOWN_COLUMNS, ".DS_Store": "hidden file"}
+    # Outside the source folders, every source's import reports them.
+    for source in ("luma", "eventbrite", "partiful"):
+        assert {s.path for s in import_exports(root, source, plan).skipped} == set(skipped)
