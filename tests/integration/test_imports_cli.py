@@ -186,3 +186,22 @@ def test_export_asset_fails_when_its_folder_holds_nothing_it_understands(
     message = str(failure.step_failure_data.user_failure_data.description)  # type: ignore[union-attr]
     assert "holds files but none is a Luma export" in message
     assert "luma/guests.pdf: PDF report" in message and "expected CSV guest exports" in message
+
+
+def test_sync_warns_about_an_incomplete_guest_list(
+    graph: GraphStore, figures: FigureStore, cli_env: FakeApis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNC_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("SYNC_BACKOFF_SECONDS", "0.01")
+    world = cli_env.world
+    event = max(world.luma_events, key=lambda e: len(world.luma_guests[e["api_id"]]))
+    eid = str(event["api_id"])
+    cli_env.luma.state.set_faults(
+        malformed_page=1, malformed_times=-1, malformed_kind="truncated", fault_event=eid
+    )
+    args = ["--start", "2026-09-01", "--end", "2026-12-31"]
+    result = runner.invoke(app, ["sync", "luma", *args])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert f"warning: luma:{eid}" in out and "incomplete: malformed page" in out
+    assert "fetched again next run" in out
