@@ -20,6 +20,7 @@ from typing import Any
 import polars as pl
 from dagster import (
     AssetCheckResult,
+    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
@@ -35,13 +36,14 @@ from dagster import (
     asset,
 )
 
-from assets.metadata import md_table
+from assets.metadata import masked_table, md_table
 from domain.model import STATUSES
 from domain.normalize.batch import NormalizedBatch
 from infra.settings import Settings
 from resources.connectors.base import AuthError
 from resources.connectors.cursors import CursorStore
 from resources.connectors.sync import SyncReport, sync_source
+from resources.exports import EXPECTED, plan_folder
 from resources.landing import LandingResource, import_export_folder, load_graph
 from resources.stores import ExportsResource, Neo4jResource, PlatformsResource, RedisResource
 
@@ -60,6 +62,19 @@ def import_partitions(settings: Settings) -> DailyPartitionsDefinition:
     )
 
 
+def field_issue_summary(batch: NormalizedBatch) -> list[dict[str, Any]]:
+    """Field issues as counts per (field, reason): raw values stay in the store."""
+    if batch.field_issues.height == 0:
+        return []
+    return (
+        batch.field_issues.group_by("field", "reason")
+        .len()
+        .sort(["len", "field"], descending=[True, False])
+        .rename({"len": "records"})
+        .to_dicts()
+    )
+
+
 def batch_metadata(batch: NormalizedBatch) -> dict[str, Any]:
     reasons = (
         batch.quarantine.group_by("reason").len().sort("len", descending=True).to_dicts()
@@ -71,9 +86,11 @@ def batch_metadata(batch: NormalizedBatch) -> dict[str, Any]:
         "events": batch.events.height,
         "observations": batch.observations.height,
         "quarantined": batch.quarantine.height,
+        "field_issues": batch.field_issues.height,
         "reconciles": batch.reconciles,
         "quarantine_reasons": MetadataValue.json(reasons),
-        "preview": md_table(batch.observations),
+        "field_issue_reasons": MetadataValue.json(field_issue_summary(batch)),
+        "preview": masked_table(batch.observations),
     }
 
 
@@ -103,6 +120,7 @@ def check_results(
                 "input": fetched.input_records,
                 "normalized": fetched.observations.height,
                 "quarantined": fetched.quarantine.height,
+                "field_issues": fetched.field_issues.height,
             },
         ),
         AssetCheckResult(
@@ -154,6 +172,13 @@ def run_api_sync(
         raise Failure(description=str(exc), allow_retries=False) from exc
     finally:
         figures.r.close()
+    for item in report.incomplete:
+        context.log.warning(
+            "%s: %s incomplete (%s); stored guests kept, fetched again next run",
+            source,
+            item.event_id,
+            item.reason,
+        )
     context.log.info(
         "%s %s sync %s..%s: %s in, %s normalized, %s quarantined; %s",
         source,
@@ -207,9 +232,27 @@ def api_result(asset_key: str, report: SyncReport) -> MaterializeResult:
             "fetch_id": report.fetch_id,
             "http": MetadataValue.json(report.stats),
             "notes": MetadataValue.json(report.notes[:50]),
+            "incomplete_lists": MetadataValue.json(
+                [
+                    {"event_id": i.event_id, "day": i.day, "reason": i.reason}
+                    for i in report.incomplete
+                ]
+            ),
         }
     )
-    return MaterializeResult(metadata=meta, check_results=check_results(asset_key, fetched, stored))
+    checks = check_results(asset_key, fetched, stored)
+    checks.append(
+        AssetCheckResult(
+            asset_key=asset_key,
+            check_name="lists_complete",
+            passed=not report.incomplete,
+            metadata={
+                "incomplete": len(report.incomplete),
+                "events": MetadataValue.json([i.event_id for i in report.incomplete][:100]),
+            },
+        )
+    )
+    return MaterializeResult(metadata=meta, check_results=checks)
 
 
 def api_assets(settings: Settings) -> list[AssetsDefinition]:
@@ -226,9 +269,10 @@ def api_assets(settings: Settings) -> list[AssetsDefinition]:
             partitions_def=partitions,
             backfill_policy=BackfillPolicy.single_run(),
             retry_policy=RETRY,
-            check_specs=_specs(name),
+            check_specs=[*_specs(name), AssetCheckSpec("lists_complete", asset=name)],
             description=f"{source.title()} API: events starting on each day and their guest "
-            "lists, landed raw and normalized into the store (incremental unless backfilled).",
+            "lists, landed raw and normalized into the store (incremental unless backfilled). "
+            "A list whose paging failed part-way keeps its stored guests and is fetched again.",
         )
         def _api(
             context: AssetExecutionContext,
@@ -252,24 +296,62 @@ def _export_asset(source: str) -> AssetsDefinition:
         group_name="imports",
         compute_kind="polars",
         retry_policy=RETRY,
-        check_specs=_specs(name),
-        description=f"{source.title()} export files, landed raw and normalized; unreadable "
-        "records are quarantined with a reason.",
+        check_specs=[*_specs(name), AssetCheckSpec("files_understood", asset=name)],
+        description=f"{source.title()} export files (as downloaded, or in {source}/), landed "
+        "raw and normalized; unreadable fields are nulled and listed, records that name no "
+        "person or event are quarantined with a reason, files not understood are reported.",
     )
     def _exports(
         context: AssetExecutionContext, exports: ExportsResource, landing: LandingResource
     ) -> MaterializeResult:
-        batch = import_export_folder(landing.store(), exports.root(), source)
+        root = exports.root()
+        plan = plan_folder(root)
+        folder = root / source
+        own_files = folder.is_dir() and any(p.is_file() for p in folder.rglob("*"))
+        found_any = any(plan.files.values())
+        if (own_files and not plan.for_source(source)) or (plan.total_files and not found_any):
+            where = f"{folder}" if own_files else f"{root}"
+            raise Failure(
+                description=f"{source} exports: {where} holds files but none is a "
+                f"{source.title()} export ({len(plan.skipped)} skipped: "
+                + "; ".join(f"{s.path}: {s.reason}" for s in plan.skipped[:5])
+                + f"); {EXPECTED}",
+                allow_retries=False,
+            )
+        result = import_export_folder(landing.store(), root, source, plan)
+        batch = result.batch
         context.log.info(
-            "%s exports: %s in, %s normalized, %s quarantined",
+            "%s exports: %s files, %s skipped; %s in, %s normalized, %s quarantined, "
+            "%s field issues",
             source,
+            len(result.files),
+            len(result.skipped),
             batch.input_records,
             batch.observations.height,
             batch.quarantine.height,
+            batch.field_issues.height,
         )
+        for s in result.skipped:
+            context.log.warning("%s exports: skipped %s (%s)", source, s.path, s.reason)
         meta = batch_metadata(batch)
+        meta["files"] = MetadataValue.json(result.files[:200])
+        meta["files_imported"] = len(result.files)
+        meta["files_skipped"] = len(result.skipped)
+        meta["skipped"] = MetadataValue.json(
+            [{"path": s.path, "reason": s.reason} for s in result.skipped[:200]]
+        )
         meta["notes"] = MetadataValue.json(batch.notes[:50])
-        return MaterializeResult(metadata=meta, check_results=check_results(name, batch, [batch]))
+        checks = check_results(name, batch, [batch])
+        checks.append(
+            AssetCheckResult(
+                asset_key=name,
+                check_name="files_understood",
+                passed=not result.skipped,
+                severity=AssetCheckSeverity.WARN,
+                metadata={"skipped": len(result.skipped)},
+            )
+        )
+        return MaterializeResult(metadata=meta, check_results=checks)
 
     return _exports
 
@@ -319,7 +401,16 @@ def normalized_imports(
         if batch.quarantine.height
         else pl.DataFrame(schema={"source": pl.String, "quarantined": pl.UInt32})
     )
-    table = per_source.join(quarantined, on="source", how="full", coalesce=True).sort("source")
+    issues = (
+        batch.field_issues.group_by("source").len().rename({"len": "field_issues"})
+        if batch.field_issues.height
+        else pl.DataFrame(schema={"source": pl.String, "field_issues": pl.UInt32})
+    )
+    table = (
+        per_source.join(quarantined, on="source", how="full", coalesce=True)
+        .join(issues, on="source", how="full", coalesce=True)
+        .sort("source")
+    )
     refs = dangling(batch)
     dups = duplicate_ids(batch)
     statuses = bad_statuses(batch)
@@ -330,6 +421,8 @@ def normalized_imports(
             "observations": batch.observations.height,
             "attendance": batch.attendance.height,
             "quarantined": batch.quarantine.height,
+            "field_issues": batch.field_issues.height,
+            "field_issue_reasons": MetadataValue.json(field_issue_summary(batch)),
             "by_source": md_table(table, limit=20),
             **refs,
         },

@@ -9,7 +9,8 @@ same run and alternating, it times
     normalize:       the platform's normalizer on the already-read string frame
     read+normalize:  resources.exports.normalize_file(...)  (decode, sniff, read, normalize)
 
-reporting medians of `--runs` runs, ratios to the baseline (goal: normalize <= 3x), the
+reporting medians of `--runs` runs, ratios to the baseline (goal: normalize and
+read+normalize <= 3x), the
 CPU-time ratio, and peak memory (process RSS sampled by psutil every 2 ms during the call,
 minus RSS just before it).
 
@@ -281,11 +282,12 @@ def main() -> None:
         "read+normalize s",
         "ratio",
         "CPU ratio",
-        "goal (<=3x)",
+        "goal (both <=3x)",
         "read_csv peak MiB",
         "read+normalize peak MiB",
         "normalized",
         "quarantined",
+        "field issues",
         "reconciles",
     ):
         table.add_column(col, justify="right")
@@ -328,11 +330,12 @@ def main() -> None:
                 f"{tot:.3f}",
                 f"{tot / b:.2f}x",
                 f"{cpu_ratio:.2f}x",
-                "met" if n / b <= 3 else "missed",
+                "met" if max(n, tot) / b <= 3 else "missed",
                 f"{max(base_m):.0f}",
                 f"{max(total_m):.0f}",
                 f"{batch.observations.height:,}",
                 f"{batch.quarantine.height:,}",
+                f"{batch.field_issues.height:,}",
                 str(batch.reconciles),
             )
             console.print(f"{name}: done", style="dim")

@@ -31,14 +31,35 @@ EXPORT_SOURCES = ("luma", "eventbrite", "partiful")
 API_SOURCES = ("luma", "eventbrite")
 
 
-def _summary(rows: list[tuple[str, int, int, int]], title: str) -> Table:
-    table = Table("source", "input", "normalized", "quarantined", "reconciles", title=title)
-    for source, n_in, n_norm, n_q in rows:
+def _summary(rows: list[tuple[str, int, int, int, int]], title: str) -> Table:
+    table = Table(
+        "source", "input", "normalized", "quarantined", "reconciles", "field issues", title=title
+    )
+    for source, n_in, n_norm, n_q, n_issues in rows:
         ok = n_in == n_norm + n_q
         table.add_row(
-            source, str(n_in), str(n_norm), str(n_q), "[green]yes[/]" if ok else "[red]no[/]"
+            source,
+            str(n_in),
+            str(n_norm),
+            str(n_q),
+            "[green]yes[/]" if ok else "[red]no[/]",
+            str(n_issues),
         )
     return table
+
+
+def _print_field_issues(batches: list[NormalizedBatch]) -> None:
+    """Counts per source, field and reason; the raw values stay in the store."""
+    for b in batches:
+        if b.field_issues.height == 0:
+            continue
+        counts = (
+            b.field_issues.group_by("source", "field", "reason").len().sort("len", descending=True)
+        )
+        for source, fld, reason, n in counts.head(10).iter_rows():
+            console.print(
+                f"  field issue: {source} {fld}: {reason} ({n} records, kept with it empty)"
+            )
 
 
 def _publish(settings: Settings, store: DataStore) -> None:
@@ -54,7 +75,9 @@ def _publish(settings: Settings, store: DataStore) -> None:
     console.print(
         f"graph: {written['events']} events, {written['identities']} identities, "
         f"{written['attendance']} attendance, {written['plus_one_links']} plus-one links "
-        f"(store holds {combined.observations.height} observations)"
+        f"(store holds {combined.observations.height} observations); no longer at the source: "
+        f"{written['removed_attendance']} attendance, {written['removed_identities']} "
+        f"identities, {written['removed_events']} events removed"
     )
 
 
@@ -67,7 +90,10 @@ def import_command(
     ),
     load: bool = typer.Option(True, "--load/--no-load", help="Load the result into Neo4j."),
 ) -> None:
-    """Import a folder of export files: land them raw, normalize, quarantine, load the graph."""
+    """Import a folder of export files as downloaded (or sorted into luma/, eventbrite/,
+    partiful/): land them raw, normalize, quarantine, load the graph. Files that are not
+    understood are listed with the reason."""
+    from resources.exports import EXPECTED, plan_folder
     from resources.landing import DataStore, import_export_folder
 
     settings = get_settings()
@@ -75,24 +101,44 @@ def import_command(
     if unknown:
         console.print(f"[red]error:[/] unknown source(s) {unknown}; known: {EXPORT_SOURCES}")
         raise typer.Exit(2)
-    wanted = source or [s for s in EXPORT_SOURCES if (folder / s).is_dir()]
-    if not wanted:
-        console.print(f"[red]error:[/] {folder} holds none of {', '.join(EXPORT_SOURCES)}/")
-        raise typer.Exit(2)
+    plan = plan_folder(folder)
+    found = [s for s in EXPORT_SOURCES if plan.for_source(s) or (folder / s).is_dir()]
+    wanted = source or found
+    if not any(plan.for_source(s) for s in wanted):
+        what = "is empty" if plan.total_files == 0 else f"holds {plan.total_files} files but"
+        console.print(
+            f"[red]error:[/] {folder} {what} no export of "
+            f"{', '.join(wanted or EXPORT_SOURCES)} was found; {EXPECTED}"
+        )
+        for s in plan.skipped[:20]:
+            console.print(f"  skipped: {s.path}: {s.reason}")
+        raise typer.Exit(1)
     store = DataStore(settings.data_path)
-    rows: list[tuple[str, int, int, int]] = []
+    rows: list[tuple[str, int, int, int, int]] = []
     batches: list[NormalizedBatch] = []
     with _progress() as progress:
         task = progress.add_task("exports", total=len(wanted))
         for name in wanted:
             progress.update(task, description=f"{name} exports")
-            batch = import_export_folder(store, folder, name)
+            batch = import_export_folder(store, folder, name, plan).batch
             batches.append(batch)
             rows.append(
-                (name, batch.input_records, batch.observations.height, batch.quarantine.height)
+                (
+                    name,
+                    batch.input_records,
+                    batch.observations.height,
+                    batch.quarantine.height,
+                    batch.field_issues.height,
+                )
             )
             progress.advance(task)
     console.print(_summary(rows, f"exports from {folder}"))
+    for name in wanted:
+        n = len(plan.for_source(name))
+        console.print(f"  {name}: {n} file{'s' if n != 1 else ''} imported")
+    for s in plan.skipped:
+        console.print(f"  [yellow]skipped:[/] {s.path}: {s.reason}")
+    _print_field_issues(batches)
     for b in batches:
         for note in b.notes[:10]:
             console.print(f"  note: {note}")
@@ -168,16 +214,32 @@ def sync_command(
 
 def _print_report(report: SyncReport) -> None:
     title = f"{report.source} {report.mode} sync {report.start}..{report.end}"
+    fetched = report.fetched
     console.print(
         _summary(
-            [(report.source, report.input_records, report.normalized, report.quarantined)], title
+            [
+                (
+                    report.source,
+                    report.input_records,
+                    report.normalized,
+                    report.quarantined,
+                    fetched.field_issues.height,
+                )
+            ],
+            title,
         )
     )
+    _print_field_issues([fetched])
     http = ", ".join(f"{k} {v}" for k, v in report.stats.items())
     console.print(
         f"events fetched {report.events_fetched}, skipped as final {report.events_skipped}; "
         f"http: {http}"
     )
+    for item in report.incomplete:
+        console.print(
+            f"  [yellow]warning:[/] {item.event_id} ({item.day}) incomplete: {item.reason}; "
+            "its stored guests are kept and it is fetched again next run"
+        )
     for note in report.notes[:10]:
         console.print(f"  note: {note}")
 

@@ -93,6 +93,19 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+FIELD_ISSUES_SCHEMA: dict[str, pl.DataType] = {
+    "source": pl.String(),
+    "origin": pl.String(),  # file name or API page that held the record
+    "record_index": pl.Int64(),  # position in that origin
+    "observation_id": pl.String(),  # the kept record the issue belongs to
+    "field": pl.String(),  # normalized field that was set to null (or defaulted)
+    "raw": pl.String(),  # the value as received
+    "reason": pl.String(),
+}
+"""A field of a kept record that could not be read: the record is normalized with the
+field null (statuses: the source's default status, the raw text kept as `raw_status`)."""
+
+
 def empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 

@@ -50,6 +50,20 @@ class LumaFake:
     def add_guest(self, event_id: str, guest: dict[str, Any]) -> None:
         self.world.luma_guests[event_id].append(guest)
 
+    def remove_guest(self, event_id: str, index: int) -> dict[str, Any]:
+        """Takes a guest off the list, as a host removing them would."""
+        return self.world.luma_guests[event_id].pop(index)
+
+    def update_guest(self, event_id: str, index: int, **fields: Any) -> dict[str, Any]:
+        """Sets (None: clears) guest fields in either shape; `email` covers both spellings."""
+        entry = self.world.luma_guests[event_id][index]
+        guest = entry.get("guest", entry)
+        for key, value in fields.items():
+            names = [k for k in ("email", "user_email") if k in guest] if key == "email" else [key]
+            for name in names or [key]:
+                guest[name] = value
+        return entry
+
     def check_in(self, event_id: str, index: int, at: datetime | None = None) -> dict[str, Any]:
         """Marks one guest as checked in (both shapes), as a door scan would."""
         entry = self.world.luma_guests[event_id][index]

@@ -19,6 +19,8 @@ A member's attendance is the path (:Member)-[:HAS_IDENTITY]->(:Identity)-[:ATTEN
 
 from __future__ import annotations
 
+from domain.model import OBSERVATIONS_SCHEMA
+
 MEMBER = "Member"
 IDENTITY = "Identity"
 EVENT = "Event"
@@ -59,19 +61,23 @@ INDEXES: tuple[str, ...] = (
     f"CREATE INDEX suggestion_members IF NOT EXISTS FOR (s:{MERGE_SUGGESTION}) ON (s.member_a, s.member_b)",
 )
 
+# Imports: every write names each property, so a value cleared at the source (absent from
+# the row) is removed here too, and stamps the load (`import_stamp`): what the load did not
+# stamp is no longer in the source and is swept (see SWEEP_*).
 UPSERT_EVENTS = f"""
 UNWIND $rows AS row
 MERGE (e:{EVENT} {{event_id: row.event_id}})
 SET e.source = row.source, e.source_event_id = row.source_event_id, e.name = row.name,
     e.starts_at = row.starts_at, e.ends_at = row.ends_at, e.timezone = row.timezone,
-    e.url = row.url, e.city = row.city
+    e.url = row.url, e.city = row.city, e.import_stamp = $stamp
 """
 
-UPSERT_IDENTITIES = f"""
-UNWIND $rows AS row
-MERGE (i:{IDENTITY} {{observation_id: row.observation_id}})
-SET i += row
-"""
+IDENTITY_FIELDS: tuple[str, ...] = tuple(f for f in OBSERVATIONS_SCHEMA if f != "observation_id")
+
+UPSERT_IDENTITIES = (
+    f"UNWIND $rows AS row\nMERGE (i:{IDENTITY} {{observation_id: row.observation_id}})\n"
+    f"SET {', '.join(f'i.{f} = row.{f}' for f in IDENTITY_FIELDS)}, i.import_stamp = $stamp\n"
+)
 
 UPSERT_ATTENDANCE = f"""
 UNWIND $rows AS row
@@ -79,14 +85,56 @@ MATCH (i:{IDENTITY} {{observation_id: row.observation_id}})
 MATCH (e:{EVENT} {{event_id: row.event_id}})
 MERGE (i)-[a:{ATTENDED}]->(e)
 SET a.status = row.status, a.raw_status = row.raw_status, a.role = row.role,
-    a.registered_at = row.registered_at, a.checked_in_at = row.checked_in_at
+    a.registered_at = row.registered_at, a.checked_in_at = row.checked_in_at,
+    a.import_stamp = $stamp
 """
 
 UPSERT_PLUS_ONES = f"""
 UNWIND $rows AS row
 MATCH (g:{IDENTITY} {{observation_id: row.observation_id}})
 MATCH (h:{IDENTITY} {{observation_id: row.plus_one_of}})
-MERGE (g)-[:{PLUS_ONE_OF}]->(h)
+MERGE (g)-[p:{PLUS_ONE_OF}]->(h)
+SET p.import_stamp = $stamp
+"""
+
+# Sweeps after a full load (auto-commit, batched): attendance and plus-one links no longer
+# in any list go; an identity no longer on any list goes unless an organizer decision names
+# it (then it stays, without attendance); an event no longer imported goes with its links.
+SWEEP_ATTENDANCE = f"""
+MATCH (:{IDENTITY})-[a:{ATTENDED}]->(:{EVENT})
+WHERE a.import_stamp IS NULL OR a.import_stamp <> $stamp
+CALL (a) {{ DELETE a }} IN TRANSACTIONS OF 10000 ROWS
+"""
+
+SWEEP_PLUS_ONES = f"""
+MATCH (:{IDENTITY})-[p:{PLUS_ONE_OF}]->(:{IDENTITY})
+WHERE p.import_stamp IS NULL OR p.import_stamp <> $stamp
+CALL (p) {{ DELETE p }} IN TRANSACTIONS OF 10000 ROWS
+"""
+
+SWEEP_IDENTITIES = f"""
+MATCH (i:{IDENTITY})
+WHERE (i.import_stamp IS NULL OR i.import_stamp <> $stamp)
+  AND NOT EXISTS {{ MATCH (d:{IDENTITY_DECISION}) WHERE d.a = i.observation_id OR d.b = i.observation_id }}
+CALL (i) {{ DETACH DELETE i }} IN TRANSACTIONS OF 10000 ROWS
+"""
+
+SWEEP_EVENTS = f"""
+MATCH (e:{EVENT})
+WHERE (e.import_stamp IS NULL OR e.import_stamp <> $stamp) AND NOT ()-[:{ATTENDED}]->(e)
+CALL (e) {{ DETACH DELETE e }} IN TRANSACTIONS OF 10000 ROWS
+"""
+
+STALE_COUNTS = f"""
+CALL () {{ MATCH (:{IDENTITY})-[a:{ATTENDED}]->(:{EVENT})
+  WHERE a.import_stamp IS NULL OR a.import_stamp <> $stamp RETURN count(a) AS attendance }}
+CALL () {{ MATCH (:{IDENTITY})-[p:{PLUS_ONE_OF}]->(:{IDENTITY})
+  WHERE p.import_stamp IS NULL OR p.import_stamp <> $stamp RETURN count(p) AS plus_one_links }}
+CALL () {{ MATCH (i:{IDENTITY})
+  WHERE i.import_stamp IS NULL OR i.import_stamp <> $stamp RETURN count(i) AS identities }}
+CALL () {{ MATCH (e:{EVENT})
+  WHERE e.import_stamp IS NULL OR e.import_stamp <> $stamp RETURN count(e) AS events }}
+RETURN attendance, plus_one_links, identities, events
 """
 
 EVENTS_WITH_COUNTS = f"""

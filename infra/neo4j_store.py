@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -56,11 +57,11 @@ class GraphStore:
         for statement in (*gs.CONSTRAINTS, *gs.INDEXES):
             self.driver.execute_query(statement, database_=self.database)
 
-    def write_batches(self, query: str, rows: Sequence[dict[str, Any]]) -> int:
+    def write_batches(self, query: str, rows: Sequence[dict[str, Any]], **params: Any) -> int:
         """Writes rows in batches, each batch in one transaction; returns rows written."""
 
         def write(tx: ManagedTransaction, batch: list[dict[str, Any]]) -> None:
-            tx.run(query, rows=batch).consume()
+            tx.run(query, rows=batch, **params).consume()
 
         with self.driver.session(database=self.database) as session:
             for batch in chunks(rows, self.batch_size):
@@ -68,22 +69,54 @@ class GraphStore:
         return len(rows)
 
     def upsert_imports(
-        self, events: pl.DataFrame, observations: pl.DataFrame, attendance: pl.DataFrame
+        self,
+        events: pl.DataFrame,
+        observations: pl.DataFrame,
+        attendance: pl.DataFrame,
+        stamp: str | None = None,
     ) -> dict[str, int]:
-        """Loads normalized events, identities and attendance; reruns change nothing."""
-        self.write_batches(gs.UPSERT_EVENTS, frame_rows(events))
-        self.write_batches(gs.UPSERT_IDENTITIES, frame_rows(observations))
+        """Loads normalized events, identities and attendance; reruns change nothing.
+        Properties absent from a row are removed (a value cleared at the source)."""
+        stamp = stamp or uuid.uuid4().hex
+        self.write_batches(gs.UPSERT_EVENTS, frame_rows(events), stamp=stamp)
+        self.write_batches(gs.UPSERT_IDENTITIES, frame_rows(observations), stamp=stamp)
         att = attendance.drop("plus_one_of")
-        self.write_batches(gs.UPSERT_ATTENDANCE, frame_rows(att))
+        self.write_batches(gs.UPSERT_ATTENDANCE, frame_rows(att), stamp=stamp)
         plus = attendance.filter(pl.col("plus_one_of").is_not_null()).select(
             "observation_id", "plus_one_of"
         )
-        self.write_batches(gs.UPSERT_PLUS_ONES, frame_rows(plus))
+        self.write_batches(gs.UPSERT_PLUS_ONES, frame_rows(plus), stamp=stamp)
         return {
             "events": events.height,
             "identities": observations.height,
             "attendance": attendance.height,
             "plus_one_links": plus.height,
+        }
+
+    def replace_imports(
+        self, events: pl.DataFrame, observations: pl.DataFrame, attendance: pl.DataFrame
+    ) -> dict[str, int]:
+        """Makes the imported part of the graph equal to these tables (the whole normalized
+        store): upserts them, then removes what they no longer hold (see graph_schema)."""
+        stamp = uuid.uuid4().hex
+        written = self.upsert_imports(events, observations, attendance, stamp)
+        stale = self.run(gs.STALE_COUNTS, stamp=stamp)[0]
+        with self.driver.session(database=self.database) as session:
+            for sweep in (
+                gs.SWEEP_ATTENDANCE,
+                gs.SWEEP_PLUS_ONES,
+                gs.SWEEP_IDENTITIES,
+                gs.SWEEP_EVENTS,
+            ):
+                session.run(sweep, stamp=stamp).consume()
+        kept = self.run(gs.STALE_COUNTS, stamp=stamp)[0]
+        return {
+            **written,
+            "removed_attendance": stale["attendance"] - kept["attendance"],
+            "removed_plus_one_links": stale["plus_one_links"] - kept["plus_one_links"],
+            "removed_identities": stale["identities"] - kept["identities"],
+            "removed_events": stale["events"] - kept["events"],
+            "kept_by_decision": kept["identities"],
         }
 
     def delete_all(self) -> None:

@@ -37,7 +37,8 @@ import polars as pl
 
 from domain.model import QUARANTINE_SCHEMA, Source, conform, empty
 from domain.normalize.batch import NormalizedBatch
-from domain.normalize.common import RECORD_INDEX
+from domain.normalize.columns import parse_time_series
+from domain.normalize.common import RECORD_INDEX, find_column, norm_key
 from domain.normalize.eventbrite import normalize_eventbrite_csv
 from domain.normalize.luma import normalize_luma_csv
 from domain.normalize.partiful import event_meta_from_stem, normalize_partiful_csv
@@ -282,25 +283,247 @@ def _load_events(path: Path, notes: list[str]) -> list[dict[str, Any]]:
     return [e for e in data if isinstance(e, dict)]
 
 
-def _files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in EXPORT_SUFFIXES
+# ---------------------------------------------------------------- folders as downloaded
+
+_SIDE_FILES = {"events.json"}
+_NOT_CSV = {
+    ".xlsx": "Excel workbook: download the guest list as CSV instead",
+    ".xls": "Excel workbook: download the guest list as CSV instead",
+    ".numbers": "Numbers document: export it as CSV",
+    ".zip": "archive: unpack it into the folder first",
+    ".json": "JSON file that is not an events.json side file",
+    ".pdf": "PDF report: download the guest list as CSV instead",
+}
+EXPECTED = (
+    "expected CSV guest exports, either in luma/, eventbrite/ and partiful/ folders or "
+    "anywhere with a recognisable header: Luma (guest_id or api_id, name, email, "
+    "approval_status, …), Eventbrite (Order #, Attendee #, Attendee Status, …), "
+    "Partiful (Name, Status, RSVP date, Is Plus One Of, …)"
+)
+
+
+EXPORT_FOLDERS = (Source.LUMA.value, Source.EVENTBRITE.value, Source.PARTIFUL.value)
+UNKNOWN_COLUMNS = "columns match no known export (not a Luma, Eventbrite or Partiful guest list)"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file or folder of an export folder that was not imported, and why."""
+
+    path: str  # relative to the export folder
+    reason: str
+
+
+@dataclass
+class FolderPlan:
+    """Which source imports each file of an export folder; everything else is skipped."""
+
+    root: Path
+    files: dict[str, list[Path]] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    total_files: int = 0
+
+    def for_source(self, source: str) -> list[Path]:
+        return self.files.get(source, [])
+
+    def skipped_for(self, source: str) -> list[Skipped]:
+        """Skipped entries a source's import reports: those under its own folder and those
+        outside every source folder (each source's import looked at them)."""
+        return [
+            s
+            for s in self.skipped
+            if s.path.split("/", 1)[0] == source or s.path.split("/", 1)[0] not in EXPORT_FOLDERS
+        ]
+
+
+def header_columns(raw: bytes) -> list[str]:
+    """The header cells of a CSV's first non-empty line (decoded and split like the reader)."""
+    text = decode(raw[:65536])
+    for line in text.splitlines():
+        if line.strip():
+            sep = sniff_delimiter(line)
+            row = next(csv.reader([line], delimiter=sep), [])
+            return [c.strip().lstrip("\ufeff") for c in row]
+    return []
+
+
+def detect_platform(columns: list[str]) -> str | None:
+    """The platform whose export has this header, when the columns say so unambiguously."""
+    keys = {norm_key(c) for c in columns}
+    if {"attendee #", "order #"} & keys or ({"attendee status", "ticket type"} <= keys):
+        return Source.EVENTBRITE.value
+    luma_id = {"api id", "guest id"} & keys
+    luma_marks = {"approval status", "qr code url", "checked in at", "ticket name", "utm source"}
+    if luma_id and (luma_marks & keys or "email" in keys):
+        return Source.LUMA.value
+    if "name" in keys and (
+        {"is plus one of", "rsvp date"} & keys or {"status", "invited by"} <= keys
+    ):
+        return Source.PARTIFUL.value
+    return None
+
+
+def plan_folder(root: Path) -> FolderPlan:
+    """Sorts every file under `root` to the source that imports it, or to `skipped`.
+
+    A CSV (`.csv`, `.tsv`, `.txt`) whose header names its platform goes to that platform
+    wherever it lies (a folder of mixed downloads works); one with an unrecognised header
+    goes to the source folder it lies in (whose import quarantines it with the reason), and
+    is skipped outside source folders. `events.json` in a source folder is that source's
+    event metadata. Other files, hidden files and empty folders are skipped with a reason.
+    """
+    plan = FolderPlan(root=root)
+    if not root.is_dir():
+        plan.skipped.append(Skipped(".", f"{root} is not a folder"))
+        return plan
+    sources = set(EXPORT_FOLDERS)
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        top = rel.split("/", 1)[0]
+        if path.is_dir():
+            if not any(p.is_file() for p in path.rglob("*")):
+                plan.skipped.append(Skipped(rel + "/", "folder holds no files"))
+            continue
+        plan.total_files += 1
+        in_source = top if top in sources and "/" in rel else None
+        if any(part.startswith(".") for part in rel.split("/")):
+            plan.skipped.append(Skipped(rel, "hidden file"))
+            continue
+        if path.name in _SIDE_FILES and in_source and rel.count("/") == 1:
+            continue  # event metadata, read by the source's import
+        suffix = path.suffix.lower()
+        if suffix not in EXPORT_SUFFIXES:
+            reason = _NOT_CSV.get(suffix, f"not a CSV export ({suffix or 'no extension'})")
+            plan.skipped.append(Skipped(rel, reason))
+            continue
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(65536)
+        except OSError as exc:
+            plan.skipped.append(Skipped(rel, f"unreadable: {exc}"))
+            continue
+        utf16 = head.startswith((b"\xff\xfe", b"\xfe\xff"))
+        binary = b"\x00" in head[:4096] and not utf16
+        platform = None if binary else detect_platform(header_columns(head))
+        if platform is None and in_source is None:
+            plan.skipped.append(Skipped(rel, UNKNOWN_COLUMNS))
+            continue
+        chosen = platform or in_source
+        assert chosen is not None
+        if in_source and platform and platform != in_source:
+            plan.notes.append(f"{rel}: in {in_source}/ but its columns are {platform}'s")
+        plan.files.setdefault(chosen, []).append(path)
+    if plan.total_files == 0:
+        plan.skipped.append(Skipped(".", "the export folder holds no files"))
+    return plan
+
+
+_NOISE = re.compile(
+    r"(?i)(\(\d+\)$|\bguest[ _-]?list\b|\bguests\b|\battendees?\b|\battendee summary\b|"
+    r"\breport\b|\bexport(ed)?\b|\d{4}-\d{2}-\d{2}([ T_-]?\d{2}[-:_.]?\d{2}([-:_.]?\d{2})?)?"
+    r"|\b\d{8}(T?\d{4,6})?\b)"
+)
+_LUMA_ID = re.compile(r"\bevt-[A-Za-z0-9]+\b")
+
+
+def event_name_from_file(stem: str) -> str:
+    """The event's name in a downloaded file's name: download dates, "Guests", "Export",
+    "(1)" copies and separators removed ("AI Night - Guests - 2026-10-23-09-15-02")."""
+    return _clean_name(stem) or stem
+
+
+def _clean_name(stem: str) -> str:
+    text = _NOISE.sub(" ", stem)
+    return re.sub(r"[\s_\-–—]+", " ", text).strip(" -_.")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "unnamed"
+
+
+def _derived_start(frame: pl.DataFrame, checked: str | None, registered: str | None) -> str | None:
+    """Start of an event known only from its guest list: the first check-in, else the last
+    registration (an approximation, documented as such)."""
+    for col, pick in ((checked, "min"), (registered, "max")):
+        if col is None or col not in frame.columns:
+            continue
+        times, _ = parse_time_series(frame[col], pl.Series([TZ_UTC] * frame.height))
+        value = times.min() if pick == "min" else times.max()
+        if value is not None:
+            return value.isoformat()  # type: ignore[union-attr]
+    return None
+
+
+TZ_UTC = "UTC"
+
+
+def luma_event_for_file(
+    path: Path, frame: pl.DataFrame, events: list[dict[str, Any]]
+) -> tuple[dict[str, Any], str]:
+    """The Luma event a guest CSV belongs to, and how it was found: `events.json` by the
+    file stem (or an `evt-…` id in the file name, or the event name in it); else the file
+    name gives the name and id (`name-<slug>`) and the CSV's own columns the start."""
+    by_id = {str(e.get("api_id") or e.get("id")): e for e in events}
+    if path.stem in by_id:
+        return by_id[path.stem], "events.json"
+    found = _LUMA_ID.search(path.stem)
+    if found and found.group(0) in by_id:
+        return by_id[found.group(0)], "events.json"
+    name = event_name_from_file(path.stem)
+    by_name = {norm_key(str(e.get("name") or "")): e for e in events if e.get("name")}
+    if norm_key(name) in by_name:
+        return by_name[norm_key(name)], "events.json (by name)"
+    if found:
+        eid = found.group(0)
+        name = _clean_name(_LUMA_ID.sub(" ", path.stem)) or eid
+    else:
+        eid = f"name-{_slug(name)}"
+    columns = [c for c in frame.columns if c != RECORD_INDEX]
+    start = _derived_start(
+        frame,
+        find_column(columns, "checked_in_at"),
+        find_column(columns, "registered_at", "created_at"),
     )
+    return {"api_id": eid, "name": name, "start_at": start, "timezone": TZ_UTC}, "file name"
 
 
-def _luma(frame: pl.DataFrame, *, event: dict[str, Any], origin: str) -> NormalizedBatch:
+def _luma(
+    frame: pl.DataFrame,
+    *,
+    path: Path,
+    events: list[dict[str, Any]],
+    origin: str,
+    notes: list[str],
+) -> NormalizedBatch:
+    event, how = luma_event_for_file(path, frame, events)
+    if how == "file name":
+        notes.append(
+            f"{origin}: event {event['api_id']!r} ({event['name']!r}) taken from the file name; "
+            "start from its check-ins or registrations"
+        )
     return normalize_luma_csv(frame, event, origin)
 
 
 def _eventbrite(
     frame: pl.DataFrame,
     *,
+    path: Path,
     event: dict[str, Any] | None,
     origin: str,
     known: list[dict[str, Any]],
+    notes: list[str],
 ) -> NormalizedBatch:
+    columns = [c for c in frame.columns if c != RECORD_INDEX]
+    if event is None and not find_column(columns, "Event ID", "Event Name"):
+        name = event_name_from_file(path.stem)
+        by_name = {norm_key(str((e.get("name") or {}).get("text") or "")): e for e in known}
+        event = by_name.get(norm_key(name)) or {
+            "id": f"name-{_slug(name)}",
+            "name": {"text": name},
+            "start": {"utc": _derived_start(frame, None, find_column(columns, "Order Date"))},
+        }
+        notes.append(f"{origin}: no event column; event {name!r} taken from the file name")
     return normalize_eventbrite_csv(frame, event, origin, known_events=known)
 
 
@@ -308,70 +531,79 @@ def _partiful(frame: pl.DataFrame, *, event: dict[str, Any], origin: str) -> Nor
     return normalize_partiful_csv(frame, event, origin)
 
 
-def load_exports(root: Path, source: str) -> NormalizedBatch:
-    """Every export file of one source under `root` (layout in the module docstring)."""
+def partiful_meta_for_file(path: Path, by_file: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Side-file entry by stem; else `<slug>_<YYYY-MM-DD>`; else the cleaned file name."""
+    if path.stem in by_file:
+        return by_file[path.stem]
+    meta = event_meta_from_stem(path.stem)
+    if meta.get("start") is None:
+        name = event_name_from_file(path.stem)
+        by_title = {norm_key(str(e.get("title") or "")): e for e in by_file.values()}
+        if norm_key(name) in by_title:
+            return by_title[norm_key(name)]
+        meta = {**meta, "title": name}
+    return meta
+
+
+@dataclass
+class ExportImport:
+    """One source's share of an export folder: the batch, the files read, what was skipped."""
+
+    source: str
+    batch: NormalizedBatch
+    files: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def load_exports(root: Path, source: str, plan: FolderPlan | None = None) -> NormalizedBatch:
+    """Every export file of one source under `root` (see `plan_folder`)."""
+    return import_exports(root, source, plan).batch
+
+
+def import_exports(root: Path, source: str, plan: FolderPlan | None = None) -> ExportImport:
+    """Normalizes one source's files of an export folder and lists what it skipped."""
     src = Source(source)
+    plan = plan or plan_folder(root)
     folder = root / src.value
-    notes: list[str] = []
+    notes: list[str] = [n for n in plan.notes if n.split(":", 1)[0].startswith(f"{src.value}/")]
     events = _load_events(folder / "events.json", notes)
     batches: list[NormalizedBatch] = []
+    paths = plan.for_source(src.value)
 
     def origin(path: Path) -> str:
         return path.relative_to(root).as_posix()
 
-    if src is Source.LUMA:
-        by_id = {str(e.get("api_id") or e.get("id")): e for e in events}
-        for path in _files(folder / "guests"):
-            event = by_id.get(path.stem, {"api_id": path.stem, "name": path.stem})
-            batches.append(
-                normalize_file(
-                    path.read_bytes(),
-                    source=src.value,
-                    origin=origin(path),
-                    normalize=partial(_luma, event=event, origin=origin(path)),
-                )
+    for path in paths:
+        where = origin(path)
+        if src is Source.LUMA:
+            normalize: Callable[[pl.DataFrame], NormalizedBatch] = partial(
+                _luma, path=path, events=events, origin=where, notes=notes
             )
-    elif src is Source.EVENTBRITE:
-        by_id = {str(e.get("id")): e for e in events}
-        for path in _files(folder):
-            fixed = by_id.get(path.stem)
-            batches.append(
-                normalize_file(
-                    path.read_bytes(),
-                    source=src.value,
-                    origin=origin(path),
-                    normalize=partial(_eventbrite, event=fixed, origin=origin(path), known=events),
-                )
+        elif src is Source.EVENTBRITE:
+            by_id = {str(e.get("id")): e for e in events}
+            normalize = partial(
+                _eventbrite,
+                path=path,
+                event=by_id.get(path.stem),
+                origin=where,
+                known=events,
+                notes=notes,
             )
-    elif src is Source.PARTIFUL:
-        by_file = {str(e.get("file") or e.get("id")): e for e in events}
-        for path in _files(folder):
-            meta = by_file.get(path.stem) or event_meta_from_stem(path.stem)
-            batches.append(
-                normalize_file(
-                    path.read_bytes(),
-                    source=src.value,
-                    origin=origin(path),
-                    normalize=partial(_partiful, event=meta, origin=origin(path)),
-                )
-            )
-    else:
-        notes.append(f"{src.value}: no export format known")
+        elif src is Source.PARTIFUL:
+            by_file = {str(e.get("file") or e.get("id")): e for e in events}
+            meta = partiful_meta_for_file(path, by_file)
+            normalize = partial(_partiful, event=meta, origin=where)
+        else:
+            notes.append(f"{where}: no export format known for {src.value}")
+            continue
+        batches.append(
+            normalize_file(path.read_bytes(), source=src.value, origin=where, normalize=normalize)
+        )
     batch = NormalizedBatch.concat(batches)
     batch.notes = notes + batch.notes
-    return batch
-
-
-def read_luma_folder(root: Path) -> list[tuple[dict[str, Any], pl.DataFrame, str]]:
-    """Luma exports as (event, frame, origin); `load_exports(root, "luma")` also counts the
-    rows the reader sets aside, so prefer it where counts must reconcile."""
-    folder = root / "luma"
-    events_file = folder / "events.json"
-    if not events_file.exists():
-        return []
-    events = {str(e.get("api_id") or e.get("id")): e for e in json.loads(events_file.read_text())}
-    out = []
-    for csv_path in sorted((folder / "guests").glob("*.csv")):
-        event = events.get(csv_path.stem, {"api_id": csv_path.stem, "name": csv_path.stem})
-        out.append((event, read_csv_text(csv_path.read_bytes()), csv_path.name))
-    return out
+    return ExportImport(
+        source=src.value,
+        batch=batch,
+        files=[origin(p) for p in paths],
+        skipped=plan.skipped_for(src.value),
+    )

@@ -32,20 +32,23 @@ from dagster import ConfigurableResource
 from domain.model import (
     ATTENDANCE_SCHEMA,
     EVENTS_SCHEMA,
+    FIELD_ISSUES_SCHEMA,
     OBSERVATIONS_SCHEMA,
     QUARANTINE_SCHEMA,
+    Role,
     conform,
 )
 from domain.normalize.batch import NormalizedBatch
 from infra.neo4j_store import GraphStore
 from infra.settings import get_settings
-from resources.exports import load_exports
+from resources.exports import ExportImport, FolderPlan, import_exports, plan_folder
 
 TABLES: dict[str, dict[str, pl.DataType]] = {
     "events": EVENTS_SCHEMA,
     "observations": OBSERVATIONS_SCHEMA,
     "attendance": ATTENDANCE_SCHEMA,
     "quarantine": QUARANTINE_SCHEMA,
+    "field_issues": FIELD_ISSUES_SCHEMA,
 }
 EXPORTS_DAY = "exports"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -103,10 +106,13 @@ def merge_day(
 
     Events in `replaced_events` were refetched in full, so their old rows go; otherwise
     (incremental fetches) the new rows replace old ones with the same id and the rest stay.
+    A record fetched again without the rest of its order (an incremental fetch of one
+    changed attendee) keeps the plus-one link it had: orders do not change after purchase.
     """
     if old is None:
         return new
     replaced = list(replaced_events)
+    new = _keep_plus_one_links(old, new, replaced)
     new_ids = new.observations["observation_id"].to_list()
     keep_obs = old.observations.filter(
         ~pl.col("event_id").is_in(replaced) & ~pl.col("observation_id").is_in(new_ids)
@@ -121,14 +127,33 @@ def merge_day(
         if pattern
         else old.quarantine
     )
-    merged = NormalizedBatch.concat(
-        [NormalizedBatch(0, old.events, keep_obs, keep_att, keep_q), new]
+    keep_issues = old.field_issues.filter(
+        pl.col("observation_id").is_in(keep_obs["observation_id"].implode())
     )
+    kept = NormalizedBatch(0, old.events, keep_obs, keep_att, keep_q, field_issues=keep_issues)
+    merged = NormalizedBatch.concat([kept, new])
     merged.quarantine = merged.quarantine.unique(
         subset=["source", "raw"], keep="last", maintain_order=True
     )
     merged.input_records = merged.observations.height + merged.quarantine.height
     return merged
+
+
+def _keep_plus_one_links(
+    old: NormalizedBatch, new: NormalizedBatch, replaced: list[str]
+) -> NormalizedBatch:
+    linked = old.attendance.filter(
+        pl.col("plus_one_of").is_not_null() & ~pl.col("event_id").is_in(replaced)
+    ).select("event_id", "observation_id", pl.col("plus_one_of").alias("_was"))
+    if linked.height == 0 or new.attendance.height == 0:
+        return new
+    att = new.attendance.join(linked, on=["event_id", "observation_id"], how="left")
+    lone = pl.col("plus_one_of").is_null() & pl.col("_was").is_not_null()
+    new.attendance = att.with_columns(
+        pl.when(lone).then(pl.lit(Role.PLUS_ONE.value)).otherwise(pl.col("role")).alias("role"),
+        pl.when(lone).then(pl.col("_was")).otherwise(pl.col("plus_one_of")).alias("plus_one_of"),
+    ).drop("_was")
+    return new
 
 
 def dedupe(batch: NormalizedBatch) -> NormalizedBatch:
@@ -146,6 +171,26 @@ def dedupe(batch: NormalizedBatch) -> NormalizedBatch:
             subset=["source", "origin", "record_index"], keep="last", maintain_order=True
         ),
         notes=batch.notes,
+        field_issues=batch.field_issues.unique(maintain_order=True),
+    )
+
+
+def _latest_issues(batches: list[NormalizedBatch]) -> pl.DataFrame:
+    """Field issues of the batch each observation was last seen in (the row `dedupe`
+    keeps): a value fixed at the source leaves no stale issue behind."""
+    seen = [
+        b.observations.select("observation_id", pl.lit(i).alias("__b"))
+        for i, b in enumerate(batches)
+    ]
+    issues = [b.field_issues.with_columns(pl.lit(i).alias("__b")) for i, b in enumerate(batches)]
+    if not issues or not any(f.height for f in issues):
+        return pl.DataFrame(schema=FIELD_ISSUES_SCHEMA)
+    last = pl.concat(seen).group_by("observation_id").agg(pl.col("__b").max())
+    return (
+        pl.concat(issues)
+        .join(last, on=["observation_id", "__b"], how="semi")
+        .drop("__b")
+        .unique(maintain_order=True)
     )
 
 
@@ -156,6 +201,7 @@ def _batch(frames: dict[str, pl.DataFrame]) -> NormalizedBatch:
         observations=frames["observations"],
         attendance=frames["attendance"],
         quarantine=frames["quarantine"],
+        field_issues=frames["field_issues"],
     )
 
 
@@ -213,7 +259,9 @@ class DataStore:
                 day_batch = self.read_day(source, day)
                 if day_batch is not None:
                     batches.append(day_batch)
-        return dedupe(NormalizedBatch.concat(batches))
+        combined = dedupe(NormalizedBatch.concat(batches))
+        combined.field_issues = _latest_issues(batches)
+        return combined
 
     def write_combined(self, batch: NormalizedBatch) -> None:
         for table, schema in TABLES.items():
@@ -236,24 +284,35 @@ class DataStore:
         return _batch(frames)
 
 
-def import_export_folder(store: DataStore, root: Path, source: str) -> NormalizedBatch:
-    """Lands a folder's export files raw, normalizes them, and replaces the source's
+def import_export_folder(
+    store: DataStore, root: Path, source: str, plan: FolderPlan | None = None
+) -> ExportImport:
+    """Lands a source's export files raw, normalizes them, and replaces the source's
     `exports` entry in the store (an export folder is a snapshot, not a day)."""
-    folder = root / source
+    plan = plan or plan_folder(root)
     raw = store.raw_fetch(source)
-    if folder.is_dir():
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            raw.copy_file(path, "exports/" + path.relative_to(folder).as_posix())
-    batch = load_exports(root, source)
-    raw.manifest(source=source, kind="exports", folder=str(folder), input=batch.input_records)
+    side = root / source / "events.json"
+    for path in [*plan.for_source(source), *([side] if side.is_file() else [])]:
+        raw.copy_file(path, "exports/" + path.relative_to(root).as_posix())
+    result = import_exports(root, source, plan)
+    batch = result.batch
+    raw.manifest(
+        source=source,
+        kind="exports",
+        folder=str(root),
+        files=result.files,
+        skipped=[{"path": s.path, "reason": s.reason} for s in result.skipped],
+        input=batch.input_records,
+    )
     store.write_day(source, EXPORTS_DAY, batch)
-    return batch
+    return result
 
 
 def load_graph(graph: GraphStore, batch: NormalizedBatch) -> dict[str, int]:
-    """Schema first, then batched MERGEs of events, identities, attendance, plus-one links."""
+    """Schema first, then the graph's imported part made equal to `batch` (the whole
+    store): batched MERGEs, then what the sources no longer hold is removed."""
     graph.ensure_schema()
-    return graph.upsert_imports(batch.events, batch.observations, batch.attendance)
+    return graph.replace_imports(batch.events, batch.observations, batch.attendance)
 
 
 def publish(store: DataStore, graph: GraphStore) -> tuple[NormalizedBatch, dict[str, int]]:

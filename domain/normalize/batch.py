@@ -9,6 +9,7 @@ import polars as pl
 from domain.model import (
     ATTENDANCE_SCHEMA,
     EVENTS_SCHEMA,
+    FIELD_ISSUES_SCHEMA,
     OBSERVATIONS_SCHEMA,
     QUARANTINE_SCHEMA,
     conform,
@@ -18,7 +19,8 @@ from domain.model import (
 
 @dataclass
 class NormalizedBatch:
-    """Every input record lands in exactly one of `observations` or `quarantine`."""
+    """Every input record lands in exactly one of `observations` or `quarantine`; a kept
+    record's unreadable fields are nulled and listed in `field_issues` (beside the count)."""
 
     input_records: int = 0
     events: pl.DataFrame = field(default_factory=lambda: empty(EVENTS_SCHEMA))
@@ -26,6 +28,7 @@ class NormalizedBatch:
     attendance: pl.DataFrame = field(default_factory=lambda: empty(ATTENDANCE_SCHEMA))
     quarantine: pl.DataFrame = field(default_factory=lambda: empty(QUARANTINE_SCHEMA))
     notes: list[str] = field(default_factory=list)  # file-level remarks (e.g. "empty file")
+    field_issues: pl.DataFrame = field(default_factory=lambda: empty(FIELD_ISSUES_SCHEMA))
 
     @property
     def reconciles(self) -> bool:
@@ -50,4 +53,5 @@ class NormalizedBatch:
             attendance=cat("attendance", ATTENDANCE_SCHEMA),
             quarantine=cat("quarantine", QUARANTINE_SCHEMA),
             notes=[n for b in batches for n in b.notes],
+            field_issues=cat("field_issues", FIELD_ISSUES_SCHEMA),
         )

@@ -27,10 +27,13 @@ Text columns are cleaned by `finish` (trimmed, "No answer provided." and friends
 so sources hand over raw cells.
 
 Handles are stored canonical: lower case, without "@", URL prefix or trailing slash
-(LinkedIn keeps the profile slug after "/in/"; website keeps host and path). A handle
-that does not look like one becomes null rather than quarantining the record: handles are
-optional evidence. Phones follow the same rule. Emails do not: a present but unparseable
-email quarantines the record, because identity resolution leans on it.
+(LinkedIn keeps the profile slug after "/in/"; website keeps host and path).
+
+One bad field never costs a record: a present but unreadable email, phone, handle,
+timestamp or status is set to null (a status to the source's default) and listed in the
+batch's `field_issues` with its raw value and reason. Only a record that cannot name a
+person (no name, valid email, phone, handle or user id) or an event (no record id, no
+event) is quarantined.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ import polars as pl
 from domain.model import (
     ATTENDANCE_SCHEMA,
     EVENTS_SCHEMA,
+    FIELD_ISSUES_SCHEMA,
     HANDLE_PLATFORMS,
     OBSERVATIONS_SCHEMA,
     QUARANTINE_SCHEMA,
@@ -325,14 +329,67 @@ def _reasons(df: pl.DataFrame, reason: pl.Expr, duplicate_label: str | None) -> 
     out = df.select(reason.alias("_reason")).to_series()
     if duplicate_label is None:
         return out
-    # One hash pass finds repeated ids; the careful check runs on those rows only.
-    repeated = df.select(pl.col("_id").is_duplicated() & pl.lit(out).is_null()).to_series()
+    # One pass over integer hashes finds candidate repeats (a hash collision is only a
+    # candidate); the careful check on the ids themselves runs on those rows only.
+    repeated = df.select(
+        pl.col("_id").hash().is_duplicated() & pl.col("_id").is_not_null() & pl.lit(out).is_null()
+    ).to_series()
     if repeated.any():
         rows = repeated.arg_true()
         later = ~df["_id"].gather(rows).is_first_distinct()
         if later.any():
             out = out.scatter(rows.filter(later), f"duplicate {duplicate_label} in file")
     return out
+
+
+def _given_but_unread(raw: pl.Series, read: pl.Series) -> pl.Series:
+    """Rows whose raw value is given (not blank) but could not be read; the blank check
+    runs only on the rows that came out null."""
+    out = pl.Series(dtype=pl.Boolean).extend_constant(False, raw.len())
+    suspects = (read.is_null() & raw.is_not_null()).arg_true()
+    if suspects.len() == 0:
+        return out
+    given = pl.select(clean(pl.lit(raw.gather(suspects))).is_not_null()).to_series()
+    return out.scatter(suspects.filter(given), True)
+
+
+_ISSUE_FIELDS: dict[str, str] = {
+    "_observed": "observed_at",
+    "_registered": "registered_at",
+    "_checked": "checked_in_at",
+    "_email": "email",
+    "_phone": "phone",
+    "_status": "status",
+    **{f"_h_{p}": f"handle_{p}" for p in HANDLE_PLATFORMS},
+}
+UNIDENTIFIED = "cannot identify the person (no name, valid email, phone, handle or user id)"
+
+
+def _issue_rows(
+    df: pl.DataFrame, masks: dict[str, tuple[pl.Series, str, str]], source: str, origin: str
+) -> pl.DataFrame:
+    """One row per (kept record, unreadable field): where it was, what it held, why."""
+    kept = df["_reason"].is_null()
+    parts = []
+    for col, (mask, raw_col, reason) in masks.items():
+        hit = mask.fill_null(False) & kept
+        if not hit.any():
+            continue
+        rows = df.filter(hit)
+        parts.append(
+            rows.select(
+                pl.lit(source).alias("source"),
+                pl.lit(origin).alias("origin"),
+                pl.col("_idx").cast(pl.Int64).alias("record_index"),
+                (pl.lit(f"{source}:") + pl.col("_id")).alias("observation_id"),
+                pl.lit(_ISSUE_FIELDS[col]).alias("field"),
+                pl.col(raw_col).cast(pl.String).alias("raw"),
+                pl.lit(reason).alias("reason"),
+            )
+        )
+    if not parts:
+        return pl.DataFrame(schema=FIELD_ISSUES_SCHEMA)
+    return conform(pl.concat(parts), FIELD_ISSUES_SCHEMA).sort("record_index", "field")
 
 
 def finish(
@@ -354,6 +411,11 @@ def finish(
 ) -> NormalizedBatch:
     """Validates a staging frame and builds the batch (see module docstring).
 
+    A record is quarantined only when it cannot name a person and an event: no record id,
+    no event, or none of name, valid email, phone, handle and user id. Any other field
+    that cannot be read (email, phone, handle, timestamp, status) is set to null (a status
+    to `default_status`, the raw text kept) and listed in `field_issues`.
+
     Quarantined rows keep the record as received: `_raw` when the staging frame has it,
     else the `raw_cols` cells of row `_pos` of `raw_frame`. Every check runs over the
     whole frame and the good rows are filtered once, lazily, into the output columns.
@@ -368,10 +430,8 @@ def finish(
         .then(pl.col("_pre_reason"))
         .when(pl.col("_id").is_null())
         .then(pl.lit(f"missing {id_label}"))
-        .when(pl.col("_email").is_not_null() & ~pl.col("_email").str.contains(EMAIL_RE))
-        .then(pl.lit("unparseable email"))
-        .when(pl.col("_status").is_null() & pl.col("_raw_status").is_not_null())
-        .then(pl.lit(f"unknown {status_label}"))
+        .when(pl.col("_event_id").is_null())
+        .then(pl.lit("missing event"))
         .otherwise(None)
     )
     # The checks and cleaners below read different columns of the same frame, so they run
@@ -391,29 +451,62 @@ def finish(
         if _has_values(df, f"_h_{p}"):
             tasks[f"_hn_{p}"] = partial(_handles, df[f"_h_{p}"], p)
     done = _run_all(tasks, parallel=df.height >= _PARALLEL_ROWS)
-    # Timestamps: a present but unparseable value quarantines the row.
+    # Unreadable fields: (mask of rows, column holding the raw value, reason).
+    issues: dict[str, tuple[pl.Series, str, str]] = {}
     updates: list[pl.Series | pl.Expr] = [done["_reason"].alias("_reason")]
-    ts_bad: pl.Series | None = None
     for c in _TIMES:
         if c not in times:
             updates.append(pl.col(c).cast(UTC_DATETIME))
             continue
         series, present = done[c]
+        issues[c] = (present & series.is_null(), f"_raw{c}", "unparseable timestamp")
         updates.append(series.rename(c))
-        bad_here = present & series.is_null()
-        ts_bad = bad_here if ts_bad is None else ts_bad | bad_here
+        updates.append(pl.col(c).alias(f"_raw{c}"))
+    if _has_values(df, "_email"):
+        bad_email = df.select(
+            pl.col("_email").is_not_null() & ~pl.col("_email").str.contains(EMAIL_RE)
+        ).to_series()
+        if bad_email.any():
+            issues["_email"] = (bad_email, "_raw_email", "unparseable email")
+            updates.append(pl.col("_email").alias("_raw_email"))
+            updates.append(
+                pl.when(pl.lit(bad_email)).then(None).otherwise(pl.col("_email")).alias("_email")
+            )
     if "_phone" in done:
-        updates.append(done["_phone"])
+        phone = done["_phone"]
+        bad_phone = _given_but_unread(df["_phone"], phone)
+        if bad_phone.any():
+            issues["_phone"] = (bad_phone, "_raw_phone", "unparseable phone number")
+            updates.append(pl.col("_phone").alias("_raw_phone"))
+        updates.append(phone)
+    if status_map is not None or _has_values(df, "_raw_status"):
+        unknown = df.select(
+            pl.col("_status").is_null() & pl.col("_raw_status").is_not_null()
+        ).to_series()
+        if unknown.any():
+            issues["_status"] = (unknown, "_raw_status", f"unknown {status_label}")
+    for p in HANDLE_PLATFORMS:
+        if f"_hn_{p}" in done:
+            unread = _given_but_unread(df[f"_h_{p}"], done[f"_hn_{p}"])
+            if unread.any():
+                issues[f"_h_{p}"] = (unread, f"_h_{p}", f"not a {p} handle")
     df = df.with_columns(updates)
-    if ts_bad is not None and ts_bad.any():
-        df = df.with_columns(
-            pl.when(pl.col("_reason").is_null() & pl.lit(ts_bad))
-            .then(pl.lit("unparseable timestamp"))
-            .otherwise(pl.col("_reason"))
-            .alias("_reason")
-        )
+    # A record with nothing left that names a person cannot be kept.
+    named = [pl.col(c).is_not_null() for c in ("_full", "_first", "_last", "_email", "_person")]
+    named += [
+        pl.lit(done[f"_hn_{p}"]).is_not_null() for p in HANDLE_PLATFORMS if f"_hn_{p}" in done
+    ]
+    if "_phone" in done:
+        named.append(pl.col("_phone").is_not_null())
+    df = df.with_columns(
+        pl.when(pl.col("_reason").is_null() & ~pl.any_horizontal(named))
+        .then(pl.lit(UNIDENTIFIED))
+        .otherwise(pl.col("_reason"))
+        .alias("_reason")
+    )
     bad = df.filter(pl.col("_reason").is_not_null())
     quarantine = quarantine_rows(bad, source, origin, pl.col("_reason"), raw_frame, raw_cols)
+    field_issues = _issue_rows(df, issues, source, origin)
     # A plus-one cannot be linked to a host that did not make it into the observations.
     plus_one_of = pl.col("_plus_one_of")
     if _has_values(df, "_plus_one_of") and _has_values(bad, "_id"):
@@ -480,6 +573,7 @@ def finish(
         observations=conform(out, OBSERVATIONS_SCHEMA),
         attendance=conform(out, ATTENDANCE_SCHEMA),
         quarantine=quarantine.sort("record_index"),
+        field_issues=field_issues,
     )
 
 

@@ -11,6 +11,12 @@ Attendee #, …, Attendee Status, …` then custom questions) and the wider vari
 event is, in order: the `event` argument; an `Event ID` column; the `Event Name` column
 matched against `known_events` by name; else a synthetic id `name-<slug of Event Name>`.
 Zone-less order dates take the event's zone.
+
+Orders: an order of several tickets is one buyer and their guests. Within an event, the
+attendees of one order (`order_id`, `Order #`) beyond the buyer get role `plus_one` and
+`plus_one_of` = the buyer's observation. The buyer is the attendee whose email is the
+order's (`order.email` when the API expands orders, a `Buyer Email` column in reports),
+else the first attendee of the order as listed.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from typing import Any
 
 import polars as pl
 
-from domain.model import Source, Status
+from domain.model import Role, Source, Status
 from domain.normalize.batch import NormalizedBatch
 from domain.normalize.common import (
     RECORD_INDEX,
@@ -79,6 +85,11 @@ EVENTBRITE_CSV_COLUMNS: tuple[str, ...] = (
     "Home Phone",
     "Website",
     "Blog",
+    "Buyer Email",
+    "Purchaser Email",
+    "Order Email",
+    "Buyer First Name",
+    "Buyer Last Name",
 )
 EVENTBRITE_CSV_REQUIRED: list[tuple[str, ...]] = [
     ("Attendee #",),
@@ -193,15 +204,23 @@ def normalize_eventbrite_attendees(
                 "_checked": _str(checked_at),
                 "_raw_status": raw_status,
                 "_status": status,
+                "_order": _str(att.get("order_id")),
+                "_buyer_email": _str(_dict(att.get("order")).get("email")),
             }
         )
     staging = pl.DataFrame(
         rows,
-        schema_overrides={"_idx": pl.Int64, "_raw": pl.String, "_pre_reason": pl.String},
+        schema_overrides={
+            "_idx": pl.Int64,
+            "_raw": pl.String,
+            "_pre_reason": pl.String,
+            "_order": pl.String,
+            "_buyer_email": pl.String,
+        },
         infer_schema_length=None,
     )
     used_events = list(seen_events.values()) or list(event_rows.values())
-    return finish(
+    batch = finish(
         staging,
         source=Source.EVENTBRITE.value,
         origin=origin,
@@ -210,6 +229,62 @@ def normalize_eventbrite_attendees(
         status_label="attendee status",
         input_records=len(attendees),
     )
+    return link_orders(batch, staging)
+
+
+def link_orders(batch: NormalizedBatch, staging: pl.DataFrame) -> NormalizedBatch:
+    """Attendees of a multi-ticket order beyond its buyer become the buyer's plus-ones
+    (see module docstring). `staging` holds `_id`, `_idx`, `_order`, `_buyer_email`."""
+    if batch.observations.height == 0 or "_order" not in staging.columns:
+        return batch
+    # Most orders hold one ticket: an integer hash pass finds the few that hold more.
+    order = staging["_order"].cast(pl.String)
+    shared = order.hash().is_duplicated() & order.is_not_null()
+    if not shared.any():
+        return batch
+    orders = (
+        staging.filter(shared)
+        .select(
+            (
+                pl.lit(f"{Source.EVENTBRITE}:") + pl.col("_id").cast(pl.String).str.strip_chars()
+            ).alias("observation_id"),
+            pl.col("_idx").alias("_at"),
+            pl.col("_order").cast(pl.String).str.strip_chars().alias("_order"),
+            pl.col("_buyer_email")
+            .cast(pl.String)
+            .str.strip_chars()
+            .str.to_lowercase()
+            .alias("_buyer"),
+        )
+        .filter(pl.col("_order").is_not_null() & (pl.col("_order") != ""))
+    )
+    if orders.height == 0:
+        return batch
+    group = ["event_id", "_order"]
+    joined = (
+        batch.observations.select("observation_id", "event_id", "email")
+        .join(orders.unique("observation_id", keep="first"), on="observation_id")
+        .filter(pl.len().over(group) > 1)
+    )
+    if joined.height == 0:
+        return batch
+    buyers = (
+        joined.sort([(pl.col("email") != pl.col("_buyer")).fill_null(True), "_at"])
+        .group_by(group, maintain_order=True)
+        .agg(pl.col("observation_id").first().alias("_buyer_id"))
+    )
+    links = (
+        joined.join(buyers, on=group)
+        .filter(pl.col("observation_id") != pl.col("_buyer_id"))
+        .select("observation_id", "event_id", "_buyer_id")
+    )
+    att = batch.attendance.join(links, on=["observation_id", "event_id"], how="left")
+    linked = pl.col("_buyer_id").is_not_null()
+    batch.attendance = att.with_columns(
+        pl.when(linked).then(pl.lit(Role.PLUS_ONE.value)).otherwise(pl.col("role")).alias("role"),
+        pl.coalesce("_buyer_id", "plus_one_of").alias("plus_one_of"),
+    ).drop("_buyer_id")
+    return batch
 
 
 def _answers(answers: object) -> dict[str, str | None]:
@@ -334,8 +409,10 @@ def normalize_eventbrite_csv(
         pl.when(pl.col("_event_id").is_null())
         .then(pl.lit("missing event (no event given, no Event ID or Event Name)"))
         .alias("_pre_reason"),
+        c("Order #").alias("_order"),
+        c("Buyer Email", "Purchaser Email", "Order Email").alias("_buyer_email"),
     )
-    return finish(
+    batch = finish(
         staging,
         source=Source.EVENTBRITE.value,
         origin=origin,
@@ -347,3 +424,4 @@ def normalize_eventbrite_csv(
         status_label="Attendee Status",
         default_status=Status.GOING.value,
     )
+    return link_orders(batch, staging)

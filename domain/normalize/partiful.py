@@ -31,9 +31,10 @@ plus-one is still kept. Older exports have a count column (`+1s`, `Plus Ones`) i
 for a count N the host row yields N extra observations named "<host name>'s plus-one k"
 (role `plus_one`, linked to the host, same status and RSVP date). Each counts as an input
 record (so a file's input = rows + declared plus-ones) and shares the host row's record
-index; they share the host row's status and date, so a host row quarantined for those is
-quarantined with its plus-ones; an unreadable count quarantines the host row alone and
-declares no plus-ones. A plus-one whose host row is quarantined keeps `plus_one_of` null.
+index and its status and date (an unreadable status or date is a field issue on each).
+An unreadable count declares no plus-ones and is listed in `field_issues` (field
+`plus_one_count`); the host row is kept. A plus-one whose host row is quarantined keeps
+`plus_one_of` null.
 """
 
 from __future__ import annotations
@@ -45,11 +46,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import polars as pl
 
-from domain.model import Role, Source, Status
+from domain.model import FIELD_ISSUES_SCHEMA, Role, Source, Status, conform
 from domain.normalize.batch import NormalizedBatch
-from domain.normalize.columns import clean
+from domain.normalize.columns import clean_frame
 from domain.normalize.common import (
     RECORD_INDEX,
     col_or_null,
@@ -156,11 +158,15 @@ def normalized_names(names: pl.Series) -> pl.Series:
     names = names.cast(pl.String)
     frame = pl.DataFrame({"n": names})
     # The class below is exactly the ASCII characters Python's `str.split()` splits on.
-    ascii_only = pl.col("n").str.contains(r"^[\x00-\x7f]*$")
+    ascii_only = pl.col("n").str.len_bytes() == pl.col("n").str.len_chars()
+    # Only runs other than one plain space need collapsing (most names have none).
     fast = (
         pl.col("n")
         .str.to_lowercase()
-        .str.replace_all(r"[\t\n\x0b\x0c\r\x1c-\x1f ]+", " ")
+        .str.replace_all(
+            r"[\t\n\x0b\x0c\r\x1c-\x1f][\t\n\x0b\x0c\r\x1c-\x1f ]*| [\t\n\x0b\x0c\r\x1c-\x1f ]+",
+            " ",
+        )
         .str.strip_chars(" ")
     )
     out = frame.select(pl.when(ascii_only).then(fast).alias("k"), ascii_only.alias("a"))
@@ -172,6 +178,38 @@ def normalized_names(names: pl.Series) -> pl.Series:
         mapped = rest.replace_strict(distinct, done, return_dtype=pl.String)
         return out["k"].scatter(slow.arg_true(), mapped).rename(names.name)
     return out["k"].rename(names.name)
+
+
+def _key_hashes(values: pl.Series) -> pl.Series:
+    """polars' hash of each value's normalized name (null for blank), computed once per
+    distinct value."""
+    raw_h = values.hash()
+    first = values.is_not_null() & raw_h.is_first_distinct()
+    distinct = values.filter(first)
+    keys = normalized_names(distinct)
+    key_h = pl.select(
+        pl.when(pl.lit(keys).is_not_null() & (pl.lit(keys) != "")).then(pl.lit(keys).hash())
+    ).to_series()
+    out = raw_h.replace_strict(raw_h.filter(first), key_h, default=None)
+    return pl.select(pl.when(pl.lit(values).is_not_null()).then(pl.lit(out))).to_series()
+
+
+def _occurrences(keys: pl.Series) -> pl.Series:
+    """1, 2, 3, … for each row's key in row order (a stable sort instead of a grouped
+    count: one pass over integers)."""
+    n = keys.len()
+    if n == 0:
+        return pl.Series("occ", [], dtype=pl.Int64)
+    values = keys.fill_null(0).to_numpy()
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    start = np.empty(n, dtype=bool)
+    start[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=start[1:])
+    pos = np.arange(n, dtype=np.int64)
+    occ = np.empty(n, dtype=np.int64)
+    occ[order] = pos - np.maximum.accumulate(np.where(start, pos, 0)) + 1
+    return pl.Series("occ", occ)
 
 
 def name_hash(key: str) -> str:
@@ -210,15 +248,17 @@ def normalize_partiful_csv(
     df = with_index(frame).select(
         "_idx",
         "_pos",
-        clean(c("Name")).alias("_full"),
-        clean(c("Is Plus One Of")).alias("_host_name"),
+        c("Name").alias("_full"),
+        c("Is Plus One Of").alias("_host_name"),
         raw_status.alias("_raw_status"),
         c("RSVP date", "RSVP Date", "Date").alias("_observed"),
         a("company").alias("_company"),
         a("job_title").alias("_job"),
         *[a(f"handle_{p}").alias(f"_h_{p}") for p in _HANDLES],
-        (clean(count_col) if count_col else pl.lit(None, dtype=pl.String)).alias("_count"),
+        (pl.col(count_col) if count_col else pl.lit(None, dtype=pl.String)).alias("_count"),
     )
+    # Trimmed and blank-as-null, each column only as far as its values need it.
+    df = df.with_columns(clean_frame(df, ["_full", "_host_name", "_count"]))
     statuses = df["_raw_status"].drop_nulls().unique().to_list()
     host_statuses = [v for v in statuses if norm_key(v) in HOST_STATUSES]
     df = df.with_columns(
@@ -233,15 +273,17 @@ def normalize_partiful_csv(
         pl.lit(None, dtype=pl.String).alias("_pre_reason"),
     )
     extra_inputs = 0
+    bad_counts = pl.DataFrame(schema={"_idx": pl.Int64, "_count": pl.String})
     if count_col is not None:
         count = pl.col("_count").str.replace(r"^\+", "").cast(pl.Int64, strict=False)
+        unreadable = pl.col("_count").is_not_null() & (count.is_null() | (count < 0) | (count > 50))
         df = df.with_columns(
-            pl.when(pl.col("_count").is_not_null() & (count.is_null() | (count < 0) | (count > 50)))
-            .then(pl.lit(f"unparseable plus-one count in {count_col!r}"))
-            .alias("_pre_reason"),
+            unreadable.alias("_bad_count"),
             pl.when(count > 0).then(count).otherwise(0).fill_null(0).clip(0, 50).alias("_n"),
         )
-        extra = df.filter((pl.col("_n") > 0) & pl.col("_pre_reason").is_null())
+        bad_counts = df.filter(pl.col("_bad_count")).select("_idx", "_count")
+        df = df.with_columns(pl.when(~pl.col("_bad_count")).then(pl.col("_n")).otherwise(0))
+        extra = df.filter(pl.col("_n") > 0)
         if extra.height:
             extra = (
                 extra.with_columns(pl.int_ranges(1, pl.col("_n") + 1).alias("_copy"))
@@ -264,62 +306,55 @@ def normalize_partiful_csv(
             extra_inputs = extra.height
             df = pl.concat([df, extra.select(df.columns)]).sort("_idx", "_copy")
     # Stable ids: hash of the normalized name + its occurrence number in the file. Names
-    # repeat, so everything derived from a name (its key, hash and first/last split) is
-    # worked out once per distinct name and gathered back by position.
-    full_names = df["_full"].drop_nulls().unique()
-    host_names = df["_host_name"].drop_nulls().unique()
-    names = pl.concat([full_names, host_names]).unique()
-    table = pl.DataFrame({"_name": names, "_key": normalized_names(names)}).filter(
-        pl.col("_key") != ""
-    )
-    keys = table["_key"].unique()  # code of a name = position of its key here
-    table = table.join(
-        pl.DataFrame({"_key": keys, "_code": pl.int_range(keys.len(), eager=True)}), on="_key"
-    )
-    per_name = pl.DataFrame({"_name": full_names}).join(
-        table, on="_name", how="left", maintain_order="left"
-    )
-    # Hashing (Python) and splitting run beside the row lookups (polars, GIL released).
+    # repeat, so everything derived from a name (its key, digest and first/last split) is
+    # worked out once per distinct name; rows find theirs through polars' hash of the raw
+    # name, and group by the hash of the key (integers: far cheaper than strings). Those
+    # hashes only group within this call; the ids use the stable BLAKE2b digest.
+    full = df["_full"]
+    raw_h = full.hash()
+    first = full.is_not_null() & raw_h.is_first_distinct()
+    names = full.filter(first)
+    keys = normalized_names(names)
+    real_key = keys.is_not_null() & (keys != "")
+    key_h = pl.select(pl.when(pl.lit(real_key)).then(pl.lit(keys).hash())).to_series()
+    digests = pl.DataFrame({"_kh": key_h, "_key": keys}).filter(real_key).unique("_kh")
     with ThreadPoolExecutor(max_workers=2) as pool:
         hashed = pool.submit(
-            lambda: pl.Series([name_hash(k) for k in keys.to_list()], dtype=pl.String)
+            lambda: pl.Series(
+                [f"{event_sid}:{name_hash(k)}-" for k in digests["_key"].to_list()],
+                dtype=pl.String,
+            )
         )
-        split = pool.submit(split_full_names, full_names)
-        df = df.with_columns(
-            pl.col("_full")
-            .replace_strict(full_names, pl.int_range(full_names.len(), eager=True), default=None)
-            .alias("_at"),
-            pl.col("_host_name")
-            .replace_strict(table["_name"], table["_code"], default=None, return_dtype=pl.Int64)
-            .alias("_host_code"),
+        split = pool.submit(split_full_names, names)
+        at = raw_h.replace_strict(
+            raw_h.filter(first), pl.int_range(names.len(), eager=True), default=None
         )
+        at = pl.select(pl.when(pl.lit(full).is_not_null()).then(pl.lit(at))).to_series()
+        row_key = key_h.gather(at).rename("_kh")
+        occ = _occurrences(row_key)
+        host_key = _key_hashes(df["_host_name"])
         given, surname = split.result()
-        at = pl.col("_at")
-        df = df.with_columns(
-            pl.lit(per_name["_code"]).gather(at).alias("_code"),
-            pl.lit(given).gather(at).alias("_first"),
-            pl.lit(surname).gather(at).alias("_last"),
-        ).with_columns(pl.col("_code").cum_count().over("_code").alias("_occ"))
-        prefixes = f"{event_sid}:" + hashed.result() + "-"
+        prefix = key_h.replace_strict(digests["_kh"], hashed.result(), default=None)
     df = df.with_columns(
-        pl.concat_str(
-            pl.lit(prefixes).gather(pl.col("_code")), pl.col("_occ").cast(pl.String)
-        ).alias("_id")
+        given.gather(at).alias("_first"),
+        surname.gather(at).alias("_last"),
+        row_key,
+        host_key.alias("_host_kh"),
+        pl.concat_str(prefix.gather(at), pl.lit(occ).cast(pl.String)).alias("_id"),
     )
     # Plus-one -> host: the first non-plus-one row of that normalized name.
     hosts = (
         df.lazy()
-        .filter((pl.col("_role") != Role.PLUS_ONE.value) & pl.col("_code").is_not_null())
-        .filter(pl.col("_code").is_first_distinct())
-        .select("_code", "_id")
+        .filter((pl.col("_role") != Role.PLUS_ONE.value) & pl.col("_kh").is_not_null())
+        .filter(pl.col("_kh").is_first_distinct())
+        .select("_kh", "_id")
         .collect()
     )
-    host_of_code = (
-        pl.Series(dtype=pl.String)
-        .extend_constant(None, keys.len())
-        .scatter(hosts["_code"], f"{Source.PARTIFUL}:" + hosts["_id"])
+    df = df.with_columns(
+        pl.col("_host_kh")
+        .replace_strict(hosts["_kh"], f"{Source.PARTIFUL}:" + hosts["_id"], default=None)
+        .alias("_plus_one_of")
     )
-    df = df.with_columns(pl.lit(host_of_code).gather(pl.col("_host_code")).alias("_plus_one_of"))
     staging = df.select(
         "_idx",
         "_pos",
@@ -338,7 +373,7 @@ def normalize_partiful_csv(
         pl.lit(event_row["event_id"]).alias("_event_id"),
         "_pre_reason",
     )
-    return finish(
+    batch = finish(
         staging,
         source=Source.PARTIFUL.value,
         origin=origin,
@@ -353,6 +388,28 @@ def normalize_partiful_csv(
         tz=event_row["timezone"],
         input_records=frame.height + extra_inputs,
     )
+    if bad_counts.height:
+        batch.field_issues = _count_issues(batch, df, bad_counts, count_col or "", origin)
+    return batch
+
+
+def _count_issues(
+    batch: NormalizedBatch, df: pl.DataFrame, bad: pl.DataFrame, count_col: str, origin: str
+) -> pl.DataFrame:
+    """Unreadable plus-one counts of kept host rows: the host stays, no plus-ones declared."""
+    ids = df.filter(pl.col("_copy") == 0).select("_idx", "_id")
+    rows = bad.join(ids, on="_idx").select(
+        pl.lit(Source.PARTIFUL.value).alias("source"),
+        pl.lit(origin).alias("origin"),
+        pl.col("_idx").alias("record_index"),
+        (pl.lit(f"{Source.PARTIFUL}:") + pl.col("_id")).alias("observation_id"),
+        pl.lit("plus_one_count").alias("field"),
+        pl.col("_count").alias("raw"),
+        pl.lit(f"unparseable plus-one count in {count_col!r}").alias("reason"),
+    )
+    kept = batch.observations["observation_id"].implode()
+    rows = conform(rows.filter(pl.col("observation_id").is_in(kept)), FIELD_ISSUES_SCHEMA)
+    return pl.concat([batch.field_issues, rows]).sort("record_index", "field")
 
 
 _HANDLES = ("instagram", "linkedin", "twitter", "github", "website")

@@ -92,6 +92,7 @@ def replay_fetch(store: DataStore, folder: Path) -> SyncReport:
     report = SyncReport(source, f"replay of {manifest['mode']}", start, end, folder.name)
     days = day_range(start, end)
     groups = _pages(folder)
+    incomplete = set(manifest.get("incomplete", []))
     fetched: dict[str, list[NormalizedBatch]] = {}
     replaced: dict[str, set[str]] = {}
     counts: dict[str, tuple[int, int]] = {}
@@ -117,7 +118,8 @@ def replay_fetch(store: DataStore, folder: Path) -> SyncReport:
                 continue
             listing = _listing(store.root, files, "entries", guest_id)
             batch = _normalize_listing(listing, partial(_luma_page, ev), "luma")
-            add(st.date().isoformat(), batch, f"luma:{eid}")
+            complete = not listing.broken and f"luma:{eid}" not in incomplete
+            add(st.date().isoformat(), batch, f"luma:{eid}" if complete else None)
         if events_listing.broken:
             add(days[0].isoformat(), broken_rows("luma", events_listing.broken), None)
     elif source == "eventbrite":
@@ -142,7 +144,9 @@ def replay_fetch(store: DataStore, folder: Path) -> SyncReport:
                 continue
             listing = _listing(store.root, files, "attendees", _record_id)
             batch = _normalize_listing(listing, partial(_eventbrite_page, eid, ev), "eventbrite")
-            add(st.date().isoformat(), batch, None if eid in incremental else f"eventbrite:{eid}")
+            partial_list = listing.broken or f"eventbrite:{eid}" in incomplete
+            full_event = None if eid in incremental or partial_list else f"eventbrite:{eid}"
+            add(st.date().isoformat(), batch, full_event)
     else:
         raise ValueError(f"cannot replay source {source!r}")
     report.days = _write_days(source, store, days, fetched, replaced, counts)

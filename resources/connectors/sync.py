@@ -10,6 +10,12 @@ Modes:
 - incremental: Eventbrite asks only for attendees changed since the event's cursor and
   merges them in; Luma refetches only guest lists that may still change (the event had
   not ended `luma_settle_days` before the last fetch).
+
+A list whose paging broke part-way (a page that stayed unreadable) is *incomplete*: what
+did arrive is merged in like an incremental fetch, so no stored guest is deleted on the
+strength of a partial list; its cursor does not advance (Luma's is cleared, so even a
+settled list is fetched again next run) and the report lists it, which fails the assets'
+`lists_complete` check.
 """
 
 from __future__ import annotations
@@ -51,6 +57,15 @@ class DayResult:
     events_skipped: int = 0
 
 
+@dataclass(frozen=True)
+class Incomplete:
+    """A listing whose paging failed part-way: kept, not replaced, fetched again next run."""
+
+    event_id: str  # "<source>:<event id>", or "<source>:events" for the event listing
+    day: str
+    reason: str
+
+
 @dataclass
 class SyncReport:
     source: str
@@ -61,6 +76,7 @@ class SyncReport:
     days: list[DayResult] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    incomplete: list[Incomplete] = field(default_factory=list)
 
     @property
     def fetched(self) -> NormalizedBatch:
@@ -135,20 +151,25 @@ def _normalize_listing(
         origins.append(page.origin)
         records.extend(recs)
     batches = []
+
+    def on_pages(q: pl.DataFrame) -> pl.DataFrame:
+        if q.height == 0 or len(origins) < 2:
+            return q
+        idx = q["record_index"].to_list()
+        page_of = [max(0, bisect_right(starts, i) - 1) if i >= 0 else 0 for i in idx]
+        return q.with_columns(
+            pl.Series("origin", [origins[p] for p in page_of], dtype=pl.String),
+            pl.Series(
+                "record_index",
+                [i - starts[p] if i >= 0 else i for i, p in zip(idx, page_of, strict=True)],
+                dtype=pl.Int64,
+            ),
+        )
+
     if listing.pages:
         batch = normalize(records, origins[0])
-        q = batch.quarantine
-        if q.height and len(origins) > 1:
-            idx = q["record_index"].to_list()
-            page_of = [max(0, bisect_right(starts, i) - 1) if i >= 0 else 0 for i in idx]
-            batch.quarantine = q.with_columns(
-                pl.Series("origin", [origins[p] for p in page_of], dtype=pl.String),
-                pl.Series(
-                    "record_index",
-                    [i - starts[p] if i >= 0 else i for i, p in zip(idx, page_of, strict=True)],
-                    dtype=pl.Int64,
-                ),
-            )
+        batch.quarantine = on_pages(batch.quarantine)
+        batch.field_issues = on_pages(batch.field_issues)
         batches.append(batch)
     if listing.broken:
         batches.append(broken_rows(source, listing.broken))
@@ -233,6 +254,9 @@ def sync_luma(
     report.notes += listing.notes
     if listing.broken:
         report.notes.append(f"events listing unreadable: {raw_broken_reason(listing.broken[0])}")
+        report.incomplete.append(
+            Incomplete("luma:events", start.isoformat(), raw_broken_reason(listing.broken[0]))
+        )
     events = {}
     for rec in listing.records:
         eid = event_id(rec)
@@ -268,7 +292,7 @@ def sync_luma(
         counts[key] = (fetched_n, skipped)
     fetched: dict[str, list[NormalizedBatch]] = {}
     replaced: dict[str, set[str]] = {}
-    done_cursors: dict[str, dict[str, str]] = {}
+    done_cursors: dict[str, dict[str, str | None]] = {}
     if listing.broken:
         first = days[0].isoformat()
         fetched.setdefault(first, []).append(broken_rows("luma", listing.broken))
@@ -278,10 +302,15 @@ def sync_luma(
         key = _ts(ev.get("start_at")).date().isoformat()  # type: ignore[union-attr]
         batch = _normalize_listing(guests, partial(_luma_page, ev), "luma")
         fetched.setdefault(key, []).append(batch)
-        replaced.setdefault(key, set()).add(f"luma:{eid}")
         report.notes += [f"{eid}: {n}" for n in guests.notes]
-        if not guests.broken:
-            cal = str(ev.get("calendar_id") or "default")
+        cal = str(ev.get("calendar_id") or "default")
+        if guests.broken:
+            # Merged like an incremental fetch; the cleared cursor makes the next run refetch.
+            reason = raw_broken_reason(guests.broken[0])
+            report.incomplete.append(Incomplete(f"luma:{eid}", key, reason))
+            done_cursors.setdefault(cal, {})[eid] = None
+        else:
+            replaced.setdefault(key, set()).add(f"luma:{eid}")
             done_cursors.setdefault(cal, {})[eid] = started.isoformat()
 
     _fetch_all(wanted, client.get_guests, handle, concurrency, progress, "luma guest lists")
@@ -297,6 +326,7 @@ def sync_luma(
         end=end.isoformat(),
         stats=report.stats,
         notes=report.notes,
+        incomplete=[i.event_id for i in report.incomplete],
     )
     return report
 
@@ -349,6 +379,13 @@ def sync_eventbrite(
             fetched.setdefault(days[0].isoformat(), []).append(
                 broken_rows("eventbrite", listing.broken)
             )
+            report.incomplete.append(
+                Incomplete(
+                    f"eventbrite:events-{org_id}",
+                    days[0].isoformat(),
+                    raw_broken_reason(listing.broken[0]),
+                )
+            )
         events: dict[str, dict[str, Any]] = {}
         for ev in listing.records:
             st = _ts((ev.get("start") or {}).get("utc"))
@@ -380,11 +417,14 @@ def sync_eventbrite(
             key = _ts(ev["start"]["utc"]).date().isoformat()  # type: ignore[union-attr]
             batch = _normalize_listing(attendees, partial(_eventbrite_page, eid, ev), "eventbrite")
             fetched.setdefault(key, []).append(batch)
+            report.notes += [f"{eid}: {n}" for n in attendees.notes]
+            if attendees.broken:
+                reason = raw_broken_reason(attendees.broken[0])
+                report.incomplete.append(Incomplete(f"eventbrite:{eid}", key, reason))
+                return  # merged in, nothing replaced, the cursor stays where it was
             if since[eid] is None:
                 replaced.setdefault(key, set()).add(f"eventbrite:{eid}")
-            report.notes += [f"{eid}: {n}" for n in attendees.notes]
-            if not attendees.broken:
-                done[eid] = started.isoformat()
+            done[eid] = started.isoformat()
 
         _fetch_all(
             list(events),
@@ -412,6 +452,7 @@ def sync_eventbrite(
         stats=report.stats,
         notes=report.notes,
         incremental_events=sorted(incremental_events),
+        incomplete=[i.event_id for i in report.incomplete],
     )
     return report
 

@@ -15,8 +15,11 @@ from fakes.common import ServerThread
 from fakes.data import World, WorldConfig, build_world
 from fakes.eventbrite import EventbriteFake
 from fakes.luma import LumaFake
+from infra.redis_keys import RedisKeys
+from infra.redis_store import FigureStore
 from infra.settings import Settings
 from resources.connectors.base import AuthError, ClientOptions, SourceError
+from resources.connectors.cursors import CursorStore
 from resources.connectors.eventbrite import EventbriteClient
 from resources.connectors.luma import LumaClient, guest_id
 from resources.connectors.sync import sync_source
@@ -326,3 +329,53 @@ def test_event_gone_between_listing_and_fetch_is_noted(
         fake.world.eventbrite_attendees[gone] = kept
     assert report.input_records == fake.world.eventbrite_attendee_count - len(kept)
     assert any(gone in n and "(404)" in n for n in report.notes)
+
+
+def test_broken_page_keeps_stored_guests_and_is_fetched_again(
+    luma: tuple[LumaFake, ServerThread], settings: Settings, figures: FigureStore, tmp_path: Path
+) -> None:
+    fake, server = luma
+    eid = first_event(fake.world)
+    run = settings.model_copy(
+        update={
+            "luma_base_url": f"{server.url}/v1",
+            "luma_requests_per_minute": 60_000,
+            "sync_page_size": 7,
+            "sync_max_attempts": 2,
+            "sync_backoff_seconds": 0.01,
+            "luma_settle_days": 0,  # every past list is final: only an open cursor refetches
+        }
+    )
+    store = DataStore(tmp_path)
+    cursors = CursorStore(figures.r, RedisKeys(settings.redis_key_prefix))
+    start, end = WORLD.start, WORLD.start + timedelta(days=WORLD.days)
+    first = sync_source("luma", run, store, cursors, start, end, full=True)
+    assert not first.incomplete
+
+    def stored() -> list[str]:
+        obs = store.read_all().observations
+        return sorted(obs.filter(obs["event_id"] == f"luma:{eid}")["observation_id"].to_list())
+
+    before = stored()
+    assert len(before) > 14
+    # The second page of this event's list stays broken: a full refetch must not delete
+    # the guests on the pages it could not read.
+    fake.state.set_faults(
+        malformed_page=1, malformed_times=-1, malformed_kind="html", fault_event=eid
+    )
+    second = sync_source("luma", run, store, cursors, start, end, full=True)
+    assert [(i.event_id, i.reason.split(":")[0]) for i in second.incomplete] == [
+        (f"luma:{eid}", "malformed page")
+    ]
+    assert stored() == before
+    assert second.reconciles
+    cal = str(fake.world.luma_events[0].get("calendar_id") or "default")
+    assert cursors.get("luma", cal)[eid] is None  # the cursor did not advance
+    # Healed: an incremental run fetches that list again (the settled ones are skipped).
+    fake.state.set_faults(malformed_page=None)
+    fake.state.reset_stats()
+    third = sync_source("luma", run, store, cursors, start, end, full=False)
+    assert not third.incomplete
+    assert third.events_fetched == 1 and third.events_skipped == len(fake.world.luma_events) - 1
+    assert stored() == before
+    assert cursors.get("luma", cal)[eid] is not None

@@ -134,7 +134,7 @@ def test_wrong_key_fails_the_run_naming_the_source(
     assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
 
 
-def test_malformed_page_is_quarantined_and_checks_pass(
+def test_malformed_page_is_quarantined_and_the_list_reported_incomplete(
     graph: GraphStore, figures: FigureStore, settings: Settings, apis: FakeApis, tmp_path: Path
 ) -> None:
     eid = str(apis.world.eventbrite_events[1]["id"])
@@ -151,5 +151,44 @@ def test_malformed_page_is_quarantined_and_checks_pass(
     luma = meta(result, "luma_api")
     assert luma["input_records"] == apis.world.luma_guest_count
     assert luma["http"]["duplicate_records"] > 0  # type: ignore[index]
+    # The attendee list that stayed broken is reported incomplete; everything else passes.
+    assert eb["incomplete_lists"][0]["event_id"] == f"eventbrite:{eid}"  # type: ignore[index]
     checks = result.get_asset_check_evaluations()
-    assert checks and all(c.passed for c in checks)
+    failed = [(c.asset_key.to_user_string(), c.check_name) for c in checks if not c.passed]
+    assert checks and failed == [("eventbrite_api", "lists_complete")]
+
+
+def test_multi_ticket_orders_link_plus_ones_to_the_buyer(
+    graph: GraphStore, figures: FigureStore, settings: Settings, apis: FakeApis, tmp_path: Path
+) -> None:
+    assert run_refresh(settings, apis=apis, data_dir=tmp_path).success
+    expected: dict[str, str] = {}
+    where: dict[str, tuple[str, int]] = {}
+    for eid, attendees in apis.world.eventbrite_attendees.items():
+        orders: dict[str, list[int]] = {}
+        for i, att in enumerate(attendees):
+            orders.setdefault(str(att["order_id"]), []).append(i)
+            where[f"eventbrite:{att['id']}"] = (eid, i)
+        for positions in orders.values():
+            buyer = f"eventbrite:{attendees[positions[0]]['id']}"
+            for i in positions[1:]:
+                expected[f"eventbrite:{attendees[i]['id']}"] = buyer
+    assert expected, "the fake world has multi-ticket orders"
+
+    def links() -> dict[str, str]:
+        rows = graph.run(
+            "MATCH (a:Identity {source: 'eventbrite'})-[:PLUS_ONE_OF]->(b:Identity) "
+            "MATCH (a)-[r:ATTENDED]->() WHERE r.role = 'plus_one' "
+            "RETURN a.observation_id AS a, b.observation_id AS b"
+        )
+        return {r["a"]: r["b"] for r in rows}
+
+    assert links() == expected
+    # A plus-one changed alone (an incremental fetch without the rest of the order) keeps
+    # its link to the buyer.
+    plus_one = next(iter(expected))
+    eid, index = where[plus_one]
+    apis.eventbrite.change_attendee(eid, index, profile={"first_name": "Renamed"})
+    second = run_refresh(settings, apis=apis, data_dir=tmp_path)
+    assert meta(second, "eventbrite_api")["input_records"] == 1
+    assert links() == expected

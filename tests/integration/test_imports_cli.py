@@ -5,14 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from typer.testing import CliRunner
 
+from assets.imports import eventbrite_exports, luma_exports, partiful_exports
 from cli.main import app
 from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
 from infra.settings import Settings
+from resources.landing import LandingResource
+from resources.stores import ExportsResource
 from tests.integration.test_slice import FakeApis, start_fakes
+from tests.unit.test_exports_downloads import write_downloads
 
 runner = CliRunner()
 
@@ -83,3 +88,120 @@ def test_sync_errors_are_clear(cli_env: FakeApis, monkeypatch: pytest.MonkeyPatc
     rejected = runner.invoke(app, ["sync", "luma", "--start", "2026-09-01", "--end", "2026-09-30"])
     assert rejected.exit_code == 1
     assert "luma: API key rejected (401)" in rejected.output
+
+
+def test_import_a_folder_as_downloaded(
+    graph: GraphStore, figures: FigureStore, settings: Settings, cli_env: FakeApis, tmp_path: Path
+) -> None:
+    root = write_downloads(tmp_path / "downloads")
+    result = runner.invoke(app, ["import", str(root)])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    # Every platform imported; the summary shows the field issues beside the counts.
+    assert "│ luma       │ 4     │ 4          │ 0           │ yes        │ 1" in out
+    assert "│ eventbrite │ 2     │ 2          │ 0           │ yes        │ 1" in out
+    assert "│ partiful   │ 3     │ 3          │ 0           │ yes        │ 0" in out
+    assert "skipped: guest list.xlsx: Excel workbook" in out
+    assert "skipped: notes.txt: columns match no known export" in out
+    assert "skipped: partiful/: folder holds no files" in out
+    assert "field issue: luma email: unparseable email (1 records" in out
+    assert "@globex.net" not in out  # counts and reasons, never the values
+    rows = graph.run(
+        "MATCH (i:Identity {observation_id: 'luma:gst-n2'})-[a:ATTENDED]->(e:Event) "
+        "RETURN i.email AS email, i.phone AS phone, e.name AS event, a.status AS status"
+    )
+    assert rows == [
+        {"email": None, "phone": "+14155550199", "event": "AI Builders Night", "status": "attended"}
+    ]
+
+
+def test_import_of_a_folder_with_nothing_importable_fails_saying_what_it_expected(
+    cli_env: FakeApis, tmp_path: Path
+) -> None:
+    root = tmp_path / "junk"
+    (root / "luma").mkdir(parents=True)
+    (root / "luma" / "guests.xlsx").write_bytes(b"PK\x03\x04")
+    (root / "readme.md").write_text("exports go here")
+    result = runner.invoke(app, ["import", str(root)])
+    assert result.exit_code == 1
+    out = " ".join(result.output.split())
+    assert "holds 2 files but no export of luma was found" in out
+    assert "expected CSV guest exports" in out and "Attendee #" in out
+    assert "skipped: luma/guests.xlsx: Excel workbook" in out
+
+
+def test_export_assets_report_skipped_files_and_field_issues(
+    graph: GraphStore, settings: Settings, tmp_path: Path
+) -> None:
+    root = write_downloads(tmp_path / "downloads")
+    result = dg.materialize(
+        [luma_exports, eventbrite_exports, partiful_exports],
+        resources={
+            "exports": ExportsResource(folder=str(root)),
+            "landing": LandingResource(data_dir=str(tmp_path / "data")),
+        },
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    mats = result.asset_materializations_for_node("luma_exports")
+    meta = {k: v.value for k, v in mats[0].metadata.items()}
+    assert meta["files_imported"] == 2 and meta["files_skipped"] == 2
+    assert {s["path"] for s in meta["skipped"]} == {"guest list.xlsx", "notes.txt"}  # type: ignore[attr-defined]
+    assert meta["field_issues"] == 1
+    assert meta["field_issue_reasons"] == [
+        {"field": "email", "reason": "unparseable email", "records": 1}
+    ]
+    # Metadata previews never hold personal values.
+    text = str(meta)
+    for value in ("raj gupta@globex.net", "ana@silva.io", "+14155550199", "Raj Gupta"):
+        assert value not in text
+    checks = {
+        (c.asset_key.to_user_string(), c.check_name): c.passed
+        for c in result.get_asset_check_evaluations()
+    }
+    assert checks[("luma_exports", "files_understood")] is False
+    assert checks[("luma_exports", "reconciles")] is True
+    # The empty partiful/ folder is reported by the Partiful import.
+    pf = result.asset_materializations_for_node("partiful_exports")[0].metadata
+    assert "partiful/" in {s["path"] for s in pf["skipped"].value}  # type: ignore[attr-defined]
+
+
+def test_export_asset_fails_when_its_folder_holds_nothing_it_understands(
+    settings: Settings, tmp_path: Path
+) -> None:
+    root = tmp_path / "exports"
+    (root / "luma").mkdir(parents=True)
+    (root / "luma" / "guests.pdf").write_bytes(b"%PDF-1.4")
+    result = dg.materialize(
+        [luma_exports],
+        resources={
+            "exports": ExportsResource(folder=str(root)),
+            "landing": LandingResource(data_dir=str(tmp_path / "data")),
+        },
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = str(failure.step_failure_data.user_failure_data.description)  # type: ignore[union-attr]
+    assert "holds files but none is a Luma export" in message
+    assert "luma/guests.pdf: PDF report" in message and "expected CSV guest exports" in message
+
+
+def test_sync_warns_about_an_incomplete_guest_list(
+    graph: GraphStore, figures: FigureStore, cli_env: FakeApis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNC_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("SYNC_BACKOFF_SECONDS", "0.01")
+    world = cli_env.world
+    event = max(world.luma_events, key=lambda e: len(world.luma_guests[e["api_id"]]))
+    eid = str(event["api_id"])
+    cli_env.luma.state.set_faults(
+        malformed_page=1, malformed_times=-1, malformed_kind="truncated", fault_event=eid
+    )
+    args = ["--start", "2026-09-01", "--end", "2026-12-31"]
+    result = runner.invoke(app, ["sync", "luma", *args])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert f"warning: luma:{eid}" in out and "incomplete: malformed page" in out
+    assert "fetched again next run" in out

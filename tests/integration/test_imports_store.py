@@ -34,6 +34,16 @@ def _with_bad_emails(guests: list[dict], positions: list[int]) -> list[dict]:
     return out
 
 
+def _without_ids(guests: list[dict], positions: list[int]) -> list[dict]:
+    out = copy.deepcopy(guests)
+    for i in positions:
+        inner = out[i].get("guest", out[i])
+        for key in ("id", "api_id"):
+            inner.pop(key, None)
+            out[i].pop(key, None)
+    return out
+
+
 def _listing(raw: RawFetch, guests: list[dict], size: int) -> Listing:
     listing = Listing()
     for n, start in enumerate(range(0, len(guests), size), start=1):
@@ -47,7 +57,7 @@ def _listing(raw: RawFetch, guests: list[dict], size: int) -> Listing:
 def test_quarantine_rows_point_at_their_page(tmp_path: Path) -> None:
     store = DataStore(tmp_path)
     raw = store.raw_fetch("luma")
-    guests = _with_bad_emails(GUESTS, [2, 13])
+    guests = _without_ids(_with_bad_emails(GUESTS, [4, 15]), [2, 13])
     listing = _listing(raw, guests, 6)
     batch = _normalize_listing(
         listing, lambda recs, origin: normalize_luma_guests(recs, EVENT, origin), "luma"
@@ -60,6 +70,16 @@ def test_quarantine_rows_point_at_their_page(tmp_path: Path) -> None:
         held = page[row["record_index"]]
         assert json.loads(row["raw"]) == held
     assert {r["origin"].rsplit("-", 1)[-1] for r in rows} == {"p0001.json", "p0003.json"}
+    # Field issues of kept records point at their page too.
+    issues = batch.field_issues.sort("record_index").to_dicts()
+    assert [(i["field"], i["record_index"]) for i in issues] == [("email", 3), ("email", 4)]
+    assert [i["origin"].rsplit("-", 1)[-1] for i in issues] == ["p0003.json", "p0001.json"]
+    for issue in issues:
+        page = json.loads((tmp_path / issue["origin"]).read_text())["entries"]
+        held = page[issue["record_index"]]
+        assert held.get("guest", held).get("user_email", held.get("guest", held).get("email")) == (
+            "not an email"
+        )
 
 
 def test_merge_day_replaces_refetched_events_and_upserts_changes(tmp_path: Path) -> None:

@@ -194,6 +194,11 @@ def test_reconciliation_is_recorded(
     for asset_name in ("luma_api", "eventbrite_api", "luma_exports", "partiful_exports"):
         assert {(asset_name, "reconciles"), (asset_name, "unique_ids")} <= names
     assert ("normalized_imports", "references_resolve") in names
+    # Field issues are counted beside the reconciliation, as counts per field and reason.
+    combined = result.asset_materializations_for_node("normalized_imports")[0].metadata
+    assert combined["field_issues"].value >= 1
+    reasons = combined["field_issue_reasons"].value
+    assert reasons and all(set(r) == {"field", "reason", "records"} for r in reasons)  # type: ignore[union-attr]
     assert checks and all(c.passed for c in checks)
 
 

@@ -88,11 +88,11 @@ def test_samples_load_and_reconcile(source: str) -> None:
 
 def test_sample_quarantine_has_reasons() -> None:
     eb = load_exports(SAMPLES, "eventbrite")
-    assert {"repeated header row", "unparseable email", "missing Attendee #"} <= set(
-        eb.quarantine["reason"]
-    )
+    assert {"repeated header row", "missing Attendee #"} <= set(eb.quarantine["reason"])
+    assert "unparseable email" in set(eb.field_issues["reason"])
+    assert eb.reconciles
     pf = load_exports(SAMPLES, "partiful")
-    assert pf.quarantine.height >= 3
+    assert pf.quarantine.height + pf.field_issues.height >= 3
 
 
 def test_folder_with_broken_files(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from pathlib import Path
 import polars as pl
 
 from domain.model import ATTENDANCE_SCHEMA, OBSERVATIONS_SCHEMA, STATUSES
+from domain.normalize.common import UNIDENTIFIED
 from domain.normalize.luma import normalize_luma_csv
 from resources.exports import read_csv_text
 
@@ -51,7 +52,7 @@ def test_newer_columns_use_guest_id() -> None:
     assert batch.attendance["status"].to_list() == ["invited"]
 
 
-def test_bad_records_are_quarantined_with_reasons() -> None:
+def test_bad_fields_are_nulled_and_only_nameless_records_quarantined() -> None:
     frame = _csv(
         "api_id,name,email,created_at,approval_status\n"
         "gst-1,Ok,ok@x.io,2026-09-30T14:02:11Z,approved\n"
@@ -59,9 +60,10 @@ def test_bad_records_are_quarantined_with_reasons() -> None:
         "gst-3,Bad Mail,bad-at-x,2026-09-30T14:02:11Z,approved\n"
         "gst-4,Bad Date,d@x.io,yesterday,approved\n"
         "gst-5,Odd,odd@x.io,2026-09-30T14:02:11Z,teleported\n"
+        "gst-6,,bad-at-y,2026-09-30T14:02:11Z,approved\n"
     )
     batch = normalize_luma_csv(frame, EVENT, "evt-1.csv")
-    assert batch.input_records == 5 and batch.reconciles
+    assert batch.input_records == 6 and batch.reconciles
     reasons = dict(
         zip(
             batch.quarantine["record_index"].to_list(),
@@ -69,14 +71,27 @@ def test_bad_records_are_quarantined_with_reasons() -> None:
             strict=True,
         )
     )
-    assert reasons == {
-        1: "missing guest id",
-        2: "unparseable email",
-        3: "unparseable timestamp",
-        4: "unknown approval_status",
-    }
-    raw = json.loads(batch.quarantine.filter(pl.col("record_index") == 2)["raw"][0])
-    assert raw["email"] == "bad-at-x"
+    assert reasons == {1: "missing guest id", 5: UNIDENTIFIED}
+    raw = json.loads(batch.quarantine.filter(pl.col("record_index") == 5)["raw"][0])
+    assert raw["email"] == "bad-at-y"
+    # The others keep their attendance; the bad field is null and on record.
+    obs = {r["observation_id"]: r for r in batch.observations.iter_rows(named=True)}
+    assert set(obs) == {"luma:gst-1", "luma:gst-3", "luma:gst-4", "luma:gst-5"}
+    assert obs["luma:gst-3"]["email"] is None and obs["luma:gst-3"]["full_name"] == "Bad Mail"
+    assert obs["luma:gst-4"]["observed_at"] is None
+    status = dict(zip(batch.attendance["observation_id"], batch.attendance["status"], strict=True))
+    assert status["luma:gst-5"] == "registered"
+    issues = batch.field_issues.select("record_index", "field", "raw", "reason").rows()
+    assert issues == [
+        (2, "email", "bad-at-x", "unparseable email"),
+        (3, "observed_at", "yesterday", "unparseable timestamp"),
+        (4, "status", "teleported", "unknown approval_status"),
+    ]
+    assert batch.field_issues["observation_id"].to_list() == [
+        "luma:gst-3",
+        "luma:gst-4",
+        "luma:gst-5",
+    ]
 
 
 def test_statuses_stay_in_allowed_set() -> None:

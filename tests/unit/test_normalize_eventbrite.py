@@ -126,11 +126,11 @@ def test_profile_and_answers() -> None:
     assert batch.events["event_id"].to_list() == ["eventbrite:101"]
 
 
-def test_bad_attendees_are_quarantined() -> None:
+def test_bad_attendee_fields_are_nulled_and_bad_attendees_quarantined() -> None:
     attendees = [
         attendee("1"),
         attendee("", status="Attending"),
-        attendee("3", profile={"email": "bob at gmail"}),
+        attendee("3", profile={"name": "Bob Smith", "email": "bob at gmail"}),
         attendee("4", status="Teleported"),
         attendee("5", created="not a date"),
         attendee("6", event_id=None),
@@ -141,12 +141,18 @@ def test_bad_attendees_are_quarantined() -> None:
     reasons = dict(zip(batch.quarantine["record_index"], batch.quarantine["reason"], strict=True))
     assert reasons == {
         1: "missing attendee id",
-        2: "unparseable email",
-        3: "unknown attendee status",
-        4: "unparseable timestamp",
         5: "missing event_id",
         6: "duplicate attendee id in file",
     }
+    issues = batch.field_issues.select("record_index", "field", "reason").rows()
+    assert issues == [
+        (2, "email", "unparseable email"),
+        (3, "status", "unknown attendee status"),
+        (4, "observed_at", "unparseable timestamp"),
+    ]
+    # The record with the bad email keeps its name and attendance.
+    kept = batch.observations.filter(pl.col("observation_id") == "eventbrite:3")
+    assert kept["email"].to_list() == [None] and kept["full_name"][0]
 
 
 PER_EVENT = (
@@ -171,6 +177,9 @@ def test_csv_per_event_report() -> None:
         "eventbrite:901": "attended",
         "eventbrite:902": "going",
         "eventbrite:903": "cancelled",
+        "eventbrite:904": "going",
+        "eventbrite:906": "going",
+        "eventbrite:907": "going",
     }
     obs = {r["observation_id"]: r for r in batch.observations.iter_rows(named=True)}
     assert obs["eventbrite:901"]["company"] == "Acme"
@@ -179,12 +188,13 @@ def test_csv_per_event_report() -> None:
     assert str(obs["eventbrite:902"]["observed_at"]) == "2026-10-02 13:00:00+00:00"
     assert obs["eventbrite:902"]["email"] == "alice@x.io"
     reasons = dict(zip(batch.quarantine["record_index"], batch.quarantine["reason"], strict=True))
-    assert reasons == {
-        3: "unparseable email",
-        4: "missing Attendee #",
-        5: "unknown Attendee Status",
-        6: "unparseable timestamp",
-    }
+    assert reasons == {4: "missing Attendee #"}
+    issues = batch.field_issues.select("record_index", "field", "raw", "reason").rows()
+    assert issues == [
+        (3, "email", "tom@", "unparseable email"),
+        (5, "status", "Transferred", "unknown Attendee Status"),
+        (6, "observed_at", "someday", "unparseable timestamp"),
+    ]
 
 
 def test_csv_with_event_name_and_checked_in_column() -> None:
@@ -223,3 +233,42 @@ def test_csv_without_any_event_is_quarantined() -> None:
     batch = normalize_eventbrite_csv(frame, None, "x.csv")
     assert batch.reconciles and batch.observations.height == 0
     assert batch.quarantine["reason"][0].startswith("missing event")
+
+
+def test_attendees_of_one_order_beyond_the_buyer_are_plus_ones() -> None:
+    def person(aid: str, name: str, email: str, order_id: str, **over: object) -> dict[str, object]:
+        return attendee(aid, order_id=order_id, profile={"name": name, "email": email}, **over)
+
+    attendees = [
+        person("11", "Guest One", "g1@x.io", "o1"),
+        person("12", "Buyer Bee", "bee@x.io", "o1", order={"email": "BEE@x.io"}),
+        person("13", "Guest Two", "g2@x.io", "o1"),
+        person("21", "Solo Sam", "sam@x.io", "o2"),
+        person("31", "First Fay", "fay@x.io", "o3"),
+        person("32", "Pal Pat", "pat@x.io", "o3"),
+    ]
+    batch = normalize_eventbrite_attendees(attendees, {"101": EVENT}, "p")
+    att = {r["observation_id"]: r for r in batch.attendance.iter_rows(named=True)}
+    # The order's email names the buyer; without one, the first attendee listed is it.
+    assert {k: (v["role"], v["plus_one_of"]) for k, v in att.items()} == {
+        "eventbrite:11": ("plus_one", "eventbrite:12"),
+        "eventbrite:12": ("guest", None),
+        "eventbrite:13": ("plus_one", "eventbrite:12"),
+        "eventbrite:21": ("guest", None),
+        "eventbrite:31": ("guest", None),
+        "eventbrite:32": ("plus_one", "eventbrite:31"),
+    }
+
+
+def test_csv_orders_link_plus_ones() -> None:
+    text = (
+        "Order #,Order Date,Name,Email,Attendee #,Attendee Status,Buyer Email\n"
+        "7,2026-11-01 10:00:00-04:00,Ann Lee,ann@lee.io,1,Attending,kai@mo.io\n"
+        "7,2026-11-01 10:00:00-04:00,Kai Mo,kai@mo.io,2,Attending,kai@mo.io\n"
+        "8,2026-11-01 10:00:00-04:00,Bo Li,bo@li.io,3,Attending,bo@li.io\n"
+    )
+    batch = normalize_eventbrite_csv(read_csv_text(text.encode()), EVENT, "101.csv")
+    links = dict(
+        zip(batch.attendance["observation_id"], batch.attendance["plus_one_of"], strict=True)
+    )
+    assert links == {"eventbrite:1": "eventbrite:2", "eventbrite:2": None, "eventbrite:3": None}

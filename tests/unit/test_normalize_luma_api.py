@@ -3,6 +3,7 @@ import json
 import polars as pl
 
 from domain.model import ATTENDANCE_SCHEMA, OBSERVATIONS_SCHEMA
+from domain.normalize.common import UNIDENTIFIED
 from domain.normalize.luma import luma_event, normalize_luma_csv, normalize_luma_guests
 from resources.exports import read_csv_text
 
@@ -129,31 +130,34 @@ def test_both_api_shapes_normalize() -> None:
     assert batch.events["city"].to_list() == ["New York"]
 
 
-def test_api_bad_entries_are_quarantined() -> None:
+def test_api_bad_fields_are_nulled_and_bad_entries_quarantined() -> None:
     entries = [
         {"id": "gst-1", "user_email": "ok@x.io", "approval_status": "invited"},
         {"user_email": "noid@x.io", "approval_status": "approved"},
-        {"id": "gst-3", "user_email": "not-an-email", "approval_status": "approved"},
+        {"id": "gst-3", "user_name": "Ann", "user_email": "a@", "approval_status": "approved"},
+        {"id": "gst-n", "user_email": "not-an-email", "approval_status": "approved"},
         {"id": "gst-4", "user_email": "s@x.io", "approval_status": "abducted"},
         {"id": "gst-5", "user_email": "d@x.io", "registered_at": "31/31/2026"},
         "garbage",
         {"id": "gst-1", "user_email": "dup@x.io", "approval_status": "approved"},
     ]
     batch = normalize_luma_guests(entries, EVENT, "page-2")  # type: ignore[arg-type]
-    assert batch.input_records == 7 and batch.reconciles
+    assert batch.input_records == 8 and batch.reconciles
     reasons = dict(zip(batch.quarantine["record_index"], batch.quarantine["reason"], strict=True))
     assert reasons == {
         1: "missing guest id",
-        2: "unparseable email",
-        3: "unknown approval_status",
-        4: "unparseable timestamp",
-        5: "guest entry is not an object",
-        6: "duplicate guest id in file",
+        3: UNIDENTIFIED,  # the bad email was all it had
+        6: "guest entry is not an object",
+        7: "duplicate guest id in file",
     }
-    assert (
-        json.loads(batch.quarantine.filter(pl.col("record_index") == 3)["raw"][0])["id"] == "gst-4"
-    )
-    assert batch.attendance["status"].to_list() == ["invited"]
+    assert json.loads(batch.quarantine.filter(pl.col("record_index") == 3)["raw"][0]) == entries[3]
+    assert batch.attendance["status"].to_list() == ["invited", "going", "registered", "registered"]
+    issues = batch.field_issues.select("observation_id", "field", "reason").rows()
+    assert issues == [
+        ("luma:gst-3", "email", "unparseable email"),
+        ("luma:gst-4", "status", "unknown approval_status"),
+        ("luma:gst-5", "observed_at", "unparseable timestamp"),
+    ]
 
 
 def test_empty_page_is_fine() -> None:

@@ -2,12 +2,13 @@ import polars as pl
 
 from domain.normalize.partiful import (
     event_meta_from_stem,
+    name_hash,
     normalize_partiful_csv,
     normalized_name,
     normalized_names,
     partiful_event,
 )
-from resources.exports import read_csv_text
+from resources.exports import normalize_file, read_csv_text
 
 EVENT = {
     "id": "pfParty",
@@ -50,7 +51,9 @@ def test_rows_statuses_and_zone() -> None:
     assert by_name[("Jordan Lee", "maybe")]["registered_at"] is None
     assert by_name[("Priya Raman", "declined")]["raw_status"] == "Can't Go"
     reasons = dict(zip(batch.quarantine["record_index"], batch.quarantine["reason"], strict=True))
-    assert reasons == {6: "missing Name", 7: "unknown Status", 8: "unparseable timestamp"}
+    assert reasons == {6: "missing Name"}
+    issues = batch.field_issues.select("record_index", "field", "raw").rows()
+    assert issues == [(7, "status", "Teleported"), (8, "observed_at", "last tuesday")]
 
 
 def test_plus_one_links_to_host_observation() -> None:
@@ -76,6 +79,8 @@ def test_ids_are_stable_and_distinguish_repeated_names() -> None:
     assert all(i.startswith("partiful:pfParty:") for i in first)
     priyas = _batch().observations.filter(pl.col("full_name") == "Priya Raman")["observation_id"]
     assert sorted(p.rsplit("-", 1)[1] for p in priyas) == ["1", "2"]
+    # The id is the documented formula: stored ids from earlier imports stay valid.
+    assert sorted(priyas) == [f"partiful:pfParty:{name_hash('priya raman')}-{n}" for n in (1, 2)]
     # Appending unrelated rows does not change existing ids.
     longer = _batch(NEW + "Kai Mo,Going,2026-10-11 10:00:00,,,,\n").observations["observation_id"]
     assert set(first) <= set(longer.to_list())
@@ -90,19 +95,24 @@ def test_count_variant_synthesizes_plus_ones() -> None:
         "Bob Smith,Going,not a date,Sam Okafor,1\n"
     )
     batch = normalize_partiful_csv(read_csv_text(text.encode()), EVENT, "old.csv")
-    # 4 rows + 3 declared plus-ones.
-    assert batch.input_records == 7 and batch.reconciles
+    # 4 rows + 3 declared plus-ones; an unreadable count declares none.
+    assert batch.input_records == 7 and batch.reconciles and batch.quarantine.height == 0
     joined = batch.observations.join(batch.attendance, on="observation_id")
     grace = joined.filter(pl.col("full_name") == "Grace Kim")["observation_id"][0]
     plus = joined.filter(pl.col("role") == "plus_one").sort("full_name")
-    assert plus["full_name"].to_list() == ["Grace Kim's plus-one 1", "Grace Kim's plus-one 2"]
-    assert plus["plus_one_of"].to_list() == [grace, grace]
-    assert plus["first_name"].to_list() == [None, None]
-    reasons = sorted(batch.quarantine["reason"].to_list())
-    assert reasons == [
-        "unparseable plus-one count in '+1s'",
-        "unparseable timestamp",
-        "unparseable timestamp",
+    assert plus["full_name"].to_list() == [
+        "Bob Smith's plus-one 1",
+        "Grace Kim's plus-one 1",
+        "Grace Kim's plus-one 2",
+    ]
+    assert plus["plus_one_of"].to_list()[1:] == [grace, grace]
+    assert plus["first_name"].to_list() == [None, None, None]
+    assert joined.filter(pl.col("full_name").str.starts_with("Hannah")).height == 1
+    issues = sorted(batch.field_issues.select("field", "raw", "reason").rows())
+    assert issues == [
+        ("observed_at", "not a date", "unparseable timestamp"),
+        ("observed_at", "not a date", "unparseable timestamp"),
+        ("plus_one_count", "lots", "unparseable plus-one count in '+1s'"),
     ]
 
 
@@ -136,6 +146,10 @@ def test_name_keys_match_scalar_normalization() -> None:
         "İstanbul",
         "ﬁsh",
         "x\x85y",
+        "a \t b",
+        "a\t \tb",
+        "A\x1f\x1f B",
+        "a \x0b",
         "  ",
         "",
         None,
@@ -146,14 +160,20 @@ def test_name_keys_match_scalar_normalization() -> None:
 
 def test_plus_one_of_a_quarantined_host_is_not_linked() -> None:
     text = (
-        "Name,Status,RSVP date,Invited By,Is Plus One Of\n"
-        "Mei Tanaka,Teleported,2026-10-02 09:00:00,,\n"
+        "Name,Status,RSVP date,Invited By,Is Plus One Of,Extra\n"
+        "Mei Tanaka,Going,2026-10-02 09:00:00,,,,,stray cells\n"
         "Ben Carter,Going,2026-10-02 09:05:00,,Mei Tanaka\n"
         "Ana Silva,Going,2026-10-02 09:06:00,,\n"
         "Raj Gupta,Going,2026-10-02 09:07:00,,ana  SILVA\n"
     )
     batch = normalize_partiful_csv(read_csv_text(text.encode()), EVENT, "party.csv")
-    assert batch.reconciles and batch.quarantine["reason"].to_list() == ["unknown Status"]
+    batch = normalize_file(
+        text.encode(),
+        source="partiful",
+        origin="party.csv",
+        normalize=lambda frame: normalize_partiful_csv(frame, EVENT, "party.csv"),
+    )
+    assert batch.reconciles and batch.quarantine["reason"][0].startswith("ragged row")
     joined = batch.observations.join(batch.attendance, on="observation_id")
     links = dict(zip(joined["full_name"], joined["plus_one_of"], strict=True))
     ana = joined.filter(pl.col("full_name") == "Ana Silva")["observation_id"][0]
