@@ -164,6 +164,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if getattr(request.state, "body_too_large", False):
+            limit = cfg.max_body_bytes
+            body = error_body(413, "body_too_large", f"bodies are limited to {limit} bytes", request_id(request))  # fmt: skip
+            return Response(body, 413, media_type="application/json")
         if isinstance(exc.detail, dict):
             detail = {**exc.detail, "request_id": request_id(request)}
             return JSONResponse(status_code=exc.status_code, content=detail, headers=exc.headers)

@@ -128,7 +128,7 @@ class Edge:
                 if refused is not None:
                     await reply(*refused)
                     return
-            await self.app(scope, self._capped(receive, s.max_body_bytes), send_wrapped)
+            await self.app(scope, self._capped(receive, s.max_body_bytes, scope), send_wrapped)
         except BodyTooLargeError:
             if not started_response[0]:
                 await reply(413, "body_too_large", f"bodies are limited to {s.max_body_bytes} bytes", {})  # fmt: skip
@@ -144,7 +144,7 @@ class Edge:
             state.latencies.append(elapsed)
 
     @staticmethod
-    def _capped(receive: Receive, limit: int) -> Receive:
+    def _capped(receive: Receive, limit: int, scope: Scope) -> Receive:
         seen = [0]
 
         async def wrapped() -> Message:
@@ -152,6 +152,9 @@ class Edge:
             if message["type"] == "http.request":
                 seen[0] += len(message.get("body", b""))
                 if seen[0] > limit:
+                    # FastAPI turns errors while reading a body into a 400; the flag lets
+                    # the error handler answer 413 instead.
+                    scope["state"]["body_too_large"] = True
                     raise BodyTooLargeError()
             return message
 

@@ -298,3 +298,55 @@ def test_bad_requests_are_clear_4xx(
     assert resp.status_code == code, resp.text
     assert resp.json()["error"] == error
     assert assignment(graph) == before
+
+
+def test_idempotency_key_makes_a_retry_safe(
+    api: TestClient, organizer: dict[str, str], graph: GraphStore
+) -> None:
+    a = assignment(graph)
+    alice, lena = a["luma:a1"], a["luma:l1"]
+    keyed = {**organizer, "Idempotency-Key": "merge-alice-lena-0001"}
+    first = api.post(f"/v1/members/{alice}/merge", json={"other_member_id": lena}, headers=keyed)
+    assert first.status_code == 200, first.text
+    decisions = IdentityStore(graph).load_decisions().height
+    again = api.post(f"/v1/members/{alice}/merge", json={"other_member_id": lena}, headers=keyed)
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert IdentityStore(graph).load_decisions().height == decisions
+    other = api.post(f"/v1/members/{alice}/unmerge", json={"observation_ids": ["luma:l1"]}, headers=keyed)  # fmt: skip
+    assert other.status_code == 409 and other.json()["error"] == "idempotency_key_reused"
+
+
+def test_retry_after_a_failure_part_way_never_duplicates_a_decision(
+    api: TestClient, organizer: dict[str, str], graph: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The action dies after its decisions are stored (as if the process were killed before
+    the recomputation); the retry with the same key completes it without a second copy."""
+    sugg = api.get("/v1/merge-suggestions", headers=organizer).json()["items"]
+    rossi = next(s for s in sugg if {s["a"], s["b"]} == {"luma:r1", "luma:r2"})
+    real = IdentityStore.recompute
+    calls = {"n": 0}
+
+    def dies_once(self: IdentityStore, *args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("killed part-way")
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(IdentityStore, "recompute", dies_once)
+    keyed = {**organizer, "Idempotency-Key": "accept-rossi-0001"}
+    path = f"/v1/merge-suggestions/{rossi['suggestion_id']}/accept"
+    failed = api.post(path, headers=keyed)
+    assert failed.status_code == 500 and failed.json()["error"] == "internal_error"
+    assert IdentityStore(graph).load_decisions().height == 1  # stored before the failure
+    retry = api.post(path, headers=keyed)
+    assert retry.status_code == 200, retry.text
+    after = assignment(graph)
+    assert after["luma:r1"] == after["luma:r2"]
+    assert IdentityStore(graph).load_decisions().height == 1
+    assert (
+        retry.json()["decision_ids"]
+        == IdentityStore(graph).load_decisions()["decision_id"].to_list()
+    )
+    no_dangling(graph)
