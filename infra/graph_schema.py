@@ -558,3 +558,30 @@ DELETE_ALL_BUT_MARKER = f"""
 MATCH (n) WHERE NOT n:{TEST_INSTANCE_MARKER}
 CALL (n) {{ DETACH DELETE n }} IN TRANSACTIONS OF 10000 ROWS
 """
+
+DECISIONS_ABOUT = f"""
+MATCH (d:{IDENTITY_DECISION}) WHERE d.a IN $ids OR d.b IN $ids
+RETURN properties(d) AS d ORDER BY d.created_at
+"""
+
+RECORD_TOMBSTONES = f"""
+UNWIND $hashes AS h
+MERGE (x:{ERASED_SUBJECT} {{subject_hash: h}})
+ON CREATE SET x.erased_at = datetime($at), x.erased_by = $by
+"""
+
+LOAD_TOMBSTONES = f"MATCH (x:{ERASED_SUBJECT}) RETURN collect(x.subject_hash) AS hashes"
+
+# One transaction: the person's records, handles only they used, decisions and suggestions
+# about their records, ids redirecting to them, and the member itself.
+ERASE_PERSON: tuple[str, ...] = (
+    f"""MATCH (i:{IDENTITY})-[:{HAS_HANDLE}]->(h:{HANDLE}) WHERE i.observation_id IN $ids
+    WITH DISTINCT h
+    WHERE NOT EXISTS {{ MATCH (o:{IDENTITY})-[:{HAS_HANDLE}]->(h) WHERE NOT o.observation_id IN $ids }}
+    DETACH DELETE h""",
+    f"MATCH (d:{IDENTITY_DECISION}) WHERE d.a IN $ids OR d.b IN $ids DETACH DELETE d",
+    f"MATCH (s:{MERGE_SUGGESTION}) WHERE s.a IN $ids OR s.b IN $ids DETACH DELETE s",
+    f"MATCH (i:{IDENTITY}) WHERE i.observation_id IN $ids DETACH DELETE i",
+    f"MATCH (a:{MEMBER_ALIAS}) WHERE a.redirect_to = $member_id DETACH DELETE a",
+    f"MATCH (m:{MEMBER} {{member_id: $member_id}}) DETACH DELETE m",
+)

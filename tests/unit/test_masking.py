@@ -41,3 +41,22 @@ def test_records_and_details_mask_every_contact_field() -> None:
     )
     assert "bob@" not in str(detail)
     assert detail["provenance"][1]["value"] == "Bob Smith"
+
+
+def test_asset_previews_never_show_contact_details() -> None:
+    import polars as pl
+
+    from assets.metadata import md_table
+
+    frame = pl.DataFrame(
+        {
+            "member_id": ["m1"],
+            "display_name": ["Bob Smith"],
+            "email": ["bob@gmail.com"],
+            "phone": ["+14155551234"],
+            "handle_instagram": ["bobby"],
+        }
+    )
+    text = str(md_table(frame).value)
+    assert "Bob Smith" in text
+    assert "bob@" not in text and "4155551234" not in text and "bobby" not in text
