@@ -34,6 +34,7 @@ from api.edge import Edge, error_body
 from api.protection import ClientAddress, Limiter, RedisDownError, RedisGate, ResponseCache
 from api.responses import ERROR_RESPONSES, MAX_OFFSET, cached
 from api.routes import admin, analytics, members
+from infra.locks import LockTimeoutError
 from infra.logging import configure_logging
 from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
@@ -154,10 +155,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_origins=cfg.cors_origins,
         allow_methods=["GET", "POST", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
-        expose_headers=["X-Request-ID", "Retry-After", "X-RateLimit-Limit",
-                        "X-RateLimit-Remaining", "X-RateLimit-Reset"],
+        expose_headers=[
+            "X-Request-ID",
+            "Retry-After",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+        ],
         max_age=600,
-    )  # fmt: skip
+    )
 
     def request_id(request: Request) -> str:
         return str(getattr(request.state, "request_id", ""))
@@ -166,7 +172,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if getattr(request.state, "body_too_large", False):
             limit = cfg.max_body_bytes
-            body = error_body(413, "body_too_large", f"bodies are limited to {limit} bytes", request_id(request))  # fmt: skip
+            body = error_body(
+                413, "body_too_large", f"bodies are limited to {limit} bytes", request_id(request)
+            )
             return Response(body, 413, media_type="application/json")
         if isinstance(exc.detail, dict):
             detail = {**exc.detail, "request_id": request_id(request)}
@@ -176,18 +184,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(body, exc.status_code, exc.headers, media_type="application/json")
 
     async def unavailable(request: Request, _: Exception) -> Response:
-        body = error_body(503, "unavailable", "a backing service is unavailable; retry shortly", request_id(request))  # fmt: skip
+        body = error_body(
+            503,
+            "unavailable",
+            "a backing service is unavailable; retry shortly",
+            request_id(request),
+        )
         return Response(body, 503, {"Retry-After": "5"}, media_type="application/json")
 
     app.add_exception_handler(ServiceUnavailable, unavailable)
     app.add_exception_handler(SessionExpired, unavailable)
     app.add_exception_handler(RedisDownError, unavailable)
     app.add_exception_handler(redis.RedisError, unavailable)
+    app.add_exception_handler(LockTimeoutError, unavailable)
 
     @app.exception_handler(Neo4jError)
     async def graph_error(request: Request, exc: Neo4jError) -> Response:
         log.error("graph query failed", code=exc.code)
-        body = error_body(500, "internal_error", "an unexpected error occurred", request_id(request))  # fmt: skip
+        body = error_body(
+            500, "internal_error", "an unexpected error occurred", request_id(request)
+        )
         return Response(body, 500, media_type="application/json")
 
     @app.exception_handler(RequestValidationError)
@@ -196,7 +212,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"field": ".".join(str(p) for p in e.get("loc", ())[1:]), "message": e.get("msg")}
             for e in exc.errors()
         ]
-        body = error_body(422, "invalid_request", "the request is not valid", request_id(request), details=errors)  # fmt: skip
+        body = error_body(
+            422, "invalid_request", "the request is not valid", request_id(request), details=errors
+        )
         return Response(body, 422, media_type="application/json")
 
     @app.get("/health", response_model=Health, tags=["ops"])
@@ -246,7 +264,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             peer = request.client.host if request.client else ""
             allowed = is_loopback(peer) and "x-forwarded-for" not in request.headers
         if not allowed:
-            body = error_body(403, "forbidden", "metrics need the metrics token", request_id(request))  # fmt: skip
+            body = error_body(
+                403, "forbidden", "metrics need the metrics token", request_id(request)
+            )
             return Response(body, 403, media_type="application/json")
         now = time.monotonic()
         if now - exposition["at"] > 1.0:  # one rendering per second, however often scraped

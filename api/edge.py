@@ -118,7 +118,9 @@ class Edge:
                 return
             length = next((v for k, v in headers if k == b"content-length"), None)
             if length is not None and (not length.isdigit() or int(length) > s.max_body_bytes):
-                await reply(413, "body_too_large", f"bodies are limited to {s.max_body_bytes} bytes", {})  # fmt: skip
+                await reply(
+                    413, "body_too_large", f"bodies are limited to {s.max_body_bytes} bytes", {}
+                )
                 return
             forwarded = next((v for k, v in headers if k == b"x-forwarded-for"), None)
             ip = state.addresses.resolve(peer, forwarded.decode("latin-1") if forwarded else None)
@@ -131,7 +133,9 @@ class Edge:
             await self.app(scope, self._capped(receive, s.max_body_bytes, scope), send_wrapped)
         except BodyTooLargeError:
             if not started_response[0]:
-                await reply(413, "body_too_large", f"bodies are limited to {s.max_body_bytes} bytes", {})  # fmt: skip
+                await reply(
+                    413, "body_too_large", f"bodies are limited to {s.max_body_bytes} bytes", {}
+                )
         except Exception:
             log.exception("unhandled error", path=path, request_id=request_id)
             if not started_response[0]:

@@ -163,9 +163,15 @@ class Limiter:
             allowed, remaining, retry_ms, reset_ms, blocked_ms = await self.gate.call(
                 self.gate._gcra,
                 keys=[k.rate_limit(subject), k.ip_block(ip), k.ip_abuse(ip)],
-                args=[limit, 60, "1" if store else "0", self.threshold, self.window,
-                      self.block_seconds],
-            )  # fmt: skip
+                args=[
+                    limit,
+                    60,
+                    "1" if store else "0",
+                    self.threshold,
+                    self.window,
+                    self.block_seconds,
+                ],
+            )
         except RedisDownError:
             return Verdict(self.fail_open, limit, limit, 5, 0, degraded=True)
         return Verdict(

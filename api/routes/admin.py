@@ -17,6 +17,7 @@ from api.routes.members import ACTION_LOCK
 from infra import erasure
 from infra.analytics_store import AnalyticsStore
 from infra.identity_store import IdentityStore
+from infra.locks import MemberLocks
 from infra.privacy_store import PrivacyStore
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -149,9 +150,12 @@ async def export_person(
         if found is None:
             raise _unknown(member_id)
         PrivacyStore(state.graph).log_contact_access(
-            principal.user_id, principal.role, "privacy export", request.state.request_id,
+            principal.user_id,
+            principal.role,
+            "privacy export",
+            request.state.request_id,
             [found["member_id"]],
-        )  # fmt: skip
+        )
         return found
 
     return Response(dumps(await run_in_threadpool(run)), media_type="application/json")
@@ -169,10 +173,10 @@ async def erase_person(
     s = state.settings
 
     def run() -> dict[str, Any]:
-        with ACTION_LOCK:
-            live, _ = store.resolve_member_id(member_id)
+        live = store.resolve_member_id(member_id)[0] or member_id
+        with ACTION_LOCK, MemberLocks(state.graph).members([live]):
             done = erasure.erase_person(
-                state.graph, s.data_path, s.privacy_key(), live or member_id, principal.user_id
+                state.graph, s.data_path, s.privacy_key(), live, principal.user_id
             )
             if done is None:
                 raise _unknown(member_id)

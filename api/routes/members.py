@@ -38,6 +38,7 @@ from api.deps import AppState, app_state
 from api.privacy import mask_member_detail, mask_record
 from api.responses import MAX_ID_LENGTH, MAX_OFFSET, cached, dumps
 from infra.identity_store import IdentityStore, decision_row
+from infra.locks import MemberLocks
 from infra.privacy_store import PrivacyStore
 
 router = APIRouter(prefix="/v1", tags=["members"])
@@ -56,6 +57,7 @@ IdempotencyKey = Annotated[
 # Corrections are applied one at a time in this process, so two organizers acting on the
 # same members cannot interleave their recomputations.
 ACTION_LOCK = threading.Lock()
+ACTION_ATTEMPTS = 5
 
 
 class MustOrCannotLink(BaseModel):
@@ -147,14 +149,33 @@ def _seeded(rows: list[dict[str, Any]], seed: str | None) -> list[dict[str, Any]
     return rows
 
 
+class MembersMovedError(Exception):
+    """The members an action was decided on changed before their locks were taken."""
+
+
 def _apply(
-    state: AppState, rows: list[dict[str, Any]], affected: set[str], observations: list[str]
+    state: AppState,
+    rows: list[dict[str, Any]],
+    affected: set[str],
+    observations: list[str],
+    before: Callable[[IdentityStore], None] | None = None,
 ) -> ActionResult:
-    """Stores the decisions, recomputes the affected members, reports where records went."""
+    """Stores the decisions, recomputes the affected members, reports where records went.
+
+    Runs under the affected members' locks (shared with the pipeline's member write);
+    if the members moved meanwhile, the caller decides again from the new state.
+    """
     store = _store(state)
-    store.add_decisions(rows)
-    members, _ = store.recompute(sorted(affected), state.settings)
-    now = store.members_of(observations)
+    with MemberLocks(state.graph).members(sorted(affected)):
+        held = store.members_of(observations)
+        live = {m for m in affected if store.resolve_member_id(m)[0] == m}
+        if live != affected or not set(held.values()) <= affected:
+            raise MembersMovedError()
+        if before is not None:
+            before(store)
+        store.add_decisions(rows)
+        members, _ = store.recompute(sorted(affected), state.settings)
+        now = store.members_of(observations)
     return ActionResult(
         decision_ids=[r["decision_id"] for r in rows],
         members=sorted(set(now.values())),
@@ -190,7 +211,18 @@ async def _action(
                             "this Idempotency-Key was used for a different request",
                         )
                     return stored[1], stored[2], True
-            result = run(key).model_dump()
+            for _ in range(ACTION_ATTEMPTS):
+                try:
+                    result = run(key).model_dump()
+                    break
+                except MembersMovedError:
+                    continue
+            else:
+                raise _error(
+                    status.HTTP_409_CONFLICT,
+                    "concurrent_change",
+                    "the members changed while this correction was applied; retry",
+                )
             if key is not None:
                 privacy.store_answer(key, print_, status_code, result)
             return status_code, result, False
@@ -380,9 +412,12 @@ async def link_observations(
         (row,) = _seeded(
             [decision_row(body.kind, a, b, body.kind, principal.user_id, note=body.note)], seed
         )
-        if body.kind == "cannot_link" and members[a] == members[b]:
-            store.supersede_must_links(row["decision_id"], [a], [b])
-        return _apply(state, [row], set(members.values()), [a, b])
+
+        def supersede(s: IdentityStore) -> None:
+            if body.kind == "cannot_link" and members[a] == members[b]:
+                s.supersede_must_links(row["decision_id"], [a], [b])
+
+        return _apply(state, [row], set(members.values()), [a, b], supersede)
 
     return await _action(
         request, state, principal, idempotency_key, body.model_dump(), run, status_code=201
@@ -474,7 +509,10 @@ async def unmerge(
             ],
             seed,
         )
-        store.supersede_must_links(rows[0]["decision_id"], split, rest)
-        return _apply(state, rows, {live}, sorted(held))
+
+        def supersede(s: IdentityStore) -> None:
+            s.supersede_must_links(rows[0]["decision_id"], split, rest)
+
+        return _apply(state, rows, {live}, sorted(held), supersede)
 
     return await _action(request, state, principal, idempotency_key, body.model_dump(), run)

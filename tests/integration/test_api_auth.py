@@ -346,7 +346,10 @@ def test_repeat_offenders_are_blocked_and_admins_lift_blocks(
     app = create_app(cfg)
     with TestClient(app, client=("127.0.0.1", 40000)) as c:
         attacker = {"X-Forwarded-For": "203.0.113.7"}
-        admin = {**auth_headers(cfg, role="admin", user_id="user_admin"), "X-Forwarded-For": "198.51.100.2"}  # fmt: skip
+        admin = {
+            **auth_headers(cfg, role="admin", user_id="user_admin"),
+            "X-Forwarded-For": "198.51.100.2",
+        }
         for _ in range(5):
             resp = c.get("/v1/events", headers={**attacker, "Authorization": "Bearer junk"})
             assert resp.status_code == 401
@@ -362,7 +365,10 @@ def test_repeat_offenders_are_blocked_and_admins_lift_blocks(
     # X-Forwarded-For from an address that is not a configured proxy is ignored.
     with TestClient(create_app(cfg), client=("192.0.2.50", 40000)) as c:
         for _ in range(5):
-            c.get("/v1/events", headers={"X-Forwarded-For": "198.51.100.99", "Authorization": "Bearer junk"})  # fmt: skip
+            c.get(
+                "/v1/events",
+                headers={"X-Forwarded-For": "198.51.100.99", "Authorization": "Bearer junk"},
+            )
         assert figures.r.exists(figures.keys.ip_block("192.0.2.50"))
         assert not figures.r.exists(figures.keys.ip_block("198.51.100.99"))
 

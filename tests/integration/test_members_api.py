@@ -314,7 +314,9 @@ def test_idempotency_key_makes_a_retry_safe(
     assert again.json() == first.json()
     assert again.headers["idempotent-replayed"] == "true"
     assert IdentityStore(graph).load_decisions().height == decisions
-    other = api.post(f"/v1/members/{alice}/unmerge", json={"observation_ids": ["luma:l1"]}, headers=keyed)  # fmt: skip
+    other = api.post(
+        f"/v1/members/{alice}/unmerge", json={"observation_ids": ["luma:l1"]}, headers=keyed
+    )
     assert other.status_code == 409 and other.json()["error"] == "idempotency_key_reused"
 
 

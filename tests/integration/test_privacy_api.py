@@ -66,7 +66,10 @@ def test_export_then_erase_and_a_resync_does_not_bring_them_back(
         assert c.get("/v1/events", headers=viewer).status_code == 200  # cached, with Bob
 
         # Export: only admins; everything held, each part with its origin.
-        assert c.get(f"/v1/admin/privacy/members/{member_id}/export", headers=organizer).status_code == 403  # fmt: skip
+        assert (
+            c.get(f"/v1/admin/privacy/members/{member_id}/export", headers=organizer).status_code
+            == 403
+        )
         export = c.get(f"/v1/admin/privacy/members/{member_id}/export", headers=admin)
         assert export.status_code == 200, export.text
         doc = export.json()
@@ -80,7 +83,10 @@ def test_export_then_erase_and_a_resync_does_not_bring_them_back(
         assert any(BOB in json.dumps(r["record"]).lower() for r in doc["raw_records"])
 
         # Erase.
-        assert c.post(f"/v1/admin/privacy/members/{member_id}/erase", headers=organizer).status_code == 403  # fmt: skip
+        assert (
+            c.post(f"/v1/admin/privacy/members/{member_id}/erase", headers=organizer).status_code
+            == 403
+        )
         erased = c.post(f"/v1/admin/privacy/members/{member_id}/erase", headers=admin)
         assert erased.status_code == 200, erased.text
         result = erased.json()
@@ -89,7 +95,9 @@ def test_export_then_erase_and_a_resync_does_not_bring_them_back(
         assert c.get(f"/v1/members/{member_id}", headers=viewer).status_code == 404
         assert c.get("/v1/members", params={"q": BOB}, headers=organizer).json()["items"] == []
         assert c.get("/v1/events", headers=viewer).headers["x-cache"] == "miss"
-        assert c.post(f"/v1/admin/privacy/members/{member_id}/erase", headers=admin).status_code == 404  # fmt: skip
+        assert (
+            c.post(f"/v1/admin/privacy/members/{member_id}/erase", headers=admin).status_code == 404
+        )
 
     assert _bob_identities(graph) == 0
     assert _files_mentioning(data / "raw", BOB) == []
