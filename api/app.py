@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+import os
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psutil
+import redis
 import structlog
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from neo4j.exceptions import ServiceUnavailable
+from neo4j.exceptions import Neo4jError, ServiceUnavailable, SessionExpired
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -24,10 +28,13 @@ from prometheus_client import (
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.auth import Principal, require_role
+from api.auth import Principal, Verifier, check_auth_settings, is_loopback, require_role
 from api.deps import AppState, app_state
-from api.protection import cached_json
-from api.routes import analytics, members
+from api.edge import Edge, error_body
+from api.protection import ClientAddress, Limiter, RedisDownError, RedisGate, ResponseCache
+from api.responses import ERROR_RESPONSES, MAX_OFFSET, cached
+from api.routes import admin, analytics, members
+from infra.locks import LockTimeoutError
 from infra.logging import configure_logging
 from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
@@ -42,9 +49,20 @@ class DependencyHealth(BaseModel):
     error: str | None = None
 
 
+class ProcessHealth(BaseModel):
+    memory_rss_mb: float
+    cpu_percent: float
+    threads: int
+    response_ms_p50: float | None
+    response_ms_p95: float | None
+    response_ms_p99: float | None
+    responses_sampled: int
+
+
 class Health(BaseModel):
-    status: str
+    status: str  # ok, degraded (Redis away: served without cache), down (Neo4j away)
     dependencies: dict[str, DependencyHealth]
+    process: ProcessHealth
 
 
 class EventOut(BaseModel):
@@ -66,31 +84,64 @@ class Page(BaseModel):
     offset: int
 
 
-async def _check(probe: Callable[[], float], timeout: float) -> DependencyHealth:
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+
+
+async def _check(probe: Callable[[], Any], timeout: float) -> DependencyHealth:
+    """A dependency's state; the error is a category, never a driver's text."""
+    start = time.perf_counter()
     try:
-        latency = await asyncio.wait_for(asyncio.to_thread(probe), timeout=timeout)
-        return DependencyHealth(status="up", latency_ms=round(latency, 2))
-    except Exception as exc:  # any failure of a dependency is reported, not raised
-        return DependencyHealth(status="down", error=f"{type(exc).__name__}: {exc}"[:300])
+        await asyncio.wait_for(probe(), timeout=timeout)
+        return DependencyHealth(
+            status="up", latency_ms=round((time.perf_counter() - start) * 1000, 2)
+        )
+    except TimeoutError:
+        return DependencyHealth(status="down", error="timeout")
+    except Exception:  # any failure of a dependency is reported, not raised
+        return DependencyHealth(status="down", error="unreachable")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Builds the app; settings are read here, when the server starts."""
+    cfg = settings or get_settings()
+    check_auth_settings(cfg)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        cfg = settings or get_settings()
         configure_logging(cfg.log_level)
         graph = GraphStore.from_settings(cfg)
         figures = FigureStore.from_settings(cfg)
-        app.state.platform = AppState(cfg, graph, figures)
+        gate = RedisGate(cfg)
+        verifier = Verifier(cfg)
+        app.state.platform = AppState(
+            settings=cfg,
+            graph=graph,
+            figures=figures,
+            gate=gate,
+            limiter=Limiter(gate, cfg),
+            cache=ResponseCache(gate, cfg.cache_ttl_seconds),
+            verifier=verifier,
+            addresses=ClientAddress(cfg.trusted_proxies),
+        )
+        psutil.Process(os.getpid()).cpu_percent(None)  # starts the CPU measurement
         try:
             yield
         finally:
             graph.close()
             figures.r.close()
+            await gate.close()
+            await verifier.close()
 
-    app = FastAPI(title="Community platform API", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="Community platform API",
+        version="0.2.0",
+        lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+    )
     registry = CollectorRegistry()
     requests = Counter(
         "http_requests_total", "HTTP requests", ["method", "route", "status"], registry=registry
@@ -98,101 +149,150 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     latency = Histogram(
         "http_request_seconds", "HTTP request latency", ["method", "route"], registry=registry
     )
+    app.add_middleware(Edge, requests=requests, latency=latency)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=cfg.cors_origins,
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+        expose_headers=[
+            "X-Request-ID",
+            "Retry-After",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+        ],
+        max_age=600,
+    )
 
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        """Request id, access log and Prometheus figures, labelled by route template."""
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-            elapsed = time.perf_counter() - started
-            route = getattr(request.scope.get("route"), "path", "unmatched")
-            latency.labels(request.method, route).observe(elapsed)
-            requests.labels(request.method, route, str(response.status_code)).inc()
-            response.headers["X-Request-ID"] = request_id
-            log.info(
-                "request",
-                method=request.method,
-                route=route,
-                status=response.status_code,
-                ms=round(elapsed * 1000, 1),
-            )
-        finally:
-            structlog.contextvars.clear_contextvars()
-        return response
+    def request_id(request: Request) -> str:
+        return str(getattr(request.state, "request_id", ""))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = (
-            exc.detail
-            if isinstance(exc.detail, dict)
-            else {"error": "http_error", "message": str(exc.detail)}
-        )
-        return JSONResponse(status_code=exc.status_code, content=detail, headers=exc.headers)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if getattr(request.state, "body_too_large", False):
+            limit = cfg.max_body_bytes
+            body = error_body(
+                413, "body_too_large", f"bodies are limited to {limit} bytes", request_id(request)
+            )
+            return Response(body, 413, media_type="application/json")
+        if isinstance(exc.detail, dict):
+            detail = {**exc.detail, "request_id": request_id(request)}
+            return JSONResponse(status_code=exc.status_code, content=detail, headers=exc.headers)
+        error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        body = error_body(exc.status_code, error, str(exc.detail), request_id(request))
+        return Response(body, exc.status_code, exc.headers, media_type="application/json")
 
-    @app.exception_handler(ServiceUnavailable)
-    async def graph_down(_: Request, exc: ServiceUnavailable) -> JSONResponse:
-        return JSONResponse(
-            status_code=503,
-            content={
-                "error": "unavailable",
-                "message": f"the graph database is unavailable: {exc}",
-            },
+    async def unavailable(request: Request, _: Exception) -> Response:
+        body = error_body(
+            503,
+            "unavailable",
+            "a backing service is unavailable; retry shortly",
+            request_id(request),
         )
+        return Response(body, 503, {"Retry-After": "5"}, media_type="application/json")
+
+    app.add_exception_handler(ServiceUnavailable, unavailable)
+    app.add_exception_handler(SessionExpired, unavailable)
+    app.add_exception_handler(RedisDownError, unavailable)
+    app.add_exception_handler(redis.RedisError, unavailable)
+    app.add_exception_handler(LockTimeoutError, unavailable)
+
+    @app.exception_handler(Neo4jError)
+    async def graph_error(request: Request, exc: Neo4jError) -> Response:
+        log.error("graph query failed", code=exc.code)
+        body = error_body(
+            500, "internal_error", "an unexpected error occurred", request_id(request)
+        )
+        return Response(body, 500, media_type="application/json")
 
     @app.exception_handler(RequestValidationError)
-    async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
         errors = [
             {"field": ".".join(str(p) for p in e.get("loc", ())[1:]), "message": e.get("msg")}
             for e in exc.errors()
         ]
-        return JSONResponse(
-            status_code=422, content={"error": "invalid_request", "details": errors}
+        body = error_body(
+            422, "invalid_request", "the request is not valid", request_id(request), details=errors
         )
+        return Response(body, 422, media_type="application/json")
 
     @app.get("/health", response_model=Health, tags=["ops"])
     async def health(response: Response, state: AppState = Depends(app_state)) -> Health:
-        """Each dependency's state and latency; 503 when any is down."""
-        neo4j, redis = await asyncio.gather(
-            _check(state.graph.ping, 3.0), _check(state.figures.ping, 3.0)
-        )
-        deps = {"neo4j": neo4j, "redis": redis}
-        ok = all(d.status == "up" for d in deps.values())
-        response.status_code = 200 if ok else 503
-        return Health(status="ok" if ok else "degraded", dependencies=deps)
+        """Each dependency's state; 503 when Neo4j is down, `degraded` without Redis."""
 
-    @app.get("/metrics", tags=["ops"])
-    async def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        async def graph_ping() -> None:
+            await asyncio.to_thread(state.graph.ping)
+
+        neo4j, redis = await asyncio.gather(
+            _check(graph_ping, 3.0), _check(state.gate.client.ping, 1.0)
+        )
+        if redis.status == "up":
+            state.gate.down_until = 0.0  # back: stop degrading at once
+        status = "ok"
+        if redis.status != "up":
+            status = "degraded"
+        if neo4j.status != "up":
+            status = "down"
+        response.status_code = 503 if status == "down" else 200
+        proc = psutil.Process(os.getpid())
+        samples = list(state.latencies)
+        return Health(
+            status=status,
+            dependencies={"neo4j": neo4j, "redis": redis},
+            process=ProcessHealth(
+                memory_rss_mb=round(proc.memory_info().rss / 2**20, 1),
+                cpu_percent=proc.cpu_percent(None),
+                threads=proc.num_threads(),
+                response_ms_p50=_percentile(samples, 0.50),
+                response_ms_p95=_percentile(samples, 0.95),
+                response_ms_p99=_percentile(samples, 0.99),
+                responses_sampled=len(samples),
+            ),
+        )
+
+    exposition: dict[str, Any] = {"at": 0.0, "body": b""}
+
+    @app.get("/metrics", tags=["ops"], response_class=Response)
+    async def metrics(request: Request, state: AppState = Depends(app_state)) -> Response:
+        """Prometheus figures: with `METRICS_TOKEN` as bearer, else for loopback callers only."""
+        token = state.settings.metrics_token
+        if token is not None:
+            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            allowed = hmac.compare_digest(given.encode(), token.get_secret_value().encode())
+        else:
+            peer = request.client.host if request.client else ""
+            allowed = is_loopback(peer) and "x-forwarded-for" not in request.headers
+        if not allowed:
+            body = error_body(
+                403, "forbidden", "metrics need the metrics token", request_id(request)
+            )
+            return Response(body, 403, media_type="application/json")
+        now = time.monotonic()
+        if now - exposition["at"] > 1.0:  # one rendering per second, however often scraped
+            exposition["body"] = await asyncio.to_thread(generate_latest, registry)
+            exposition["at"] = now
+        return Response(exposition["body"], media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/v1/events", response_model=Page, tags=["events"])
     async def list_events(
-        request: Request,
-        response: Response,
         limit: int = Query(50, ge=1, le=500),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
         state: AppState = Depends(app_state),
         _: Principal = Depends(require_role("viewer")),
-    ) -> Page:
+    ) -> Response:
         """Events, newest first, with guest and check-in counts from the graph."""
 
-        async def produce() -> dict[str, Any]:
-            rows, total = await asyncio.to_thread(state.graph.list_events, offset, limit)
+        def produce() -> dict[str, Any]:
+            rows, total = state.graph.list_events(offset, limit)
             items = [EventOut(**_jsonable(r)) for r in rows]
             return Page(items=items, total=total, limit=limit, offset=offset).model_dump()
 
-        return Page(
-            **await cached_json(
-                state.figures, request, response, state.settings.cache_ttl_seconds, produce
-            )
-        )
+        return await cached(state, "events", {"limit": limit, "offset": offset}, produce)
 
     app.include_router(members.router)
     app.include_router(analytics.router)
+    app.include_router(admin.router)
     return app
 
 

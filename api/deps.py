@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from api.auth import Verifier
+from api.protection import ClientAddress, Limiter, RedisGate, ResponseCache
 from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
 from infra.settings import Settings
@@ -15,7 +18,13 @@ from infra.settings import Settings
 class AppState:
     settings: Settings
     graph: GraphStore
-    figures: FigureStore
+    figures: FigureStore  # synchronous client, for work in the threadpool
+    gate: RedisGate  # asynchronous client, for the request path
+    limiter: Limiter
+    cache: ResponseCache
+    verifier: Verifier
+    addresses: ClientAddress
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
 
 
 def app_state(request: Request) -> AppState:

@@ -5,6 +5,8 @@ so it does not depend on how the import assets are shaped. Organizer decisions a
 from Neo4j on every run and applied again.
 """
 
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -13,6 +15,7 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetKey,
+    Failure,
     MaterializeResult,
     MetadataValue,
     Output,
@@ -32,6 +35,7 @@ from domain.identity.pipeline import (
     score_candidates,
 )
 from infra.identity_store import IdentityStore, thresholds_from
+from infra.locks import MemberLocks, unseen_changes
 from infra.settings import get_settings
 from resources.stores import Neo4jResource
 
@@ -182,6 +186,7 @@ def identity_members(
 
 @asset(group_name="identity", compute_kind="neo4j")
 def member_graph(
+    context: AssetExecutionContext,
     identity_candidate_pairs: Scored,
     identity_clusters: Clusters,
     identity_members: Members,
@@ -190,9 +195,20 @@ def member_graph(
     """Members, HAS_IDENTITY, handles, explanations and suggestions written to Neo4j."""
     with neo4j.store() as store:
         store.ensure_schema()
-        report = IdentityStore(store).write(
-            identity_candidate_pairs, identity_clusters, identity_members
-        )
+        # Holding every member's lock: no correction runs during the write, and a result
+        # that missed corrections made while it was computed is not written over them.
+        with MemberLocks(store).everything():
+            record = context.instance.get_run_record_by_id(context.run_id)
+            since = record.start_time if record and record.start_time else time.time()
+            unseen = unseen_changes(store, identity_members, datetime.fromtimestamp(since, UTC))
+            if unseen:
+                raise Failure(
+                    "members were corrected while this run computed; rerun to include "
+                    f"the corrections ({'; '.join(unseen[:3])})"
+                )
+            report = IdentityStore(store).write(
+                identity_candidate_pairs, identity_clusters, identity_members
+            )
         counts = store.counts()
     return MaterializeResult(
         metadata={

@@ -22,10 +22,9 @@ from jwt.algorithms import RSAAlgorithm
 class FakeClerk:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.kid = f"ins_{uuid.uuid4().hex[:12]}"
-        jwk = json.loads(RSAAlgorithm.to_jwk(self._key.public_key()))
-        jwk.update({"kid": self.kid, "alg": "RS256", "use": "sig"})
-        self.jwks = {"keys": [jwk]}
+        self.kid = ""
+        self.jwks: dict[str, Any] = {"keys": []}
+        self.rotate(keep_old=False)
         self.jwks_requests = 0
         outer = self
 
@@ -49,6 +48,23 @@ class FakeClerk:
         self.issuer = f"http://{host}:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
+    def rotate(self, keep_old: bool = False) -> None:
+        """A new signing key, as when an instance rotates keys; the old one is retired
+        (or still published with `keep_old`)."""
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.kid = f"ins_{uuid.uuid4().hex[:12]}"
+        jwk = json.loads(RSAAlgorithm.to_jwk(self._key.public_key()))
+        jwk.update({"kid": self.kid, "alg": "RS256", "use": "sig"})
+        self.jwks = {"keys": [jwk, *(self.jwks["keys"] if keep_old else [])]}
+
+    @property
+    def public_pem(self) -> bytes:
+        from cryptography.hazmat.primitives import serialization
+
+        return self._key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
     @property
     def jwks_url(self) -> str:
         return f"{self.issuer}/.well-known/jwks.json"
@@ -69,6 +85,7 @@ class FakeClerk:
         azp: str = "http://localhost:5173",
         claims: dict[str, Any] | None = None,
         key: rsa.RSAPrivateKey | None = None,
+        kid: str | None = None,
     ) -> str:
         now = int(time.time())
         payload = {
@@ -81,4 +98,6 @@ class FakeClerk:
             "exp": now + ttl,
             **(claims or {}),
         }
-        return jwt.encode(payload, key or self._key, algorithm="RS256", headers={"kid": self.kid})
+        return jwt.encode(
+            payload, key or self._key, algorithm="RS256", headers={"kid": kid or self.kid}
+        )

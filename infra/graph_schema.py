@@ -550,3 +550,98 @@ MATCH (m:{MEMBER})
 RETURN count(m) AS members,
        count(CASE WHEN m.net_computed_at = $stamp THEN 1 END) AS with_metrics
 """
+
+# --- API and privacy: contact-read access log, idempotent actions, erasure tombstones ------
+#
+#   (:ContactAccess {at, by, role, route, request_id, member_ids})   who read whose contact
+#                                                                    details (never the values)
+#   (:ApiIdempotency {key, fingerprint, response, created_at})       answers to organizer actions
+#   (:ErasedSubject {subject_hash, kind, erased_at, erased_by})      keyed hashes of erased
+#                                                                    people's identifiers
+#   (:TestInstanceMarker {marker})                                   a database the tests own
+
+CONTACT_ACCESS = "ContactAccess"
+API_IDEMPOTENCY = "ApiIdempotency"
+ERASED_SUBJECT = "ErasedSubject"
+TEST_INSTANCE_MARKER = "TestInstanceMarker"
+
+API_CONSTRAINTS: tuple[str, ...] = (
+    f"CREATE CONSTRAINT api_idempotency_key IF NOT EXISTS FOR (x:{API_IDEMPOTENCY}) REQUIRE x.key IS UNIQUE",
+    f"CREATE CONSTRAINT erased_subject_hash IF NOT EXISTS FOR (x:{ERASED_SUBJECT}) REQUIRE x.subject_hash IS UNIQUE",
+    f"CREATE INDEX contact_access_at IF NOT EXISTS FOR (x:{CONTACT_ACCESS}) ON (x.at)",
+)
+
+LOG_CONTACT_ACCESS = f"""
+CREATE (:{CONTACT_ACCESS} {{at: datetime(), by: $by, role: $role, route: $route,
+                          request_id: $request_id, member_ids: $member_ids}})
+"""
+
+LIST_CONTACT_ACCESS = f"""
+MATCH (x:{CONTACT_ACCESS})
+WHERE $member IS NULL OR $member IN x.member_ids
+RETURN x {{.by, .role, .route, .request_id, .member_ids, at: toString(x.at)}} AS entry
+ORDER BY x.at DESC
+SKIP $skip LIMIT $limit
+"""
+
+LIST_MEMBERS_BY_NAME = f"""
+MATCH (m:{MEMBER})
+WHERE $q IS NULL OR toLower(coalesce(m.display_name, '')) CONTAINS $q
+RETURN m {{.member_id, .display_name, .email, .emails, .phone, .company, .job_title,
+          .observation_count, .sources, .first_seen, .last_seen}} AS member
+ORDER BY toLower(coalesce(m.display_name, '')), m.member_id
+SKIP $skip LIMIT $limit
+"""
+
+COUNT_MEMBERS_BY_NAME = f"""
+MATCH (m:{MEMBER})
+WHERE $q IS NULL OR toLower(coalesce(m.display_name, '')) CONTAINS $q
+RETURN count(m) AS n
+"""
+
+GET_IDEMPOTENCY = f"""
+MATCH (x:{API_IDEMPOTENCY} {{key: $key}})
+RETURN x.fingerprint AS fingerprint, x.response AS response, x.status AS status
+"""
+
+
+PUT_IDEMPOTENCY = f"""
+MERGE (x:{API_IDEMPOTENCY} {{key: $key}})
+ON CREATE SET x.fingerprint = $fingerprint, x.response = $response, x.status = $status,
+              x.created_at = datetime()
+"""
+
+MARK_TEST_INSTANCE = f"MERGE (:{TEST_INSTANCE_MARKER} {{marker: 'community-platform-tests'}})"
+HAS_TEST_MARKER = f"MATCH (x:{TEST_INSTANCE_MARKER}) RETURN count(x) > 0 AS marked"
+COUNT_ALL_NODES = "MATCH (n) RETURN count(n) AS n"
+DELETE_ALL_BUT_MARKER = f"""
+MATCH (n) WHERE NOT n:{TEST_INSTANCE_MARKER}
+CALL (n) {{ DETACH DELETE n }} IN TRANSACTIONS OF 10000 ROWS
+"""
+
+DECISIONS_ABOUT = f"""
+MATCH (d:{IDENTITY_DECISION}) WHERE d.a IN $ids OR d.b IN $ids
+RETURN properties(d) AS d ORDER BY d.created_at
+"""
+
+RECORD_TOMBSTONES = f"""
+UNWIND $hashes AS h
+MERGE (x:{ERASED_SUBJECT} {{subject_hash: h}})
+ON CREATE SET x.erased_at = datetime($at), x.erased_by = $by
+"""
+
+LOAD_TOMBSTONES = f"MATCH (x:{ERASED_SUBJECT}) RETURN collect(x.subject_hash) AS hashes"
+
+# One transaction: the person's records, handles only they used, decisions and suggestions
+# about their records, ids redirecting to them, and the member itself.
+ERASE_PERSON: tuple[str, ...] = (
+    f"""MATCH (i:{IDENTITY})-[:{HAS_HANDLE}]->(h:{HANDLE}) WHERE i.observation_id IN $ids
+    WITH DISTINCT h
+    WHERE NOT EXISTS {{ MATCH (o:{IDENTITY})-[:{HAS_HANDLE}]->(h) WHERE NOT o.observation_id IN $ids }}
+    DETACH DELETE h""",
+    f"MATCH (d:{IDENTITY_DECISION}) WHERE d.a IN $ids OR d.b IN $ids DETACH DELETE d",
+    f"MATCH (s:{MERGE_SUGGESTION}) WHERE s.a IN $ids OR s.b IN $ids DETACH DELETE s",
+    f"MATCH (i:{IDENTITY}) WHERE i.observation_id IN $ids DETACH DELETE i",
+    f"MATCH (a:{MEMBER_ALIAS}) WHERE a.redirect_to = $member_id DETACH DELETE a",
+    f"MATCH (m:{MEMBER} {{member_id: $member_id}}) DETACH DELETE m",
+)

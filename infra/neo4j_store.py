@@ -54,7 +54,7 @@ class GraphStore:
         return [r.data() for r in records]
 
     def ensure_schema(self) -> None:
-        for statement in (*gs.CONSTRAINTS, *gs.INDEXES):
+        for statement in (*gs.CONSTRAINTS, *gs.INDEXES, *gs.API_CONSTRAINTS):
             self.driver.execute_query(statement, database_=self.database)
 
     def write_batches(self, query: str, rows: Sequence[dict[str, Any]], **params: Any) -> int:
@@ -120,11 +120,31 @@ class GraphStore:
         }
 
     def delete_all(self) -> None:
-        """Empties the database (tests, `community reset`); batched so large graphs fit in memory."""
+        """Empties a test database; batched so large graphs fit in memory.
+
+        Refuses a database without the test marker (`mark_test_instance`), so a test run
+        with production settings in its environment cannot erase production.
+        """
+        if not self.has_test_marker():
+            raise RuntimeError(
+                f"refusing to empty {self.driver.get_server_info().address}: it does not carry "
+                "the test marker (only databases the test profile created may be wiped)"
+            )
         with self.driver.session(database=self.database) as session:
-            session.run(
-                "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
-            ).consume()
+            session.run(gs.DELETE_ALL_BUT_MARKER).consume()
+
+    def has_test_marker(self) -> bool:
+        return bool(self.run(gs.HAS_TEST_MARKER)[0]["marked"])
+
+    def mark_test_instance(self, owned: bool = False) -> bool:
+        """Marks a database as the tests' own: when empty, or `owned` (the test profile
+        started it). False, and no mark, otherwise."""
+        if self.has_test_marker():
+            return True
+        if not owned and self.run(gs.COUNT_ALL_NODES)[0]["n"] > 0:
+            return False
+        self.run(gs.MARK_TEST_INSTANCE)
+        return True
 
     def counts(self) -> dict[str, int]:
         nodes = self.run("MATCH (n) RETURN count(n) AS n")[0]["n"]

@@ -51,6 +51,10 @@ class RedisKeys:
         """String: the incremental cursor of one source (per organization or calendar)."""
         return self._k("sync", "cursor", source, scope)
 
+    def test_marker(self) -> str:
+        """String: present only in a database the test profile owns (tests may wipe it)."""
+        return self._k("test-instance-marker")
+
     # API concerns.
     def cache_generation(self) -> str:
         """Integer bumped by every write that changes served data; part of each cache key."""
@@ -59,5 +63,22 @@ class RedisKeys:
     def response_cache(self, route: str, fingerprint: str) -> str:
         return self._k("api", "cache", route, fingerprint)
 
-    def rate_limit(self, subject: str, window: int) -> str:
-        return self._k("api", "ratelimit", subject, str(window))
+    def rate_limit(self, subject: str) -> str:
+        """String: the GCRA theoretical arrival time (ms) of one caller."""
+        return self._k("api", "ratelimit", subject)
+
+    def ip_block(self, ip: str) -> str:
+        """String with a TTL: the address is blocked until the key expires."""
+        return self._k("api", "block", ip)
+
+    def ip_abuse(self, ip: str) -> str:
+        """Integer with a TTL: failed authentications and limit hits of an address."""
+        return self._k("api", "abuse", ip)
+
+    def idempotency(self, user: str, key: str) -> str:
+        """JSON string: the stored answer to an organizer action with an Idempotency-Key."""
+        return self._k("api", "idempotency", user, key)
+
+    def erased_subjects(self) -> str:
+        """Set: keyed hashes of erased people's identifiers (tombstones, mirrored from Neo4j)."""
+        return self._k("privacy", "erased")

@@ -62,6 +62,30 @@ class FigureStore:
         raw = self.r.get(key)
         return None if raw is None else json.loads(str(raw))
 
+    def has_test_marker(self) -> bool:
+        return bool(self.r.exists(self.keys.test_marker()))
+
+    def mark_test_instance(self, owned: bool = False) -> bool:
+        """Marks a database as the tests' own: when empty, or `owned` (the test profile
+        started it). False, and no mark, otherwise."""
+        if self.has_test_marker():
+            return True
+        if not owned and self.r.dbsize() > 0:
+            return False
+        self.r.set(self.keys.test_marker(), "community-platform-tests")
+        return True
+
+    def flush_test_db(self) -> None:
+        """Empties a test database, keeping its marker; refuses one without the marker."""
+        if not self.has_test_marker():
+            raise RuntimeError(
+                "refusing to flush this Redis database: it does not carry the test marker"
+            )
+        pipe = self.r.pipeline(transaction=True)
+        pipe.flushdb()
+        pipe.set(self.keys.test_marker(), "community-platform-tests")
+        pipe.execute()
+
     def ping(self) -> float:
         start = time.perf_counter()
         self.r.ping()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 from typing import Literal
 
@@ -60,15 +62,47 @@ class Settings(BaseSettings):
     nightly_cron: str = "0 3 * * *"
     snapshot_cron: str = "0 5 * * *"  # monthly analytics snapshot (month to date)
 
-    # API authentication (Clerk session JWTs) and protection
-    auth_mode: Literal["clerk", "dev"] = "clerk"
+    # API authentication (Clerk session JWTs) and the role policy
+    auth_mode: Literal["clerk", "dev"] = "clerk"  # dev: HS256 tokens, loopback only
     clerk_jwks_url: str | None = None  # https://<frontend-api>/.well-known/jwks.json
-    clerk_issuer: str | None = None  # https://<frontend-api>
-    clerk_authorized_parties: list[str] = []  # allowed `azp` origins; empty = any
-    clerk_role_claim: str = "role"  # custom session claim holding viewer/organizer/admin
-    dev_jwt_secret: SecretStr = SecretStr("dev-only-secret-change-me-0123456789")
+    clerk_issuer: str | None = None  # https://<frontend-api>; required in clerk mode
+    clerk_authorized_parties: list[str] = []  # allowed `azp` origins; required in clerk mode
+    clerk_role_claim: str = "role"  # the one session claim roles are read from
+    # claim value -> platform role; a value not listed here grants nothing
+    auth_role_policy: dict[str, str] = {
+        "viewer": "viewer",
+        "organizer": "organizer",
+        "admin": "admin",
+    }
+    # organization roles count only inside these organizations (empty: organization roles ignored)
+    clerk_organization_ids: list[str] = []
+    clerk_org_role_policy: dict[str, str] = {
+        "org:admin": "admin",
+        "org:organizer": "organizer",
+        "org:member": "viewer",
+    }
+    auth_default_role: Literal["viewer", "organizer", "admin"] | None = None  # off: 403
+    jwks_timeout_seconds: float = Field(default=3.0, gt=0)
+    jwks_cache_seconds: int = Field(default=600, ge=1)  # keys expire from the cache after this
+    jwks_refetch_interval_seconds: float = Field(default=30.0, ge=0)  # unknown `kid` refetch
+    dev_jwt_secret: SecretStr | None = None  # unset: generated once per install (state dir)
+
+    # API protection
     rate_limit_per_minute: int = Field(default=120, ge=1)
-    rate_limit_anonymous_per_minute: int = Field(default=30, ge=1)
+    rate_limit_anonymous_per_minute: int = Field(default=30, ge=1)  # failed authentication
+    rate_limit_fail_open: bool = True  # Redis down: serve (true) or answer 503 (false)
+    redis_retry_seconds: float = Field(default=5.0, gt=0)  # Redis down: next attempt after
+    trusted_proxies: list[str] = []  # addresses/CIDRs whose X-Forwarded-For is believed
+    metrics_token: SecretStr | None = None  # bearer for /metrics; unset: loopback callers only
+    ip_block_threshold: int = Field(default=60, ge=1)  # failures or 429s within the window
+    ip_block_window_seconds: int = Field(default=300, ge=1)
+    ip_block_seconds: int = Field(default=900, ge=1)
+    cors_origins: list[str] = ["http://localhost:3000"]
+    max_body_bytes: int = Field(default=65536, ge=1024)
+    max_query_bytes: int = Field(default=2048, ge=64)
+    max_header_bytes: int = Field(default=8192, ge=1024)
+    unmerge_max_decisions: int = Field(default=2000, ge=1)  # split x rest pairs per request
+    privacy_hash_key: SecretStr | None = None  # erasure tombstones; unset: per install
 
     # Platform APIs (defaults point at the local fakes the demo starts, `python -m fakes serve`)
     luma_base_url: str = "http://127.0.0.1:8711/v1"  # real: https://public-api.luma.com/v1
@@ -141,6 +175,34 @@ class Settings(BaseSettings):
     @property
     def data_path(self) -> Path:
         return self.path(self.data_dir)
+
+    def install_secret(self, name: str) -> str:
+        """A random secret generated once per install (state folder, mode 0600).
+
+        Secrets never have defaults in the code: a published default is no secret.
+        """
+        path = self.state_path / "secrets" / name
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        value = secrets.token_urlsafe(48)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process created it first
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as f:
+            f.write(value)
+        return value
+
+    def dev_secret(self) -> str:
+        if self.dev_jwt_secret is not None:
+            return self.dev_jwt_secret.get_secret_value()
+        return self.install_secret("dev-jwt-secret")
+
+    def privacy_key(self) -> bytes:
+        if self.privacy_hash_key is not None:
+            return self.privacy_hash_key.get_secret_value().encode()
+        return self.install_secret("privacy-hash-key").encode()
 
 
 def get_settings(**overrides: object) -> Settings:

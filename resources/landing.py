@@ -39,6 +39,7 @@ from domain.model import (
     conform,
 )
 from domain.normalize.batch import NormalizedBatch
+from infra.erasure import TOMBSTONE_FILE, Tombstones
 from infra.neo4j_store import GraphStore
 from infra.settings import get_settings
 from resources.exports import ExportImport, FolderPlan, import_exports, plan_folder
@@ -217,9 +218,17 @@ class DataStore:
     def _table_file(self, table: str, source: str, day: str) -> Path:
         return self.root / "normalized" / table / source / f"{day}.parquet"
 
+    def _without_erased(self, batch: NormalizedBatch) -> dict[str, pl.DataFrame]:
+        """The batch's tables minus people erased for privacy (their tombstones)."""
+        tables = {t: getattr(batch, t) for t in TABLES}
+        if not (self.root / TOMBSTONE_FILE).exists():
+            return tables
+        return Tombstones.load(self.root, get_settings().privacy_key()).drop_erased(tables)
+
     def write_day(self, source: str, day: str, batch: NormalizedBatch) -> None:
+        tables = self._without_erased(batch)
         for table, schema in TABLES.items():
-            frame = conform(getattr(batch, table), schema)
+            frame = conform(tables[table], schema)
             path = self._table_file(table, source, day)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
@@ -264,11 +273,12 @@ class DataStore:
         return combined
 
     def write_combined(self, batch: NormalizedBatch) -> None:
+        tables = self._without_erased(batch)
         for table, schema in TABLES.items():
             path = self.root / "combined" / f"{table}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-            conform(getattr(batch, table), schema).write_parquet(tmp)
+            conform(tables[table], schema).write_parquet(tmp)
             tmp.replace(path)
 
     def read_combined(self) -> NormalizedBatch:

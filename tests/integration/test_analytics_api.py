@@ -54,7 +54,12 @@ def test_not_computed_yet_is_a_clear_404(
         resp = client.get(path)
         assert resp.status_code == 404, path
         assert resp.json()["error"] == "not_computed"
-    assert client.get("/v1/analytics/snapshots").json() == {"items": [], "total": 0}
+    assert client.get("/v1/analytics/snapshots").json() == {
+        "items": [],
+        "total": 0,
+        "limit": 24,
+        "offset": 0,
+    }
 
 
 def test_requires_a_token(api_settings: Settings) -> None:
@@ -97,6 +102,10 @@ def test_snapshots_and_month_validation(computed: None, client: TestClient) -> N
     assert [i["month"] for i in listed["items"]] == ["2026-01", "2026-02"]
     assert listed["items"][0]["structural_change"] is None
     assert listed["items"][1]["compared_with"] == "2026-01"
+    assert listed["total"] == 2
+    # Paged: only the months asked for are loaded.
+    page = client.get("/v1/analytics/snapshots", params={"limit": 1, "offset": 1}).json()
+    assert [i["month"] for i in page["items"]] == ["2026-02"] and page["total"] == 2
     feb = client.get("/v1/analytics/snapshots/2026-02").json()
     assert feb["structural_change"]["per_dimension"]["H0"]["bottleneck"] >= 0
     assert feb["topology"]["diagrams"]

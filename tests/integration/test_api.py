@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from api.app import create_app
 from infra.neo4j_store import GraphStore
@@ -70,10 +71,19 @@ def test_bad_paging_is_a_clear_4xx(client: TestClient) -> None:
     assert fields == {"limit", "offset"}
 
 
-def test_metrics_are_exposed(client: TestClient) -> None:
-    client.get("/health")
-    text = client.get("/metrics").text
+def test_metrics_need_the_metrics_token(api_settings: Settings) -> None:
+    cfg = api_settings.model_copy(update={"metrics_token": SecretStr("scrape-secret-0123456789")})
+    with TestClient(create_app(cfg)) as c:
+        c.get("/health")
+        refused = c.get("/metrics")
+        assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
+        wrong = c.get("/metrics", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 403
+        text = c.get("/metrics", headers={"Authorization": "Bearer scrape-secret-0123456789"}).text
     assert 'http_requests_total{method="GET",route="/health"' in text
+    # No token configured: only direct loopback callers (the test client is not one).
+    with TestClient(create_app(api_settings)) as c:
+        assert c.get("/metrics").status_code == 403
 
 
 def _free_port() -> int:
@@ -82,7 +92,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_health_is_503_and_names_redis_when_redis_stops(services: Settings, tmp_path: Path) -> None:
+def test_redis_stopping_degrades_health_and_reads_keep_working(
+    graph: GraphStore, figures: FigureStore, services: Settings, tmp_path: Path
+) -> None:
     port = _free_port()
     binary = shutil.which("redis-server")
     assert binary, "redis-server is installed by ./run"
@@ -99,17 +111,35 @@ def test_health_is_503_and_names_redis_when_redis_stops(services: Settings, tmp_
                 break
             except redis.ConnectionError:
                 time.sleep(0.1)
-        settings = services.model_copy(update={"redis_url": url})
+        settings = dev_settings(services, redis_url=url)
         with TestClient(create_app(settings)) as c:
-            assert c.get("/health").status_code == 200
+            c.headers.update(auth_headers(settings))
+            assert c.get("/health").json()["status"] == "ok"
+            assert c.get("/v1/events").headers["x-cache"] == "miss"
+            assert c.get("/v1/events").headers["x-cache"] == "hit"
             proc.terminate()
             proc.wait(timeout=10)
             resp = c.get("/health")
-            assert resp.status_code == 503
+            assert resp.status_code == 200
             body = resp.json()
-            assert body["dependencies"]["redis"]["status"] == "down"
-            assert "connect" in body["dependencies"]["redis"]["error"].lower()
+            assert body["status"] == "degraded"
+            assert body["dependencies"]["redis"] == {
+                "status": "down",
+                "latency_ms": None,
+                "error": "unreachable",
+            }
             assert body["dependencies"]["neo4j"]["status"] == "up"
+            # Reads pass through: no rate limit headers, no cache, no server error.
+            for params in ({}, {"limit": 2}, {"offset": 1}):
+                read = c.get("/v1/events", params=params)
+                assert read.status_code == 200, read.text
+                assert "x-ratelimit-limit" not in read.headers
+            # Failing closed instead: 503 with Retry-After, never a 500.
+            closed = dev_settings(services, redis_url=url, rate_limit_fail_open=False)
+        with TestClient(create_app(closed)) as c:
+            resp = c.get("/v1/events", headers=auth_headers(closed))
+            assert resp.status_code == 503 and resp.headers["retry-after"] == "5"
+            assert resp.json()["error"] == "unavailable"
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -53,8 +54,71 @@ def test_list_and_search_members(api: TestClient, viewer: dict[str, str]) -> Non
     assert not {m["member_id"] for m in body["items"]} & {m["member_id"] for m in page2["items"]}
     by_name = api.get("/v1/members", params={"q": "alice"}, headers=viewer).json()
     assert [m["display_name"] for m in by_name["items"]] == ["Alice Chen"]
+    # Viewers cannot find people by contact details; organizers can.
     by_email = api.get("/v1/members", params={"q": "bobsmith+events@"}, headers=viewer).json()
-    assert [m["display_name"] for m in by_email["items"]] == ["Bob Smith"]
+    assert by_email["items"] == [] and by_email["total"] == 0
+    organizer = auth_headers(
+        api.app.state.platform.settings,  # type: ignore[attr-defined]
+        role="organizer",
+        user_id="org_1",
+    )
+    found = api.get("/v1/members", params={"q": "bobsmith+events@"}, headers=organizer).json()
+    assert [m["display_name"] for m in found["items"]] == ["Bob Smith"]
+
+
+def test_viewers_see_contact_details_masked(
+    api: TestClient, viewer: dict[str, str], graph: GraphStore
+) -> None:
+    body = api.get("/v1/members", params={"limit": 500}, headers=viewer).json()
+    assert body["contact_details"] == "masked"
+    text = json.dumps(body)
+    assert "bobsmith" not in text and "alice.chen@" not in text
+    bob = next(m for m in body["items"] if m["display_name"] == "Bob Smith")
+    assert bob["email"].startswith("b***@") and "@" in bob["email"]
+    for m in body["items"]:
+        for e in m.get("emails") or []:
+            local = e.split("@")[0]
+            assert local.endswith("***") and len(local) == 4
+        if m.get("phone"):
+            assert "•••" in m["phone"] and m["phone"][-4:].isdigit()
+    detail = api.get(f"/v1/members/{bob['member_id']}", headers=viewer).json()
+    assert detail["contact_details"] == "masked"
+    raw = json.dumps(detail)
+    assert "bobsmith" not in raw and "***@" in raw
+    for ident in detail["identities"]:
+        email = ident["identity"].get("email")
+        assert email is None or "***@" in email
+    for p in detail["provenance"]:
+        if p["attribute"] in ("email", "emails", "phone", "phones"):
+            assert "***" in p["value"] or "•••" in p["value"]
+    # Nothing unmasked was read, so nothing is in the access log.
+    assert (
+        IdentityStore(graph).graph.run("MATCH (x:ContactAccess) RETURN count(x) AS n")[0]["n"] == 0
+    )
+
+
+def test_organizer_contact_reads_are_access_logged(
+    api: TestClient, organizer: dict[str, str], graph: GraphStore, services: Settings
+) -> None:
+    members = api.get("/v1/members", params={"limit": 500}, headers=organizer).json()
+    assert members["contact_details"] == "visible"
+    bob = next(m for m in members["items"] if m["display_name"] == "Bob Smith")
+    assert "bobsmith" in json.dumps(bob)
+    detail = api.get(f"/v1/members/{bob['member_id']}", headers=organizer)
+    assert detail.json()["contact_details"] == "visible"
+    admin = auth_headers(dev_settings(services), role="admin", user_id="admin_1")
+    log = api.get(
+        "/v1/admin/contact-access", params={"member_id": bob["member_id"]}, headers=admin
+    ).json()["items"]
+    assert [e["route"] for e in log] == ["/v1/members/{member_id}", "/v1/members"]
+    assert all(e["by"] == "org_1" and e["role"] == "organizer" for e in log)
+    assert log[0]["member_ids"] == [bob["member_id"]]
+    assert log[0]["request_id"] == detail.headers["x-request-id"]
+    # Who, whose, when; never the values.
+    stored = json.dumps(graph.run("MATCH (x:ContactAccess) RETURN properties(x) AS p"), default=str)
+    assert "@" not in stored and "bobsmith" not in stored
+    # Organizers may not read the log; viewers' reads never land in it.
+    assert api.get("/v1/admin/contact-access", headers=organizer).status_code == 403
 
 
 def test_get_member_with_provenance_events_and_explanations(
@@ -250,3 +314,57 @@ def test_review_queue_puts_the_largest_change_first(
             sizes.append(len(member["identities"]))
         assert [s["records_a"], s["records_b"]] == sizes
         assert s["records_joined"] == sum(sizes)
+
+
+def test_idempotency_key_makes_a_retry_safe(
+    api: TestClient, organizer: dict[str, str], graph: GraphStore
+) -> None:
+    a = assignment(graph)
+    alice, lena = a["luma:a1"], a["luma:l1"]
+    keyed = {**organizer, "Idempotency-Key": "merge-alice-lena-0001"}
+    first = api.post(f"/v1/members/{alice}/merge", json={"other_member_id": lena}, headers=keyed)
+    assert first.status_code == 200, first.text
+    decisions = IdentityStore(graph).load_decisions().height
+    again = api.post(f"/v1/members/{alice}/merge", json={"other_member_id": lena}, headers=keyed)
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert IdentityStore(graph).load_decisions().height == decisions
+    other = api.post(
+        f"/v1/members/{alice}/unmerge", json={"observation_ids": ["luma:l1"]}, headers=keyed
+    )
+    assert other.status_code == 409 and other.json()["error"] == "idempotency_key_reused"
+
+
+def test_retry_after_a_failure_part_way_never_duplicates_a_decision(
+    api: TestClient, organizer: dict[str, str], graph: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The action dies after its decisions are stored (as if the process were killed before
+    the recomputation); the retry with the same key completes it without a second copy."""
+    sugg = api.get("/v1/merge-suggestions", headers=organizer).json()["items"]
+    rossi = next(s for s in sugg if {s["a"], s["b"]} == {"luma:r1", "luma:r2"})
+    real = IdentityStore.recompute
+    calls = {"n": 0}
+
+    def dies_once(self: IdentityStore, *args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("killed part-way")
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(IdentityStore, "recompute", dies_once)
+    keyed = {**organizer, "Idempotency-Key": "accept-rossi-0001"}
+    path = f"/v1/merge-suggestions/{rossi['suggestion_id']}/accept"
+    failed = api.post(path, headers=keyed)
+    assert failed.status_code == 500 and failed.json()["error"] == "internal_error"
+    assert IdentityStore(graph).load_decisions().height == 1  # stored before the failure
+    retry = api.post(path, headers=keyed)
+    assert retry.status_code == 200, retry.text
+    after = assignment(graph)
+    assert after["luma:r1"] == after["luma:r2"]
+    assert IdentityStore(graph).load_decisions().height == 1
+    assert (
+        retry.json()["decision_ids"]
+        == IdentityStore(graph).load_decisions()["decision_id"].to_list()
+    )
+    no_dangling(graph)

@@ -1,0 +1,72 @@
+"""The one error shape, its OpenAPI documentation, and cached JSON responses."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import AppState
+
+MAX_OFFSET = 100_000  # deeper pages: narrow the query instead
+MAX_ID_LENGTH = 200
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error answer, 500 included."""
+
+    error: str
+    message: str
+    request_id: str
+    details: list[FieldError] | None = None
+
+
+def _doc(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _doc("The request contradicts itself"),
+    401: _doc("Missing, malformed or invalid bearer token (see WWW-Authenticate)"),
+    403: _doc("The caller's role does not allow this, or the address is blocked"),
+    404: _doc("Unknown resource"),
+    409: _doc("Conflicts with the current state (or an Idempotency-Key reused differently)"),
+    413: _doc("Body too large"),
+    414: _doc("Query string too long"),
+    422: _doc("Invalid parameters or body; `details` lists the fields"),
+    429: _doc("Rate limited; see Retry-After"),
+    431: _doc("Request headers too large"),
+    500: _doc("Unexpected error; quote the request id"),
+    503: _doc("A backing service is unavailable; retry after Retry-After"),
+}
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value, default=str, separators=(",", ":")).encode()
+
+
+async def cached(
+    state: AppState, route: str, params: dict[str, Any], produce: Callable[[], Any]
+) -> Response:
+    """A JSON response from the cache, or produced in the threadpool and stored.
+
+    Only the validated parameters the route passes make up the key, so unknown query
+    parameters cannot multiply cache entries. A hit is sent as stored, never decoded.
+    """
+    key = state.cache.key(route, params)
+    body, generation, _ = await state.cache.get(key)
+    if body is not None:
+        return Response(body, media_type="application/json", headers={"X-Cache": "hit"})
+    value = await run_in_threadpool(produce)
+    body = dumps(value)
+    await state.cache.put(key, generation, body)
+    return Response(body, media_type="application/json", headers={"X-Cache": "miss"})
