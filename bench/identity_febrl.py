@@ -15,7 +15,7 @@ Splink (DuckDB) is configured as its documentation recommends: name comparisons 
 term-frequency adjustments, several blocking rules for prediction, the match prior from
 deterministic rules, u from random sampling, m by EM over several blocking rules.
 
-    .venv/bin/python -m bench.identity_febrl [--quick]
+    .venv/bin/python -m bench.identity_febrl [--quick] [--datasets febrl1 febrl3]
 """
 
 from __future__ import annotations
@@ -457,9 +457,11 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--datasets", nargs="*", default=["febrl1", "febrl2", "febrl3"])
-    ap.add_argument("--generator-size", type=int, default=20_000)
+    ap.add_argument("--generator-size", type=int, default=None)
+    ap.add_argument("--quick", action="store_true", help="a smaller generator run")
     args = ap.parse_args()
-    report(tuple(args.datasets), args.generator_size)
+    size = args.generator_size or (5_000 if args.quick else 20_000)
+    report(tuple(args.datasets), size)
 
 
 if __name__ == "__main__":

@@ -125,7 +125,7 @@ def test_resync_after_removal_and_cleared_email_matches_a_clean_import(
 
     # A clean import of the new lists gives the very same graph, counts and inputs.
     graph.delete_all()
-    figures.r.flushdb()
+    figures.flush_test_db()
     assert run_refresh(settings, apis=apis, data_dir=tmp_path / "clean").success
     assert graph_state(graph) == synced
     assert figures.event_guest_counts() == synced_counts
