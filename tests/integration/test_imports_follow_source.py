@@ -3,6 +3,7 @@ reach Neo4j, the guest counts and what identity resolution and analytics read.""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from infra.identity_store import IdentityStore
 from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
 from infra.settings import Settings
+from resources.landing import DataStore, import_export_folder, publish
+from tests.integration.test_identity_graph import run_identity
 from tests.integration.test_slice import FakeApis, run_refresh, start_fakes
 
 FULL_LUMA = {"ops": {"luma_api": {"config": {"full_refresh": True}}}}
@@ -188,3 +191,48 @@ def test_identity_named_by_a_decision_stays_without_attendance(graph: GraphStore
     # A rerun of the same tables changes nothing.
     again = graph.replace_imports(*_tables([("luma:a", "luma:e1", None)]))
     assert again["removed_attendance"] == 0 and again["removed_identities"] == 0
+
+
+def member_attendance(graph: GraphStore) -> set[tuple[tuple[str, ...], str, str]]:
+    """What analytics reads, keyed by each member's records (member ids may differ between
+    two separate builds): (the member's observation ids, event id, status)."""
+    rows = graph.run(
+        "MATCH (m:Member)-[:HAS_IDENTITY]->(i:Identity) "
+        "WITH m, collect(i.observation_id) AS ids "
+        "MATCH (m)-[:HAS_IDENTITY]->(:Identity)-[a:ATTENDED]->(e:Event) "
+        "RETURN ids, e.event_id AS event, a.status AS status"
+    )
+    return {(tuple(sorted(r["ids"])), r["event"], r["status"]) for r in rows}
+
+
+def test_removal_from_an_export_reaches_members_and_analytics_inputs(
+    graph: GraphStore, figures: FigureStore, settings: Settings, tmp_path: Path
+) -> None:
+    root = tmp_path / "exports"
+    shutil.copytree(settings.samples_dir, root)
+
+    def import_all(store: DataStore) -> None:
+        for source in ("luma", "eventbrite", "partiful"):
+            import_export_folder(store, root, source)
+        publish(store, graph)
+        run_identity(settings)  # asserts its checks: no dangling or empty members
+
+    live = DataStore(tmp_path / "live")
+    import_all(live)
+    before = member_attendance(graph)
+    alice = next(ids for ids, _, _ in before if "luma:gst-a2" in ids)
+    assert len(alice) > 1  # Alice has records on other lists too
+    # At the source: Alice is taken off the October breakfast list.
+    guests = root / "luma" / "guests" / "evt-founders-oct.csv"
+    lines = guests.read_text().splitlines(keepends=True)
+    guests.write_text("".join(line for line in lines if not line.startswith("gst-a2,")))
+    import_all(live)
+    after = member_attendance(graph)
+    assert not graph.run("MATCH (i:Identity {observation_id: 'luma:gst-a2'}) RETURN i")
+    alice_now = next(ids for ids, _, _ in after if set(ids) & set(alice))
+    assert "luma:gst-a2" not in alice_now
+    assert not {e for ids, e, _ in after if ids == alice_now} & {"luma:evt-founders-oct"}
+    # The same as a clean build from the edited folder.
+    graph.delete_all()
+    import_all(DataStore(tmp_path / "clean"))
+    assert member_attendance(graph) == after
