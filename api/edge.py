@@ -197,7 +197,7 @@ class Edge:
             verdict = await state.limiter.check(f"anon:{ip}", ip, s.rate_limit_anonymous_per_minute)
             if verdict.blocked:
                 return 403, "blocked", "this address is blocked for a while", verdict.headers()
-            if not verdict.allowed:
+            if not verdict.allowed and not verdict.degraded:
                 return self._limited(verdict, s.rate_limit_anonymous_per_minute)
             await state.limiter.record_failure(ip)
             err = AuthError(401, "unauthorized", "missing bearer token")
