@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Builds the app; settings are read here, when the server starts."""
     cfg = settings or get_settings()
     check_auth_settings(cfg)
+    process = psutil.Process(os.getpid())  # one object: cpu_percent measures between calls
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -127,7 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             verifier=verifier,
             addresses=ClientAddress(cfg.trusted_proxies),
         )
-        psutil.Process(os.getpid()).cpu_percent(None)  # starts the CPU measurement
+        process.cpu_percent(None)  # starts the CPU measurement
         try:
             yield
         finally:
@@ -235,7 +236,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if neo4j.status != "up":
             status = "down"
         response.status_code = 503 if status == "down" else 200
-        proc = psutil.Process(os.getpid())
+        proc = process
         samples = list(state.latencies)
         return Health(
             status=status,

@@ -27,6 +27,7 @@ class AppState:
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
 
 
-def app_state(request: Request) -> AppState:
+async def app_state(request: Request) -> AppState:
+    """Async on purpose: FastAPI runs a plain-function dependency in the threadpool."""
     state: AppState = request.app.state.platform
     return state

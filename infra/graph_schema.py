@@ -611,6 +611,12 @@ ON CREATE SET x.fingerprint = $fingerprint, x.response = $response, x.status = $
               x.created_at = datetime()
 """
 
+# Keys are for retries, not forever: answers older than a day are dropped.
+EXPIRE_IDEMPOTENCY = f"""
+MATCH (x:{API_IDEMPOTENCY}) WHERE x.created_at < datetime() - duration('P1D')
+WITH x LIMIT 1000 DELETE x
+"""
+
 MARK_TEST_INSTANCE = f"MERGE (:{TEST_INSTANCE_MARKER} {{marker: 'community-platform-tests'}})"
 HAS_TEST_MARKER = f"MATCH (x:{TEST_INSTANCE_MARKER}) RETURN count(x) > 0 AS marked"
 COUNT_ALL_NODES = "MATCH (n) RETURN count(n) AS n"

@@ -65,3 +65,4 @@ class PrivacyStore:
             status=status,
             response=json.dumps(body, default=str),
         )
+        self.graph.run(gs.EXPIRE_IDEMPOTENCY)

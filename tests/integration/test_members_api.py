@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -16,6 +20,7 @@ from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
 from infra.settings import Settings
 from tests.auth_helpers import auth_headers, dev_settings
+from tests.integration.test_api import _free_port
 from tests.integration.test_identity_graph import assignment, load, no_dangling, run_identity
 
 
@@ -368,3 +373,57 @@ def test_retry_after_a_failure_part_way_never_duplicates_a_decision(
         == IdentityStore(graph).load_decisions()["decision_id"].to_list()
     )
     no_dangling(graph)
+
+
+def test_unmerge_size_is_capped(
+    graph: GraphStore, figures: FigureStore, services: Settings
+) -> None:
+    load(graph)
+    run_identity(services)
+    cfg = dev_settings(services, unmerge_max_decisions=1)
+    bob = assignment(graph)["luma:b1"]
+    with TestClient(create_app(cfg)) as c:
+        resp = c.post(
+            f"/v1/members/{bob}/unmerge",
+            json={"observation_ids": ["luma:b1"]},
+            headers=auth_headers(cfg, role="organizer"),
+        )
+    assert resp.status_code == 422 and resp.json()["error"] == "too_many_decisions"
+    assert IdentityStore(graph).load_decisions().height == 0
+
+
+def test_corrections_and_reads_work_while_redis_is_away(
+    graph: GraphStore, figures: FigureStore, services: Settings, tmp_path: Path
+) -> None:
+    load(graph)
+    run_identity(services)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
+         "127.0.0.1", "--save", "", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(0.5)
+        cfg = dev_settings(services, redis_url=f"redis://127.0.0.1:{port}/0")
+        a = assignment(graph)
+        with TestClient(create_app(cfg)) as c:
+            viewer = auth_headers(cfg)
+            org = auth_headers(cfg, role="organizer", user_id="org_1")
+            assert c.get("/v1/members", headers=viewer).headers["x-cache"] == "miss"
+            proc.terminate()
+            proc.wait(timeout=10)
+            merged = c.post(
+                f"/v1/members/{a['luma:a1']}/merge",
+                json={"other_member_id": a["luma:l1"]},
+                headers={**org, "Idempotency-Key": "merge-during-outage-1"},
+            )
+            assert merged.status_code == 200, merged.text
+            listed = c.get("/v1/members", params={"limit": 500}, headers=viewer)
+            assert listed.status_code == 200
+            assert c.get("/health").json()["status"] == "degraded"
+        assert assignment(graph)["luma:l1"] == assignment(graph)["luma:a1"]
+        assert IdentityStore(graph).load_decisions().height >= 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()

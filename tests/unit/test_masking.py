@@ -60,3 +60,30 @@ def test_asset_previews_never_show_contact_details() -> None:
     text = str(md_table(frame).value)
     assert "Bob Smith" in text
     assert "bob@" not in text and "4155551234" not in text and "bobby" not in text
+
+
+def test_tombstones_drop_erased_people_from_any_batch() -> None:
+    import polars as pl
+
+    from infra.erasure import Tombstones, identifier_keys
+
+    stones = Tombstones(b"k" * 32)
+    stones.add(identifier_keys({"email": "Bob@Gmail.com", "phone": "+1 212 555 0101"}))
+    obs = pl.DataFrame(
+        {
+            "observation_id": ["luma:1", "luma:2", "partiful:3", "luma:4"],
+            "source": ["luma", "luma", "partiful", "luma"],
+            "email": ["bob@gmail.com", "amy@x.org", None, None],
+            "phone": [None, None, "+12125550101", None],
+        }
+    )
+    att = pl.DataFrame(
+        {
+            "observation_id": ["luma:1", "luma:2", "partiful:3", "luma:4"],
+            "plus_one_of": [None, None, None, "luma:1"],
+        }
+    )
+    out = stones.drop_erased({"observations": obs, "attendance": att})
+    assert out["observations"]["observation_id"].to_list() == ["luma:2", "luma:4"]
+    assert out["attendance"]["plus_one_of"].to_list() == [None, None]
+    assert "bob" not in str(sorted(stones.hashes))
