@@ -21,6 +21,7 @@ deterministic rules, u from random sampling, m by EM over several blocking rules
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import tempfile
 import time
@@ -354,6 +355,11 @@ def generator_quality(size: int) -> dict[str, float]:
 def report(
     datasets: tuple[str, ...] = ("febrl1", "febrl2", "febrl3"), generator_size: int = 20_000
 ) -> None:
+    if importlib.util.find_spec("splink") is None:
+        raise SystemExit(
+            "Splink is not installed: run `./run bench` (it installs the bench group) or "
+            "`UV_GROUPS=--all-groups scripts/bootstrap.sh` first"
+        )
     logging.getLogger("splink").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         cal, test = build_halves(Path(tmp), datasets)

@@ -9,7 +9,10 @@ so no chain of merges can bring together two records that must stay apart:
   they give the same email address (a double registration); two entries of one list
   without a shared address are two people, however alike their names.
 Must-link decisions are applied first (they override the automatic constraints), then
-merge edges in order of decreasing probability.
+merge edges in order of decreasing probability. A merge resting on names and
+co-attendance alone (no shared address, phone, handle or account on the edge) is also
+refused between two clusters that each hold phone numbers and share none: namesakes of
+one community are told apart by the numbers they gave.
 """
 
 from __future__ import annotations
@@ -34,12 +37,13 @@ class _State:
     sets would dominate the memory of a large run.
     """
 
-    __slots__ = ("accounts", "cannot", "events", "forced", "size")
+    __slots__ = ("accounts", "cannot", "events", "forced", "phones", "size")
 
     def __init__(self) -> None:
         self.events: dict[str, str] = {}
         self.accounts: dict[str, str] = {}
         self.cannot: set[int] | None = None
+        self.phones: frozenset[str] = frozenset()
         self.size = 1
         self.forced = False
 
@@ -61,6 +65,7 @@ class ConstrainedClusters:
         self.parent = list(range(n))
         self.events = features["event_id"].to_list()
         self.emails = features["email_key"].to_list()
+        self.phones = features["phone"].to_list()
         self.accounts: list[list[tuple[str, str]]] = [[] for _ in range(n)]
         for p in IDENTIFYING_PLATFORMS:
             for k, h in enumerate(features[f"h_{p}"].to_list()):
@@ -91,6 +96,8 @@ class ConstrainedClusters:
                 st.events[ev] = em if em is not None else f"{_NO_ADDRESS}{root}"
             for platform, value in self.accounts[root]:
                 st.accounts[platform] = value
+            if self.phones[root] is not None:
+                st.phones = frozenset((self.phones[root],))
             self.state[root] = st
         return st
 
@@ -120,6 +127,11 @@ class ConstrainedClusters:
                 return True
         return False
 
+    def phones_disagree(self, ra: int, rb: int) -> bool:
+        """Both clusters hold phone numbers and none in common."""
+        pa, pb = self._get(ra).phones, self._get(rb).phones
+        return bool(pa) and bool(pb) and pa.isdisjoint(pb)
+
     def can_join(self, i: int, j: int) -> bool:
         ra, rb = self.find(i), self.find(j)
         if ra == rb:
@@ -143,6 +155,8 @@ class ConstrainedClusters:
                     held[key] = _MANY
         if sb.cannot:
             sa.cannot = (sa.cannot or set()) | sb.cannot
+        if sb.phones:
+            sa.phones = sa.phones | sb.phones
         sa.size += sb.size
         sa.forced = sa.forced or sb.forced or forced
         del self.state[rb]
@@ -172,11 +186,21 @@ def cluster(
     merge_edges = scored.filter(pl.col("decision") == "merge").sort(
         ["match_probability", "i", "j"], descending=[True, False, False]
     )
-    for i, j in zip(merge_edges["i"].to_list(), merge_edges["j"].to_list(), strict=True):
+    identified = (
+        merge_edges["identifier_agrees"].fill_null(False).to_list()
+        if "identifier_agrees" in merge_edges.columns
+        else [True] * merge_edges.height
+    )
+    edges = zip(merge_edges["i"].to_list(), merge_edges["j"].to_list(), identified, strict=True)
+    for i, j, has_identifier in edges:
         ra, rb = uf.find(i), uf.find(j)
         if ra == rb:
             continue
-        if uf.explicitly_apart(ra, rb) or uf.automatic_conflict(ra, rb):
+        if (
+            uf.explicitly_apart(ra, rb)
+            or uf.automatic_conflict(ra, rb)
+            or (not has_identifier and uf.phones_disagree(ra, rb))
+        ):
             result.blocked_merges += 1
             continue
         uf.union(i, j)

@@ -54,5 +54,5 @@ def test_febrl3_sample_through_import_and_resolve(tmp_path: Path) -> None:
     clusters = cluster_scored(scored)
     precision, recall = _pairwise(clusters.assignment, truth)
     f1 = 2 * precision * recall / (precision + recall)
-    assert precision >= 0.98, f"precision {precision:.4f}, recall {recall:.4f}"
+    assert precision >= 0.99, f"precision {precision:.4f}, recall {recall:.4f}"
     assert f1 >= 0.90, f"F1 {f1:.4f} (precision {precision:.4f}, recall {recall:.4f})"
