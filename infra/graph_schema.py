@@ -180,12 +180,6 @@ CALL () {{ MATCH (m:{MEMBER}) RETURN m.member_id AS id
 RETURN collect(id) AS ids
 """
 
-UPSERT_MEMBERS = f"""
-UNWIND $rows AS row
-MERGE (m:{MEMBER} {{member_id: row.member_id}})
-SET m += row
-"""
-
 # Content hash of each member's golden record: a rerun only writes members that changed.
 # Reads that feed a diff return one collected list: far cheaper to decode than many records.
 MEMBER_HASHES = f"""
@@ -238,13 +232,6 @@ UNWIND $rows AS row
 MATCH (i:{IDENTITY} {{observation_id: row.observation_id}})
 SET i.name_key = row.name_key, i.email_key = row.email_key, i.name_quality = row.name_quality,
     i.name_freq = row.name_freq, i.email_shared = row.email_shared
-"""
-
-LINK_HANDLES = f"""
-UNWIND $rows AS row
-MATCH (i:{IDENTITY} {{observation_id: row.observation_id}})
-MERGE (h:{HANDLE} {{platform: row.platform, handle: row.handle}})
-MERGE (i)-[:{HAS_HANDLE}]->(h)
 """
 
 EXISTING_HANDLE_LINKS = f"""
@@ -310,14 +297,6 @@ DELETE_MATCHES = f"""
 UNWIND $rows AS row
 MATCH (:{IDENTITY} {{observation_id: row.a}})-[r:{MATCHED}]->(:{IDENTITY} {{observation_id: row.b}})
 DELETE r
-"""
-
-UPSERT_MATCHES = f"""
-UNWIND $rows AS row
-MATCH (a:{IDENTITY} {{observation_id: row.a}})
-MATCH (b:{IDENTITY} {{observation_id: row.b}})
-MERGE (a)-[r:{MATCHED}]->(b)
-SET r += row.props
 """
 
 # Properties named (no Eager); the hash lets a rerun skip explanations that did not change.

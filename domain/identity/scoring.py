@@ -644,16 +644,3 @@ def apply_guards(
         .then(pl.lit("no shared identifier and below the stricter threshold"))
     )
     return scored.with_columns(decision.alias("decision"), guard.alias("guard"))
-
-
-def evidence_text(row: dict[str, object]) -> str:
-    """One line a person can read: each feature's level and weight, then the probability."""
-    parts = []
-    for c in COMPARISONS:
-        lv = row.get(f"l_{c}")
-        if lv is None or int(str(lv)) < 0:
-            continue
-        w = float(str(row.get(f"w_{c}", 0.0)))
-        parts.append(f"{c} {LEVELS[c][int(str(lv))]} ({w:+.2f})")
-    prob = float(str(row.get("match_probability", 0.0)))
-    return "; ".join(parts) + f" -> p={prob:.6f}"
