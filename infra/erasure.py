@@ -24,7 +24,7 @@ from typing import Any
 import polars as pl
 
 from infra import graph_schema as gs
-from infra.identity_store import native
+from infra.identity_store import native, provenance_entries
 from infra.neo4j_store import GraphStore
 
 TOMBSTONE_FILE = Path("privacy") / "tombstones.json"
@@ -223,7 +223,7 @@ def person_records(graph: GraphStore, member_id: str) -> dict[str, Any] | None:
     member = native(rows[0]["member"])
     member.pop("search_text", None)
     member.pop("content_hash", None)
-    provenance = json.loads(member.pop("provenance", None) or "[]")
+    provenance = provenance_entries(member.pop("provenance", None))
     identities = [
         {"identity": native(r["identity"]), "attendance": native(r["attendance"])}
         for r in graph.run(gs.MEMBER_IDENTITIES, id=member_id)
