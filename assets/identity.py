@@ -198,7 +198,7 @@ def member_graph(
         # Holding every member's lock: no correction runs during the write, and a result
         # that missed corrections made while it was computed is not written over them.
         with MemberLocks(store).everything():
-            record = context.instance.get_run_record_by_id(context.run_id)
+            record = context.instance.get_run_record_by_id(context.run.run_id)
             since = record.start_time if record and record.start_time else time.time()
             unseen = unseen_changes(store, identity_members, datetime.fromtimestamp(since, UTC))
             if unseen:

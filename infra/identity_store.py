@@ -293,22 +293,24 @@ class IdentityStore:
         lap("handles")
 
         scope_obs = None if full else obs_ids
-        new_matches = match_rows(members)
-        for r in new_matches:
-            r["content_hash"] = content_hash(r["props"])
-        keep = {(r["a"], r["b"]) for r in new_matches}
-        stored_m = {
-            (a, b): h for a, b, h in g.run(gs.EXISTING_MATCHES, ids=scope_obs)[0]["matches"]
-        }
-        stale = [{"a": a, "b": b} for a, b in stored_m if (a, b) not in keep]
-        report.matches_deleted = g.write_batches(gs.DELETE_MATCHES, stale)
+        match_hashes = explanation_hashes(members.explanations)
+        stored_m = pl.DataFrame(
+            g.run(gs.EXISTING_MATCHES, ids=scope_obs)[0]["matches"],
+            schema={"a": pl.String, "b": pl.String, "stored": pl.String},
+            orient="row",
+        )
+        stale_matches = stored_m.join(match_hashes, on=["a", "b"], how="anti").select("a", "b")
+        report.matches_deleted = g.write_batches(gs.DELETE_MATCHES, stale_matches.to_dicts())
+        changed_pairs = match_hashes.join(stored_m, on=["a", "b"], how="left").filter(
+            pl.col("content_hash").ne_missing(pl.col("stored"))
+        )
         changed_m = sorted(
-            (r for r in new_matches if stored_m.get((r["a"], r["b"])) != r["content_hash"]),
+            match_rows(members, changed_pairs.select("a", "b", "content_hash")),
             key=lambda r: (r["a"], r["b"]),
         )
         write_parallel(g, gs.WRITE_MATCHES, changed_m)
-        report.matches_written = len(new_matches)
-        report.extra["matches_unchanged"] = len(new_matches) - len(changed_m)
+        report.matches_written = match_hashes.height
+        report.extra["matches_unchanged"] = match_hashes.height - len(changed_m)
         lap("matches")
 
         sugg = suggestion_rows(members)
@@ -466,16 +468,6 @@ def provenance_entries(value: Any) -> list[dict[str, Any]]:
     return entries if isinstance(entries, list) else []
 
 
-def content_hash(value: Any) -> str:
-    """Stable digest of written properties: equal digests mean nothing to write.
-
-    repr of the sorted items (str, numbers, lists, None) is deterministic and several
-    times cheaper than JSON for rows that carry long provenance text.
-    """
-    items = sorted(value.items()) if isinstance(value, dict) else value
-    return hashlib.sha1(repr(items).encode()).hexdigest()
-
-
 def zoned_iso(value: Any) -> Any:
     """A zoned datetime as `…+00:00[UTC]` text (Cypher `datetime()` restores the same value).
 
@@ -573,13 +565,42 @@ def _features(row: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def match_rows(members: Members) -> list[dict[str, Any]]:
+def explanation_hashes(explanations: pl.DataFrame) -> pl.DataFrame:
+    """a, b, content_hash of each merge explanation, computed in polars (a rerun builds
+    no Python row for an explanation that did not change)."""
+    written = [
+        c
+        for c in (
+            "reason",
+            "match_probability",
+            "match_weight",
+            "evidence",
+            "guard",
+            *(f"l_{c}" for c in COMPARISONS),
+            *(f"w_{c}" for c in COMPARISONS),
+        )
+        if c in explanations.columns
+    ]
+    digest = pl.struct(written).hash(seed=CONTENT_SEED)
+    return explanations.select(
+        "a",
+        "b",
+        pl.format("v2:{}", digest.map_elements("{:016x}".format, return_dtype=pl.String)).alias(
+            "content_hash"
+        ),
+    ).unique(["a", "b"], keep="last", maintain_order=True)
+
+
+def match_rows(members: Members, hashes: pl.DataFrame) -> list[dict[str, Any]]:
+    """WRITE_MATCHES rows for the explanations in `hashes` (a, b, content_hash)."""
+    digest = {(a, b): h for a, b, h in hashes.iter_rows()}
     rows = []
-    for r in members.explanations.to_dicts():
+    for r in members.explanations.join(hashes.select("a", "b"), on=["a", "b"]).to_dicts():
         rows.append(
             {
                 "a": r["a"],
                 "b": r["b"],
+                "content_hash": digest[(r["a"], r["b"])],
                 "props": {
                     "reason": r["reason"],
                     "probability": float(r["match_probability"]),
