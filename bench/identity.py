@@ -665,38 +665,10 @@ class Generator:
 
 
 def scores(pred: pl.DataFrame, truth: dict[str, int]) -> dict[str, float]:
-    """Pairwise precision/recall/F1 and B-cubed precision/recall/F1.
+    """Pairwise and B-cubed precision/recall/F1; `pred`: observation_id, cluster."""
+    from bench.identity_febrl import quality
 
-    `pred`: observation_id, cluster (any hashable label).
-    """
-    t = pl.DataFrame({"observation_id": list(truth), "person": list(truth.values())})
-    df = pred.select("observation_id", pl.col("cluster").cast(pl.String)).join(
-        t, on="observation_id"
-    )
-
-    def pairs(n: pl.Expr) -> pl.Expr:
-        return (n * (n - 1) / 2).sum()
-
-    cell = df.group_by("cluster", "person").len()
-    tp = cell.select(pairs(pl.col("len"))).item()
-    pp = df.group_by("cluster").len().select(pairs(pl.col("len"))).item()
-    ap = df.group_by("person").len().select(pairs(pl.col("len"))).item()
-    p = tp / pp if pp else 1.0
-    r = tp / ap if ap else 1.0
-    csize = df.group_by("cluster").len().rename({"len": "cs"})
-    psize = df.group_by("person").len().rename({"len": "ps"})
-    b = cell.join(csize, on="cluster").join(psize, on="person")
-    n = df.height
-    bp = b.select((pl.col("len") ** 2 / pl.col("cs")).sum()).item() / n
-    br = b.select((pl.col("len") ** 2 / pl.col("ps")).sum()).item() / n
-    return {
-        "precision": p,
-        "recall": r,
-        "f1": 2 * p * r / (p + r) if p + r else 0.0,
-        "b3_precision": bp,
-        "b3_recall": br,
-        "b3_f1": 2 * bp * br / (bp + br) if bp + br else 0.0,
-    }
+    return quality(pred, {k: str(v) for k, v in truth.items()})
 
 
 def blocking_recall(features: pl.DataFrame, truth: dict[str, int]) -> tuple[float, float, int]:

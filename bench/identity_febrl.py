@@ -123,6 +123,8 @@ def quality(assignment: pl.DataFrame, truth: dict[str, str]) -> dict[str, float]
         "precision": p,
         "recall": r,
         "f1": 2 * p * r / (p + r) if p + r else 0.0,
+        "b3_precision": bp,
+        "b3_recall": br,
         "b3_f1": 2 * bp * br / (bp + br) if bp + br else 0.0,
         "true_pairs": float(ap),
         "clusters": float(df["cluster"].n_unique()),
