@@ -240,6 +240,16 @@ MATCH (i:{IDENTITY} {{observation_id: id}})-[:{HAS_HANDLE}]->(h:{HANDLE})
 RETURN collect([i.observation_id, h.platform, h.handle]) AS links
 """
 
+# A link the record no longer carries; the handle goes too once nothing links to it.
+UNLINK_HANDLES = f"""
+UNWIND $rows AS row
+MATCH (:{IDENTITY} {{observation_id: row.observation_id}})-[r:{HAS_HANDLE}]->(h:{HANDLE} {{platform: row.platform, handle: row.handle}})
+DELETE r
+WITH DISTINCT h
+WHERE NOT (h)--()
+DELETE h
+"""
+
 # Handles first (distinct, one writer), then links by MATCH: link batches never race to
 # create the same handle node.
 MERGE_HANDLES = f"""

@@ -279,8 +279,15 @@ class IdentityStore:
         write_parallel(g, gs.SET_IDENTITY_KEYS, changed_keys)
         lap("identity_keys")
         handles = handle_rows(scored)
-        handle_ids = sorted({r["observation_id"] for r in handles})
-        have = {tuple(x) for x in g.run(gs.EXISTING_HANDLE_LINKS, ids=handle_ids)[0]["links"]}
+        # Every resolved record's links: a handle cleared at the source loses its link.
+        resolved_ids = scored.features["observation_id"].to_list()
+        have = {tuple(x) for x in g.run(gs.EXISTING_HANDLE_LINKS, ids=resolved_ids)[0]["links"]}
+        carried = {(r["observation_id"], r["platform"], r["handle"]) for r in handles}
+        stale_handles = [
+            {"observation_id": o, "platform": p, "handle": h} for o, p, h in sorted(have - carried)
+        ]
+        g.write_batches(gs.UNLINK_HANDLES, stale_handles)
+        report.extra["handle_links_removed"] = len(stale_handles)
         new_handles = sorted(
             (r for r in handles if (r["observation_id"], r["platform"], r["handle"]) not in have),
             key=lambda r: (r["observation_id"], r["platform"], r["handle"]),

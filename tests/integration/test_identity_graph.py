@@ -246,6 +246,22 @@ def test_explanations_and_golden_record_in_graph(graph: GraphStore, settings: Se
     assert handles == [{"p": "instagram", "h": "alicechen"}]
 
 
+def test_a_handle_cleared_at_the_source_loses_its_link(
+    graph: GraphStore, settings: Settings
+) -> None:
+    load(graph)
+    run_identity(settings)
+    alice = [dict(p) for p in PEOPLE if p["observation_id"] == "luma:a1"]
+    alice[0]["handle_instagram"] = None
+    graph.upsert_imports(*frames(alice))  # the re-import of a list where the handle is blank
+    run_identity(settings)
+    links = graph.run(
+        "MATCH (:Identity {observation_id: 'luma:a1'})-[:HAS_HANDLE]->(h:Handle) RETURN h.handle AS h"
+    )
+    assert links == []
+    assert graph.run("MATCH (h:Handle {handle: 'alicechen'}) RETURN count(h) AS n") == [{"n": 0}]
+
+
 def test_shared_inbox_becomes_a_suggestion(graph: GraphStore, settings: Settings) -> None:
     load(graph)
     run_identity(settings)
