@@ -159,6 +159,7 @@ def identity_members(
         ids = IdentityStore(store)
         previous = ids.load_assignment()
         known = ids.known_member_ids()
+        retired = ids.load_retired()
         observations = ids.load_observations()
     members = build_members(
         observations,
@@ -167,6 +168,7 @@ def identity_members(
         previous=previous,
         known_ids=known,
         trust_order=tuple(settings.identity_source_trust),
+        retired=retired,
     )
     return Output(
         members,
@@ -174,6 +176,7 @@ def identity_members(
             "members": members.members.height,
             "new_member_ids": len(members.created),
             "retired_member_ids": len(members.redirects),
+            "revived_member_ids": len(members.revived),
             "splits": len(members.split_from),
             "explanations": members.explanations.height,
             "suggestions": members.suggestions.height,
@@ -207,7 +210,10 @@ def member_graph(
                     f"the corrections ({'; '.join(unseen[:3])})"
                 )
             report = IdentityStore(store).write(
-                identity_candidate_pairs, identity_clusters, identity_members
+                identity_candidate_pairs,
+                identity_clusters,
+                identity_members,
+                run={"run_id": context.run.run_id, "kind": "pipeline"},
             )
         counts = store.counts()
     return MaterializeResult(

@@ -110,6 +110,7 @@ class AnalyticsStore:
                     **{f"{METRIC_PREFIX}{k}": r[k] for k in MEMBER_METRICS},
                     f"{METRIC_PREFIX}computed_at": stamp,
                 },
+                "computed_from": stamp.split("#", 1)[0],
             }
             for r in rows
         ]

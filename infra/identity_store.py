@@ -130,6 +130,17 @@ class IdentityStore:
     def known_member_ids(self) -> set[str]:
         return set(self.graph.run(gs.KNOWN_MEMBER_IDS)[0]["ids"])
 
+    def load_retired(self, observation_ids: Sequence[str] | None = None) -> dict[str, list[str]]:
+        """Retired ids (with records) that held any of these records; None: all of them."""
+        rows = self.graph.run(gs.RETIRED_RECORDS, ids=observation_ids)
+        return {r["member_id"]: list(r["records"]) for r in rows}
+
+    def aliases_of(self, observation_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        rows = self.graph.run(gs.ALIASES_OF_RECORDS, ids=list(observation_ids))
+        return {
+            r["member_id"]: {"redirect_to": r["redirect_to"], "reason": r["reason"]} for r in rows
+        }
+
     def load_decisions(self, observation_ids: Sequence[str] | None = None) -> pl.DataFrame:
         rows = [native(r) for r in self.graph.run(gs.LOAD_DECISIONS, ids=observation_ids)]
         return pl.DataFrame(rows, schema=DECISIONS_SCHEMA)
@@ -166,6 +177,47 @@ class IdentityStore:
     def add_decisions(self, rows: Sequence[dict[str, Any]]) -> None:
         self.graph.write_batches(gs.UPSERT_DECISIONS, list(rows))
 
+    def action_decisions(self, decision_id: str) -> list[dict[str, Any]]:
+        rows = self.graph.run(gs.ACTION_DECISIONS, id=decision_id)
+        return [native(r["decision"]) for r in rows]
+
+    def superseded_pairs(self, decision_ids: Sequence[str]) -> list[tuple[str, str]]:
+        rows = self.graph.run(gs.SUPERSEDED_BY, ids=list(decision_ids))
+        return [(r["a"], r["b"]) for r in rows]
+
+    def undo_decisions(self, decision_ids: Sequence[str], user: str, at: datetime) -> None:
+        self.graph.run(gs.UNDO_DECISIONS, ids=list(decision_ids), user=user, at=at.isoformat())
+
+    def labelled_pairs(self) -> pl.DataFrame:
+        """Organizers' answers as labelled record pairs (a, b, same), latest answer per pair."""
+        rows = [native(r) for r in self.graph.run(gs.LABELLED_PAIRS)]
+        frame = pl.DataFrame(
+            rows,
+            schema={
+                "a": pl.String,
+                "b": pl.String,
+                "same": pl.Boolean,
+                "action": pl.String,
+                "created_at": pl.Datetime("us", "UTC"),
+            },
+        )
+        return frame.unique(["a", "b"], keep="last", maintain_order=True).select("a", "b", "same")
+
+    def mark_metrics_stale(self, member_ids: Sequence[str], always: bool = True) -> None:
+        if member_ids:
+            self.graph.run(gs.MARK_METRICS_STALE, ids=sorted(member_ids), always=always)
+
+    def stale_members(self, member_ids: Sequence[str]) -> list[str]:
+        rows = self.graph.run(gs.STALE_AMONG, ids=list(member_ids))
+        return [r["member_id"] for r in rows]
+
+    def record_run(self, run: dict[str, Any]) -> None:
+        self.graph.run(gs.RECORD_RUN, run=run)
+
+    def member_history(self, member_id: str) -> dict[str, Any] | None:
+        rows = self.graph.run(gs.MEMBER_HISTORY, id=member_id)
+        return native(rows[0]) if rows else None
+
     def supersede_must_links(
         self, decision_id: str, left: Iterable[str], right: Iterable[str]
     ) -> None:
@@ -182,10 +234,13 @@ class IdentityStore:
         clusters: Clusters,
         members: Members,
         scope_member_ids: Sequence[str] | None = None,
+        run: dict[str, Any] | None = None,
     ) -> WriteReport:
         """Writes the result; `scope_member_ids` None means the whole graph was resolved.
 
         With a scope, only those (previous) members and the records they held are touched.
+        Members whose records changed get `metrics_stale` until the next analytics run;
+        `run` (run_id, kind, …) is recorded with the members it touched, for their history.
         """
         g = self.graph
         report = WriteReport()
@@ -201,6 +256,8 @@ class IdentityStore:
             report.seconds[step] = report.seconds.get(step, 0.0) + now - clock
             clock = now
 
+        if members.revived:
+            g.run(gs.REVIVE_ALIASES, ids=sorted(members.revived))
         hashes = member_content_hashes(members)
         stored = dict(g.run(gs.MEMBER_HASHES, ids=hashes["member_id"].to_list())[0]["pairs"])
         stored_frame = pl.DataFrame(
@@ -248,11 +305,16 @@ class IdentityStore:
         existing = set(g.run(gs.MEMBER_ID_LIST)[0]["ids"])
         scope = existing if full else set(scope_member_ids or ()) & existing
         gone = scope - new_ids
+        records_of: dict[str, list[str]] = {}
+        for o, ms in held.items():
+            for m in ms:
+                records_of.setdefault(m, []).append(o)
         retire = [
             {
                 "member_id": old,
                 "redirect_to": members.redirects[old],
                 "reason": members.redirect_reason.get(old, "merged"),
+                "records": sorted(records_of.get(old, [])),
             }
             for old in sorted(gone)
             if old in members.redirects and members.redirects[old] in new_ids
@@ -263,7 +325,30 @@ class IdentityStore:
         if orphans:
             g.run(gs.DELETE_MEMBERS, ids=orphans)
         report.deleted = len(orphans)
+        g.run(gs.REDIRECT_BY_RECORDS, ids=None if full else obs_ids)
         g.run(gs.DANGLING_ALIASES)
+        touched = (
+            {r["member_id"] for r in stale}
+            | {r["member_id"] for r in new_links}
+            | set(members.created)
+            | set(members.revived)
+        ) & new_ids
+        # A pipeline run marks only members that had figures; a correction marks all it made.
+        self.mark_metrics_stale(sorted(touched), always=not full)
+        report.extra["members_touched"] = len(touched)
+        report.extra["revived"] = len(members.revived)
+        shaped = touched | {r["member_id"] for r in retire}
+        if run is not None and (shaped or run.get("decision_ids")):  # a no-op run shapes nothing
+            self.record_run(
+                {
+                    **run,
+                    "member_ids": sorted(shaped),
+                    "members_written": len(changed),
+                    "created": len(members.created),
+                    "retired": len(retire),
+                    "revived": len(members.revived),
+                }
+            )
 
         lap("retire")
         keys = scored.features.select(*IDENTITY_KEY_COLUMNS)
@@ -331,7 +416,7 @@ class IdentityStore:
     # --- partial recompute (organizer actions) ---------------------------------
 
     def recompute(
-        self, member_ids: Sequence[str], settings: Settings
+        self, member_ids: Sequence[str], settings: Settings, run: dict[str, Any] | None = None
     ) -> tuple[Members, WriteReport]:
         """Re-resolves the records of these members with the stored model and statistics."""
         assignment = self.load_assignment(list(member_ids))
@@ -354,8 +439,9 @@ class IdentityStore:
             previous=assignment,
             known_ids=self.known_member_ids(),
             trust_order=tuple(settings.identity_source_trust),
+            retired=self.load_retired(obs_ids),
         )
-        report = self.write(scored, clusters, members, scope_member_ids=list(member_ids))
+        report = self.write(scored, clusters, members, scope_member_ids=list(member_ids), run=run)
         return members, report
 
     # --- reads for the API ------------------------------------------------------
