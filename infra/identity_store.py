@@ -207,6 +207,11 @@ class IdentityStore:
         if member_ids:
             self.graph.run(gs.MARK_METRICS_STALE, ids=sorted(member_ids), always=always)
 
+    def stale_metrics(self) -> tuple[int, str | None]:
+        """How many members wait for fresh figures, and when the latest was flagged."""
+        row = self.graph.run(gs.STALE_METRICS)[0]
+        return int(row["n"]), row["since"]
+
     def stale_members(self, member_ids: Sequence[str]) -> list[str]:
         rows = self.graph.run(gs.STALE_AMONG, ids=list(member_ids))
         return [r["member_id"] for r in rows]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import dagster as dg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -14,6 +15,9 @@ from infra.identity_store import IdentityStore
 from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
 from infra.settings import Settings
+from orchestration.definitions import build_definitions
+from orchestration.sensors import stale_member_metrics
+from resources.stores import Neo4jResource
 from tests.auth_helpers import auth_headers, dev_settings
 from tests.integration.test_analytics import materialize
 from tests.integration.test_identity_graph import assignment, load, no_dangling, run_identity
@@ -36,6 +40,13 @@ def organizer(services: Settings) -> dict[str, str]:
 @pytest.fixture()
 def viewer(services: Settings) -> dict[str, str]:
     return auth_headers(dev_settings(services), role="viewer")
+
+
+def _sensor() -> dg.RunRequest | dg.SkipReason:
+    context = dg.build_sensor_context(resources={"neo4j": Neo4jResource()})
+    result = stale_member_metrics(context)
+    assert isinstance(result, dg.RunRequest | dg.SkipReason)
+    return result
 
 
 def _rossi(api: TestClient, organizer: dict[str, str]) -> dict[str, Any]:
@@ -218,10 +229,16 @@ def test_corrected_members_are_flagged_stale_until_analytics_runs(
     assert merged["metrics_stale"] == [alice]
     stale = api.get(f"/v1/members/{alice}", headers=organizer).json()
     assert stale["metrics_stale"] is True
+    # Dagster is asked for an analytics run, once per new flag.
+    request = _sensor()
+    assert isinstance(request, dg.RunRequest) and request.run_key
+    assert _sensor().run_key == request.run_key  # type: ignore[union-attr]
     # Members the correction did not touch keep current figures.
     assert api.get(f"/v1/members/{bob}", headers=organizer).json()["metrics_stale"] is False
-    assert materialize([analytics.community_analytics]).success
+    job = build_definitions(services).get_job_def("analytics_refresh")
+    assert job.execute_in_process(instance=dg.DagsterInstance.ephemeral()).success
     assert api.get(f"/v1/members/{alice}", headers=organizer).json()["metrics_stale"] is False
+    assert isinstance(_sensor(), dg.SkipReason)
     # A pipeline rerun that changes nothing flags nothing.
     run_identity(services)
     assert api.get(f"/v1/members/{alice}", headers=organizer).json()["metrics_stale"] is False
