@@ -573,8 +573,9 @@ RETURN a.observation_id AS a, b.observation_id AS b, properties(r) AS props
 ORDER BY r.probability DESC, a, b
 """
 
-# Review queue: the decisions that change the most first (records the two members hold
-# together), then the most probable.
+# Review queue by expected gain: the records an answer joins or keeps apart × how unsure
+# the model is (4·p·(1−p), as domain.identity.learning.review_priority), then the most
+# probable. Every answer is also a labelled pair the next run learns from.
 LIST_SUGGESTIONS = f"""
 MATCH (s:{MERGE_SUGGESTION})
 WHERE $member IS NULL OR s.member_a = $member OR s.member_b = $member
@@ -582,8 +583,10 @@ OPTIONAL MATCH (:{MEMBER} {{member_id: s.member_a}})-[:{HAS_IDENTITY}]->(ia:{IDE
 WITH s, count(ia) AS records_a
 OPTIONAL MATCH (:{MEMBER} {{member_id: s.member_b}})-[:{HAS_IDENTITY}]->(ib:{IDENTITY})
 WITH s, records_a, count(ib) AS records_b
-RETURN properties(s) AS suggestion, records_a, records_b
-ORDER BY records_a + records_b DESC, s.probability DESC, s.suggestion_id
+WITH s, records_a, records_b,
+     (records_a + records_b) * 4.0 * s.probability * (1.0 - s.probability) AS gain
+RETURN properties(s) AS suggestion, records_a, records_b, gain
+ORDER BY gain DESC, s.probability DESC, s.suggestion_id
 SKIP $skip LIMIT $limit
 """
 

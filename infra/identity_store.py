@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,6 +69,20 @@ def thresholds_from(settings: Settings) -> Thresholds:
         suggest_at=settings.identity_suggest_threshold,
         merge_without_identifier_at=settings.identity_merge_without_identifier_threshold,
         common_name_min=settings.identity_common_name_min,
+    )
+
+
+def thresholds_for(settings: Settings, model: MatchModel | None) -> Thresholds:
+    """The configured thresholds, moved where organizers' answers supported it."""
+    base = thresholds_from(settings)
+    learned = model.review_thresholds if model is not None else {}
+    return replace(
+        base,
+        merge_at=learned.get("merge_at", base.merge_at),
+        suggest_at=learned.get("suggest_at", base.suggest_at),
+        merge_without_identifier_at=learned.get(
+            "merge_without_identifier_at", base.merge_without_identifier_at
+        ),
     )
 
 
@@ -428,11 +442,12 @@ class IdentityStore:
         obs_ids = assignment["observation_id"].to_list()
         observations = self.load_observations(obs_ids)
         events = observations["event_id"].drop_nulls().unique().to_list()
-        thresholds = thresholds_from(settings)
+        model = self.load_model() or MatchModel()
+        thresholds = thresholds_for(settings, model)
         scored = score_candidates(
             observations,
             thresholds,
-            model=self.load_model() or MatchModel(),
+            model=model,
             stats=self.load_stats(obs_ids),
             related=self.related_context(events),
         )
@@ -503,6 +518,7 @@ class IdentityStore:
             item = suggestion_from_props(native(r["suggestion"]))
             item["records_a"], item["records_b"] = r["records_a"], r["records_b"]
             item["records_joined"] = r["records_a"] + r["records_b"]
+            item["expected_gain"] = round(float(r["gain"]), 6)
             items.append(item)
         return items, total
 
