@@ -28,6 +28,9 @@ from domain.identity.scoring import (
 
 MAX_ADJUST_BITS = 6.0
 MIN_SUPPORT = 50  # labelled pairs a threshold move must rest on
+# Answers teach pairs from this probability up to the merge threshold: suggestions, and
+# those a guard sends to review although the score alone would not (e.g. a shared inbox).
+REVIEW_FLOOR = 0.3
 PRECISION_TARGET = 0.99
 MISSED_MATCH_TARGET = 0.02  # share of matches allowed among pairs no longer suggested
 THRESHOLD_GRID: tuple[float, ...] = (
@@ -148,7 +151,9 @@ def learn_from_reviews(
     labelled = labelled_comparisons(features, pairs, labels)
     if labelled.height == 0:
         return model, base
-    learned = fit_adjustment(model, labelled, band=(base.suggest_at, base.merge_at))
+    learned = fit_adjustment(
+        model, labelled, band=(min(REVIEW_FLOOR, base.suggest_at), base.merge_at)
+    )
     rescored = score(labelled, learned)
     th = learn_thresholds(
         rescored["match_probability"].to_numpy(),

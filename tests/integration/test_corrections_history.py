@@ -242,3 +242,26 @@ def test_corrected_members_are_flagged_stale_until_analytics_runs(
     # A pipeline rerun that changes nothing flags nothing.
     run_identity(services)
     assert api.get(f"/v1/members/{alice}", headers=organizer).json()["metrics_stale"] is False
+
+
+def test_the_next_run_learns_from_answers(
+    api: TestClient, organizer: dict[str, str], graph: GraphStore, services: Settings
+) -> None:
+    sugg = _rossi(api, organizer)
+    resp = api.post(f"/v1/merge-suggestions/{sugg['suggestion_id']}/reject", headers=organizer)
+    assert resp.status_code == 200
+    labels = IdentityStore(graph).labelled_pairs()
+    assert labels.rows() == [("luma:r1", "luma:r2", False)]
+    result = run_identity(services)
+    meta = result.asset_materializations_for_node("identity_candidate_pairs")[0].metadata
+    assert meta["review_labels_used"].value == 1
+    model = IdentityStore(graph).load_model()
+    assert model is not None and model.review_labels == 1
+    # The rejected kind of pair now weighs less; the stored model carries it to corrections.
+    assert len(model.pattern_adjust) == 1 and next(iter(model.pattern_adjust.values())) < 0
+    # Undone answers stop teaching.
+    api.post(f"/v1/identity-decisions/{resp.json()['decision_ids'][0]}/undo", headers=organizer)
+    assert IdentityStore(graph).labelled_pairs().height == 0
+    run_identity(services)
+    model = IdentityStore(graph).load_model()
+    assert model is not None and model.pattern_adjust == {}
