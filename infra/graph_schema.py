@@ -768,7 +768,8 @@ ON CREATE SET x.erased_at = datetime($at), x.erased_by = $by
 LOAD_TOMBSTONES = f"MATCH (x:{ERASED_SUBJECT}) RETURN collect(x.subject_hash) AS hashes"
 
 # One transaction: the person's records, handles only they used, decisions and suggestions
-# about their records, ids redirecting to them, and the member itself.
+# about their records, ids redirecting to them (and their records in other retired ids'
+# lists and their id in run histories), and the member itself.
 ERASE_PERSON: tuple[str, ...] = (
     f"""MATCH (i:{IDENTITY})-[:{HAS_HANDLE}]->(h:{HANDLE}) WHERE i.observation_id IN $ids
     WITH DISTINCT h
@@ -778,5 +779,9 @@ ERASE_PERSON: tuple[str, ...] = (
     f"MATCH (s:{MERGE_SUGGESTION}) WHERE s.a IN $ids OR s.b IN $ids DETACH DELETE s",
     f"MATCH (i:{IDENTITY}) WHERE i.observation_id IN $ids DETACH DELETE i",
     f"MATCH (a:{MEMBER_ALIAS}) WHERE a.redirect_to = $member_id DETACH DELETE a",
+    f"""MATCH (a:{MEMBER_ALIAS}) WHERE any(x IN coalesce(a.records, []) WHERE x IN $ids)
+    SET a.records = [x IN a.records WHERE NOT x IN $ids]""",
+    f"""MATCH (r:{IDENTITY_RUN}) WHERE $member_id IN r.member_ids
+    SET r.member_ids = [x IN r.member_ids WHERE x <> $member_id]""",
     f"MATCH (m:{MEMBER} {{member_id: $member_id}}) DETACH DELETE m",
 )
