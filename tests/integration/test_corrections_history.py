@@ -229,6 +229,8 @@ def test_corrected_members_are_flagged_stale_until_analytics_runs(
     assert merged["metrics_stale"] == [alice]
     stale = api.get(f"/v1/members/{alice}", headers=organizer).json()
     assert stale["metrics_stale"] is True
+    figures = api.get(f"/v1/analytics/members/{alice}", headers=organizer).json()
+    assert figures["metrics_stale"] is True and figures["metrics"]
     # Dagster is asked for an analytics run, once per new flag.
     request = _sensor()
     assert isinstance(request, dg.RunRequest) and request.run_key
@@ -238,6 +240,8 @@ def test_corrected_members_are_flagged_stale_until_analytics_runs(
     job = build_definitions(services).get_job_def("analytics_refresh")
     assert job.execute_in_process(instance=dg.DagsterInstance.ephemeral()).success
     assert api.get(f"/v1/members/{alice}", headers=organizer).json()["metrics_stale"] is False
+    figures = api.get(f"/v1/analytics/members/{alice}", headers=organizer).json()
+    assert figures["metrics_stale"] is False
     assert isinstance(_sensor(), dg.SkipReason)
     # A pipeline rerun that changes nothing flags nothing.
     run_identity(services)
