@@ -24,6 +24,7 @@ from dagster import (
 )
 
 from assets.metadata import md_table
+from domain.identity.learning import apply_reviews
 from domain.identity.pipeline import (
     Clusters,
     Members,
@@ -58,7 +59,10 @@ def identity_candidate_pairs(
     settings = get_settings()
     with neo4j.store() as store:
         observations = IdentityStore(store).load_observations()
-    scored = score_candidates(observations, thresholds_from(settings))
+        labels = IdentityStore(store).labelled_pairs()
+    thresholds = thresholds_from(settings)
+    # EM on every record, then what organizers' answers taught (weights and thresholds).
+    scored = apply_reviews(score_candidates(observations, thresholds), labels, thresholds)
     pairs = scored.pairs
     n = max(pairs.height, 1)
     decisions = pairs["decision"].value_counts() if pairs.height else pl.DataFrame()
@@ -81,6 +85,9 @@ def identity_candidate_pairs(
             "probability_histogram": _histogram_md(hist),
             "probability_histogram_json": MetadataValue.json(hist),
             "model_prior": round(scored.model.prior, 6),
+            "review_labels_used": scored.model.review_labels,
+            "review_patterns_adjusted": len(scored.model.pattern_adjust),
+            "review_thresholds": MetadataValue.json(scored.model.review_thresholds),
             "model_weights": MetadataValue.json(
                 {k: [round(w, 3) for w in v] for k, v in scored.model.weights().items()}
             ),
@@ -159,6 +166,7 @@ def identity_members(
         ids = IdentityStore(store)
         previous = ids.load_assignment()
         known = ids.known_member_ids()
+        retired = ids.load_retired()
         observations = ids.load_observations()
     members = build_members(
         observations,
@@ -167,6 +175,7 @@ def identity_members(
         previous=previous,
         known_ids=known,
         trust_order=tuple(settings.identity_source_trust),
+        retired=retired,
     )
     return Output(
         members,
@@ -174,6 +183,7 @@ def identity_members(
             "members": members.members.height,
             "new_member_ids": len(members.created),
             "retired_member_ids": len(members.redirects),
+            "revived_member_ids": len(members.revived),
             "splits": len(members.split_from),
             "explanations": members.explanations.height,
             "suggestions": members.suggestions.height,
@@ -207,7 +217,10 @@ def member_graph(
                     f"the corrections ({'; '.join(unseen[:3])})"
                 )
             report = IdentityStore(store).write(
-                identity_candidate_pairs, identity_clusters, identity_members
+                identity_candidate_pairs,
+                identity_clusters,
+                identity_members,
+                run={"run_id": context.run.run_id, "kind": "pipeline"},
             )
         counts = store.counts()
     return MaterializeResult(

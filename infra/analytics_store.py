@@ -110,6 +110,7 @@ class AnalyticsStore:
                     **{f"{METRIC_PREFIX}{k}": r[k] for k in MEMBER_METRICS},
                     f"{METRIC_PREFIX}computed_at": stamp,
                 },
+                "computed_from": stamp.split("#", 1)[0],
             }
             for r in rows
         ]
@@ -151,6 +152,8 @@ class AnalyticsStore:
             "member_id": rows[0]["member_id"],
             "display_name": rows[0]["display_name"],
             "computed_at": props.get(f"{METRIC_PREFIX}computed_at"),
+            # A correction changed the member since: the figures describe it as it was.
+            "metrics_stale": bool(props.get("metrics_stale")),
             "metrics": {
                 k: props.get(f"{METRIC_PREFIX}{k}")
                 for k in MEMBER_METRICS
@@ -168,6 +171,7 @@ class AnalyticsStore:
             {
                 "member_id": r["member_id"],
                 "display_name": r["display_name"],
+                "metrics_stale": bool(r["props"].get("metrics_stale")),
                 "metrics": {k: r["props"].get(f"{METRIC_PREFIX}{k}") for k in MEMBER_METRICS},
             }
             for r in rows
@@ -192,6 +196,8 @@ class AnalyticsStore:
         self.figures.put_json(self.keys.graph_layout(), layout)
         for field, value in meta.items():
             self.figures.r.hset(self.keys.analytics_meta(), field, value)
+        # Cached API answers (figures, stale flags) must not outlive the new figures.
+        self.figures.bump_generation()
 
     def community_summary(self) -> dict[str, Any] | None:
         value = self.figures.get_json(self.keys.community_summary())

@@ -29,6 +29,7 @@ MEMBER_ALIAS = "MemberAlias"
 MERGE_SUGGESTION = "MergeSuggestion"
 IDENTITY_DECISION = "IdentityDecision"
 IDENTITY_MODEL = "IdentityModel"
+IDENTITY_RUN = "IdentityRun"
 
 HAS_IDENTITY = "HAS_IDENTITY"
 ATTENDED = "ATTENDED"
@@ -47,6 +48,7 @@ CONSTRAINTS: tuple[str, ...] = (
     f"CREATE CONSTRAINT suggestion_id IF NOT EXISTS FOR (s:{MERGE_SUGGESTION}) REQUIRE s.suggestion_id IS UNIQUE",
     f"CREATE CONSTRAINT decision_id IF NOT EXISTS FOR (d:{IDENTITY_DECISION}) REQUIRE d.decision_id IS UNIQUE",
     f"CREATE CONSTRAINT identity_model_id IF NOT EXISTS FOR (x:{IDENTITY_MODEL}) REQUIRE x.model_id IS UNIQUE",
+    f"CREATE CONSTRAINT identity_run_id IF NOT EXISTS FOR (r:{IDENTITY_RUN}) REQUIRE r.run_id IS UNIQUE",
 )
 
 INDEXES: tuple[str, ...] = (
@@ -271,8 +273,48 @@ DETACH DELETE old
 WITH row
 MATCH (target:{MEMBER} {{member_id: row.redirect_to}})
 MERGE (a:{MEMBER_ALIAS} {{member_id: row.member_id}})
-SET a.redirect_to = row.redirect_to, a.reason = row.reason
+SET a.redirect_to = row.redirect_to, a.reason = row.reason, a.records = row.records,
+    a.retired_at = datetime()
 MERGE (a)-[:{REDIRECTS_TO}]->(target)
+"""
+
+# Retired ids with the records they held: a cluster of those records revives the id.
+RETIRED_RECORDS = f"""
+MATCH (a:{MEMBER_ALIAS})
+WHERE a.records IS NOT NULL AND ($ids IS NULL OR any(x IN a.records WHERE x IN $ids))
+RETURN a.member_id AS member_id, a.records AS records
+"""
+
+REVIVE_ALIASES = f"""
+UNWIND $ids AS id
+MATCH (a:{MEMBER_ALIAS} {{member_id: id}})
+DETACH DELETE a
+"""
+
+# A retired id points at the member that now holds most of its records (ties by id):
+# never at a member that holds none of them.
+REDIRECT_BY_RECORDS = f"""
+MATCH (a:{MEMBER_ALIAS})
+WHERE a.records IS NOT NULL AND ($ids IS NULL OR any(x IN a.records WHERE x IN $ids))
+CALL (a) {{
+  UNWIND a.records AS oid
+  MATCH (m:{MEMBER})-[:{HAS_IDENTITY}]->(:{IDENTITY} {{observation_id: oid}})
+  WITH m, count(*) AS n
+  RETURN m, n ORDER BY n DESC, m.member_id LIMIT 1
+}}
+WITH a, m, CASE WHEN n = size(a.records) THEN 'merged' ELSE 'split' END AS reason
+WHERE a.redirect_to <> m.member_id OR a.reason <> reason
+OPTIONAL MATCH (a)-[r:{REDIRECTS_TO}]->()
+DELETE r
+SET a.redirect_to = m.member_id, a.reason = reason
+MERGE (a)-[:{REDIRECTS_TO}]->(m)
+"""
+
+ALIASES_OF_RECORDS = f"""
+MATCH (a:{MEMBER_ALIAS})
+WHERE any(x IN coalesce(a.records, []) WHERE x IN $ids)
+RETURN a.member_id AS member_id, a.redirect_to AS redirect_to, a.reason AS reason
+ORDER BY member_id
 """
 
 DELETE_MEMBERS = f"""
@@ -358,7 +400,7 @@ ON CREATE SET d += row
 
 LOAD_DECISIONS = f"""
 MATCH (d:{IDENTITY_DECISION})
-WHERE coalesce(d.superseded, false) = false
+WHERE coalesce(d.superseded, false) = false AND d.undone_at IS NULL
   AND ($ids IS NULL OR d.a IN $ids OR d.b IN $ids)
 RETURN d.decision_id AS decision_id, d.kind AS kind, d.a AS a, d.b AS b,
        d.created_at AS created_at
@@ -371,6 +413,86 @@ MATCH (d:{IDENTITY_DECISION} {{kind: 'must_link'}})
 WHERE coalesce(d.superseded, false) = false
   AND ((d.a IN row.left AND d.b IN row.right) OR (d.a IN row.right AND d.b IN row.left))
 SET d.superseded = true, d.superseded_by = row.decision_id
+"""
+
+# Every decision of the correction one decision belongs to (a merge stores several).
+ACTION_DECISIONS = f"""
+MATCH (d:{IDENTITY_DECISION} {{decision_id: $id}})
+MATCH (x:{IDENTITY_DECISION})
+WHERE x.decision_id = d.decision_id
+   OR (d.action_id IS NOT NULL AND x.action_id = d.action_id)
+RETURN properties(x) AS decision
+ORDER BY x.decision_id
+"""
+
+# Undo: the decisions stop counting, and must-links they superseded count again.
+UNDO_DECISIONS = f"""
+UNWIND $ids AS id
+MATCH (d:{IDENTITY_DECISION} {{decision_id: id}})
+SET d.undone_at = datetime($at), d.undone_by = $user
+WITH collect(d.decision_id) AS undone
+MATCH (s:{IDENTITY_DECISION}) WHERE s.superseded_by IN undone
+SET s.superseded = false, s.restored_by_undo = s.superseded_by
+REMOVE s.superseded_by
+"""
+
+UNDONE_SINCE = f"""
+MATCH (d:{IDENTITY_DECISION}) WHERE d.undone_at >= datetime($since)
+RETURN d.decision_id AS decision_id ORDER BY decision_id LIMIT 5
+"""
+
+SUPERSEDED_BY = f"""
+MATCH (s:{IDENTITY_DECISION}) WHERE s.superseded_by IN $ids
+RETURN s.a AS a, s.b AS b
+"""
+
+# Labelled pairs for learning: what organizers said about two records, latest word wins.
+LABELLED_PAIRS = f"""
+MATCH (d:{IDENTITY_DECISION})
+WHERE coalesce(d.superseded, false) = false AND d.undone_at IS NULL
+RETURN d.a AS a, d.b AS b, d.kind = 'must_link' AS same, d.action AS action,
+       d.created_at AS created_at
+ORDER BY created_at
+"""
+
+RECORD_RUN = f"""
+MERGE (r:{IDENTITY_RUN} {{run_id: $run.run_id}})
+SET r += $run, r.at = datetime()
+"""
+
+MEMBER_HISTORY = f"""
+MATCH (m:{MEMBER} {{member_id: $id}})-[:{HAS_IDENTITY}]->(i:{IDENTITY})
+WITH m, collect(i.observation_id) AS records
+OPTIONAL MATCH (a:{MEMBER_ALIAS})-[:{REDIRECTS_TO}]->(m)
+WITH m, records, collect(a.member_id) + [m.member_id] AS ids
+CALL (records) {{
+  OPTIONAL MATCH (d:{IDENTITY_DECISION}) WHERE d.a IN records OR d.b IN records
+  RETURN collect(properties(d)) AS decisions
+}}
+CALL (ids) {{
+  OPTIONAL MATCH (r:{IDENTITY_RUN}) WHERE any(x IN ids WHERE x IN r.member_ids)
+  RETURN collect(r {{.run_id, .kind, .at, .by, .decision_ids, .members_written, .created,
+                    .retired, .revived, .model}}) AS runs
+}}
+RETURN records, ids, decisions, runs
+"""
+
+MARK_METRICS_STALE = f"""
+UNWIND $ids AS id
+MATCH (m:{MEMBER} {{member_id: id}})
+WHERE $always OR m.net_computed_at IS NOT NULL
+SET m.metrics_stale = true, m.metrics_stale_since = datetime()
+"""
+
+STALE_AMONG = f"""
+UNWIND $ids AS id
+MATCH (m:{MEMBER} {{member_id: id}}) WHERE m.metrics_stale = true
+RETURN m.member_id AS member_id
+"""
+
+STALE_METRICS = f"""
+MATCH (m:{MEMBER}) WHERE m.metrics_stale = true
+RETURN count(m) AS n, toString(max(m.metrics_stale_since)) AS since
 """
 
 SAVE_MODEL = f"""
@@ -440,8 +562,9 @@ RETURN a.observation_id AS a, b.observation_id AS b, properties(r) AS props
 ORDER BY r.probability DESC, a, b
 """
 
-# Review queue: the decisions that change the most first (records the two members hold
-# together), then the most probable.
+# Review queue by expected gain: the records an answer joins or keeps apart × how unsure
+# the model is (4·p·(1−p), as domain.identity.learning.review_priority), then the most
+# probable. Every answer is also a labelled pair the next run learns from.
 LIST_SUGGESTIONS = f"""
 MATCH (s:{MERGE_SUGGESTION})
 WHERE $member IS NULL OR s.member_a = $member OR s.member_b = $member
@@ -449,8 +572,10 @@ OPTIONAL MATCH (:{MEMBER} {{member_id: s.member_a}})-[:{HAS_IDENTITY}]->(ia:{IDE
 WITH s, count(ia) AS records_a
 OPTIONAL MATCH (:{MEMBER} {{member_id: s.member_b}})-[:{HAS_IDENTITY}]->(ib:{IDENTITY})
 WITH s, records_a, count(ib) AS records_b
-RETURN properties(s) AS suggestion, records_a, records_b
-ORDER BY records_a + records_b DESC, s.probability DESC, s.suggestion_id
+WITH s, records_a, records_b,
+     (records_a + records_b) * 4.0 * s.probability * (1.0 - s.probability) AS gain
+RETURN properties(s) AS suggestion, records_a, records_b, gain
+ORDER BY gain DESC, s.probability DESC, s.suggestion_id
 SKIP $skip LIMIT $limit
 """
 
@@ -487,10 +612,14 @@ RETURN m.member_id AS member_id, e.event_id AS event_id, e.starts_at AS starts_a
 
 ALL_MEMBER_IDS = f"MATCH (m:{MEMBER}) RETURN m.member_id AS member_id ORDER BY member_id"
 
+# Fresh figures clear the stale flag, unless a correction came after they were computed.
 SET_MEMBER_METRICS = f"""
 UNWIND $rows AS row
 MATCH (m:{MEMBER} {{member_id: row.member_id}})
 SET m += row.props
+WITH m, row
+WHERE m.metrics_stale_since IS NULL OR m.metrics_stale_since <= datetime(row.computed_from)
+REMOVE m.metrics_stale, m.metrics_stale_since
 """
 
 DELETE_CO_ATTENDED = f"""
@@ -628,7 +757,8 @@ ON CREATE SET x.erased_at = datetime($at), x.erased_by = $by
 LOAD_TOMBSTONES = f"MATCH (x:{ERASED_SUBJECT}) RETURN collect(x.subject_hash) AS hashes"
 
 # One transaction: the person's records, handles only they used, decisions and suggestions
-# about their records, ids redirecting to them, and the member itself.
+# about their records, ids redirecting to them (and their records in other retired ids'
+# lists and their id in run histories), and the member itself.
 ERASE_PERSON: tuple[str, ...] = (
     f"""MATCH (i:{IDENTITY})-[:{HAS_HANDLE}]->(h:{HANDLE}) WHERE i.observation_id IN $ids
     WITH DISTINCT h
@@ -638,5 +768,9 @@ ERASE_PERSON: tuple[str, ...] = (
     f"MATCH (s:{MERGE_SUGGESTION}) WHERE s.a IN $ids OR s.b IN $ids DETACH DELETE s",
     f"MATCH (i:{IDENTITY}) WHERE i.observation_id IN $ids DETACH DELETE i",
     f"MATCH (a:{MEMBER_ALIAS}) WHERE a.redirect_to = $member_id DETACH DELETE a",
+    f"""MATCH (a:{MEMBER_ALIAS}) WHERE any(x IN coalesce(a.records, []) WHERE x IN $ids)
+    SET a.records = [x IN a.records WHERE NOT x IN $ids]""",
+    f"""MATCH (r:{IDENTITY_RUN}) WHERE $member_id IN r.member_ids
+    SET r.member_ids = [x IN r.member_ids WHERE x <> $member_id]""",
     f"MATCH (m:{MEMBER} {{member_id: $member_id}}) DETACH DELETE m",
 )

@@ -12,7 +12,7 @@ import time
 import zlib
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,6 +70,20 @@ def thresholds_from(settings: Settings) -> Thresholds:
         suggest_at=settings.identity_suggest_threshold,
         merge_without_identifier_at=settings.identity_merge_without_identifier_threshold,
         common_name_min=settings.identity_common_name_min,
+    )
+
+
+def thresholds_for(settings: Settings, model: MatchModel | None) -> Thresholds:
+    """The configured thresholds, moved where organizers' answers supported it."""
+    base = thresholds_from(settings)
+    learned = model.review_thresholds if model is not None else {}
+    return replace(
+        base,
+        merge_at=learned.get("merge_at", base.merge_at),
+        suggest_at=learned.get("suggest_at", base.suggest_at),
+        merge_without_identifier_at=learned.get(
+            "merge_without_identifier_at", base.merge_without_identifier_at
+        ),
     )
 
 
@@ -131,6 +145,17 @@ class IdentityStore:
     def known_member_ids(self) -> set[str]:
         return set(self.graph.run(gs.KNOWN_MEMBER_IDS)[0]["ids"])
 
+    def load_retired(self, observation_ids: Sequence[str] | None = None) -> dict[str, list[str]]:
+        """Retired ids (with records) that held any of these records; None: all of them."""
+        rows = self.graph.run(gs.RETIRED_RECORDS, ids=observation_ids)
+        return {r["member_id"]: list(r["records"]) for r in rows}
+
+    def aliases_of(self, observation_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        rows = self.graph.run(gs.ALIASES_OF_RECORDS, ids=list(observation_ids))
+        return {
+            r["member_id"]: {"redirect_to": r["redirect_to"], "reason": r["reason"]} for r in rows
+        }
+
     def load_decisions(self, observation_ids: Sequence[str] | None = None) -> pl.DataFrame:
         rows = [native(r) for r in self.graph.run(gs.LOAD_DECISIONS, ids=observation_ids)]
         return pl.DataFrame(rows, schema=DECISIONS_SCHEMA)
@@ -167,6 +192,52 @@ class IdentityStore:
     def add_decisions(self, rows: Sequence[dict[str, Any]]) -> None:
         self.graph.write_batches(gs.UPSERT_DECISIONS, list(rows))
 
+    def action_decisions(self, decision_id: str) -> list[dict[str, Any]]:
+        rows = self.graph.run(gs.ACTION_DECISIONS, id=decision_id)
+        return [native(r["decision"]) for r in rows]
+
+    def superseded_pairs(self, decision_ids: Sequence[str]) -> list[tuple[str, str]]:
+        rows = self.graph.run(gs.SUPERSEDED_BY, ids=list(decision_ids))
+        return [(r["a"], r["b"]) for r in rows]
+
+    def undo_decisions(self, decision_ids: Sequence[str], user: str, at: datetime) -> None:
+        self.graph.run(gs.UNDO_DECISIONS, ids=list(decision_ids), user=user, at=at.isoformat())
+
+    def labelled_pairs(self) -> pl.DataFrame:
+        """Organizers' answers as labelled record pairs (a, b, same), latest answer per pair."""
+        rows = [native(r) for r in self.graph.run(gs.LABELLED_PAIRS)]
+        frame = pl.DataFrame(
+            rows,
+            schema={
+                "a": pl.String,
+                "b": pl.String,
+                "same": pl.Boolean,
+                "action": pl.String,
+                "created_at": pl.Datetime("us", "UTC"),
+            },
+        )
+        return frame.unique(["a", "b"], keep="last", maintain_order=True).select("a", "b", "same")
+
+    def mark_metrics_stale(self, member_ids: Sequence[str], always: bool = True) -> None:
+        if member_ids:
+            self.graph.run(gs.MARK_METRICS_STALE, ids=sorted(member_ids), always=always)
+
+    def stale_metrics(self) -> tuple[int, str | None]:
+        """How many members wait for fresh figures, and when the latest was flagged."""
+        row = self.graph.run(gs.STALE_METRICS)[0]
+        return int(row["n"]), row["since"]
+
+    def stale_members(self, member_ids: Sequence[str]) -> list[str]:
+        rows = self.graph.run(gs.STALE_AMONG, ids=list(member_ids))
+        return [r["member_id"] for r in rows]
+
+    def record_run(self, run: dict[str, Any]) -> None:
+        self.graph.run(gs.RECORD_RUN, run=run)
+
+    def member_history(self, member_id: str) -> dict[str, Any] | None:
+        rows = self.graph.run(gs.MEMBER_HISTORY, id=member_id)
+        return native(rows[0]) if rows else None
+
     def supersede_must_links(
         self, decision_id: str, left: Iterable[str], right: Iterable[str]
     ) -> None:
@@ -183,10 +254,13 @@ class IdentityStore:
         clusters: Clusters,
         members: Members,
         scope_member_ids: Sequence[str] | None = None,
+        run: dict[str, Any] | None = None,
     ) -> WriteReport:
         """Writes the result; `scope_member_ids` None means the whole graph was resolved.
 
         With a scope, only those (previous) members and the records they held are touched.
+        Members whose records changed get `metrics_stale` until the next analytics run;
+        `run` (run_id, kind, …) is recorded with the members it touched, for their history.
         """
         g = self.graph
         report = WriteReport()
@@ -202,6 +276,8 @@ class IdentityStore:
             report.seconds[step] = report.seconds.get(step, 0.0) + now - clock
             clock = now
 
+        if members.revived:
+            g.run(gs.REVIVE_ALIASES, ids=sorted(members.revived))
         hashes = member_content_hashes(members)
         stored = dict(g.run(gs.MEMBER_HASHES, ids=hashes["member_id"].to_list())[0]["pairs"])
         stored_frame = pl.DataFrame(
@@ -249,11 +325,16 @@ class IdentityStore:
         existing = set(g.run(gs.MEMBER_ID_LIST)[0]["ids"])
         scope = existing if full else set(scope_member_ids or ()) & existing
         gone = scope - new_ids
+        records_of: dict[str, list[str]] = {}
+        for o, ms in held.items():
+            for m in ms:
+                records_of.setdefault(m, []).append(o)
         retire = [
             {
                 "member_id": old,
                 "redirect_to": members.redirects[old],
                 "reason": members.redirect_reason.get(old, "merged"),
+                "records": sorted(records_of.get(old, [])),
             }
             for old in sorted(gone)
             if old in members.redirects and members.redirects[old] in new_ids
@@ -264,7 +345,30 @@ class IdentityStore:
         if orphans:
             g.run(gs.DELETE_MEMBERS, ids=orphans)
         report.deleted = len(orphans)
+        g.run(gs.REDIRECT_BY_RECORDS, ids=None if full else obs_ids)
         g.run(gs.DANGLING_ALIASES)
+        touched = (
+            {r["member_id"] for r in stale}
+            | {r["member_id"] for r in new_links}
+            | set(members.created)
+            | set(members.revived)
+        ) & new_ids
+        # A pipeline run marks only members that had figures; a correction marks all it made.
+        self.mark_metrics_stale(sorted(touched), always=not full)
+        report.extra["members_touched"] = len(touched)
+        report.extra["revived"] = len(members.revived)
+        shaped = touched | {r["member_id"] for r in retire}
+        if run is not None and (shaped or run.get("decision_ids")):  # a no-op run shapes nothing
+            self.record_run(
+                {
+                    **run,
+                    "member_ids": sorted(shaped),
+                    "members_written": len(changed),
+                    "created": len(members.created),
+                    "retired": len(retire),
+                    "revived": len(members.revived),
+                }
+            )
 
         lap("retire")
         keys = scored.features.select(*IDENTITY_KEY_COLUMNS)
@@ -341,18 +445,19 @@ class IdentityStore:
     # --- partial recompute (organizer actions) ---------------------------------
 
     def recompute(
-        self, member_ids: Sequence[str], settings: Settings
+        self, member_ids: Sequence[str], settings: Settings, run: dict[str, Any] | None = None
     ) -> tuple[Members, WriteReport]:
         """Re-resolves the records of these members with the stored model and statistics."""
         assignment = self.load_assignment(list(member_ids))
         obs_ids = assignment["observation_id"].to_list()
         observations = self.load_observations(obs_ids)
         events = observations["event_id"].drop_nulls().unique().to_list()
-        thresholds = thresholds_from(settings)
+        model = self.load_model() or MatchModel()
+        thresholds = thresholds_for(settings, model)
         scored = score_candidates(
             observations,
             thresholds,
-            model=self.load_model() or MatchModel(),
+            model=model,
             stats=self.load_stats(obs_ids),
             related=self.related_context(events),
         )
@@ -364,8 +469,9 @@ class IdentityStore:
             previous=assignment,
             known_ids=self.known_member_ids(),
             trust_order=tuple(settings.identity_source_trust),
+            retired=self.load_retired(obs_ids),
         )
-        report = self.write(scored, clusters, members, scope_member_ids=list(member_ids))
+        report = self.write(scored, clusters, members, scope_member_ids=list(member_ids), run=run)
         return members, report
 
     # --- reads for the API ------------------------------------------------------
@@ -422,6 +528,7 @@ class IdentityStore:
             item = suggestion_from_props(native(r["suggestion"]))
             item["records_a"], item["records_b"] = r["records_a"], r["records_b"]
             item["records_joined"] = r["records_a"] + r["records_b"]
+            item["expected_gain"] = round(float(r["gain"]), 6)
             items.append(item)
         return items, total
 

@@ -120,4 +120,6 @@ def unseen_changes(graph: GraphStore, members: Members, since: datetime) -> list
         together = target.get(d["a"]) == target.get(d["b"])
         if (d["kind"] == "must_link") != together:
             problems.append(f"decision {d['decision_id']} was made during the run")
+    for r in graph.run(gs.UNDONE_SINCE, since=since.isoformat()):
+        problems.append(f"decision {r['decision_id']} was undone during the run")
     return problems

@@ -16,6 +16,7 @@ from assets import analytics, identity, imports
 from assets.analytics import SNAPSHOT_KEY, build_snapshot_asset
 from assets.imports import api_assets, import_partitions
 from infra.settings import Settings, get_settings
+from orchestration.sensors import analytics_refresh, stale_member_metrics
 from resources.landing import LandingResource
 from resources.stores import (
     ExportsResource,
@@ -133,8 +134,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             build_snapshot_asset(settings.analytics_partitions_start),
         ],
         asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
-        jobs=[refresh_all, analytics_snapshots],
+        jobs=[refresh_all, analytics_snapshots, analytics_refresh],
         schedules=[nightly, monthly],
+        sensors=[stale_member_metrics],
         resources={
             "neo4j": Neo4jResource(),
             "redis": RedisResource(),

@@ -80,7 +80,57 @@ class Unmerge(BaseModel):
 class ActionResult(BaseModel):
     decision_ids: list[str]
     members: list[str]  # live members holding the records after the action
-    redirects: dict[str, str]  # ids retired by the action -> where they point now
+    # Retired ids that held any of these records -> the member holding most of them now.
+    redirects: dict[str, str]
+    revived: list[str] = []  # retired ids that hold records again (e.g. after an undo)
+    metrics_stale: list[str] = []  # members whose analytics wait for the next run
+
+
+class HistoryDecision(BaseModel):
+    """One organizer decision about a record of the member, with the evidence then."""
+
+    decision_id: str
+    action_id: str | None = None
+    action: str | None = None  # accept_suggestion, reject_suggestion, merge_members, …
+    kind: str  # must_link | cannot_link
+    a: str
+    b: str
+    created_by: str | None = None
+    created_at: str | None = None
+    note: str | None = None
+    suggestion_id: str | None = None
+    member_a: str | None = None  # members holding a and b when it was decided
+    member_b: str | None = None
+    probability: float | None = None
+    evidence: str | None = None
+    superseded: bool = False
+    superseded_by: str | None = None
+    undone_at: str | None = None
+    undone_by: str | None = None
+    in_effect: bool
+
+
+class HistoryRun(BaseModel):
+    """A pipeline run or a correction's recomputation that changed the member's records."""
+
+    run_id: str
+    kind: str  # pipeline | correction | undo
+    at: str | None = None
+    by: str | None = None
+    decision_ids: list[str] | None = None
+    members_written: int | None = None
+    created: int | None = None
+    retired: int | None = None
+    revived: int | None = None
+
+
+class MemberHistory(BaseModel):
+    member_id: str
+    redirected_from: str | None = None
+    former_ids: list[str]  # retired ids that now point here
+    records: list[str]
+    decisions: list[HistoryDecision]
+    runs: list[HistoryRun]
 
 
 class MemberSummary(BaseModel):
@@ -115,6 +165,9 @@ class MemberDetail(BaseModel):
     contact_details: Literal["visible", "masked"]
     redirected_from: str | None = None
     redirect_reason: str | None = None
+    # True between a correction that changed the member's records and the next analytics
+    # run: the `net_*` figures (if any) describe the member as it was before.
+    metrics_stale: bool = False
 
 
 class SuggestionPage(BaseModel):
@@ -140,12 +193,29 @@ def _live_member(store: IdentityStore, member_id: str) -> str:
 
 
 def _seeded(rows: list[dict[str, Any]], seed: str | None) -> list[dict[str, Any]]:
-    """Decision ids from the idempotency key: a retried action writes the same decisions."""
-    if seed is None:
-        return rows
+    """Decision ids from the idempotency key: a retried action writes the same decisions.
+
+    All rows of one correction share an `action_id` (the first decision's id): an undo
+    reverses the correction as a whole.
+    """
+    if seed is not None:
+        for r in rows:
+            text = f"{seed}|{r['kind']}|{r['a']}|{r['b']}"
+            r["decision_id"] = "dec_" + hashlib.sha1(text.encode()).hexdigest()[:16]
     for r in rows:
-        text = f"{seed}|{r['kind']}|{r['a']}|{r['b']}"
-        r["decision_id"] = "dec_" + hashlib.sha1(text.encode()).hexdigest()[:16]
+        r["action_id"] = rows[0]["decision_id"]
+    return rows
+
+
+def _with_context(
+    rows: list[dict[str, Any]], held: dict[str, str], pair: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The evidence at decision time: the members holding each record, and the score."""
+    for r in rows:
+        r["member_a"], r["member_b"] = held.get(r["a"]), held.get(r["b"])
+        if pair is not None:
+            r["probability"] = pair.get("probability")
+            r["evidence"] = pair.get("evidence")
     return rows
 
 
@@ -159,6 +229,7 @@ def _apply(
     affected: set[str],
     observations: list[str],
     before: Callable[[IdentityStore], None] | None = None,
+    run: dict[str, Any] | None = None,
 ) -> ActionResult:
     """Stores the decisions, recomputes the affected members, reports where records went.
 
@@ -174,12 +245,23 @@ def _apply(
         if before is not None:
             before(store)
         store.add_decisions(rows)
-        members, _ = store.recompute(sorted(affected), state.settings)
+        ids = [r["decision_id"] for r in rows]
+        run = run or {
+            "run_id": f"run_{ids[0]}",
+            "kind": "correction",
+            "by": rows[0]["created_by"],
+            "decision_ids": ids,
+        }
+        members, _ = store.recompute(sorted(affected), state.settings, run=run)
         now = store.members_of(observations)
+        aliases = store.aliases_of(observations)
+    live_now = sorted(set(now.values()))
     return ActionResult(
-        decision_ids=[r["decision_id"] for r in rows],
-        members=sorted(set(now.values())),
-        redirects={k: v for k, v in members.redirects.items() if k in affected},
+        decision_ids=run["decision_ids"],
+        members=live_now,
+        redirects={k: v["redirect_to"] for k, v in aliases.items()},
+        revived=sorted(members.revived),
+        metrics_stale=[m for m in live_now if m in set(store.stale_members(live_now))],
     )
 
 
@@ -307,6 +389,7 @@ async def get_member(
         if live != member_id:
             detail["redirected_from"] = member_id
             detail["redirect_reason"] = reason
+        detail["metrics_stale"] = bool(detail["member"].get("metrics_stale"))
         events: dict[str, dict[str, Any]] = {}
         for ident in detail["identities"]:
             for att in ident["attendance"]:
@@ -359,7 +442,8 @@ def _suggestion_run(
         row = decision_row(
             kind, sugg["a"], sugg["b"], action, principal.user_id, suggestion_id=suggestion_id
         )
-        return _apply(state, _seeded([row], seed), set(members.values()), [sugg["a"], sugg["b"]])
+        rows = _with_context(_seeded([row], seed), members, sugg)
+        return _apply(state, rows, set(members.values()), [sugg["a"], sugg["b"]])
 
     return run
 
@@ -409,8 +493,11 @@ async def link_observations(
         for obs in (a, b):
             if obs not in members:
                 raise _error(status.HTTP_404_NOT_FOUND, "not_found", f"unknown observation {obs!r}")
-        (row,) = _seeded(
-            [decision_row(body.kind, a, b, body.kind, principal.user_id, note=body.note)], seed
+        (row,) = _with_context(
+            _seeded(
+                [decision_row(body.kind, a, b, body.kind, principal.user_id, note=body.note)], seed
+            ),
+            members,
         )
 
         def supersede(s: IdentityStore) -> None:
@@ -455,7 +542,8 @@ async def merge_members(
             )
             for obs in records[1:]
         ]
-        return _apply(state, _seeded(rows, seed), {left, right}, records)
+        held = store.members_of(records)
+        return _apply(state, _with_context(_seeded(rows, seed), held), {left, right}, records)
 
     return await _action(request, state, principal, idempotency_key, body.model_dump(), run)
 
@@ -502,7 +590,15 @@ async def unmerge(
         rows = _seeded(
             [
                 decision_row(
-                    "cannot_link", a, b, "unmerge", principal.user_id, at=at, note=body.note
+                    "cannot_link",
+                    a,
+                    b,
+                    "unmerge",
+                    principal.user_id,
+                    at=at,
+                    note=body.note,
+                    member_a=live,
+                    member_b=live,
                 )
                 for a in split
                 for b in rest
@@ -516,3 +612,99 @@ async def unmerge(
         return _apply(state, rows, {live}, sorted(held), supersede)
 
     return await _action(request, state, principal, idempotency_key, body.model_dump(), run)
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+@router.get("/members/{member_id}/history", response_model=MemberHistory)
+def member_history(
+    member_id: MemberIdPath,
+    state: AppState = Depends(app_state),
+    _: Principal = Depends(require_role("organizer")),
+) -> MemberHistory:
+    """The decisions about this member's records and the runs that changed it, oldest first.
+
+    Each decision carries the evidence when it was made (members then, probability and
+    evidence of the suggestion) and whether it is still in effect (not undone or superseded).
+    """
+    store = _store(state)
+    live = _live_member(store, member_id)
+    found = store.member_history(live)
+    if found is None:
+        raise _error(status.HTTP_404_NOT_FOUND, "not_found", f"unknown member {member_id!r}")
+    decisions = []
+    for d in found["decisions"]:
+        row: dict[str, Any] = {k: _iso(v) for k, v in d.items()}
+        row["superseded"] = bool(d.get("superseded"))
+        row["in_effect"] = not row["superseded"] and d.get("undone_at") is None
+        decisions.append(HistoryDecision.model_validate(row))
+    decisions.sort(key=lambda d: (d.created_at or "", d.decision_id))
+    runs = [HistoryRun.model_validate({k: _iso(v) for k, v in r.items()}) for r in found["runs"]]
+    runs.sort(key=lambda r: (r.at or "", r.run_id))
+    return MemberHistory(
+        member_id=live,
+        redirected_from=member_id if live != member_id else None,
+        former_ids=sorted(i for i in found["ids"] if i != live),
+        records=sorted(found["records"]),
+        decisions=decisions,
+        runs=runs,
+    )
+
+
+@router.post("/identity-decisions/{decision_id}/undo", response_model=ActionResult)
+async def undo_decision(
+    request: Request,
+    decision_id: MemberIdPath,
+    idempotency_key: IdempotencyKey = None,
+    state: AppState = Depends(app_state),
+    principal: Principal = Depends(require_role("organizer")),
+) -> Response:
+    """Reverses the correction this decision belongs to and recomputes only its records.
+
+    Must-links it had superseded count again; a retired id whose records come back
+    together is revived. 404: unknown decision; 409: already undone or superseded by a
+    later correction (undo that one first).
+    """
+
+    def run(seed: str | None) -> ActionResult:
+        store = _store(state)
+        rows = store.action_decisions(decision_id)
+        if not rows:
+            raise _error(
+                status.HTTP_404_NOT_FOUND, "not_found", f"unknown decision {decision_id!r}"
+            )
+        if any(r.get("undone_at") is not None for r in rows):
+            raise _error(
+                status.HTTP_409_CONFLICT, "already_undone", f"decision {decision_id!r} is undone"
+            )
+        if all(r.get("superseded") for r in rows):
+            raise _error(
+                status.HTTP_409_CONFLICT,
+                "superseded",
+                f"decision {decision_id!r} was superseded by "
+                f"{rows[0].get('superseded_by')!r}; undo that one first",
+            )
+        ids = [r["decision_id"] for r in rows]
+        pairs = [(r["a"], r["b"]) for r in rows] + store.superseded_pairs(ids)
+        observations = sorted({o for p in pairs for o in p})
+        held = store.members_of(observations)
+        at = datetime.now(UTC)
+        undo_id = (
+            "undo_" + hashlib.sha1(f"{seed or at.isoformat()}|{ids[0]}".encode()).hexdigest()[:16]
+        )
+
+        def mark(s: IdentityStore) -> None:
+            s.undo_decisions(ids, principal.user_id, at)
+
+        return _apply(
+            state,
+            [],
+            set(held.values()),
+            sorted(held),
+            mark,
+            run={"run_id": undo_id, "kind": "undo", "by": principal.user_id, "decision_ids": ids},
+        )
+
+    return await _action(request, state, principal, idempotency_key, decision_id, run)

@@ -7,6 +7,7 @@ on the records of the affected members only, with the stored model and statistic
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +88,7 @@ class Members:
     redirect_reason: dict[str, str]
     split_from: dict[str, list[str]]
     created: list[str]
+    revived: list[str] = field(default_factory=list)
 
 
 def score_candidates(
@@ -234,9 +236,11 @@ def build_members(
     previous: pl.DataFrame | None = None,
     known_ids: set[str] | None = None,
     trust_order: tuple[str, ...] = DEFAULT_TRUST,
+    retired: Mapping[str, Sequence[str]] | None = None,
 ) -> Members:
+    """`retired`: retired member id -> records it held (such ids are revived, see stable_ids)."""
     previous = previous if previous is not None else pl.DataFrame(schema=ASSIGNMENT_SCHEMA)
-    ids = assign_ids(clusters.assignment, previous, known_ids or set())
+    ids = assign_ids(clusters.assignment, previous, known_ids or set(), retired)
     mapping = pl.DataFrame(
         {"cluster": list(ids.member_of_cluster), "member_id": list(ids.member_of_cluster.values())},
         schema={"cluster": pl.Int64, "member_id": pl.String},
@@ -288,6 +292,7 @@ def build_members(
         redirect_reason=ids.redirect_reason,
         split_from=ids.split_from,
         created=ids.created,
+        revived=ids.revived,
     )
 
 
@@ -301,10 +306,13 @@ def resolve(
     stats: pl.DataFrame | None = None,
     related: pl.DataFrame | None = None,
     trust_order: tuple[str, ...] = DEFAULT_TRUST,
+    retired: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[Scored, Clusters, Members]:
     scored = score_candidates(observations, thresholds, model, stats, related)
     clusters = cluster_scored(scored, decisions)
-    members = build_members(observations, scored, clusters, previous, known_ids, trust_order)
+    members = build_members(
+        observations, scored, clusters, previous, known_ids, trust_order, retired
+    )
     return scored, clusters, members
 
 

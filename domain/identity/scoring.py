@@ -103,9 +103,16 @@ class MatchModel:
     # People per name among names two different people share (expected, weighted by
     # pairs): an agreeing name carried by fewer people than this counts for more.
     name_people_reference: float = 2.0
+    # Learned from organizers' answers (domain/identity/learning.py): bits added to the
+    # weight of pairs of one comparison pattern (levels joined by ","), and the thresholds
+    # the answers support.
+    pattern_adjust: dict[str, float] = field(default_factory=dict)
+    review_band: tuple[float, float] = (0.0, 0.0)  # match weights (bits) it applies to
+    review_thresholds: dict[str, float] = field(default_factory=dict)
+    review_labels: int = 0
 
     def weights(self) -> dict[str, list[float]]:
-        """log2(m/u) per level: the evidence each agreement or disagreement carries."""
+        """log2(m/u) per level (plus what reviews taught): the evidence each level carries."""
         return {
             c: [math.log2(m / u) for m, u in zip(self.m[c], self.u[c], strict=True)]
             for c in COMPARISONS
@@ -123,6 +130,10 @@ class MatchModel:
                 "em_iterations": self.em_iterations,
                 "trained_pairs": self.trained_pairs,
                 "name_people_reference": self.name_people_reference,
+                "pattern_adjust": self.pattern_adjust,
+                "review_band": list(self.review_band),
+                "review_thresholds": self.review_thresholds,
+                "review_labels": self.review_labels,
             },
             sort_keys=True,
         )
@@ -139,6 +150,10 @@ class MatchModel:
             em_iterations=int(data.get("em_iterations", 0)),
             trained_pairs=int(data.get("trained_pairs", 0)),
             name_people_reference=float(data.get("name_people_reference", 2.0)),
+            pattern_adjust={k: float(v) for k, v in data.get("pattern_adjust", {}).items()},
+            review_band=tuple(float(x) for x in data.get("review_band", (0.0, 0.0)))[:2],  # type: ignore[arg-type]
+            review_thresholds={k: float(v) for k, v in data.get("review_thresholds", {}).items()},
+            review_labels=int(data.get("review_labels", 0)),
         )
         if set(model.m) != set(COMPARISONS) or any(
             len(model.m[c]) != len(LEVELS[c]) for c in COMPARISONS
@@ -562,6 +577,11 @@ def name_people_reference(features: pl.DataFrame) -> float:
     return float(pairs.select((pl.col("w") * pl.col("f")).sum() / pl.col("w").sum()).item())
 
 
+def pattern_key() -> pl.Expr:
+    """The comparison pattern of a pair: its level per comparison, joined by ","."""
+    return pl.concat_str([pl.col(f"l_{c}").cast(pl.String) for c in COMPARISONS], separator=",")
+
+
 def score(compared: pl.DataFrame, model: MatchModel, keep_weights: bool = False) -> pl.DataFrame:
     """Adds match_weight and match_probability (and the w_* columns when asked).
 
@@ -573,6 +593,14 @@ def score(compared: pl.DataFrame, model: MatchModel, keep_weights: bool = False)
         + name_frequency_weight(model)
         + model.prior_weight()
     )
+    if model.pattern_adjust:
+        # What reviews taught applies where the answered pairs came from (the suggestion
+        # band when it was learned): a pair the model was sure about keeps its weight.
+        lo, hi = model.review_band
+        extra = pattern_key().replace_strict(model.pattern_adjust, default=0.0)
+        total = (
+            pl.when(total.is_between(lo, hi, closed="left")).then(total + extra).otherwise(total)
+        )
     out = compared.with_columns(total.alias("match_weight")).with_columns(
         (1.0 / (1.0 + (2.0 ** (-pl.col("match_weight").clip(-200, 200))))).alias(
             "match_probability"

@@ -2,14 +2,16 @@
 
 Each new cluster takes the previous id it shares the most records with (greedy, largest
 overlap first, ties by id); every other cluster gets a new id derived from its smallest
-observation id. Previous ids that no cluster takes are retired and redirected to the
-member that received most of their records.
+observation id — unless a retired id held records of it: then that id is revived (the
+one sharing the most records, ties by id), so undoing a correction brings back the ids
+that existed before it. Previous ids that no cluster takes are retired and redirected to
+the member that received most of their records.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -32,14 +34,19 @@ class IdAssignment:
     redirect_reason: dict[str, str] = field(default_factory=dict)  # "merged" or "split"
     split_from: dict[str, list[str]] = field(default_factory=dict)  # new id -> old ids
     created: list[str] = field(default_factory=list)
+    revived: list[str] = field(default_factory=list)  # retired ids that hold records again
 
 
 def assign_ids(
     clusters: pl.DataFrame,
     previous: pl.DataFrame,
     known_ids: Iterable[str] = (),
+    retired: Mapping[str, Sequence[str]] | None = None,
 ) -> IdAssignment:
-    """`clusters`: observation_id, cluster. `previous`: observation_id, member_id."""
+    """`clusters`: observation_id, cluster. `previous`: observation_id, member_id.
+
+    `retired`: retired id -> the records it held when it was retired.
+    """
     taken = set(known_ids) | set(previous["member_id"].unique().to_list())
     overlap = (
         clusters.join(previous.select("observation_id", "member_id"), on="observation_id")
@@ -54,6 +61,25 @@ def assign_ids(
             continue
         out.member_of_cluster[c] = mid
         used.add(mid)
+    if retired:
+        by_obs: dict[str, list[str]] = {}
+        for old, records in retired.items():
+            for o in records:
+                by_obs.setdefault(o, []).append(old)
+        counts: dict[tuple[int, str], int] = {}
+        for o, c in zip(
+            clusters["observation_id"].to_list(), clusters["cluster"].to_list(), strict=True
+        ):
+            if c in out.member_of_cluster:
+                continue
+            for old in by_obs.get(o, ()):
+                counts[(c, old)] = counts.get((c, old), 0) + 1
+        for (c, old), _n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][1], kv[0][0])):
+            if c in out.member_of_cluster or old in used:
+                continue
+            out.member_of_cluster[c] = old
+            used.add(old)
+            out.revived.append(old)
     seeds = (
         clusters.group_by("cluster").agg(pl.col("observation_id").min().alias("seed")).sort("seed")
     )

@@ -305,13 +305,16 @@ def test_bad_requests_are_clear_4xx(
     assert assignment(graph) == before
 
 
-def test_review_queue_puts_the_largest_change_first(
+def test_review_queue_puts_the_largest_expected_gain_first(
     api: TestClient, organizer: dict[str, str]
 ) -> None:
     items = api.get("/v1/merge-suggestions", headers=organizer).json()["items"]
     assert items, "the fixture holds suggestions"
-    joined = [s["records_joined"] for s in items]
-    assert joined == sorted(joined, reverse=True)
+    gains = [s["expected_gain"] for s in items]
+    assert gains == sorted(gains, reverse=True)
+    for s in items:
+        p = s["probability"]
+        assert s["expected_gain"] == pytest.approx(s["records_joined"] * 4 * p * (1 - p), abs=1e-5)
     for s in items:
         sizes = []
         for side in ("member_a", "member_b"):
