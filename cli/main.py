@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.imports import import_command, start_fakes, sync_command
+from cli.ops import backup_command, restore_command
 from infra.local_services import Neo4jLocal, RedisLocal, ServiceError, ServiceStatus
 from infra.settings import PROJECT_ROOT, TEST_PROFILE_ENV, Settings, get_settings
 
@@ -28,6 +29,8 @@ services = typer.Typer(
 app.add_typer(services, name="services")
 app.command("import")(import_command)
 app.command("sync")(sync_command)
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
 console = Console()
 
 

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from infra.crypto import KeyRing
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -19,6 +21,7 @@ TEST_PROFILE_ENV: dict[str, str] = {
     "REDIS_URL": "redis://127.0.0.1:6380/0",
     "STATE_DIR": ".local/test",
     "DATA_DIR": ".local/test/data",
+    "BACKUP_VERIFY_NEO4J_URI": "bolt://127.0.0.1:7690",
 }
 
 
@@ -157,6 +160,21 @@ class Settings(BaseSettings):
     tda_image_scale: float = Field(default=10.0, gt=0)  # persistence image covers [0, scale]
     tda_image_pixels: int = Field(default=10, ge=2)  # image is pixels² values per dimension
 
+    # Backups (graph, normalized store, Redis documents), verified by a restore
+    backup_dir: Path = Path(".local/backups")
+    backup_keep: int = Field(default=7, ge=1)  # newest verified backups kept
+    backup_cron: str = "30 2 * * *"
+    backup_verify: bool = True  # restore each backup into an empty Neo4j and compare
+    backup_verify_neo4j_uri: str = "bolt://127.0.0.1:7689"  # started for the purpose
+    backup_verify_heap: str = "512m"
+
+    # Run outcomes and alerts
+    alert_webhook_url: str | None = None  # POSTed a JSON body for every failed run
+    pipeline_stale_hours: float = Field(default=36.0, gt=0)  # /health: last success older
+
+    # Encryption at rest (raw landing, backups): url-safe base64 32-byte keys, newest first
+    encryption_keys: list[SecretStr] = []
+
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -193,6 +211,9 @@ class Settings(BaseSettings):
         with os.fdopen(fd, "w") as f:
             f.write(value)
         return value
+
+    def key_ring(self) -> KeyRing:
+        return KeyRing.from_texts([k.get_secret_value() for k in self.encryption_keys])
 
     def dev_secret(self) -> str:
         if self.dev_jwt_secret is not None:

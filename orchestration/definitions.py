@@ -16,6 +16,13 @@ from assets import analytics, identity, imports
 from assets.analytics import SNAPSHOT_KEY, build_snapshot_asset
 from assets.imports import api_assets, import_partitions
 from infra.settings import Settings, get_settings
+from orchestration.operations import (
+    NEO4J_WRITER_TAG,
+    backup_job,
+    backup_schedule,
+    record_run_failure,
+    record_run_success,
+)
 from resources.landing import LandingResource
 from resources.stores import (
     ExportsResource,
@@ -31,12 +38,14 @@ refresh_all = dg.define_asset_job(
     # Monthly analytics snapshots have their own partitions; they are backfilled apart.
     selection=dg.AssetSelection.all() - dg.AssetSelection.assets(SNAPSHOT_KEY),
     description="Materializes every asset: imports, graph load and figures.",
+    tags={**NEO4J_WRITER_TAG, "dagster/max_retries": "2"},
 )
 
 analytics_snapshots = dg.define_asset_job(
     "analytics_snapshots",
     selection=dg.AssetSelection.assets(SNAPSHOT_KEY),
     description="One month's co-attendance snapshot, topology and structural change.",
+    tags={**NEO4J_WRITER_TAG, "dagster/max_retries": "2"},
 )
 
 
@@ -133,8 +142,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             build_snapshot_asset(settings.analytics_partitions_start),
         ],
         asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
-        jobs=[refresh_all, analytics_snapshots],
-        schedules=[nightly, monthly],
+        jobs=[refresh_all, analytics_snapshots, backup_job],
+        schedules=[nightly, monthly, backup_schedule(settings)],
+        sensors=[record_run_failure, record_run_success],
         resources={
             "neo4j": Neo4jResource(),
             "redis": RedisResource(),

@@ -1,0 +1,58 @@
+"""Operations commands: backups, restores, key rotation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from infra.settings import get_settings
+
+console = Console()
+
+
+def backup_command(
+    verify: bool = typer.Option(
+        True, "--verify/--no-verify", help="Restore into an empty Neo4j and compare (default)."
+    ),
+) -> None:
+    """Back up the graph, the normalized store and the Redis documents, then verify it."""
+    from infra.backup import BackupError, run_backup
+
+    settings = get_settings().model_copy(update={"backup_verify": verify})
+    try:
+        result = run_backup(settings, log=console.print)
+    except BackupError as exc:
+        console.print(f"[red]backup failed:[/] {exc}")
+        raise typer.Exit(1) from exc
+    graph = result["manifest"]["graph"]
+    state = "verified" if result["manifest"]["verified"] else "[yellow]not verified[/]"
+    console.print(
+        f"[green]backup written[/] {result['folder']} ({state}): {graph['nodes']} nodes, "
+        f"{graph['relationships']} relationships, {result['manifest']['redis']['keys']} Redis keys"
+    )
+    if result["pruned"]:
+        console.print(f"removed older backups: {', '.join(result['pruned'])}")
+
+
+def restore_command(
+    folder: Path = typer.Argument(None, help="A backup folder; default: the newest verified."),
+    force: bool = typer.Option(False, "--force", help="Replace a graph that holds data."),
+) -> None:
+    """Restore graph, Redis documents and normalized store from a backup."""
+    from infra.backup import BackupError, list_backups, read_manifest, restore_backup
+
+    settings = get_settings()
+    if folder is None:
+        verified = [p for p in list_backups(settings) if read_manifest(p).get("verified")]
+        if not verified:
+            console.print("[red]no verified backup found[/] in " + str(settings.backup_dir))
+            raise typer.Exit(1)
+        folder = verified[-1]
+    try:
+        restore_backup(settings, folder, force=force, log=console.print)
+    except BackupError as exc:
+        console.print(f"[red]restore failed:[/] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"[green]restored[/] from {folder}")
