@@ -59,10 +59,29 @@ class ProcessHealth(BaseModel):
     responses_sampled: int
 
 
+class RunHealth(BaseModel):
+    job: str
+    run_id: str
+    at: str
+    age_seconds: float
+    step: str | None = None
+    error: str | None = None
+
+
+class PipelineHealth(BaseModel):
+    """The pipeline's last successful run (as the code location's sensors recorded it)."""
+
+    last_success: RunHealth | None
+    stale: bool  # no success, or the last one older than PIPELINE_STALE_HOURS
+    last_failures: list[RunHealth]  # last failed run of each job that failed after its success
+    known: bool  # false when Redis could not be read
+
+
 class Health(BaseModel):
     status: str  # ok, degraded (Redis away: served without cache), down (Neo4j away)
     dependencies: dict[str, DependencyHealth]
     process: ProcessHealth
+    pipeline: PipelineHealth | None = None
 
 
 class EventOut(BaseModel):
@@ -236,6 +255,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if neo4j.status != "up":
             status = "down"
         response.status_code = 503 if status == "down" else 200
+        pipeline = (
+            await asyncio.to_thread(_pipeline_health, state)
+            if redis.status == "up"
+            else PipelineHealth(last_success=None, stale=True, last_failures=[], known=False)
+        )
         proc = process
         samples = list(state.latencies)
         return Health(
@@ -250,6 +274,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 response_ms_p99=_percentile(samples, 0.99),
                 responses_sampled=len(samples),
             ),
+            pipeline=pipeline,
         )
 
     exposition: dict[str, Any] = {"at": 0.0, "body": b""}
@@ -295,6 +320,46 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analytics.router)
     app.include_router(admin.router)
     return app
+
+
+def _pipeline_health(state: AppState) -> PipelineHealth:
+    from datetime import UTC, datetime
+
+    from infra.run_status import RunOutcome, RunStatusStore
+
+    store = RunStatusStore(state.figures.r, state.figures.keys)
+    now = datetime.now(UTC)
+
+    def out(o: RunOutcome) -> RunHealth:
+        return RunHealth(
+            job=o.job,
+            run_id=o.run_id,
+            at=o.at.isoformat(),
+            age_seconds=round((now - o.at).total_seconds(), 1),
+            step=o.step,
+            error=o.error,
+        )
+
+    try:
+        last = store.last_pipeline_success()
+        successes = store.successes()
+        failures = store.failures()
+    except redis.RedisError:
+        return PipelineHealth(last_success=None, stale=True, last_failures=[], known=False)
+    open_failures = [
+        out(f)
+        for job, f in sorted(failures.items())
+        if job not in successes or successes[job].at < f.at
+    ]
+    stale = (
+        last is None or (now - last.at).total_seconds() > state.settings.pipeline_stale_hours * 3600
+    )
+    return PipelineHealth(
+        last_success=out(last) if last else None,
+        stale=stale,
+        last_failures=open_failures,
+        known=True,
+    )
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

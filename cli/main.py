@@ -17,14 +17,21 @@ from rich.table import Table
 
 from cli.imports import import_command, start_fakes, sync_command
 from cli.ops import backup_command, restore_command
-from infra.local_services import Neo4jLocal, RedisLocal, ServiceError, ServiceStatus
+from infra.local_services import (
+    Neo4jLocal,
+    PostgresLocal,
+    RedisLocal,
+    ServiceError,
+    ServiceStatus,
+)
 from infra.settings import PROJECT_ROOT, TEST_PROFILE_ENV, Settings, get_settings
 
 app = typer.Typer(
     help="Community platform: local services, demo, tests and imports.", no_args_is_help=True
 )
 services = typer.Typer(
-    help="Start, stop and inspect the local Neo4j and Redis servers.", no_args_is_help=True
+    help="Start, stop and inspect the local Neo4j, Redis and PostgreSQL servers.",
+    no_args_is_help=True,
 )
 app.add_typer(services, name="services")
 app.command("import")(import_command)
@@ -53,10 +60,11 @@ def services_up(settings: Settings) -> None:
         started = time.perf_counter()
         neo = Neo4jLocal(settings).up(log=console.print)
         red = RedisLocal(settings).up(log=console.print)
+        pg = PostgresLocal(settings).up(log=console.print)
     except ServiceError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc
-    _print_status([neo, red])
+    _print_status([neo, red, pg])
     console.print(f"services ready in {time.perf_counter() - started:.1f}s")
 
 
@@ -70,7 +78,11 @@ def up() -> None:
 def down() -> None:
     """Stop only the servers that `up` started."""
     settings = get_settings()
-    for name, svc in (("neo4j", Neo4jLocal(settings)), ("redis", RedisLocal(settings))):
+    for name, svc in (
+        ("neo4j", Neo4jLocal(settings)),
+        ("redis", RedisLocal(settings)),
+        ("postgres", PostgresLocal(settings)),
+    ):
         console.print(f"{name}: {'stopped' if svc.down() else 'not started here; left alone'}")
 
 
@@ -78,7 +90,11 @@ def down() -> None:
 def status() -> None:
     """Show each service's state and version."""
     settings = get_settings()
-    rows = [Neo4jLocal(settings).status(), RedisLocal(settings).status()]
+    rows = [
+        Neo4jLocal(settings).status(),
+        RedisLocal(settings).status(),
+        PostgresLocal(settings).status(),
+    ]
     _print_status(rows)
     if any(r.state != "up" for r in rows):
         raise typer.Exit(1)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import redis
@@ -433,4 +434,210 @@ class RedisLocal:
         state, version, detail = self.probe()
         return ServiceStatus(
             "redis", state, _pid_alive(self.pid_file) is not None, version, self.s.redis_url, detail
+        )
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+INSTALL_POSTGRES = "apt-get install -y postgresql"
+
+
+class PostgresLocal:
+    """Debian's PostgreSQL as a plain process with its own data folder (the Dagster
+    instance's run, event and schedule storage). PostgreSQL refuses to run as root, so
+    under root the server runs as the `postgres` system user the package creates."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.s = settings
+        self.home = settings.state_path / "postgres"
+        self.data = self.home / "data"
+        self.pid_file = self.home / "postgres.pid"
+        self.logfile = self.home / "postgres.log"
+
+    def _connect(self, dbname: str, timeout: int = 2) -> Any:
+        import psycopg2
+
+        return psycopg2.connect(
+            host=self.s.postgres_host,
+            port=self.s.postgres_port,
+            user=self.s.postgres_user,
+            password=self.s.postgres_password.get_secret_value(),
+            dbname=dbname,
+            connect_timeout=timeout,
+        )
+
+    def probe(self) -> tuple[str, str | None, str]:
+        import psycopg2
+
+        try:
+            conn = self._connect(self.s.postgres_db)
+        except psycopg2.OperationalError as exc:
+            text = str(exc)
+            if "authentication failed" in text or "password" in text:
+                return "auth-failed", None, text.strip()
+            if "does not exist" in text:
+                return "no-database", None, text.strip()
+            return "down", None, text.strip()
+        try:
+            version = str(conn.server_version // 10000)
+        finally:
+            conn.close()
+        return "up", version, ""
+
+    def bin_dir(self) -> Path:
+        if self.s.postgres_bin_dir:
+            return Path(self.s.postgres_bin_dir)
+        found = sorted(
+            Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+            key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+        )
+        if found:
+            return found[-1].parent
+        which = shutil.which("initdb")
+        if which:
+            return Path(which).resolve().parent
+        raise ServiceError(
+            f"PostgreSQL is missing. Install it with: sudo {INSTALL_POSTGRES} "
+            "(scripts/bootstrap.sh does this when run as root)"
+        )
+
+    def _as_owner(self) -> dict[str, Any]:
+        """Run server commands as `postgres` when we are root."""
+        if os.geteuid() != 0:
+            return {}
+        return {"user": "postgres", "group": "postgres"}
+
+    def _chown(self) -> None:
+        if os.geteuid() == 0:
+            for path in [self.home, *self.home.rglob("*")]:
+                shutil.chown(path, "postgres", "postgres")
+
+    def init(self) -> None:
+        if (self.data / "PG_VERSION").exists():
+            return
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "run").mkdir(exist_ok=True)
+        pwfile = self.home / "pwfile"
+        pwfile.write_text(self.s.postgres_password.get_secret_value() + "\n")
+        pwfile.chmod(0o600)
+        self._chown()
+        try:
+            res = subprocess.run(
+                [
+                    str(self.bin_dir() / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    self.s.postgres_user,
+                    f"--pwfile={pwfile}",
+                    "--auth=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+                **self._as_owner(),
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if res.returncode != 0:
+            raise ServiceError(f"initdb failed:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
+
+    def up(self, log: Log = print, timeout: float = 60.0) -> ServiceStatus:
+        address = f"postgresql://{self.s.postgres_host}:{self.s.postgres_port}/{self.s.postgres_db}"
+        state, version, detail = self.probe()
+        if state == "up":
+            managed = _pid_alive(self.pid_file) is not None
+            log(f"PostgreSQL {version} already answers at {address}; using it.")
+            return ServiceStatus("postgres", "up", managed, version, address)
+        if state == "auth-failed":
+            raise ServiceError(f"PostgreSQL at {address} refuses the credentials: {detail}")
+        if state == "down":
+            self.init()
+            self.home.mkdir(parents=True, exist_ok=True)
+            self._chown()
+            cmd = [
+                str(self.bin_dir() / "postgres"),
+                "-D",
+                str(self.data),
+                "-p",
+                str(self.s.postgres_port),
+                "-c",
+                f"listen_addresses={self.s.postgres_host}",
+                "-c",
+                f"unix_socket_directories={self.home / 'run'}",
+                "-c",
+                "max_connections=100",
+                "-c",
+                "shared_buffers=32MB",
+                "-c",
+                "log_rotation_size=10MB",
+            ]
+            with self.logfile.open("ab") as out:
+                proc = subprocess.Popen(
+                    cmd,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    **self._as_owner(),
+                )
+            self.pid_file.write_text(str(proc.pid))
+            log(
+                f"Starting PostgreSQL (pid {proc.pid}) on {self.s.postgres_host}:{self.s.postgres_port} …"
+            )
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    self.pid_file.unlink(missing_ok=True)
+                    raise ServiceError(
+                        f"PostgreSQL exited with code {proc.returncode}. Log tail:\n{_tail(self.logfile)}"
+                    )
+                state, version, detail = self.probe()
+                if state in ("up", "no-database"):
+                    break
+                time.sleep(0.3)
+            else:
+                self.down()
+                raise ServiceError(
+                    f"PostgreSQL was not ready after {timeout:.0f}s:\n{_tail(self.logfile)}"
+                )
+        if state == "no-database":
+            conn = self._connect("postgres")
+            conn.autocommit = True
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(f'CREATE DATABASE "{self.s.postgres_db}"')
+            finally:
+                conn.close()
+            state, version, detail = self.probe()
+        if state != "up":
+            raise ServiceError(f"PostgreSQL is {state} at {address}: {detail}")
+        return ServiceStatus(
+            "postgres", "up", _pid_alive(self.pid_file) is not None, version, address
+        )
+
+    def down(self, timeout: float = 30.0) -> bool:
+        """Fast shutdown (SIGINT): open sessions are ended, nothing committed is lost."""
+        pid = _pid_alive(self.pid_file)
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _pid_alive(self.pid_file) is not None:
+            time.sleep(0.2)
+        if _pid_alive(self.pid_file) is not None:
+            os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def status(self) -> ServiceStatus:
+        state, version, detail = self.probe()
+        address = f"postgresql://{self.s.postgres_host}:{self.s.postgres_port}/{self.s.postgres_db}"
+        return ServiceStatus(
+            "postgres", state, _pid_alive(self.pid_file) is not None, version, address, detail
         )

@@ -22,6 +22,7 @@ TEST_PROFILE_ENV: dict[str, str] = {
     "STATE_DIR": ".local/test",
     "DATA_DIR": ".local/test/data",
     "BACKUP_VERIFY_NEO4J_URI": "bolt://127.0.0.1:7690",
+    "POSTGRES_PORT": "5433",
 }
 
 
@@ -167,6 +168,14 @@ class Settings(BaseSettings):
     backup_verify: bool = True  # restore each backup into an empty Neo4j and compare
     backup_verify_neo4j_uri: str = "bolt://127.0.0.1:7689"  # started for the purpose
     backup_verify_heap: str = "512m"
+
+    # PostgreSQL: the production Dagster instance's storage (deploy/dagster.yaml)
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 5432
+    postgres_user: str = "dagster"
+    postgres_password: SecretStr = SecretStr("dagster-local-pw")
+    postgres_db: str = "dagster"
+    postgres_bin_dir: str | None = None  # default: the newest /usr/lib/postgresql/*/bin
 
     # Run outcomes and alerts
     alert_webhook_url: str | None = None  # POSTed a JSON body for every failed run

@@ -17,9 +17,9 @@ from assets.analytics import SNAPSHOT_KEY, build_snapshot_asset
 from assets.imports import api_assets, import_partitions
 from infra.settings import Settings, get_settings
 from orchestration.operations import (
-    NEO4J_WRITER_TAG,
     backup_job,
     backup_schedule,
+    job_tags,
     record_run_failure,
     record_run_success,
 )
@@ -38,14 +38,14 @@ refresh_all = dg.define_asset_job(
     # Monthly analytics snapshots have their own partitions; they are backfilled apart.
     selection=dg.AssetSelection.all() - dg.AssetSelection.assets(SNAPSHOT_KEY),
     description="Materializes every asset: imports, graph load and figures.",
-    tags={**NEO4J_WRITER_TAG, "dagster/max_retries": "2"},
+    tags=job_tags("refresh_all", 2),
 )
 
 analytics_snapshots = dg.define_asset_job(
     "analytics_snapshots",
     selection=dg.AssetSelection.assets(SNAPSHOT_KEY),
     description="One month's co-attendance snapshot, topology and structural change.",
-    tags={**NEO4J_WRITER_TAG, "dagster/max_retries": "2"},
+    tags=job_tags("analytics_snapshots", 2),
 )
 
 

@@ -1,7 +1,6 @@
 """Operations in the code location: the verified backup job and its schedule, and the run
 sensors that record outcomes where /health can show them and call the alert hook."""
 
-
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -16,6 +15,11 @@ from infra.settings import Settings, get_settings
 # Runs carrying this tag are limited together by the queued run coordinator (dagster.yaml),
 # so the pipeline's graph writes and a backup's consistent read never interleave.
 NEO4J_WRITER_TAG = {"neo4j_writer": "graph"}
+
+
+def job_tags(name: str, max_retries: int) -> dict[str, str]:
+    """Tags the production instance's run queue and retries act on."""
+    return {**NEO4J_WRITER_TAG, "community/job": name, "dagster/max_retries": str(max_retries)}
 
 
 @dg.op(description="Back up graph, normalized store and Redis documents; verify; prune.")
@@ -44,7 +48,7 @@ def backup_and_verify(context: OpExecutionContext) -> Output[str]:
 @dg.job(
     name="backup",
     description="A verified logical backup (see infra/backup.py).",
-    tags={**NEO4J_WRITER_TAG, "dagster/max_retries": "1"},
+    tags=job_tags("backup", 1),
 )
 def backup_job() -> None:
     backup_and_verify()

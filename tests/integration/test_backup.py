@@ -190,8 +190,6 @@ def test_backup_job_runs_verified_and_records_success(
     assert (Path(meta) / backup.MANIFEST).exists()
     assert backup.read_manifest(Path(meta))["verified"]["nodes"] > 0
     # The failure recorder writes where /health reads.
-    record_failure(
-        Settings(), "refresh_all", "run-1", "imported_graph", "ServiceUnavailable"
-    )
+    record_failure(Settings(), "refresh_all", "run-1", "imported_graph", "ServiceUnavailable")
     store = RunStatusStore(figures.r, RedisKeys(Settings().redis_key_prefix))
     assert store.failures()["refresh_all"].step == "imported_graph"
