@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.imports import import_command, start_fakes, sync_command
-from cli.ops import backup_command, restore_command
+from cli.ops import backup_command, restore_command, tls_cert_command
 from infra.local_services import (
     Neo4jLocal,
     PostgresLocal,
@@ -34,6 +34,7 @@ services = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(services, name="services")
+services.command("tls-cert")(tls_cert_command)
 app.command("import")(import_command)
 app.command("sync")(sync_command)
 app.command("backup")(backup_command)

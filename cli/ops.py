@@ -56,3 +56,20 @@ def restore_command(
         console.print(f"[red]restore failed:[/] {exc}")
         raise typer.Exit(1) from exc
     console.print(f"[green]restored[/] from {folder}")
+
+
+def tls_cert_command(
+    folder: Path = typer.Option(None, help="Where to write; default <STATE_DIR>/tls."),
+    host: list[str] = typer.Option(["127.0.0.1", "localhost"], help="Names the cert covers."),
+) -> None:
+    """Write a private CA and a server certificate for the local servers' TLS."""
+    from infra.tls import write_self_signed
+
+    settings = get_settings()
+    target = folder or settings.state_path / "tls"
+    paths = write_self_signed(target, host)
+    console.print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    console.print(
+        f"set TLS_CA_FILE={paths['ca']} TLS_CERT_FILE={paths['cert']} TLS_KEY_FILE={paths['key']}\n"
+        "and use NEO4J_URI=bolt+s://… and REDIS_URL=rediss://…"
+    )

@@ -127,10 +127,14 @@ class Neo4jLocal:
     # -- probing
     def probe(self, timeout: float = 3.0) -> tuple[str, str | None, str]:
         """Returns (state, version, detail) for whatever answers at the URI."""
+        from infra.tls import neo4j_connection
+
         auth = (self.s.neo4j_user, self.s.neo4j_password.get_secret_value())
+        uri, tls = neo4j_connection(self.s)
         try:
             with GraphDatabase.driver(
-                self.s.neo4j_uri,
+                uri,
+                **tls,
                 auth=auth,
                 connection_timeout=timeout,
                 max_transaction_retry_time=0,
@@ -229,8 +233,36 @@ class Neo4jLocal:
             "db.tx_log.rotation.size": "64M",
             "db.tx_log.preallocate": "false",
         }
+        conf.update(self._tls_config())
         text = "".join(f"{k}={v}\n" for k, v in conf.items())
         (self.conf_dir / "neo4j.conf").write_text(text)
+
+    def _tls_config(self) -> dict[str, object]:
+        """Bolt over TLS only (plain connections refused) when the URI asks for TLS."""
+        from infra.tls import neo4j_tls
+
+        if not neo4j_tls(self.s.neo4j_uri):
+            return {}
+        if not (self.s.tls_cert_file and self.s.tls_key_file):
+            raise ServiceError(
+                f"{self.s.neo4j_uri} asks for TLS: set TLS_CERT_FILE and TLS_KEY_FILE "
+                "(`community services tls-cert` writes a self-signed pair)"
+            )
+        certs = self.home / "certificates" / "bolt"
+        certs.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.s.path(Path(self.s.tls_cert_file)), certs / "public.crt")
+        shutil.copyfile(self.s.path(Path(self.s.tls_key_file)), certs / "private.key")
+        (certs / "private.key").chmod(0o600)
+        (certs / "trusted").mkdir(exist_ok=True)
+        (certs / "revoked").mkdir(exist_ok=True)
+        return {
+            "server.bolt.tls_level": "REQUIRED",
+            "dbms.ssl.policy.bolt.enabled": "true",
+            "dbms.ssl.policy.bolt.base_directory": certs,
+            "dbms.ssl.policy.bolt.private_key": "private.key",
+            "dbms.ssl.policy.bolt.public_certificate": "public.crt",
+            "dbms.ssl.policy.bolt.client_auth": "NONE",
+        }
 
     def _env(self) -> dict[str, str]:
         return {**os.environ, "NEO4J_HOME": str(self.home), "NEO4J_CONF": str(self.conf_dir)}
@@ -349,8 +381,13 @@ class RedisLocal:
 
     def probe(self) -> tuple[str, str | None, str]:
         try:
+            from infra.tls import redis_options
+
             client = redis.Redis.from_url(
-                self.s.redis_url, socket_connect_timeout=2, socket_timeout=2
+                self.s.redis_url,
+                socket_connect_timeout=2,
+                socket_timeout=2,
+                **redis_options(self.s),
             )
             info = client.info("server")
             client.close()
@@ -398,8 +435,7 @@ class RedisLocal:
             binary,
             "--bind",
             self.host,
-            "--port",
-            str(self.port),
+            *self._port_args(),
             "--daemonize",
             "yes",
             "--pidfile",
@@ -426,6 +462,28 @@ class RedisLocal:
                 return ServiceStatus("redis", "up", True, version, self.s.redis_url)
             time.sleep(0.2)
         raise ServiceError(f"Redis was not ready after {timeout:.0f}s. Log tail:\n{_tail(logfile)}")
+
+    def _port_args(self) -> list[str]:
+        """Plain port, or with `rediss://` a TLS port only (plain connections refused)."""
+        if urlparse(self.s.redis_url).scheme != "rediss":
+            return ["--port", str(self.port)]
+        if not (self.s.tls_cert_file and self.s.tls_key_file):
+            raise ServiceError(
+                f"{self.s.redis_url} asks for TLS: set TLS_CERT_FILE and TLS_KEY_FILE "
+                "(`community services tls-cert` writes a self-signed pair)"
+            )
+        return [
+            "--port",
+            "0",
+            "--tls-port",
+            str(self.port),
+            "--tls-cert-file",
+            str(self.s.path(Path(self.s.tls_cert_file))),
+            "--tls-key-file",
+            str(self.s.path(Path(self.s.tls_key_file))),
+            "--tls-auth-clients",
+            "no",
+        ]
 
     def down(self) -> bool:
         return _stop_pid(self.pid_file)

@@ -15,8 +15,12 @@ from infra.settings import Settings
 
 
 def open_driver(settings: Settings) -> Driver:
+    from infra.tls import neo4j_connection
+
+    uri, tls = neo4j_connection(settings)
     return GraphDatabase.driver(
-        settings.neo4j_uri,
+        uri,
+        **tls,
         auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
         connection_timeout=5.0,
         max_connection_pool_size=20,

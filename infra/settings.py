@@ -181,6 +181,11 @@ class Settings(BaseSettings):
     alert_webhook_url: str | None = None  # POSTed a JSON body for every failed run
     pipeline_stale_hours: float = Field(default=36.0, gt=0)  # /health: last success older
 
+    # Encryption in transit: TLS follows the address (neo4j+s://, bolt+s://, rediss://)
+    tls_ca_file: str | None = None  # a private CA the clients trust; unset: the system's CAs
+    tls_cert_file: str | None = None  # the local servers' certificate (PEM), when TLS is on
+    tls_key_file: str | None = None  # and its key; `community services tls-cert` makes both
+
     # Encryption at rest (raw landing, backups): url-safe base64 32-byte keys, newest first
     encryption_keys: list[SecretStr] = []
 
