@@ -16,7 +16,13 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.imports import import_command, start_fakes, sync_command
-from cli.ops import backup_command, restore_command, tls_cert_command
+from cli.ops import (
+    backup_command,
+    new_key_command,
+    restore_command,
+    rotate_keys_command,
+    tls_cert_command,
+)
 from infra.local_services import (
     Neo4jLocal,
     PostgresLocal,
@@ -39,6 +45,8 @@ app.command("import")(import_command)
 app.command("sync")(sync_command)
 app.command("backup")(backup_command)
 app.command("restore")(restore_command)
+app.command("rotate-keys")(rotate_keys_command)
+app.command("new-key")(new_key_command)
 console = Console()
 
 

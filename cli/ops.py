@@ -73,3 +73,24 @@ def tls_cert_command(
         f"set TLS_CA_FILE={paths['ca']} TLS_CERT_FILE={paths['cert']} TLS_KEY_FILE={paths['key']}\n"
         "and use NEO4J_URI=bolt+s://… and REDIS_URL=rediss://…"
     )
+
+
+def rotate_keys_command() -> None:
+    """Re-encrypt backups under the newest ENCRYPTION_KEYS key (keep old keys listed until
+    this has run, then remove them)."""
+    from infra.backup import BackupError, rotate_backups
+    from infra.crypto import DecryptionError
+
+    try:
+        count = rotate_backups(get_settings(), log=console.print)
+    except (BackupError, DecryptionError) as exc:
+        console.print(f"[red]rotation failed:[/] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"[green]re-encrypted[/] {count} files")
+
+
+def new_key_command() -> None:
+    """Print a fresh encryption key for ENCRYPTION_KEYS."""
+    from infra.crypto import new_key
+
+    print(new_key())

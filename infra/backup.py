@@ -622,3 +622,24 @@ def restore_backup(
         f"restored {got['nodes']} nodes, {got['relationships']} relationships, {len(entries)} Redis keys"
     )
     return {"graph": got, "redis_keys": len(entries), "files": len(manifest["normalized_store"])}
+
+
+def rotate_backups(settings: Settings, log: Log = print) -> int:
+    """Re-encrypts every backup under the newest key of ENCRYPTION_KEYS (old keys must still
+    be listed) and updates the manifests. Returns the files rewritten."""
+    ring = settings.key_ring()
+    if not ring.enabled:
+        raise BackupError("ENCRYPTION_KEYS is empty: nothing to rotate to")
+    rewritten = 0
+    for folder in list_backups(settings):
+        manifest = read_manifest(folder)
+        load_files(folder, ring)  # checksums and every key present, before touching anything
+        for name in manifest["files"]:
+            if ring.rotate_file(folder / name):
+                stored = (folder / name).read_bytes()
+                manifest["files"][name] = {"bytes": len(stored), "sha256": _sha(stored)}
+                rewritten += 1
+        manifest["encryption_key_id"] = ring.current_id
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        log(f"{folder.name}: under key {ring.current_id}")
+    return rewritten
