@@ -135,6 +135,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_logging(cfg.log_level)
         graph = GraphStore.from_settings(cfg)
         figures = FigureStore.from_settings(cfg)
+        try:
+            await asyncio.to_thread(_check_schema, graph, figures)
+        except BaseException:
+            graph.close()
+            figures.r.close()
+            raise
         gate = RedisGate(cfg)
         verifier = Verifier(cfg)
         app.state.platform = AppState(
@@ -320,6 +326,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analytics.router)
     app.include_router(admin.router)
     return app
+
+
+def _check_schema(graph: GraphStore, figures: FigureStore) -> None:
+    """Refuses to start against a schema this release does not know (SchemaMismatchError);
+    a store that cannot be reached is checked later, by /health, and not here."""
+    from infra.migrations import check_graph, check_redis
+
+    try:
+        check_graph(graph.driver, graph.database)
+    except (ServiceUnavailable, SessionExpired, OSError) as exc:
+        log.warning("schema_check_skipped", store="neo4j", error=type(exc).__name__)
+    try:
+        check_redis(figures.r, figures.keys)
+    except (redis.RedisError, OSError) as exc:
+        log.warning("schema_check_skipped", store="redis", error=type(exc).__name__)
 
 
 def _pipeline_health(state: AppState) -> PipelineHealth:

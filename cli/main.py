@@ -18,6 +18,7 @@ from rich.table import Table
 from cli.imports import import_command, start_fakes, sync_command
 from cli.ops import (
     backup_command,
+    migrate_command,
     new_key_command,
     restore_command,
     rotate_keys_command,
@@ -46,6 +47,7 @@ app.command("sync")(sync_command)
 app.command("backup")(backup_command)
 app.command("restore")(restore_command)
 app.command("rotate-keys")(rotate_keys_command)
+app.command("migrate")(migrate_command)
 app.command("new-key")(new_key_command)
 console = Console()
 

@@ -94,3 +94,44 @@ def new_key_command() -> None:
     from infra.crypto import new_key
 
     print(new_key())
+
+
+def migrate_command(
+    to: int = typer.Option(None, "--to", help="Target version (lower: roll back)."),
+    status: bool = typer.Option(False, "--status", help="Only show the versions."),
+) -> None:
+    """Apply pending migrations of the graph schema and the Redis documents."""
+    from infra.migrations import (
+        GRAPH_MIGRATIONS,
+        REDIS_MIGRATIONS,
+        SchemaMismatchError,
+        graph_version,
+        latest,
+        migrate_graph,
+        migrate_redis,
+        redis_version,
+    )
+    from infra.neo4j_store import GraphStore
+    from infra.redis_store import FigureStore
+
+    settings = get_settings()
+    graph = GraphStore.from_settings(settings)
+    figures = FigureStore.from_settings(settings)
+    try:
+        if status:
+            console.print(
+                f"graph: {graph_version(graph.driver, graph.database)} "
+                f"(this release: {latest(GRAPH_MIGRATIONS)}); redis: "
+                f"{redis_version(figures.r, figures.keys)} (this release: {latest(REDIS_MIGRATIONS)})"
+            )
+            return
+        done = migrate_graph(graph.driver, graph.database, to)
+        done += [f"redis {x}" for x in migrate_redis(figures.r, figures.keys, to)]
+    except SchemaMismatchError as exc:
+        console.print(f"[red]migration refused:[/] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        graph.close()
+        figures.r.close()
+    for line in done or ["nothing to do"]:
+        console.print(line)

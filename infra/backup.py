@@ -53,7 +53,8 @@ STORE_FILE = "normalized.tar.gz"
 MANIFEST = "manifest.json"
 STORE_FOLDERS = ("normalized", "combined", "privacy")
 # Leases and the test marker describe a running instance, not the community's data.
-SKIPPED_LABELS = ("IdentityLock", gs.TEST_INSTANCE_MARKER)
+# The schema version is the instance's too: the manifest records it, a restore sets it.
+SKIPPED_LABELS = ("IdentityLock", gs.TEST_INSTANCE_MARKER, gs.SCHEMA_VERSION)
 RESTORE_LABEL = "_BackupRestore"
 BATCH = 2000
 
@@ -445,10 +446,8 @@ def create_backup(settings: Settings, log: Log = print) -> Path:
 
 
 def _schema_version(settings: Settings) -> int | None:
-    try:
-        from infra.migrations import current_graph_version
-    except ImportError:
-        return None
+    from infra.migrations import current_graph_version
+
     return current_graph_version(settings)
 
 
@@ -611,6 +610,14 @@ def restore_backup(
         graph.ensure_schema()
         restore_graph(graph.driver, graph.database, files[GRAPH_FILE])
         got = graph_digest(graph.driver, graph.database)
+        if manifest.get("schema_version"):
+            # Data written under an older schema is migrated forward after the restore.
+            from infra.migrations import migrate_graph, set_graph_version
+
+            set_graph_version(
+                graph.driver, graph.database, manifest["schema_version"], f"restore {folder.name}"
+            )
+            migrate_graph(graph.driver, graph.database)
     finally:
         graph.close()
     if got["content_hash"] != manifest["graph"]["content_hash"]:
