@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.auth import Principal, Verifier, check_auth_settings, is_loopback, require_role
+from api.business_metrics import BusinessCollector
 from api.deps import AppState, app_state
 from api.edge import Edge, error_body
 from api.protection import ClientAddress, Limiter, RedisDownError, RedisGate, ResponseCache
@@ -175,6 +176,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     latency = Histogram(
         "http_request_seconds", "HTTP request latency", ["method", "route"], registry=registry
     )
+    registry.register(BusinessCollector(lambda: getattr(app.state, "platform", None)))
     app.add_middleware(Edge, requests=requests, latency=latency)
     app.add_middleware(
         CORSMiddleware,

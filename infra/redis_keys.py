@@ -60,6 +60,11 @@ class RedisKeys:
         """Hash: job name -> JSON {run_id, at, step, error} of its last failed run."""
         return self._k("ops", "run_failure")
 
+    def source_syncs(self) -> str:
+        """Hash: source (luma, eventbrite, partiful) -> JSON {run_id, at} of its last
+        successful import or sync."""
+        return self._k("ops", "source_sync")
+
     def schema_version(self) -> str:
         """Integer: the version of the Redis document layout (see infra/migrations.py)."""
         return self._k("ops", "schema_version")

@@ -14,6 +14,14 @@ import redis
 from infra.redis_keys import RedisKeys
 
 PIPELINE_JOBS = ("refresh_all",)  # the runs /health reports as "the pipeline"
+# Assets whose success means a source was imported or synced.
+SOURCE_ASSETS = {
+    "luma_api": "luma",
+    "luma_exports": "luma",
+    "eventbrite_api": "eventbrite",
+    "eventbrite_exports": "eventbrite",
+    "partiful_exports": "partiful",
+}
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,12 @@ class RunStatusStore:
 
     def record_failure(self, outcome: RunOutcome) -> None:
         self.r.hset(self.keys.run_failures(), outcome.job, outcome.as_json())
+
+    def record_source_sync(self, source: str, outcome: RunOutcome) -> None:
+        self.r.hset(self.keys.source_syncs(), source, outcome.as_json())
+
+    def source_syncs(self) -> dict[str, RunOutcome]:
+        return self._all(self.keys.source_syncs())
 
     def _all(self, key: str) -> dict[str, RunOutcome]:
         raw: dict[str, str] = self.r.hgetall(key)  # type: ignore[assignment]

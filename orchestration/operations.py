@@ -9,7 +9,7 @@ from dagster import OpExecutionContext, Output
 from infra.backup import BackupError, run_backup
 from infra.redis_keys import RedisKeys
 from infra.redis_store import open_redis
-from infra.run_status import RunOutcome, RunStatusStore, send_alert
+from infra.run_status import SOURCE_ASSETS, RunOutcome, RunStatusStore, send_alert
 from infra.settings import Settings, get_settings
 
 # Runs carrying this tag are limited together by the queued run coordinator (dagster.yaml),
@@ -106,9 +106,25 @@ def record_run_failure(context: dg.RunFailureSensorContext) -> None:
 )
 def record_run_success(context: dg.RunStatusSensorContext) -> None:
     run = context.dagster_run
-    store = _status_store(get_settings())
+    records = context.instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=10_000
+    ).records
+    materialized = {
+        r.event_log_entry.dagster_event.asset_key.to_user_string()
+        for r in records
+        if r.event_log_entry.dagster_event and r.event_log_entry.dagster_event.asset_key
+    }
+    record_success(get_settings(), run.job_name, run.run_id, materialized)
+
+
+def record_success(settings: Settings, job: str, run_id: str, assets: set[str]) -> None:
+    """The job's last success, and each source imported or synced by the run."""
+    outcome = RunOutcome(job, run_id, datetime.now(UTC))
+    store = _status_store(settings)
     try:
-        store.record_success(RunOutcome(run.job_name, run.run_id, datetime.now(UTC)))
+        store.record_success(outcome)
+        for source in sorted({SOURCE_ASSETS[a] for a in assets if a in SOURCE_ASSETS}):
+            store.record_source_sync(source, outcome)
     finally:
         store.r.close()
 

@@ -21,9 +21,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from infra.local_services import PostgresLocal
+from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
 from infra.settings import PROJECT_ROOT, Settings
-from orchestration.operations import record_run_failure, record_run_success
+from orchestration.operations import record_run_failure, record_run_success, record_success
 from tests.auth_helpers import dev_settings
 
 
@@ -93,6 +94,7 @@ class _Hook(BaseHTTPRequestHandler):
 
 def test_runs_live_in_postgres_and_feed_health(
     instance: dg.DagsterInstance,
+    graph: GraphStore,
     figures: FigureStore,
     services: Settings,
     monkeypatch: pytest.MonkeyPatch,
@@ -154,9 +156,22 @@ def test_runs_live_in_postgres_and_feed_health(
 
     assert [h["job"] for h in _Hook.received] == ["analytics_snapshots"]
     assert _Hook.received[0]["run_id"] == bad.run_id
+    record_success(services, "refresh_all", ok.run_id, {"luma_api", "partiful_exports", "x"})
     api = dev_settings(services)
     with TestClient(create_app(api)) as client:
         body = client.get("/health").json()
+        metrics = client.get("/metrics").text
+    lines = {
+        ln.split(" ")[0]: float(ln.split(" ")[1]) for ln in metrics.splitlines() if ln[:1] != "#"
+    }
+    assert lines["community_members"] == 0
+    assert lines["community_open_merge_suggestions"] == 0
+    assert 0 <= lines['community_job_last_success_age_seconds{job="refresh_all"}'] < 60
+    assert lines['community_job_failing{job="analytics_snapshots"}'] == 1
+    assert {k for k in lines if k.startswith("community_source_last_sync_age")} == {
+        'community_source_last_sync_age_seconds{source="luma"}',
+        'community_source_last_sync_age_seconds{source="partiful"}',
+    }
     pipeline = body["pipeline"]
     assert pipeline["known"] and not pipeline["stale"]
     assert pipeline["last_success"]["run_id"] == ok.run_id
