@@ -275,16 +275,28 @@ def bench(
     only: list[str] = typer.Option([], "--only", help="Run only these benchmark modules."),
 ) -> None:
     """Run every benchmark under bench/ (services must be up for those that use them)."""
+    from bench import report
+
     bench_dir = PROJECT_ROOT / "bench"
-    names = sorted(p.stem for p in bench_dir.glob("*.py") if not p.stem.startswith("_"))
+    names = sorted(
+        p.stem for p in bench_dir.glob("*.py") if not p.stem.startswith("_") and p.stem != "report"
+    )
+    figures_file = bench_dir / "out" / "figures.jsonl"
+    figures_file.parent.mkdir(parents=True, exist_ok=True)
+    figures_file.unlink(missing_ok=True)
+    env = {**os.environ, report.ENV: str(figures_file)}
     failed = []
+    ran = []
     for name in names:
         if only and name not in only:
             continue
         console.rule(f"bench.{name}")
+        ran.append(name)
         cmd = [sys.executable, "-m", f"bench.{name}", *(["--quick"] if quick else [])]
-        if subprocess.run(cmd, cwd=PROJECT_ROOT, check=False).returncode != 0:
+        if subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, check=False).returncode != 0:
             failed.append(name)
+    out = report.write(bench_dir / "RESULTS.md", report.load(figures_file), ran, failed, quick)
+    console.print(f"report: {out}")
     if failed:
         console.print(f"[red]failed:[/] {', '.join(failed)}")
         raise typer.Exit(1)
