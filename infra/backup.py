@@ -136,18 +136,21 @@ def _sha(data: bytes) -> str:
 class GraphDigest:
     """Counts and the id-independent content hash of a graph, built record by record."""
 
+    volatile: frozenset[str] = frozenset()  # properties left out (load stamps, in tests)
     node_hashes: dict[str, str] = field(default_factory=dict)
     rel_hashes: list[str] = field(default_factory=list)
     labels: Counter[str] = field(default_factory=Counter)
     types: Counter[str] = field(default_factory=Counter)
 
     def node(self, rec: dict[str, Any]) -> None:
-        self.node_hashes[rec["id"]] = _sha(_canon([sorted(rec["labels"]), rec["props"]]))
+        props = {k: v for k, v in rec["props"].items() if k not in self.volatile}
+        self.node_hashes[rec["id"]] = _sha(_canon([sorted(rec["labels"]), props]))
         self.labels.update(rec["labels"])
 
     def rel(self, rec: dict[str, Any]) -> None:
         ends = [self.node_hashes[rec["start"]], self.node_hashes[rec["end"]]]
-        self.rel_hashes.append(_sha(_canon([rec["type"], rec["props"], ends])))
+        props = {k: v for k, v in rec["props"].items() if k not in self.volatile}
+        self.rel_hashes.append(_sha(_canon([rec["type"], props, ends])))
         self.types[rec["type"]] += 1
 
     def summary(self) -> dict[str, Any]:
@@ -209,8 +212,10 @@ def encode_props(props: dict[str, Any]) -> dict[str, Any]:
     return {k: encode(v) for k, v in props.items()}
 
 
-def graph_digest(driver: Driver, database: str) -> dict[str, Any]:
-    digest = GraphDigest()
+def graph_digest(
+    driver: Driver, database: str, volatile: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    digest = GraphDigest(volatile)
     for rec in read_graph(driver, database):
         (digest.node if rec["k"] == "n" else digest.rel)(rec)
     return digest.summary()

@@ -7,6 +7,7 @@ at the configured address is used as is and never stopped by `down`.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -509,9 +510,23 @@ class PostgresLocal:
     def __init__(self, settings: Settings) -> None:
         self.s = settings
         self.home = settings.state_path / "postgres"
-        self.data = self.home / "data"
+        self.server_dir = self._server_dir()
+        self.data = self.server_dir / "data"
         self.pid_file = self.home / "postgres.pid"
         self.logfile = self.home / "postgres.log"
+
+    def _server_dir(self) -> Path:
+        """The folder the server itself writes (data, socket). Under root the server runs
+        as `postgres`, which must reach it: a checkout under a private folder (/root) gets
+        one under /var/lib/postgresql instead, named after the checkout's state folder."""
+        if os.geteuid() != 0:
+            return self.home
+        path = self.home.resolve()
+        for parent in path.parents:
+            if parent.exists() and not parent.stat().st_mode & 0o001:
+                digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+                return Path("/var/lib/postgresql/community") / digest
+        return self.home
 
     def _connect(self, dbname: str, timeout: int = 2) -> Any:
         import psycopg2
@@ -568,15 +583,16 @@ class PostgresLocal:
 
     def _chown(self) -> None:
         if os.geteuid() == 0:
-            for path in [self.home, *self.home.rglob("*")]:
+            for path in [self.server_dir, *self.server_dir.rglob("*")]:
                 shutil.chown(path, "postgres", "postgres")
 
     def init(self) -> None:
         if (self.data / "PG_VERSION").exists():
             return
         self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / "run").mkdir(exist_ok=True)
-        pwfile = self.home / "pwfile"
+        self.server_dir.mkdir(parents=True, exist_ok=True)
+        (self.server_dir / "run").mkdir(exist_ok=True)
+        pwfile = self.server_dir / "pwfile"
         pwfile.write_text(self.s.postgres_password.get_secret_value() + "\n")
         pwfile.chmod(0o600)
         self._chown()
@@ -626,7 +642,7 @@ class PostgresLocal:
                 "-c",
                 f"listen_addresses={self.s.postgres_host}",
                 "-c",
-                f"unix_socket_directories={self.home / 'run'}",
+                f"unix_socket_directories={self.server_dir / 'run'}",
                 "-c",
                 "max_connections=100",
                 "-c",
