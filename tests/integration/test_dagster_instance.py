@@ -18,6 +18,7 @@ import dagster as dg
 import psycopg2
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from api.app import create_app
 from infra.local_services import PostgresLocal
@@ -157,10 +158,14 @@ def test_runs_live_in_postgres_and_feed_health(
     assert [h["job"] for h in _Hook.received] == ["analytics_snapshots"]
     assert _Hook.received[0]["run_id"] == bad.run_id
     record_success(services, "refresh_all", ok.run_id, {"luma_api", "partiful_exports", "x"})
-    api = dev_settings(services)
+    api = dev_settings(services).model_copy(
+        update={"metrics_token": SecretStr("scrape-secret-0123456789")}
+    )
     with TestClient(create_app(api)) as client:
         body = client.get("/health").json()
-        metrics = client.get("/metrics").text
+        metrics = client.get(
+            "/metrics", headers={"Authorization": "Bearer scrape-secret-0123456789"}
+        ).text
     lines = {
         ln.split(" ")[0]: float(ln.split(" ")[1]) for ln in metrics.splitlines() if ln[:1] != "#"
     }
