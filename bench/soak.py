@@ -92,7 +92,16 @@ def main() -> None:
     console = Console(width=160)
     settings = get_settings()
     port = _free_port()
-    env = {**os.environ, "AUTH_MODE": "dev", "API_HOST": "127.0.0.1"}
+    # One client address sends everything: the per-caller limit is set to twice the
+    # rate (429s stay possible in bursts, planned) and address blocking off.
+    env = {
+        **os.environ,
+        "AUTH_MODE": "dev",
+        "API_HOST": "127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+        "RATE_LIMIT_PER_MINUTE": str(int(args.rate * 60 * 2)),
+        "IP_BLOCK_THRESHOLD": "1000000",
+    }
     from api.auth import mint_dev_token
     from cli.imports import start_fakes
     from cli.main import dagster_env
