@@ -629,6 +629,17 @@ class PostgresLocal:
             return ServiceStatus("postgres", "up", managed, version, address)
         if state == "auth-failed":
             raise ServiceError(f"PostgreSQL at {address} refuses the credentials: {detail}")
+        if state == "down" and _pid_alive(self.pid_file) is not None:
+            # Our server is running but slow to answer (a loaded machine): wait for it
+            # rather than start a second one on the same data folder.
+            deadline = time.monotonic() + timeout
+            while state == "down" and time.monotonic() < deadline:
+                time.sleep(0.5)
+                state, version, detail = self.probe()
+            if state == "down":
+                raise ServiceError(
+                    f"PostgreSQL (pid file {self.pid_file}) does not answer: {detail}"
+                )
         if state == "down":
             self.init()
             self.home.mkdir(parents=True, exist_ok=True)
