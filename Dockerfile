@@ -1,11 +1,28 @@
-# The platform's own processes (API, Dagster webserver and daemon) for machines with Docker.
-FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 UV_PROJECT_ENVIRONMENT=/opt/venv PATH=/opt/venv/bin:$PATH
+# One image for the API and the Dagster code location (webserver and daemon run it too).
+# Build stage: the locked environment; runtime stage: that environment and the code only,
+# run as an unprivileged user.
+FROM python:3.11-slim AS build
+ENV PYTHONDONTWRITEBYTECODE=1 UV_PROJECT_ENVIRONMENT=/opt/venv UV_COMPILE_BYTECODE=1
 RUN pip install --no-cache-dir uv==0.13.9
 WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --no-install-project
 COPY . .
-RUN uv sync --frozen --no-dev
+RUN uv sync --frozen --no-dev --no-editable
+
+FROM python:3.11-slim AS runtime
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/venv/bin:$PATH \
+    DAGSTER_HOME=/state/dagster DATA_DIR=/data STATE_DIR=/state
+RUN groupadd --system --gid 10001 community \
+ && useradd --system --uid 10001 --gid community --home-dir /app --shell /usr/sbin/nologin community \
+ && mkdir -p /data /state/dagster /backups \
+ && chown -R community:community /data /state /backups
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build --chown=community:community /app /app
+COPY deploy/dagster.yaml /state/dagster/dagster.yaml
+WORKDIR /app
+USER community
 EXPOSE 3000 3001
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import sys,urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:3000/health', timeout=4).status == 200 else 1)"]
 CMD ["uvicorn", "api.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "3000"]

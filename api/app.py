@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.auth import Principal, Verifier, check_auth_settings, is_loopback, require_role
+from api.business_metrics import BusinessCollector
 from api.deps import AppState, app_state
 from api.edge import Edge, error_body
 from api.protection import ClientAddress, Limiter, RedisDownError, RedisGate, ResponseCache
@@ -59,10 +60,29 @@ class ProcessHealth(BaseModel):
     responses_sampled: int
 
 
+class RunHealth(BaseModel):
+    job: str
+    run_id: str
+    at: str
+    age_seconds: float
+    step: str | None = None
+    error: str | None = None
+
+
+class PipelineHealth(BaseModel):
+    """The pipeline's last successful run (as the code location's sensors recorded it)."""
+
+    last_success: RunHealth | None
+    stale: bool  # no success, or the last one older than PIPELINE_STALE_HOURS
+    last_failures: list[RunHealth]  # last failed run of each job that failed after its success
+    known: bool  # false when Redis could not be read
+
+
 class Health(BaseModel):
     status: str  # ok, degraded (Redis away: served without cache), down (Neo4j away)
     dependencies: dict[str, DependencyHealth]
     process: ProcessHealth
+    pipeline: PipelineHealth | None = None
 
 
 class EventOut(BaseModel):
@@ -116,6 +136,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_logging(cfg.log_level)
         graph = GraphStore.from_settings(cfg)
         figures = FigureStore.from_settings(cfg)
+        try:
+            await asyncio.to_thread(_check_schema, graph, figures)
+        except BaseException:
+            graph.close()
+            figures.r.close()
+            raise
         gate = RedisGate(cfg)
         verifier = Verifier(cfg)
         app.state.platform = AppState(
@@ -150,6 +176,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     latency = Histogram(
         "http_request_seconds", "HTTP request latency", ["method", "route"], registry=registry
     )
+    registry.register(BusinessCollector(lambda: getattr(app.state, "platform", None)))
     app.add_middleware(Edge, requests=requests, latency=latency)
     app.add_middleware(
         CORSMiddleware,
@@ -236,6 +263,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if neo4j.status != "up":
             status = "down"
         response.status_code = 503 if status == "down" else 200
+        pipeline = (
+            await asyncio.to_thread(_pipeline_health, state)
+            if redis.status == "up"
+            else PipelineHealth(last_success=None, stale=True, last_failures=[], known=False)
+        )
         proc = process
         samples = list(state.latencies)
         return Health(
@@ -250,6 +282,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 response_ms_p99=_percentile(samples, 0.99),
                 responses_sampled=len(samples),
             ),
+            pipeline=pipeline,
         )
 
     exposition: dict[str, Any] = {"at": 0.0, "body": b""}
@@ -295,6 +328,61 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analytics.router)
     app.include_router(admin.router)
     return app
+
+
+def _check_schema(graph: GraphStore, figures: FigureStore) -> None:
+    """Refuses to start against a schema this release does not know (SchemaMismatchError);
+    a store that cannot be reached is checked later, by /health, and not here."""
+    from infra.migrations import check_graph, check_redis
+
+    try:
+        check_graph(graph.driver, graph.database)
+    except (ServiceUnavailable, SessionExpired, OSError) as exc:
+        log.warning("schema_check_skipped", store="neo4j", error=type(exc).__name__)
+    try:
+        check_redis(figures.r, figures.keys)
+    except (redis.RedisError, OSError) as exc:
+        log.warning("schema_check_skipped", store="redis", error=type(exc).__name__)
+
+
+def _pipeline_health(state: AppState) -> PipelineHealth:
+    from datetime import UTC, datetime
+
+    from infra.run_status import RunOutcome, RunStatusStore
+
+    store = RunStatusStore(state.figures.r, state.figures.keys)
+    now = datetime.now(UTC)
+
+    def out(o: RunOutcome) -> RunHealth:
+        return RunHealth(
+            job=o.job,
+            run_id=o.run_id,
+            at=o.at.isoformat(),
+            age_seconds=round((now - o.at).total_seconds(), 1),
+            step=o.step,
+            error=o.error,
+        )
+
+    try:
+        last = store.last_pipeline_success()
+        successes = store.successes()
+        failures = store.failures()
+    except redis.RedisError:
+        return PipelineHealth(last_success=None, stale=True, last_failures=[], known=False)
+    open_failures = [
+        out(f)
+        for job, f in sorted(failures.items())
+        if job not in successes or successes[job].at < f.at
+    ]
+    stale = (
+        last is None or (now - last.at).total_seconds() > state.settings.pipeline_stale_hours * 3600
+    )
+    return PipelineHealth(
+        last_success=out(last) if last else None,
+        stale=stale,
+        last_failures=open_failures,
+        known=True,
+    )
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

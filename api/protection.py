@@ -27,6 +27,7 @@ import structlog
 
 from infra.redis_keys import RedisKeys
 from infra.settings import Settings
+from infra.tls import redis_options
 
 log = structlog.get_logger(__name__)
 
@@ -90,6 +91,7 @@ class RedisGate:
             socket_connect_timeout=0.5,
             socket_timeout=0.5,
             max_connections=64,
+            **redis_options(settings),
         )
         self.keys = RedisKeys(settings.redis_key_prefix)
         self.retry_seconds = settings.redis_retry_seconds

@@ -36,6 +36,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+from bench.report import Figure, record
 from domain.normalize.batch import NormalizedBatch
 from domain.normalize.eventbrite import normalize_eventbrite_csv
 from domain.normalize.luma import normalize_luma_csv
@@ -338,6 +339,19 @@ def main() -> None:
                 f"{batch.field_issues.height:,}",
                 str(batch.reconciles),
             )
+            for label, value in (("normalize", n), ("read+normalize", tot)):
+                record(
+                    Figure(
+                        "normalize",
+                        f"{name}, {rows:,} rows: {label} (wall s)",
+                        value,
+                        "s",
+                        "pl.read_csv",
+                        b,
+                        "ratio <= 3",
+                        value / b <= 3,
+                    )
+                )
             console.print(f"{name}: done", style="dim")
             del batch, frame
             path.unlink()

@@ -16,18 +16,39 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.imports import import_command, start_fakes, sync_command
-from infra.local_services import Neo4jLocal, RedisLocal, ServiceError, ServiceStatus
+from cli.ops import (
+    backup_command,
+    migrate_command,
+    new_key_command,
+    restore_command,
+    rotate_keys_command,
+    tls_cert_command,
+)
+from infra.local_services import (
+    Neo4jLocal,
+    PostgresLocal,
+    RedisLocal,
+    ServiceError,
+    ServiceStatus,
+)
 from infra.settings import PROJECT_ROOT, TEST_PROFILE_ENV, Settings, get_settings
 
 app = typer.Typer(
     help="Community platform: local services, demo, tests and imports.", no_args_is_help=True
 )
 services = typer.Typer(
-    help="Start, stop and inspect the local Neo4j and Redis servers.", no_args_is_help=True
+    help="Start, stop and inspect the local Neo4j, Redis and PostgreSQL servers.",
+    no_args_is_help=True,
 )
 app.add_typer(services, name="services")
+services.command("tls-cert")(tls_cert_command)
 app.command("import")(import_command)
 app.command("sync")(sync_command)
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
+app.command("rotate-keys")(rotate_keys_command)
+app.command("migrate")(migrate_command)
+app.command("new-key")(new_key_command)
 console = Console()
 
 
@@ -50,10 +71,11 @@ def services_up(settings: Settings) -> None:
         started = time.perf_counter()
         neo = Neo4jLocal(settings).up(log=console.print)
         red = RedisLocal(settings).up(log=console.print)
+        pg = PostgresLocal(settings).up(log=console.print)
     except ServiceError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc
-    _print_status([neo, red])
+    _print_status([neo, red, pg])
     console.print(f"services ready in {time.perf_counter() - started:.1f}s")
 
 
@@ -67,7 +89,11 @@ def up() -> None:
 def down() -> None:
     """Stop only the servers that `up` started."""
     settings = get_settings()
-    for name, svc in (("neo4j", Neo4jLocal(settings)), ("redis", RedisLocal(settings))):
+    for name, svc in (
+        ("neo4j", Neo4jLocal(settings)),
+        ("redis", RedisLocal(settings)),
+        ("postgres", PostgresLocal(settings)),
+    ):
         console.print(f"{name}: {'stopped' if svc.down() else 'not started here; left alone'}")
 
 
@@ -75,7 +101,11 @@ def down() -> None:
 def status() -> None:
     """Show each service's state and version."""
     settings = get_settings()
-    rows = [Neo4jLocal(settings).status(), RedisLocal(settings).status()]
+    rows = [
+        Neo4jLocal(settings).status(),
+        RedisLocal(settings).status(),
+        PostgresLocal(settings).status(),
+    ]
     _print_status(rows)
     if any(r.state != "up" for r in rows):
         raise typer.Exit(1)
@@ -245,16 +275,28 @@ def bench(
     only: list[str] = typer.Option([], "--only", help="Run only these benchmark modules."),
 ) -> None:
     """Run every benchmark under bench/ (services must be up for those that use them)."""
+    from bench import report
+
     bench_dir = PROJECT_ROOT / "bench"
-    names = sorted(p.stem for p in bench_dir.glob("*.py") if not p.stem.startswith("_"))
+    names = sorted(
+        p.stem for p in bench_dir.glob("*.py") if not p.stem.startswith("_") and p.stem != "report"
+    )
+    figures_file = bench_dir / "out" / "figures.jsonl"
+    figures_file.parent.mkdir(parents=True, exist_ok=True)
+    figures_file.unlink(missing_ok=True)
+    env = {**os.environ, report.ENV: str(figures_file)}
     failed = []
+    ran = []
     for name in names:
         if only and name not in only:
             continue
         console.rule(f"bench.{name}")
+        ran.append(name)
         cmd = [sys.executable, "-m", f"bench.{name}", *(["--quick"] if quick else [])]
-        if subprocess.run(cmd, cwd=PROJECT_ROOT, check=False).returncode != 0:
+        if subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, check=False).returncode != 0:
             failed.append(name)
+    out = report.write(bench_dir / "RESULTS.md", report.load(figures_file), ran, failed, quick)
+    console.print(f"report: {out}")
     if failed:
         console.print(f"[red]failed:[/] {', '.join(failed)}")
         raise typer.Exit(1)

@@ -735,6 +735,19 @@ MATCH (x:{API_IDEMPOTENCY}) WHERE x.created_at < datetime() - duration('P1D')
 WITH x LIMIT 1000 DELETE x
 """
 
+# Schema versions (infra/migrations.py): one node per versioned part ("graph").
+SCHEMA_VERSION = "SchemaVersion"
+SCHEMA_VERSION_CONSTRAINT = (
+    f"CREATE CONSTRAINT schema_version_name IF NOT EXISTS "
+    f"FOR (v:{SCHEMA_VERSION}) REQUIRE v.name IS UNIQUE"
+)
+GET_SCHEMA_VERSION = f"MATCH (v:{SCHEMA_VERSION} {{name: $name}}) RETURN v.version AS version"
+SET_SCHEMA_VERSION = f"""
+MERGE (v:{SCHEMA_VERSION} {{name: $name}})
+SET v.version = $version, v.updated_at = datetime(),
+    v.history = coalesce(v.history, []) + [$entry]
+"""
+
 MARK_TEST_INSTANCE = f"MERGE (:{TEST_INSTANCE_MARKER} {{marker: 'community-platform-tests'}})"
 HAS_TEST_MARKER = f"MATCH (x:{TEST_INSTANCE_MARKER}) RETURN count(x) > 0 AS marked"
 COUNT_ALL_NODES = "MATCH (n) RETURN count(n) AS n"

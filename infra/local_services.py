@@ -7,6 +7,7 @@ at the configured address is used as is and never stopped by `down`.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import redis
@@ -126,10 +128,14 @@ class Neo4jLocal:
     # -- probing
     def probe(self, timeout: float = 3.0) -> tuple[str, str | None, str]:
         """Returns (state, version, detail) for whatever answers at the URI."""
+        from infra.tls import neo4j_connection
+
         auth = (self.s.neo4j_user, self.s.neo4j_password.get_secret_value())
+        uri, tls = neo4j_connection(self.s)
         try:
             with GraphDatabase.driver(
-                self.s.neo4j_uri,
+                uri,
+                **tls,
                 auth=auth,
                 connection_timeout=timeout,
                 max_transaction_retry_time=0,
@@ -228,8 +234,36 @@ class Neo4jLocal:
             "db.tx_log.rotation.size": "64M",
             "db.tx_log.preallocate": "false",
         }
+        conf.update(self._tls_config())
         text = "".join(f"{k}={v}\n" for k, v in conf.items())
         (self.conf_dir / "neo4j.conf").write_text(text)
+
+    def _tls_config(self) -> dict[str, object]:
+        """Bolt over TLS only (plain connections refused) when the URI asks for TLS."""
+        from infra.tls import neo4j_tls
+
+        if not neo4j_tls(self.s.neo4j_uri):
+            return {}
+        if not (self.s.tls_cert_file and self.s.tls_key_file):
+            raise ServiceError(
+                f"{self.s.neo4j_uri} asks for TLS: set TLS_CERT_FILE and TLS_KEY_FILE "
+                "(`community services tls-cert` writes a self-signed pair)"
+            )
+        certs = self.home / "certificates" / "bolt"
+        certs.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.s.path(Path(self.s.tls_cert_file)), certs / "public.crt")
+        shutil.copyfile(self.s.path(Path(self.s.tls_key_file)), certs / "private.key")
+        (certs / "private.key").chmod(0o600)
+        (certs / "trusted").mkdir(exist_ok=True)
+        (certs / "revoked").mkdir(exist_ok=True)
+        return {
+            "server.bolt.tls_level": "REQUIRED",
+            "dbms.ssl.policy.bolt.enabled": "true",
+            "dbms.ssl.policy.bolt.base_directory": certs,
+            "dbms.ssl.policy.bolt.private_key": "private.key",
+            "dbms.ssl.policy.bolt.public_certificate": "public.crt",
+            "dbms.ssl.policy.bolt.client_auth": "NONE",
+        }
 
     def _env(self) -> dict[str, str]:
         return {**os.environ, "NEO4J_HOME": str(self.home), "NEO4J_CONF": str(self.conf_dir)}
@@ -348,8 +382,13 @@ class RedisLocal:
 
     def probe(self) -> tuple[str, str | None, str]:
         try:
+            from infra.tls import redis_options
+
             client = redis.Redis.from_url(
-                self.s.redis_url, socket_connect_timeout=2, socket_timeout=2
+                self.s.redis_url,
+                socket_connect_timeout=2,
+                socket_timeout=2,
+                **redis_options(self.s),
             )
             info = client.info("server")
             client.close()
@@ -397,8 +436,7 @@ class RedisLocal:
             binary,
             "--bind",
             self.host,
-            "--port",
-            str(self.port),
+            *self._port_args(),
             "--daemonize",
             "yes",
             "--pidfile",
@@ -426,6 +464,28 @@ class RedisLocal:
             time.sleep(0.2)
         raise ServiceError(f"Redis was not ready after {timeout:.0f}s. Log tail:\n{_tail(logfile)}")
 
+    def _port_args(self) -> list[str]:
+        """Plain port, or with `rediss://` a TLS port only (plain connections refused)."""
+        if urlparse(self.s.redis_url).scheme != "rediss":
+            return ["--port", str(self.port)]
+        if not (self.s.tls_cert_file and self.s.tls_key_file):
+            raise ServiceError(
+                f"{self.s.redis_url} asks for TLS: set TLS_CERT_FILE and TLS_KEY_FILE "
+                "(`community services tls-cert` writes a self-signed pair)"
+            )
+        return [
+            "--port",
+            "0",
+            "--tls-port",
+            str(self.port),
+            "--tls-cert-file",
+            str(self.s.path(Path(self.s.tls_cert_file))),
+            "--tls-key-file",
+            str(self.s.path(Path(self.s.tls_key_file))),
+            "--tls-auth-clients",
+            "no",
+        ]
+
     def down(self) -> bool:
         return _stop_pid(self.pid_file)
 
@@ -433,4 +493,236 @@ class RedisLocal:
         state, version, detail = self.probe()
         return ServiceStatus(
             "redis", state, _pid_alive(self.pid_file) is not None, version, self.s.redis_url, detail
+        )
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+INSTALL_POSTGRES = "apt-get install -y postgresql"
+
+
+class PostgresLocal:
+    """Debian's PostgreSQL as a plain process with its own data folder (the Dagster
+    instance's run, event and schedule storage). PostgreSQL refuses to run as root, so
+    under root the server runs as the `postgres` system user the package creates."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.s = settings
+        self.home = settings.state_path / "postgres"
+        self.server_dir = self._server_dir()
+        self.data = self.server_dir / "data"
+        self.pid_file = self.home / "postgres.pid"
+        self.logfile = self.home / "postgres.log"
+
+    def _server_dir(self) -> Path:
+        """The folder the server itself writes (data, socket). Under root the server runs
+        as `postgres`, which must reach it: a checkout under a private folder (/root) gets
+        one under /var/lib/postgresql instead, named after the checkout's state folder."""
+        if os.geteuid() != 0:
+            return self.home
+        path = self.home.resolve()
+        for parent in path.parents:
+            if parent.exists() and not parent.stat().st_mode & 0o001:
+                digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+                return Path("/var/lib/postgresql/community") / digest
+        return self.home
+
+    def _connect(self, dbname: str, timeout: int = 2) -> Any:
+        import psycopg2
+
+        return psycopg2.connect(
+            host=self.s.postgres_host,
+            port=self.s.postgres_port,
+            user=self.s.postgres_user,
+            password=self.s.postgres_password.get_secret_value(),
+            dbname=dbname,
+            connect_timeout=timeout,
+        )
+
+    def probe(self) -> tuple[str, str | None, str]:
+        import psycopg2
+
+        try:
+            conn = self._connect(self.s.postgres_db)
+        except psycopg2.OperationalError as exc:
+            text = str(exc)
+            if "authentication failed" in text or "password" in text:
+                return "auth-failed", None, text.strip()
+            if "does not exist" in text:
+                return "no-database", None, text.strip()
+            return "down", None, text.strip()
+        try:
+            version = str(conn.server_version // 10000)
+        finally:
+            conn.close()
+        return "up", version, ""
+
+    def bin_dir(self) -> Path:
+        if self.s.postgres_bin_dir:
+            return Path(self.s.postgres_bin_dir)
+        found = sorted(
+            Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+            key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+        )
+        if found:
+            return found[-1].parent
+        which = shutil.which("initdb")
+        if which:
+            return Path(which).resolve().parent
+        raise ServiceError(
+            f"PostgreSQL is missing. Install it with: sudo {INSTALL_POSTGRES} "
+            "(scripts/bootstrap.sh does this when run as root)"
+        )
+
+    def _as_owner(self) -> dict[str, Any]:
+        """Run server commands as `postgres` when we are root."""
+        if os.geteuid() != 0:
+            return {}
+        return {"user": "postgres", "group": "postgres"}
+
+    def _chown(self) -> None:
+        if os.geteuid() == 0:
+            for path in [self.server_dir, *self.server_dir.rglob("*")]:
+                shutil.chown(path, "postgres", "postgres")
+
+    def init(self) -> None:
+        if (self.data / "PG_VERSION").exists():
+            return
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.server_dir.mkdir(parents=True, exist_ok=True)
+        (self.server_dir / "run").mkdir(exist_ok=True)
+        pwfile = self.server_dir / "pwfile"
+        pwfile.write_text(self.s.postgres_password.get_secret_value() + "\n")
+        pwfile.chmod(0o600)
+        self._chown()
+        try:
+            res = subprocess.run(
+                [
+                    str(self.bin_dir() / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    self.s.postgres_user,
+                    f"--pwfile={pwfile}",
+                    "--auth=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+                **self._as_owner(),
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if res.returncode != 0:
+            raise ServiceError(f"initdb failed:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
+
+    def up(self, log: Log = print, timeout: float = 60.0) -> ServiceStatus:
+        address = f"postgresql://{self.s.postgres_host}:{self.s.postgres_port}/{self.s.postgres_db}"
+        state, version, detail = self.probe()
+        if state == "up":
+            managed = _pid_alive(self.pid_file) is not None
+            log(f"PostgreSQL {version} already answers at {address}; using it.")
+            return ServiceStatus("postgres", "up", managed, version, address)
+        if state == "auth-failed":
+            raise ServiceError(f"PostgreSQL at {address} refuses the credentials: {detail}")
+        if state == "down" and _pid_alive(self.pid_file) is not None:
+            # Our server is running but slow to answer (a loaded machine): wait for it
+            # rather than start a second one on the same data folder.
+            deadline = time.monotonic() + timeout
+            while state == "down" and time.monotonic() < deadline:
+                time.sleep(0.5)
+                state, version, detail = self.probe()
+            if state == "down":
+                raise ServiceError(
+                    f"PostgreSQL (pid file {self.pid_file}) does not answer: {detail}"
+                )
+        if state == "down":
+            self.init()
+            self.home.mkdir(parents=True, exist_ok=True)
+            self._chown()
+            cmd = [
+                str(self.bin_dir() / "postgres"),
+                "-D",
+                str(self.data),
+                "-p",
+                str(self.s.postgres_port),
+                "-c",
+                f"listen_addresses={self.s.postgres_host}",
+                "-c",
+                f"unix_socket_directories={self.server_dir / 'run'}",
+                "-c",
+                "max_connections=100",
+                "-c",
+                "shared_buffers=32MB",
+                "-c",
+                "log_rotation_size=10MB",
+            ]
+            with self.logfile.open("ab") as out:
+                proc = subprocess.Popen(
+                    cmd,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    **self._as_owner(),
+                )
+            self.pid_file.write_text(str(proc.pid))
+            log(
+                f"Starting PostgreSQL (pid {proc.pid}) on {self.s.postgres_host}:{self.s.postgres_port} …"
+            )
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    self.pid_file.unlink(missing_ok=True)
+                    raise ServiceError(
+                        f"PostgreSQL exited with code {proc.returncode}. Log tail:\n{_tail(self.logfile)}"
+                    )
+                state, version, detail = self.probe()
+                if state in ("up", "no-database"):
+                    break
+                time.sleep(0.3)
+            else:
+                self.down()
+                raise ServiceError(
+                    f"PostgreSQL was not ready after {timeout:.0f}s:\n{_tail(self.logfile)}"
+                )
+        if state == "no-database":
+            conn = self._connect("postgres")
+            conn.autocommit = True
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(f'CREATE DATABASE "{self.s.postgres_db}"')
+            finally:
+                conn.close()
+            state, version, detail = self.probe()
+        if state != "up":
+            raise ServiceError(f"PostgreSQL is {state} at {address}: {detail}")
+        return ServiceStatus(
+            "postgres", "up", _pid_alive(self.pid_file) is not None, version, address
+        )
+
+    def down(self, timeout: float = 30.0) -> bool:
+        """Fast shutdown (SIGINT): open sessions are ended, nothing committed is lost."""
+        pid = _pid_alive(self.pid_file)
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _pid_alive(self.pid_file) is not None:
+            time.sleep(0.2)
+        if _pid_alive(self.pid_file) is not None:
+            os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def status(self) -> ServiceStatus:
+        state, version, detail = self.probe()
+        address = f"postgresql://{self.s.postgres_host}:{self.s.postgres_port}/{self.s.postgres_db}"
+        return ServiceStatus(
+            "postgres", state, _pid_alive(self.pid_file) is not None, version, address, detail
         )

@@ -15,8 +15,12 @@ from infra.settings import Settings
 
 
 def open_driver(settings: Settings) -> Driver:
+    from infra.tls import neo4j_connection
+
+    uri, tls = neo4j_connection(settings)
     return GraphDatabase.driver(
-        settings.neo4j_uri,
+        uri,
+        **tls,
         auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
         connection_timeout=5.0,
         max_connection_pool_size=20,
@@ -54,8 +58,11 @@ class GraphStore:
         return [r.data() for r in records]
 
     def ensure_schema(self) -> None:
-        for statement in (*gs.CONSTRAINTS, *gs.INDEXES, *gs.API_CONSTRAINTS):
-            self.driver.execute_query(statement, database_=self.database)
+        """Creates the schema in a new graph; refuses a graph at another schema version
+        (see infra/migrations.py)."""
+        from infra.migrations import ensure_graph_schema
+
+        ensure_graph_schema(self.driver, self.database)
 
     def write_batches(self, query: str, rows: Sequence[dict[str, Any]], **params: Any) -> int:
         """Writes rows in batches, each batch in one transaction; returns rows written."""

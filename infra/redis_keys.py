@@ -51,6 +51,24 @@ class RedisKeys:
         """String: the incremental cursor of one source (per organization or calendar)."""
         return self._k("sync", "cursor", source, scope)
 
+    # Operations: written by the code location's run sensors, read by /health and /metrics.
+    def run_successes(self) -> str:
+        """Hash: job name -> JSON {run_id, at} of its last successful run."""
+        return self._k("ops", "run_success")
+
+    def run_failures(self) -> str:
+        """Hash: job name -> JSON {run_id, at, step, error} of its last failed run."""
+        return self._k("ops", "run_failure")
+
+    def source_syncs(self) -> str:
+        """Hash: source (luma, eventbrite, partiful) -> JSON {run_id, at} of its last
+        successful import or sync."""
+        return self._k("ops", "source_sync")
+
+    def schema_version(self) -> str:
+        """Integer: the version of the Redis document layout (see infra/migrations.py)."""
+        return self._k("ops", "schema_version")
+
     def test_marker(self) -> str:
         """String: present only in a database the test profile owns (tests may wipe it)."""
         return self._k("test-instance-marker")

@@ -14,8 +14,14 @@ from infra.settings import Settings
 
 
 def open_redis(settings: Settings) -> redis.Redis:
+    from infra.tls import redis_options
+
     return redis.Redis.from_url(
-        settings.redis_url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5
+        settings.redis_url,
+        decode_responses=True,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        **redis_options(settings),
     )
 
 

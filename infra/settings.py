@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from infra.crypto import KeyRing
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -19,6 +21,8 @@ TEST_PROFILE_ENV: dict[str, str] = {
     "REDIS_URL": "redis://127.0.0.1:6380/0",
     "STATE_DIR": ".local/test",
     "DATA_DIR": ".local/test/data",
+    "BACKUP_VERIFY_NEO4J_URI": "bolt://127.0.0.1:7690",
+    "POSTGRES_PORT": "5433",
 }
 
 
@@ -157,6 +161,34 @@ class Settings(BaseSettings):
     tda_image_scale: float = Field(default=10.0, gt=0)  # persistence image covers [0, scale]
     tda_image_pixels: int = Field(default=10, ge=2)  # image is pixels² values per dimension
 
+    # Backups (graph, normalized store, Redis documents), verified by a restore
+    backup_dir: Path = Path(".local/backups")
+    backup_keep: int = Field(default=7, ge=1)  # newest verified backups kept
+    backup_cron: str = "30 2 * * *"
+    backup_verify: bool = True  # restore each backup into an empty Neo4j and compare
+    backup_verify_neo4j_uri: str = "bolt://127.0.0.1:7689"  # started for the purpose
+    backup_verify_heap: str = "512m"
+
+    # PostgreSQL: the production Dagster instance's storage (deploy/dagster.yaml)
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 5432
+    postgres_user: str = "dagster"
+    postgres_password: SecretStr = SecretStr("dagster-local-pw")
+    postgres_db: str = "dagster"
+    postgres_bin_dir: str | None = None  # default: the newest /usr/lib/postgresql/*/bin
+
+    # Run outcomes and alerts
+    alert_webhook_url: str | None = None  # POSTed a JSON body for every failed run
+    pipeline_stale_hours: float = Field(default=36.0, gt=0)  # /health: last success older
+
+    # Encryption in transit: TLS follows the address (neo4j+s://, bolt+s://, rediss://)
+    tls_ca_file: str | None = None  # a private CA the clients trust; unset: the system's CAs
+    tls_cert_file: str | None = None  # the local servers' certificate (PEM), when TLS is on
+    tls_key_file: str | None = None  # and its key; `community services tls-cert` makes both
+
+    # Encryption at rest (raw landing, backups): url-safe base64 32-byte keys, newest first
+    encryption_keys: list[SecretStr] = []
+
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -193,6 +225,9 @@ class Settings(BaseSettings):
         with os.fdopen(fd, "w") as f:
             f.write(value)
         return value
+
+    def key_ring(self) -> KeyRing:
+        return KeyRing.from_texts([k.get_secret_value() for k in self.encryption_keys])
 
     def dev_secret(self) -> str:
         if self.dev_jwt_secret is not None:

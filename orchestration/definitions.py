@@ -16,6 +16,13 @@ from assets import analytics, identity, imports
 from assets.analytics import SNAPSHOT_KEY, build_snapshot_asset
 from assets.imports import api_assets, import_partitions
 from infra.settings import Settings, get_settings
+from orchestration.operations import (
+    backup_job,
+    backup_schedule,
+    job_tags,
+    record_run_failure,
+    record_run_success,
+)
 from orchestration.sensors import analytics_refresh, stale_member_metrics
 from resources.landing import LandingResource
 from resources.stores import (
@@ -32,12 +39,14 @@ refresh_all = dg.define_asset_job(
     # Monthly analytics snapshots have their own partitions; they are backfilled apart.
     selection=dg.AssetSelection.all() - dg.AssetSelection.assets(SNAPSHOT_KEY),
     description="Materializes every asset: imports, graph load and figures.",
+    tags=job_tags("refresh_all", 2),
 )
 
 analytics_snapshots = dg.define_asset_job(
     "analytics_snapshots",
     selection=dg.AssetSelection.assets(SNAPSHOT_KEY),
     description="One month's co-attendance snapshot, topology and structural change.",
+    tags=job_tags("analytics_snapshots", 2),
 )
 
 
@@ -134,9 +143,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             build_snapshot_asset(settings.analytics_partitions_start),
         ],
         asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
-        jobs=[refresh_all, analytics_snapshots, analytics_refresh],
-        schedules=[nightly, monthly],
-        sensors=[stale_member_metrics],
+        jobs=[refresh_all, analytics_snapshots, analytics_refresh, backup_job],
+        schedules=[nightly, monthly, backup_schedule(settings)],
+        sensors=[stale_member_metrics, record_run_failure, record_run_success],
         resources={
             "neo4j": Neo4jResource(),
             "redis": RedisResource(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dagster as dg
 
 from infra.identity_store import IdentityStore
+from orchestration.operations import job_tags
 from resources.stores import Neo4jResource
 
 ANALYTICS_KEY = dg.AssetKey("community_analytics")
@@ -18,6 +19,7 @@ analytics_refresh = dg.define_asset_job(
     "analytics_refresh",
     selection=dg.AssetSelection.assets(ANALYTICS_KEY),
     description="Network metrics and topology again, after corrections changed members.",
+    tags=job_tags("analytics_refresh", 2),  # a Neo4j writer: queued with the others
 )
 
 

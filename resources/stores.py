@@ -39,8 +39,11 @@ class Neo4jResource(ConfigurableResource):
 
     @contextmanager
     def store(self) -> Iterator[GraphStore]:
+        from infra.migrations import check_graph_known
+
         store = GraphStore.from_settings(self._settings())
         try:
+            check_graph_known(store.driver, store.database)
             yield store
         finally:
             store.close()

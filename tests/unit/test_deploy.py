@@ -1,0 +1,55 @@
+"""The deployment files, checked without a Docker engine: the compose file against the
+Compose specification's JSON schema, and what an operator relies on in both files."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema_rs
+import yaml
+
+from infra.settings import PROJECT_ROOT
+
+SCHEMA = PROJECT_ROOT / "deploy" / "compose-spec.schema.json"
+
+
+def _validator() -> Any:
+    return jsonschema_rs.validator_for(json.loads(SCHEMA.read_text()))
+
+
+def test_compose_file_follows_the_specification() -> None:
+    doc = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+    validator = _validator()
+    assert [str(e) for e in validator.iter_errors(doc)] == []
+    # The schema does catch mistakes.
+    broken = {"services": {"api": {"image": "x", "healthcheck": {"intervall": "5s"}}}}
+    assert list(validator.iter_errors(broken))
+
+    services = doc["services"]
+    assert {"neo4j", "redis", "postgres", "api", "dagster-webserver", "dagster-daemon"} <= set(
+        services
+    )
+    for name, svc in services.items():
+        if name != "migrate":  # a one-shot job
+            assert "healthcheck" in svc, name
+            assert svc["deploy"]["resources"]["limits"]["memory"], name
+    assert "--appendonly" in services["redis"]["command"]  # Redis persistence on
+    for name in ("neo4j", "redis", "postgres"):
+        assert services[name]["volumes"], name
+    for name in ("api", "dagster-webserver", "dagster-daemon"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == (
+            "service_completed_successfully"
+        )
+
+
+def test_image_is_multi_stage_non_root_with_health_check() -> None:
+    text = (PROJECT_ROOT / "Dockerfile").read_text()
+    froms = [ln for ln in text.splitlines() if ln.startswith("FROM ")]
+    assert len(froms) == 2 and " AS build" in froms[0] and " AS runtime" in froms[1]
+    runtime = text.split(froms[1], 1)[1]
+    assert "COPY --from=build /opt/venv" in runtime
+    user = [ln for ln in runtime.splitlines() if ln.startswith("USER ")]
+    assert user and user[-1].split()[1] not in ("root", "0")
+    assert "HEALTHCHECK" in runtime and "/health" in runtime
+    assert "deploy/dagster.yaml" in runtime
