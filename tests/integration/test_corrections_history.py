@@ -3,43 +3,20 @@ history, undo, and figures flagged stale until the next analytics run."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
-import pytest
 from fastapi.testclient import TestClient
 
 from assets import analytics
 from infra.identity_store import IdentityStore
 from infra.neo4j_store import GraphStore
-from infra.redis_store import FigureStore
 from infra.settings import Settings
 from orchestration.definitions import build_definitions
 from orchestration.sensors import stale_member_metrics
 from resources.stores import Neo4jResource
-from tests.auth_helpers import auth_headers, dev_settings
 from tests.integration.test_analytics import materialize
-from tests.integration.test_identity_graph import assignment, load, no_dangling, run_identity
-from tests.integration.test_members_api import _app
-
-
-@pytest.fixture()
-def api(graph: GraphStore, figures: FigureStore, services: Settings) -> Iterator[TestClient]:
-    load(graph)
-    run_identity(services)
-    with TestClient(_app(dev_settings(services))) as client:
-        yield client
-
-
-@pytest.fixture()
-def organizer(services: Settings) -> dict[str, str]:
-    return auth_headers(dev_settings(services), role="organizer", user_id="org_1")
-
-
-@pytest.fixture()
-def viewer(services: Settings) -> dict[str, str]:
-    return auth_headers(dev_settings(services), role="viewer")
+from tests.integration.test_identity_graph import assignment, no_dangling, run_identity
 
 
 def _sensor() -> dg.RunRequest | dg.SkipReason:

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from api.app import create_app
 from domain.identity.pipeline import cluster_scored, score_candidates
 from infra.identity_store import IdentityStore, thresholds_for
 from infra.neo4j_store import GraphStore
@@ -21,7 +22,6 @@ from infra.redis_store import FigureStore
 from infra.settings import Settings
 from tests.auth_helpers import auth_headers, dev_settings
 from tests.integration.test_identity_graph import PEOPLE, assignment, load, run_identity
-from tests.integration.test_members_api import _app
 
 RECORDS = sorted(p["observation_id"] for p in PEOPLE)
 
@@ -124,7 +124,7 @@ def test_corrections_replay_from_decisions_and_ids_resolve(
 
     note(sorted(set(assignment(graph).values())))
     done: list[str] = []
-    with TestClient(_app(conf)) as api:
+    with TestClient(create_app(conf)) as api:
         for move in moves:
             note(apply(api, h, graph, move, done))
         assert partition(assignment(graph)) == replayed(graph, services)

@@ -6,15 +6,12 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.routes.members import router
 from infra.identity_store import IdentityStore
 from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
@@ -22,32 +19,6 @@ from infra.settings import Settings
 from tests.auth_helpers import auth_headers, dev_settings
 from tests.integration.test_api import _free_port
 from tests.integration.test_identity_graph import assignment, load, no_dangling, run_identity
-
-
-def _app(settings: Settings) -> FastAPI:
-    app = create_app(settings)
-    paths = {getattr(r, "path", "") for r in app.routes}
-    if "/v1/members" not in paths:
-        app.include_router(router)
-    return app
-
-
-@pytest.fixture()
-def api(graph: GraphStore, figures: FigureStore, services: Settings) -> Iterator[TestClient]:
-    load(graph)
-    run_identity(services)
-    with TestClient(_app(dev_settings(services))) as client:
-        yield client
-
-
-@pytest.fixture()
-def organizer(services: Settings) -> dict[str, str]:
-    return auth_headers(dev_settings(services), role="organizer", user_id="org_1")
-
-
-@pytest.fixture()
-def viewer(services: Settings) -> dict[str, str]:
-    return auth_headers(dev_settings(services), role="viewer")
 
 
 def test_list_and_search_members(api: TestClient, viewer: dict[str, str]) -> None:
