@@ -607,14 +607,9 @@ def member_content_hashes(members: Members) -> pl.DataFrame:
         .agg(pl.col("_entry").sort())
         .select("member_id", pl.col("_entry").hash(seed=CONTENT_SEED).alias("_prov"))
     )
-    hex64 = "{:016x}"
     return record.join(prov, on="member_id", how="left").select(
         "member_id",
-        pl.format(
-            "v2:{}:{}",
-            pl.col("_record").map_elements(hex64.format, return_dtype=pl.String),
-            pl.col("_prov").fill_null(0).map_elements(hex64.format, return_dtype=pl.String),
-        ).alias("content_hash"),
+        pl.format("v2:{}:{}", "_record", pl.col("_prov").fill_null(0)).alias("content_hash"),
     )
 
 
@@ -699,9 +694,7 @@ def explanation_hashes(explanations: pl.DataFrame) -> pl.DataFrame:
     return explanations.select(
         "a",
         "b",
-        pl.format("v2:{}", digest.map_elements("{:016x}".format, return_dtype=pl.String)).alias(
-            "content_hash"
-        ),
+        pl.format("v2:{}", digest).alias("content_hash"),
     ).unique(["a", "b"], keep="last", maintain_order=True)
 
 

@@ -302,12 +302,11 @@ def _compare(
     def strings(col: str) -> tuple[pl.Series, pl.Series]:
         return features[col].gather(i), features[col].gather(j)
 
+    full_a, full_b = strings("full_f")  # gathered once for the edit distance and lengths
     df = df.with_columns(
         _jw(*strings("name_key")).alias("_name_sim"),
-        _edits(*strings("full_f")).alias("_name_edits"),
-        pl.min_horizontal(
-            strings("full_f")[0].str.len_chars(), strings("full_f")[1].str.len_chars()
-        ).alias("_name_len"),
+        _edits(full_a, full_b).alias("_name_edits"),
+        pl.min_horizontal(full_a.str.len_chars(), full_b.str.len_chars()).alias("_name_len"),
         _edits(*strings("email_local")).alias("_local_edits"),
         _jw(*strings("company_f")).alias("_co_sim"),
     )
