@@ -40,12 +40,18 @@ from assets.metadata import masked_table, md_table
 from domain.model import STATUSES
 from domain.normalize.batch import NormalizedBatch
 from infra.settings import Settings
-from resources.connectors.base import AuthError
-from resources.connectors.cursors import CursorStore
-from resources.connectors.sync import SyncReport, sync_source
-from resources.exports import EXPECTED, plan_folder
-from resources.landing import LandingResource, import_export_folder, load_graph
-from resources.stores import ExportsResource, Neo4jResource, PlatformsResource, RedisResource
+from ingest.connectors.base import AuthError
+from ingest.connectors.cursors import CursorStore
+from ingest.connectors.sync import SyncReport, sync_source
+from ingest.exports import EXPECTED, plan_folder
+from ingest.landing import import_export_folder, load_graph
+from resources.stores import (
+    ExportsResource,
+    LandingResource,
+    Neo4jResource,
+    PlatformsResource,
+    RedisResource,
+)
 
 API_SOURCES = ("luma", "eventbrite")
 EXPORT_SOURCES = ("luma", "eventbrite", "partiful")

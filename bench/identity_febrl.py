@@ -48,7 +48,7 @@ from domain.model import Source
 from domain.normalize.batch import NormalizedBatch
 from fakes.febrl_exports import Exports, SpreadConfig, load_febrl, split_people, spread_people
 from fakes.febrl_exports import write_exports as write_febrl_exports
-from resources.exports import load_exports
+from ingest.exports import load_exports
 
 console = Console(width=150)
 PRECISION_TARGET = 0.99

@@ -7,7 +7,7 @@ same run and alternating, it times
 
     baseline:        pl.read_csv(path)                      (polars' default reader)
     normalize:       the platform's normalizer on the already-read string frame
-    read+normalize:  resources.exports.normalize_file(...)  (decode, sniff, read, normalize)
+    read+normalize:  ingest.exports.normalize_file(...)  (decode, sniff, read, normalize)
 
 reporting medians of `--runs` runs, ratios to the baseline (goal: normalize and
 read+normalize <= 3x), the
@@ -41,7 +41,7 @@ from domain.normalize.batch import NormalizedBatch
 from domain.normalize.eventbrite import normalize_eventbrite_csv
 from domain.normalize.luma import normalize_luma_csv
 from domain.normalize.partiful import normalize_partiful_csv
-from resources.exports import normalize_file, read_export
+from ingest.exports import normalize_file, read_export
 
 FIRST = [
     "Alice", "Bob", "Robert", "Priya", "Sam", "Lena", "Jordan", "Marcus", "Mei", "Diego",
@@ -358,7 +358,7 @@ def main() -> None:
     console.print(table)
     console.print(
         "normalize = domain normalizer on the already-read frame; read+normalize = "
-        "resources.exports.normalize_file on the file's bytes (decode, sniff, read, "
+        "ingest.exports.normalize_file on the file's bytes (decode, sniff, read, "
         "normalize). ratio = ours / read_csv (wall); CPU ratio = process CPU time, "
         "read+normalize / read_csv (less sensitive to other load on the machine). "
         "peak MiB = process RSS high-water (psutil, sampled every 2 ms) minus RSS "

@@ -7,7 +7,7 @@ A Luma fake with E events of G guests each (default 200 x 500 = 100,000 guests; 
                            json-decode each page; nothing else (sequential)
     connector only, c=5:   LumaClient (retries, rate limiter, paging checks) in 5 threads,
                            without landing or normalization
-    sync c=1:              resources.connectors.sync.sync_source, concurrency 1: the same
+    sync c=1:              ingest.connectors.sync.sync_source, concurrency 1: the same
                            requests plus retries/rate limiter, raw landing of every page,
                            normalization, and the day files written as parquet
     sync c=5:              the same with the default concurrency of 5
@@ -41,10 +41,10 @@ from rich.table import Table
 
 from fakes.data import WorldConfig
 from infra.settings import PROJECT_ROOT, get_settings
-from resources.connectors.base import ClientOptions
-from resources.connectors.luma import LumaClient
-from resources.connectors.sync import sync_source
-from resources.landing import DataStore
+from ingest.connectors.base import ClientOptions
+from ingest.connectors.luma import LumaClient
+from ingest.connectors.sync import sync_source
+from ingest.landing import DataStore
 
 KEY = "bench-key"
 CLEANUP: list[Path] = []

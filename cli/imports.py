@@ -23,8 +23,8 @@ from infra.settings import PROJECT_ROOT, Settings, get_settings
 
 if TYPE_CHECKING:  # the pipeline modules load on use, so `community services …` starts fast
     from domain.normalize.batch import NormalizedBatch
-    from resources.connectors.sync import SyncReport
-    from resources.landing import DataStore
+    from ingest.connectors.sync import SyncReport
+    from ingest.landing import DataStore
 
 console = Console()
 EXPORT_SOURCES = ("luma", "eventbrite", "partiful")
@@ -65,7 +65,7 @@ def _print_field_issues(batches: list[NormalizedBatch]) -> None:
 def _publish(settings: Settings, store: DataStore) -> None:
     """Unions the store and loads it into Neo4j, as `normalized_imports` + `imported_graph` do."""
     from infra.neo4j_store import GraphStore
-    from resources.landing import publish
+    from ingest.landing import publish
 
     graph = GraphStore.from_settings(settings)
     try:
@@ -93,8 +93,8 @@ def import_command(
     """Import a folder of export files as downloaded (or sorted into luma/, eventbrite/,
     partiful/): land them raw, normalize, quarantine, load the graph. Files that are not
     understood are listed with the reason."""
-    from resources.exports import EXPECTED, plan_folder
-    from resources.landing import DataStore, import_export_folder
+    from ingest.exports import EXPECTED, plan_folder
+    from ingest.landing import DataStore, import_export_folder
 
     settings = get_settings()
     unknown = sorted(set(source) - set(EXPORT_SOURCES))
@@ -170,10 +170,10 @@ def sync_command(
     """Sync one platform's API for a range of event days (incremental unless --full)."""
     from infra.redis_keys import RedisKeys
     from infra.redis_store import open_redis
-    from resources.connectors.base import SourceError
-    from resources.connectors.cursors import CursorStore
-    from resources.connectors.sync import sync_source
-    from resources.landing import DataStore
+    from ingest.connectors.base import SourceError
+    from ingest.connectors.cursors import CursorStore
+    from ingest.connectors.sync import sync_source
+    from ingest.landing import DataStore
 
     settings = get_settings()
     if source not in API_SOURCES:

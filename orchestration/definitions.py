@@ -24,9 +24,9 @@ from orchestration.operations import (
     record_run_success,
 )
 from orchestration.sensors import analytics_refresh, stale_member_metrics
-from resources.landing import LandingResource
 from resources.stores import (
     ExportsResource,
+    LandingResource,
     Neo4jResource,
     PlatformsResource,
     RedisResource,

@@ -16,6 +16,7 @@ from infra.neo4j_store import GraphStore
 from infra.redis_keys import RedisKeys
 from infra.redis_store import FigureStore
 from infra.settings import Settings, get_settings
+from ingest.landing import DataStore
 
 
 class Neo4jResource(ConfigurableResource):
@@ -86,3 +87,14 @@ class PlatformsResource(ConfigurableResource):
 
     def settings(self) -> Settings:
         return get_settings(**(self.overrides or {}))
+
+
+class LandingResource(ConfigurableResource):
+    """Where raw pages and normalized tables live; defaults to the DATA_DIR setting."""
+
+    data_dir: str | None = None
+
+    def store(self) -> DataStore:
+        root = Path(self.data_dir) if self.data_dir else get_settings().data_path
+        root.mkdir(parents=True, exist_ok=True)
+        return DataStore(root)

@@ -6,7 +6,7 @@ Exports carry no email or phone: Partiful people are matched by name, plus-one l
 co-attendance. `RSVP date` has no zone; the event's zone applies.
 
 Event metadata does not come in the file. Convention (implemented by
-`resources.exports.load_exports`): a side file `partiful/events.json` next to the CSVs
+`ingest.exports.load_exports`): a side file `partiful/events.json` next to the CSVs
 holds a list of `{id, title, start, end?, timezone, url, city, file?}`; a CSV belongs to
 the entry whose `file` (or, without `file`, whose `id`) equals the CSV's file stem.
 Without an entry, the stem is read as `<slug>_<YYYY-MM-DD>`: id = stem, title = the slug

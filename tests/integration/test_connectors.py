@@ -18,12 +18,12 @@ from fakes.luma import LumaFake
 from infra.redis_keys import RedisKeys
 from infra.redis_store import FigureStore
 from infra.settings import Settings
-from resources.connectors.base import AuthError, ClientOptions, SourceError
-from resources.connectors.cursors import CursorStore
-from resources.connectors.eventbrite import EventbriteClient
-from resources.connectors.luma import LumaClient, guest_id
-from resources.connectors.sync import sync_source
-from resources.landing import DataStore
+from ingest.connectors.base import AuthError, ClientOptions, SourceError
+from ingest.connectors.cursors import CursorStore
+from ingest.connectors.eventbrite import EventbriteClient
+from ingest.connectors.luma import LumaClient, guest_id
+from ingest.connectors.sync import sync_source
+from ingest.landing import DataStore
 
 WORLD = WorldConfig(
     seed=3, people=150, luma_events=4, eventbrite_events=3, guests_per_event=(30, 45), days=60

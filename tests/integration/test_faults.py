@@ -89,7 +89,7 @@ def test_sync_through_every_platform_fault_loses_and_duplicates_nothing() -> Non
     guest list: the records are exactly the platform's, each once."""
     from fakes.data import build_world
     from fakes.luma import LumaFake
-    from resources.connectors.luma import guest_id
+    from ingest.connectors.luma import guest_id
     from tests.integration.test_connectors import WORLD, luma_client
 
     world = build_world(WORLD)

@@ -14,8 +14,7 @@ from cli.main import app
 from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
 from infra.settings import Settings
-from resources.landing import LandingResource
-from resources.stores import ExportsResource
+from resources.stores import ExportsResource, LandingResource
 from tests.integration.test_slice import FakeApis, start_fakes
 from tests.unit.test_exports_downloads import write_downloads
 

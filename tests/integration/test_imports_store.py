@@ -13,10 +13,10 @@ import polars as pl
 from domain.normalize.luma import normalize_luma_guests
 from fakes.data import WorldConfig, build_world
 from infra.settings import Settings
-from resources.connectors.base import Listing, Page
-from resources.connectors.replay import replay_fetch
-from resources.connectors.sync import _normalize_listing, sync_source
-from resources.landing import DataStore, RawFetch, merge_day
+from ingest.connectors.base import Listing, Page
+from ingest.connectors.replay import replay_fetch
+from ingest.connectors.sync import _normalize_listing, sync_source
+from ingest.landing import DataStore, RawFetch, merge_day
 from tests.integration.test_slice import start_fakes
 
 WORLD = build_world(WorldConfig(seed=9, luma_events=2, guests_per_event=(20, 20)))

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from domain.model import STATUSES
-from resources.exports import load_exports, read_csv_text, read_export, sniff_delimiter
+from ingest.exports import load_exports, read_csv_text, read_export, sniff_delimiter
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 LUMA_HEAD = "api_id,name,email,created_at,approval_status"

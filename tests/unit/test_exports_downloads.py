@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from resources.exports import (
+from ingest.exports import (
     UNKNOWN_COLUMNS,
     detect_platform,
     event_name_from_file,

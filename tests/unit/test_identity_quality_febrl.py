@@ -15,7 +15,7 @@ from domain.identity.pipeline import cluster_scored, score_candidates
 from domain.model import Source
 from domain.normalize.batch import NormalizedBatch
 from fakes.febrl_exports import SpreadConfig, sample_of_test_half, spread_people, write_exports
-from resources.exports import load_exports
+from ingest.exports import load_exports
 
 
 def _pairwise(assignment: pl.DataFrame, truth: dict[str, str]) -> tuple[float, float]:

@@ -6,7 +6,7 @@ import polars as pl
 from domain.model import ATTENDANCE_SCHEMA, OBSERVATIONS_SCHEMA, STATUSES
 from domain.normalize.common import UNIDENTIFIED
 from domain.normalize.luma import normalize_luma_csv
-from resources.exports import read_csv_text
+from ingest.exports import read_csv_text
 
 EVENT = {
     "api_id": "evt-1",

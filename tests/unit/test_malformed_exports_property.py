@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.normalize.partiful import normalize_partiful_csv
-from resources.exports import normalize_file
+from ingest.exports import normalize_file
 
 EVENT = {
     "id": "pfParty",

@@ -6,7 +6,7 @@ from domain.normalize.eventbrite import (
     normalize_eventbrite_attendees,
     normalize_eventbrite_csv,
 )
-from resources.exports import read_csv_text
+from ingest.exports import read_csv_text
 
 EVENT = {
     "id": "101",

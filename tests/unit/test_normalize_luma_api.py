@@ -5,7 +5,7 @@ import polars as pl
 from domain.model import ATTENDANCE_SCHEMA, OBSERVATIONS_SCHEMA
 from domain.normalize.common import UNIDENTIFIED
 from domain.normalize.luma import luma_event, normalize_luma_csv, normalize_luma_guests
-from resources.exports import read_csv_text
+from ingest.exports import read_csv_text
 
 EVENT = {
     "api_id": "evt-1",

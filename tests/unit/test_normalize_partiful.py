@@ -8,7 +8,7 @@ from domain.normalize.partiful import (
     normalized_names,
     partiful_event,
 )
-from resources.exports import normalize_file, read_csv_text
+from ingest.exports import normalize_file, read_csv_text
 
 EVENT = {
     "id": "pfParty",

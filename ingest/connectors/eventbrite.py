@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from infra.settings import Settings
-from resources.connectors.base import ApiClient, ClientOptions, Listing, PageSink, SourceError
+from ingest.connectors.base import ApiClient, ClientOptions, Listing, PageSink, SourceError
 
 EVENTBRITE_PATHS: dict[str, str] = {
     "organizations": "users/me/organizations/",

@@ -35,11 +35,11 @@ from domain.normalize.batch import NormalizedBatch
 from domain.normalize.eventbrite import normalize_eventbrite_attendees
 from domain.normalize.luma import normalize_luma_guests
 from infra.settings import Settings
-from resources.connectors.base import BrokenPage, Listing, SourceError
-from resources.connectors.cursors import CursorStore
-from resources.connectors.eventbrite import EventbriteClient
-from resources.connectors.luma import LumaClient, event_id
-from resources.landing import DataStore, RawFetch, merge_day
+from ingest.connectors.base import BrokenPage, Listing, SourceError
+from ingest.connectors.cursors import CursorStore
+from ingest.connectors.eventbrite import EventbriteClient
+from ingest.connectors.luma import LumaClient, event_id
+from ingest.landing import DataStore, RawFetch, merge_day
 
 API_SOURCES = ("luma", "eventbrite")
 CHANGED_SINCE_OVERLAP = timedelta(minutes=2)  # `changed` has whole seconds; overlap is harmless

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from domain.normalize.batch import NormalizedBatch
-from resources.connectors.base import BrokenPage, Listing, Page
-from resources.connectors.luma import event_id, guest_id
-from resources.connectors.sync import (
+from ingest.connectors.base import BrokenPage, Listing, Page
+from ingest.connectors.luma import event_id, guest_id
+from ingest.connectors.sync import (
     SyncReport,
     _eventbrite_page,
     _luma_page,
@@ -29,7 +29,7 @@ from resources.connectors.sync import (
     broken_rows,
     day_range,
 )
-from resources.landing import DataStore
+from ingest.landing import DataStore
 
 _PAGE = re.compile(r"^(?P<label>.+)-p(?P<n>\d{4})\.json$")
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from infra.settings import Settings
-from resources.connectors.base import ApiClient, ClientOptions, Listing, PageSink
+from ingest.connectors.base import ApiClient, ClientOptions, Listing, PageSink
 
 # The one place Luma's paths live: a renamed endpoint is a one-line change.
 LUMA_PATHS: dict[str, str] = {

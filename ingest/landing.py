@@ -1,4 +1,4 @@
-"""Raw landing and the normalized store on disk, plus the Dagster resource over them.
+"""Raw landing and the normalized store on disk.
 
 Layout under DATA_DIR:
 
@@ -11,7 +11,7 @@ Layout under DATA_DIR:
                                                     input of identity resolution and the graph
 
 Daily-partitioned imports write their day files; unpartitioned downstream assets read the
-whole store through `DataStore` (the resource), not through an IO manager, which is what
+whole store through `DataStore` (via `resources.stores.LandingResource`), not through an IO manager, which is what
 lets a partitioned upstream feed an unpartitioned downstream.
 """
 
@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from dagster import ConfigurableResource
 
 from domain.model import (
     ATTENDANCE_SCHEMA,
@@ -42,7 +41,7 @@ from domain.normalize.batch import NormalizedBatch
 from infra.erasure import TOMBSTONE_FILE, Tombstones
 from infra.neo4j_store import GraphStore
 from infra.settings import get_settings
-from resources.exports import ExportImport, FolderPlan, import_exports, plan_folder
+from ingest.exports import ExportImport, FolderPlan, import_exports, plan_folder
 
 TABLES: dict[str, dict[str, pl.DataType]] = {
     "events": EVENTS_SCHEMA,
@@ -330,14 +329,3 @@ def publish(store: DataStore, graph: GraphStore) -> tuple[NormalizedBatch, dict[
     combined = store.read_all()
     store.write_combined(combined)
     return combined, load_graph(graph, combined)
-
-
-class LandingResource(ConfigurableResource):
-    """Where raw pages and normalized tables live; defaults to the DATA_DIR setting."""
-
-    data_dir: str | None = None
-
-    def store(self) -> DataStore:
-        root = Path(self.data_dir) if self.data_dir else get_settings().data_path
-        root.mkdir(parents=True, exist_ok=True)
-        return DataStore(root)
