@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
-from api.auth import Verifier
+from api.auth import Principal, Verifier, require_role
 from api.protection import ClientAddress, Limiter, RedisGate, ResponseCache
 from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
@@ -31,3 +32,10 @@ async def app_state(request: Request) -> AppState:
     """Async on purpose: FastAPI runs a plain-function dependency in the threadpool."""
     state: AppState = request.app.state.platform
     return state
+
+
+# Typed dependencies for route signatures: `state: StateDep, who: OrganizerDep`.
+StateDep = Annotated[AppState, Depends(app_state)]
+ViewerDep = Annotated[Principal, Depends(require_role("viewer"))]
+OrganizerDep = Annotated[Principal, Depends(require_role("organizer"))]
+AdminDep = Annotated[Principal, Depends(require_role("admin"))]

@@ -5,12 +5,11 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import Principal, require_role
-from api.deps import AppState, app_state
+from api.deps import AdminDep, AppState, StateDep
 from api.protection import RedisDownError
 from api.responses import MAX_ID_LENGTH, MAX_OFFSET, dumps
 from api.routes.members import ACTION_LOCK
@@ -55,8 +54,8 @@ class AccessLog(BaseModel):
 
 @router.get("/ip-blocks", response_model=IpBlocks)
 async def list_blocks(
-    state: AppState = Depends(app_state),
-    _: Principal = Depends(require_role("admin")),
+    state: StateDep,
+    _: AdminDep,
 ) -> dict[str, Any]:
     """Addresses blocked for repeated failed authentication or rate-limit hits."""
     if not state.gate.available:
@@ -70,9 +69,9 @@ async def list_blocks(
 
 @router.delete("/ip-blocks/{ip}", response_model=Lifted)
 async def lift_block(
+    state: StateDep,
+    _: AdminDep,
     ip: str = Path(min_length=2, max_length=64),
-    state: AppState = Depends(app_state),
-    _: Principal = Depends(require_role("admin")),
 ) -> dict[str, Any]:
     try:
         ipaddress.ip_address(ip)
@@ -92,11 +91,11 @@ async def lift_block(
 
 @router.get("/contact-access", response_model=AccessLog)
 async def contact_access(
+    state: StateDep,
+    _: AdminDep,
     member_id: str | None = Query(None, min_length=1, max_length=MAX_ID_LENGTH),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
-    state: AppState = Depends(app_state),
-    _: Principal = Depends(require_role("admin")),
 ) -> dict[str, Any]:
     """Who read whose contact details, newest first (the values read are never logged)."""
     items = await run_in_threadpool(
@@ -135,10 +134,10 @@ def _unknown(member_id: str) -> HTTPException:
 
 @router.get("/privacy/members/{member_id}/export", response_model=PersonExport)
 async def export_person(
+    state: StateDep,
+    principal: AdminDep,
     request: Request,
     member_id: str = Path(min_length=1, max_length=MAX_ID_LENGTH),
-    state: AppState = Depends(app_state),
-    principal: Principal = Depends(require_role("admin")),
 ) -> Response:
     """Everything held about one person: identities, attendance, decisions, raw records,
     quarantined records, each with where it came from (a subject access request)."""
@@ -163,9 +162,9 @@ async def export_person(
 
 @router.post("/privacy/members/{member_id}/erase", response_model=ErasureResult)
 async def erase_person(
+    state: StateDep,
+    principal: AdminDep,
     member_id: str = Path(min_length=1, max_length=MAX_ID_LENGTH),
-    state: AppState = Depends(app_state),
-    principal: Principal = Depends(require_role("admin")),
 ) -> dict[str, Any]:
     """Erases one person everywhere (graph, raw landing, quarantine, normalized store,
     Redis, cached responses) and keeps a keyed-hash tombstone so later imports skip them."""

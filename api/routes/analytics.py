@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict
 
-from api.auth import Principal, require_role
-from api.deps import AppState, app_state
+from api.deps import AppState, StateDep, ViewerDep
 from api.responses import MAX_ID_LENGTH, MAX_OFFSET, cached
 from infra.analytics_store import MEMBER_METRICS, AnalyticsStore
 
@@ -61,9 +60,9 @@ def _without_diagrams(topology: dict[str, Any] | None) -> dict[str, Any] | None:
 
 @router.get("/analytics/summary", response_model=Document)
 async def community_summary(
+    state: StateDep,
+    _: ViewerDep,
     topology_detail: bool = Query(False, description="include diagrams and image vector"),
-    state: AppState = Depends(app_state),
-    _: Principal = Depends(require_role("viewer")),
 ) -> Response:
     """Community-wide network figures, activity over time, cohorts and the TDA summary."""
 
@@ -80,11 +79,11 @@ async def community_summary(
 
 @router.get("/analytics/members", response_model=ItemsPage)
 async def top_members(
+    state: StateDep,
+    _: ViewerDep,
     sort: SortMetric = Query("pagerank"),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
-    state: AppState = Depends(app_state),
-    _: Principal = Depends(require_role("viewer")),
 ) -> Response:
     """Members ranked by one metric, highest first."""
 
@@ -98,9 +97,9 @@ async def top_members(
 
 @router.get("/analytics/members/{member_id}", response_model=Document)
 async def member_metrics(
+    state: StateDep,
+    _: ViewerDep,
     member_id: str = Path(min_length=1, max_length=MAX_ID_LENGTH),
-    state: AppState = Depends(app_state),
-    _: Principal = Depends(require_role("viewer")),
 ) -> Response:
     """One member's network metrics (empty `metrics` until analytics have run)."""
 
@@ -116,10 +115,10 @@ async def member_metrics(
 
 @router.get("/analytics/connectors", response_model=ItemsPage)
 async def connectors(
+    state: StateDep,
+    _: ViewerDep,
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
-    state: AppState = Depends(app_state),
-    _: Principal = Depends(require_role("viewer")),
 ) -> Response:
     """Members whose absence would split a group (articulation points or bridge ends)."""
 
@@ -132,8 +131,8 @@ async def connectors(
 
 @router.get("/analytics/communities", response_model=ItemsPage)
 async def communities(
-    state: AppState = Depends(app_state),
-    _: Principal = Depends(require_role("viewer")),
+    state: StateDep,
+    _: ViewerDep,
 ) -> Response:
     def produce() -> dict[str, Any]:
         store = _store(state)
@@ -148,10 +147,10 @@ async def communities(
 
 @router.get("/analytics/snapshots", response_model=ItemsPage)
 async def snapshots(
+    state: StateDep,
+    _: ViewerDep,
     limit: int = Query(24, ge=1, le=120),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
-    state: AppState = Depends(app_state),
-    _: Principal = Depends(require_role("viewer")),
 ) -> Response:
     """Stored monthly snapshots, oldest first, with headline figures and structural change.
 
@@ -188,10 +187,10 @@ async def snapshots(
 
 @router.get("/analytics/snapshots/{month}", response_model=Document)
 async def snapshot(
+    state: StateDep,
+    _: ViewerDep,
     month: str = Path(pattern=MONTH_PATTERN, description="YYYY-MM"),
     diagrams: bool = Query(True, description="include persistence diagrams and image vector"),
-    state: AppState = Depends(app_state),
-    _: Principal = Depends(require_role("viewer")),
 ) -> Response:
     """One month: network figures, activity, TDA summaries with a reading, structural change."""
 
@@ -210,8 +209,8 @@ async def snapshot(
 
 @router.get("/analytics/layout", response_model=Document)
 async def layout(
-    state: AppState = Depends(app_state),
-    _: Principal = Depends(require_role("viewer")),
+    state: StateDep,
+    _: ViewerDep,
 ) -> Response:
     """Node positions in [0, 1]², community colours and sizes by PageRank, for drawing."""
 

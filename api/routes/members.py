@@ -21,7 +21,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import (
     APIRouter,
-    Depends,
     Header,
     HTTPException,
     Path,
@@ -33,8 +32,8 @@ from fastapi import (
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import Principal, require_role
-from api.deps import AppState, app_state
+from api.auth import Principal
+from api.deps import AppState, OrganizerDep, StateDep, ViewerDep
 from api.privacy import mask_member_detail, mask_record
 from api.responses import MAX_ID_LENGTH, MAX_OFFSET, cached, dumps
 from infra.identity_store import IdentityStore, decision_row
@@ -322,14 +321,14 @@ def _contact_view(principal: Principal) -> bool:
 
 @router.get("/members", response_model=MemberPage)
 async def list_members(
+    state: StateDep,
+    principal: ViewerDep,
     request: Request,
     q: str | None = Query(
         None, min_length=1, max_length=200, description="name contains (organizers: or email)"
     ),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
-    state: AppState = Depends(app_state),
-    principal: Principal = Depends(require_role("viewer")),
 ) -> Response:
     """Members by name. Viewers get contact details masked and search names only."""
     if not _contact_view(principal):
@@ -369,10 +368,10 @@ async def list_members(
 
 @router.get("/members/{member_id}", response_model=MemberDetail)
 async def get_member(
+    state: StateDep,
+    principal: ViewerDep,
     request: Request,
     member_id: MemberIdPath,
-    state: AppState = Depends(app_state),
-    principal: Principal = Depends(require_role("viewer")),
 ) -> Response:
     """Golden record with provenance, identities, events and merge explanations.
 
@@ -416,11 +415,11 @@ async def get_member(
 
 @router.get("/merge-suggestions", response_model=SuggestionPage)
 def list_suggestions(
+    state: StateDep,
+    _: OrganizerDep,
     member_id: str | None = Query(None, min_length=1, max_length=MAX_ID_LENGTH),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
-    state: AppState = Depends(app_state),
-    _: Principal = Depends(require_role("organizer")),
 ) -> dict[str, Any]:
     items, total = _store(state).list_suggestions(member_id, offset, limit)
     return {"items": items, "total": total, "limit": limit, "offset": offset}
@@ -450,11 +449,11 @@ def _suggestion_run(
 
 @router.post("/merge-suggestions/{suggestion_id}/accept", response_model=ActionResult)
 async def accept_suggestion(
+    state: StateDep,
+    principal: OrganizerDep,
     request: Request,
     suggestion_id: MemberIdPath,
     idempotency_key: IdempotencyKey = None,
-    state: AppState = Depends(app_state),
-    principal: Principal = Depends(require_role("organizer")),
 ) -> Response:
     run = _suggestion_run(suggestion_id, True, state, principal)
     return await _action(request, state, principal, idempotency_key, None, run)
@@ -462,11 +461,11 @@ async def accept_suggestion(
 
 @router.post("/merge-suggestions/{suggestion_id}/reject", response_model=ActionResult)
 async def reject_suggestion(
+    state: StateDep,
+    principal: OrganizerDep,
     request: Request,
     suggestion_id: MemberIdPath,
     idempotency_key: IdempotencyKey = None,
-    state: AppState = Depends(app_state),
-    principal: Principal = Depends(require_role("organizer")),
 ) -> Response:
     run = _suggestion_run(suggestion_id, False, state, principal)
     return await _action(request, state, principal, idempotency_key, None, run)
@@ -474,11 +473,11 @@ async def reject_suggestion(
 
 @router.post("/identity-decisions", response_model=ActionResult, status_code=201)
 async def link_observations(
+    state: StateDep,
+    principal: OrganizerDep,
     request: Request,
     body: MustOrCannotLink,
     idempotency_key: IdempotencyKey = None,
-    state: AppState = Depends(app_state),
-    principal: Principal = Depends(require_role("organizer")),
 ) -> Response:
     """Must-link (same person) or cannot-link (two people) between two records."""
     a, b = body.observation_id, body.other_observation_id
@@ -513,12 +512,12 @@ async def link_observations(
 
 @router.post("/members/{member_id}/merge", response_model=ActionResult)
 async def merge_members(
+    state: StateDep,
+    principal: OrganizerDep,
     request: Request,
     member_id: MemberIdPath,
     body: MergeMembers,
     idempotency_key: IdempotencyKey = None,
-    state: AppState = Depends(app_state),
-    principal: Principal = Depends(require_role("organizer")),
 ) -> Response:
     """Merges another member into this one: must-links pin every record of both together."""
 
@@ -550,12 +549,12 @@ async def merge_members(
 
 @router.post("/members/{member_id}/unmerge", response_model=ActionResult)
 async def unmerge(
+    state: StateDep,
+    principal: OrganizerDep,
     request: Request,
     member_id: MemberIdPath,
     body: Unmerge,
     idempotency_key: IdempotencyKey = None,
-    state: AppState = Depends(app_state),
-    principal: Principal = Depends(require_role("organizer")),
 ) -> Response:
     """Splits the given records off a member; both sides are recomputed from their records."""
     cap = state.settings.unmerge_max_decisions
@@ -620,9 +619,9 @@ def _iso(value: Any) -> str | None:
 
 @router.get("/members/{member_id}/history", response_model=MemberHistory)
 def member_history(
+    state: StateDep,
+    _: OrganizerDep,
     member_id: MemberIdPath,
-    state: AppState = Depends(app_state),
-    _: Principal = Depends(require_role("organizer")),
 ) -> MemberHistory:
     """The decisions about this member's records and the runs that changed it, oldest first.
 
@@ -655,11 +654,11 @@ def member_history(
 
 @router.post("/identity-decisions/{decision_id}/undo", response_model=ActionResult)
 async def undo_decision(
+    state: StateDep,
+    principal: OrganizerDep,
     request: Request,
     decision_id: MemberIdPath,
     idempotency_key: IdempotencyKey = None,
-    state: AppState = Depends(app_state),
-    principal: Principal = Depends(require_role("organizer")),
 ) -> Response:
     """Reverses the correction this decision belongs to and recomputes only its records.
 
