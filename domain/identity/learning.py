@@ -7,7 +7,7 @@ the answers are counted per kind of pair (`review_key`: the comparison pattern, 
 an agreeing name is, the guard that holds it back); every pair of an answered kind, here
 or in any later run, moves towards what the answers said (a Beta posterior in which the
 model's own probability counts as a few answers), inside the band where the model is
-unsure. Answers about a guarded kind, once enough, decide instead of the guard.
+unsure. Answers about a guarded kind, once decisive, decide instead of the guard.
 Thresholds move only as far as the labelled pairs support at the target precision.
 The review queue offers suggestions and pairs just below them, by expected gain.
 """
@@ -232,11 +232,11 @@ def review_queue(
     scored: Scored, clusters: Clusters, th: ReviewThresholds, floor: float = REVIEW_FLOOR
 ) -> pl.DataFrame:
     """Questions for an organizer, best first: open suggestions and pairs just below them
-    (probability ≥ `floor`, guarded ones too), one per pair of members, by expected gain
-    (records the two hold together × uncertainty).
-
-    Questions are answered in order, so the k-th question about one kind of pair counts
-    the k − 1 before it as answered: one batch of answers covers many kinds.
+    (probability ≥ `floor`, guarded ones too), one per pair of members, by expected gain:
+    records decided × uncertainty. An answer decides its own pair's records and, through
+    its kind, a 1/(answers + strength + 1) share of those of the kind's other open pairs.
+    Questions are answered in order, so the k-th question about one kind counts the
+    k − 1 before it as answered: one batch of answers covers many kinds.
     Columns: a, b (record ids), match_probability, gain.
     """
     cand = _open_pairs(scored, clusters, floor)
@@ -256,12 +256,17 @@ def review_queue(
         .unique(["_ra", "_rb"], keep="first", maintain_order=True)
         .with_columns((pl.col("_n").cast(pl.Float64) * pl.col("_u")).alias("_g"))
         .sort(["_g", "i", "j"], descending=[True, False, False])
-        .with_columns(pl.int_range(pl.len()).over("_key").alias("_before"))
+        .with_columns(
+            pl.int_range(pl.len()).over("_key").alias("_before"),
+            pl.col("_n").sum().over("_key").alias("_kind_records"),
+        )
+        .with_columns((pl.col("_answers") + pl.col("_before") + s1).alias("_d"))
         .with_columns(
             (
-                pl.col("_g")
+                pl.col("_u")
                 * (pl.col("_answers") + s1)
-                / (pl.col("_answers") + pl.col("_before") + s1)
+                / pl.col("_d")
+                * (pl.col("_n") + (pl.col("_kind_records") - pl.col("_n")) / pl.col("_d"))
             ).alias("gain")
         )
     )

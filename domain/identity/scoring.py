@@ -578,9 +578,11 @@ def name_people_reference(features: pl.DataFrame) -> float:
     return float(pairs.select((pl.col("w") * pl.col("f")).sum() / pl.col("w").sum()).item())
 
 
-# Answers about a kind of pair that a guard decides: this many lift the guard, and the
-# answers (with the score) decide instead.
+# Answers about a kind of pair that a guard decides: at least this many, and decisive
+# (a merge, or clearly two people), replace the guard. The guard distrusts the score, so
+# there the answers start from even odds worth GUARD_PRIOR_ANSWERS answers.
 GUARD_LIFT_ANSWERS = 5
+GUARD_PRIOR_ANSWERS = 1.0
 REVIEW_STRENGTH = 2.0  # the model's own probability counts as this many answers
 
 
@@ -650,7 +652,11 @@ def _with_review_answers(out: pl.DataFrame, model: MatchModel) -> pl.DataFrame:
     guarded = ~pl.col("_key").str.ends_with("|-")
     applies = (n > 0) & (guarded | w.is_between(lo, hi, closed="left"))
     p = pl.col("match_probability")
-    post = ((k + REVIEW_STRENGTH * p) / (n + REVIEW_STRENGTH)).clip(1e-6, 1 - 1e-6)
+    # A guard says the score is not the evidence for its kind: there answers start from
+    # even odds.
+    prior = pl.when(guarded).then(0.5).otherwise(p)
+    strength = pl.when(guarded).then(GUARD_PRIOR_ANSWERS).otherwise(REVIEW_STRENGTH)
+    post = ((k + strength * prior) / (n + strength)).clip(1e-6, 1 - 1e-6)
     return out.with_columns(
         pl.when(applies).then(post).otherwise(p).alias("match_probability"),
         pl.when(applies).then((post / (1 - post)).log(2)).otherwise(w).alias("match_weight"),
@@ -692,15 +698,16 @@ def apply_guards(
     Guards: a name alone never merges when it is a single word, a placeholder or common
     (such pairs are distinct); an address used under another given name (shared inbox)
     is always a suggestion, for an organizer to decide; cannot-link evidence wins over any
-    score. Once organizers answered GUARD_LIFT_ANSWERS pairs of a guarded kind, their
-    answers (in the probability) decide instead.
+    score. Once organizers' answers about a guarded kind are decisive (GUARD_LIFT_ANSWERS
+    or more, and a merge or clearly two people), they decide instead.
     """
     p = pl.col("match_probability")
     by_score = (
         pl.when(p >= merge_at).then(pl.lit("merge")).when(p >= suggest_at).then(pl.lit("suggest"))
     ).otherwise(pl.lit("distinct"))
+    # Answers replace a guard once they are decisive: a merge, or a clear "two people".
     lifted = (
-        pl.col("review_answers") >= GUARD_LIFT_ANSWERS
+        (pl.col("review_answers") >= GUARD_LIFT_ANSWERS) & ((p >= merge_at) | (p < suggest_at))
         if "review_answers" in scored.columns
         else pl.lit(False)
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import polars as pl
 import pytest
@@ -96,25 +98,29 @@ def test_answers_outside_the_band_teach_nothing() -> None:
     assert weight(learned, sure) == pytest.approx(p)
 
 
-def test_enough_answers_lift_a_guard() -> None:
-    """A single-word name at related events is held back whatever its score; once
-    organizers said "same person" often enough about that kind, the answers decide."""
+def test_decisive_answers_replace_a_guard() -> None:
+    """A single-word name at related events is held back whatever its score; answers
+    about that kind start from even odds and replace the guard once decisive."""
     model = MatchModel(prior=0.5)
-    weak = rows({"name": level("name", "same_weak"), "event": 2}, [True], weak=True)
+    levels = {"name": level("name", "same_weak"), "event": 2}
+    weak = rows(levels, [True], weak=True)
 
-    def decision(m: MatchModel) -> str:
-        return str(apply_guards(score(weak, m), 0.95, 0.9, 0.95)["decision"][0])
+    def decision(answers: list[bool]) -> str:
+        learned = fit_answers(model, rows(levels, answers, weak=True), band=(0.5, 0.95))
+        return str(apply_guards(score(weak, learned), 0.95, 0.9, 0.95)["decision"][0])
 
     assert float(score(weak, model)["match_probability"][0]) > 0.9
-    assert decision(model) == "distinct"
-    few = rows({"name": level("name", "same_weak"), "event": 2}, [True] * 2, weak=True)
-    assert decision(fit_answers(model, few, band=(0.5, 0.95))) == "distinct"
-    many = rows(
-        {"name": level("name", "same_weak"), "event": 2}, [True] * GUARD_LIFT_ANSWERS, weak=True
-    )
-    assert decision(fit_answers(model, many, band=(0.5, 0.95))) == "merge"
-    said_no = many.with_columns(pl.lit(False).alias("same"))
-    assert decision(fit_answers(model, said_no, band=(0.5, 0.95))) == "distinct"
+    assert decision([]) == "distinct"
+    # Too few, or not yet decisive (the score does not count: 9/10 is not a merge).
+    assert decision([True] * (GUARD_LIFT_ANSWERS - 1)) == "distinct"
+    assert decision([True] * 9 + [False]) == "distinct"
+    assert decision([True] * 10) == "merge"
+    # A shared address under another name: a suggestion until answers say two people.
+    shared = {"email": level("email", "exact_shared_address"), "name": 0, "event": 2}
+    pair = rows(shared, [False])
+    said_no = fit_answers(model, rows(shared, [False] * GUARD_LIFT_ANSWERS), band=(0.5, 0.95))
+    assert apply_guards(score(pair, model), 0.95, 0.9, 0.95)["decision"][0] == "suggest"
+    assert apply_guards(score(pair, said_no), 0.95, 0.9, 0.95)["decision"][0] == "distinct"
 
 
 def test_thresholds_move_only_as_far_as_enough_answers_support() -> None:
@@ -170,12 +176,22 @@ def test_review_queue_orders_by_expected_gain() -> None:
     order = list(zip(q["a"].to_list(), q["b"].to_list(), strict=True))
     # Below the floor and kept apart by an answer (r1 and r6): not asked.
     assert ("r8", "r9") not in order and ("r1", "r6") not in order
-    # Near the merge threshold and joining four records first; then the other kind at the
-    # same probability (its first question); the second question of the first kind counts
-    # the first as answered; a pair at p = 0.5 is far from the decision and comes last.
-    assert order == [("r2", "r5"), ("r0", "r1"), ("r9", "r10"), ("r6", "r7")]
-    gains = q["gain"].to_list()
-    assert gains == sorted(gains, reverse=True) and gains[0] > gains[1]
+    # Near the merge threshold and joining four records first. The second question of that
+    # kind counts the first as answered, yet still teaches two other open pairs: it comes
+    # before a lone pair of another kind at the same probability. A pair at p = 0.5 is far
+    # from the decision and comes last.
+    assert order == [("r2", "r5"), ("r9", "r10"), ("r0", "r1"), ("r6", "r7")]
+    gains = dict(zip(order, q["gain"].to_list(), strict=True))
+    assert gains[("r2", "r5")] > gains[("r9", "r10")] > gains[("r0", "r1")] > gains[("r6", "r7")]
+    # Once that kind was answered, it teaches less: the lone pair comes first.
+    answered = replace(
+        scored,
+        pairs=scored.pairs.with_columns(
+            pl.when(pl.col("i") == 0).then(0).otherwise(20).cast(pl.UInt32).alias("review_answers")
+        ),
+    )
+    again = review_queue(answered, clusters, th)
+    assert (again["a"][0], again["b"][0]) == ("r0", "r1")
 
 
 def test_review_priority_prefers_big_and_uncertain() -> None:
