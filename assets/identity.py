@@ -86,7 +86,7 @@ def identity_candidate_pairs(
             "probability_histogram_json": MetadataValue.json(hist),
             "model_prior": round(scored.model.prior, 6),
             "review_labels_used": scored.model.review_labels,
-            "review_patterns_adjusted": len(scored.model.pattern_adjust),
+            "review_kinds_answered": len(scored.model.review_answers),
             "review_thresholds": MetadataValue.json(scored.model.review_thresholds),
             "model_weights": MetadataValue.json(
                 {k: [round(w, 3) for w in v] for k, v in scored.model.weights().items()}

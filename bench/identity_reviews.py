@@ -2,14 +2,16 @@
 
 The FEBRL people of `bench.identity_febrl` are split in a calibration half and a test
 half, each spread over its own event exports. A simulated organizer works through the
-calibration half's review queue (ordered by expected gain: records joined × uncertainty)
-and answers each suggestion from the truth labels; after every batch the answers are
-decisions for that half and labelled pairs for learning (`domain.identity.learning`:
-level weights and thresholds). Figures are from the test half, which nobody reviewed:
-its own EM model plus what the calibration answers taught, thresholds included.
+calibration half's review queue (`domain.identity.learning.review_queue`: suggestions and
+pairs just below them, by expected gain) and answers from the truth labels, 25 answers
+between two learning steps; the answers are decisions for that half and labelled pairs.
+Figures are from the test half, which nobody reviewed: its own EM model plus what the
+calibration answers teach it (answers per kind of pair, guards, thresholds); the test
+labels are only used to score the result.
 
-Reported after 0, 50, 100, 200 answers: pairwise precision, recall and F1 and open
-suggestions on the test half; the calibration queue left over.
+Reported after 0, 50, 100, 200 answers (the 0-answer row is the baseline): pairwise
+precision, recall and F1, open suggestions and the review queue on the test half; the
+calibration queue left over.
 
     .venv/bin/python -m bench.identity_reviews [--quick] [--answers 0 50 100 200]
 """
@@ -31,18 +33,17 @@ from bench.identity_febrl import build_halves, evaluate_ours
 from domain.identity.learning import (
     LABELS_SCHEMA,
     ReviewThresholds,
+    labelled_comparisons,
     learn_from_reviews,
     rescore,
-    review_priority,
+    review_queue,
 )
 from domain.identity.pipeline import (
     DECISIONS_SCHEMA,
-    Clusters,
     Scored,
     Thresholds,
     cluster_scored,
     score_candidates,
-    with_ids,
 )
 
 console = Console(width=150)
@@ -64,26 +65,32 @@ def decisions_from(labels: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=DECISIONS_SCHEMA)
 
 
-def queue(scored: Scored, clusters: Clusters) -> pl.DataFrame:
-    """Open suggestions (a, b, probability) by expected gain, best first."""
-    sizes = clusters.assignment.group_by("cluster").len().rename({"len": "size"})
-    member = clusters.assignment.join(sizes, on="cluster").select("observation_id", "size")
-    pairs = with_ids(
-        scored.features,
-        clusters.suggestions.join(
-            scored.pairs.select("i", "j", "match_probability"), on=["i", "j"], how="left"
-        ),
+def taught(scored: Scored, labelled: pl.DataFrame, base: ReviewThresholds) -> Scored:
+    """A half's pairs again, with what the labelled comparisons teach its own model."""
+    model, th = learn_from_reviews(scored.model, labelled, base)
+    return replace(scored, pairs=rescore(scored.pairs, model, th), model=model)
+
+
+def thresholds_of(scored: Scored, base: ReviewThresholds) -> ReviewThresholds:
+    """The thresholds the answers moved (the base ones without answers)."""
+    learned = scored.model.review_thresholds
+    return ReviewThresholds(
+        learned.get("merge_at", base.merge_at),
+        learned.get("suggest_at", base.suggest_at),
+        learned.get("merge_without_identifier_at", base.merge_without_identifier_at),
     )
+
+
+def answer(queue: pl.DataFrame, truth: dict[str, str], n: int) -> pl.DataFrame:
+    """The simulated organizer: the first `n` questions answered from the truth labels."""
     return (
-        pairs.join(member.rename({"observation_id": "a", "size": "size_a"}), on="a")
-        .join(member.rename({"observation_id": "b", "size": "size_b"}), on="b")
+        queue.head(n)
         .with_columns(
-            review_priority(
-                pl.col("match_probability").fill_null(0.5), pl.col("size_a") + pl.col("size_b")
-            ).alias("gain")
+            pl.struct("a", "b")
+            .map_elements(lambda r: truth.get(r["a"]) == truth.get(r["b"]), return_dtype=pl.Boolean)
+            .alias("same")
         )
-        .sort(["gain", "a", "b"], descending=[True, False, False])
-        .select("a", "b", "match_probability", "gain")
+        .select("a", "b", "same")
     )
 
 
@@ -98,35 +105,23 @@ def learning_curve(
     test_scored = score_candidates(test.observations, th0)
     people = len(set(test.truth.values()))
     labels = pl.DataFrame(schema=LABELS_SCHEMA)
+    labelled = labelled_comparisons(cal_scored.features, cal_scored.pairs, labels)
     out: list[dict[str, float]] = []
     for target in sorted(checkpoints):
-        left = -1
         while True:
-            model, th = learn_from_reviews(
-                cal_scored.model, cal_scored.features, cal_scored.pairs, labels, base
-            )
-            now = replace(cal_scored, pairs=rescore(cal_scored.pairs, model, th), model=model)
-            open_ = queue(now, cluster_scored(now, decisions_from(labels)))
-            left = open_.height
+            now = taught(cal_scored, labelled, base)
+            clusters = cluster_scored(now, decisions_from(labels))
+            questions = review_queue(now, clusters, thresholds_of(now, base))
             need = target - labels.height
-            if need <= 0 or left == 0:
+            if need <= 0 or questions.height == 0:
                 break
-            batch = open_.head(min(BATCH, need)).with_columns(
-                pl.struct("a", "b")
-                .map_elements(
-                    lambda r: cal.truth.get(r["a"]) == cal.truth.get(r["b"]),
-                    return_dtype=pl.Boolean,
-                )
-                .alias("same")
-            )
-            labels = pl.concat([labels, batch.select("a", "b", "same")])
-        taught = replace(
-            test_scored.model,
-            pattern_adjust=model.pattern_adjust,
-            review_band=model.review_band,
-        )
-        test_now = replace(test_scored, pairs=rescore(test_scored.pairs, taught, th), model=taught)
-        q = evaluate_ours(cluster_scored(test_now), test.truth)
+            labels = pl.concat([labels, answer(questions, cal.truth, min(BATCH, need))])
+            labelled = labelled_comparisons(cal_scored.features, cal_scored.pairs, labels)
+        # The test half: its own EM model, plus what the calibration answers teach it.
+        test_now = taught(test_scored, labelled, base)
+        test_clusters = cluster_scored(test_now)
+        q = evaluate_ours(test_clusters, test.truth)
+        th = test_now.model.review_thresholds
         out.append(
             {
                 "answers": float(labels.height),
@@ -136,9 +131,12 @@ def learning_curve(
                 "f1": q["f1"],
                 "open_test": q["review_load"] * people / 100.0,
                 "open_per_100": q["review_load"],
-                "open_calibration": float(left),
-                "merge_at": th.merge_at,
-                "suggest_at": th.suggest_at,
+                "queue_test": float(
+                    review_queue(test_now, test_clusters, thresholds_of(test_now, base)).height
+                ),
+                "queue_calibration": float(questions.height),
+                "merge_at": th.get("merge_at", base.merge_at),
+                "suggest_at": th.get("suggest_at", base.suggest_at),
             }
         )
     return out
@@ -153,12 +151,15 @@ def report(datasets: tuple[str, ...], checkpoints: tuple[int, ...]) -> None:
         "precision",
         "recall",
         "F1",
+        "F1 vs 0 answers",
         "open suggestions (test)",
         "per 100 people",
+        "review queue (test)",
         "calibration queue left",
         "merge_at / suggest_at",
     ):
         t.add_column(col, justify="right")
+    f1_0 = rows[0]["f1"]
     for r in rows:
         t.add_row(
             f"{r['answers']:.0f}",
@@ -166,9 +167,11 @@ def report(datasets: tuple[str, ...], checkpoints: tuple[int, ...]) -> None:
             f"{r['precision']:.4f}",
             f"{r['recall']:.4f}",
             f"{r['f1']:.4f}",
+            f"{r['f1'] - f1_0:+.4f}",
             f"{r['open_test']:.0f}",
             f"{r['open_per_100']:.2f}",
-            f"{r['open_calibration']:.0f}",
+            f"{r['queue_test']:.0f}",
+            f"{r['queue_calibration']:.0f}",
             f"{r['merge_at']:.2f} / {r['suggest_at']:.2f}",
         )
     console.print(t)

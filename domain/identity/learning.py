@@ -2,11 +2,14 @@
 
 Accepted and rejected suggestions, merges and unmerges are labelled record pairs. They
 sit where the model is unsure, so they are a biased sample: re-estimating m and u from
-them would wreck the weights of everyone else. Instead the EM weights stay the base and each
-comparison pattern that was answered (the same kind of question) gets the bits that move
-its probability towards the answers, inside the band where the model is unsure; the
-model's own probability counts as a few answers, so the change grows as answers agree.
-Thresholds then move only as far as the labelled pairs support at the target precision.
+them would wreck the weights of everyone else. Instead the EM weights stay the base and
+the answers are counted per kind of pair (`review_key`: the comparison pattern, how rare
+an agreeing name is, the guard that holds it back); every pair of an answered kind, here
+or in any later run, moves towards what the answers said (a Beta posterior in which the
+model's own probability counts as a few answers), inside the band where the model is
+unsure. Answers about a guarded kind, once decisive, decide instead of the guard.
+Thresholds move only as far as the labelled pairs support at the target precision.
+The review queue offers suggestions and pairs just below them, by expected gain.
 """
 
 from __future__ import annotations
@@ -17,26 +20,29 @@ from dataclasses import dataclass, replace
 import numpy as np
 import polars as pl
 
-from domain.identity.pipeline import Scored, Thresholds
+from domain.identity.pipeline import Clusters, Scored, Thresholds, with_ids
 from domain.identity.scoring import (
+    REVIEW_STRENGTH,
     MatchModel,
     apply_guards,
     compare,
-    pattern_key,
+    email_name_conflict,
+    name_only_weak,
+    review_key,
     score,
 )
 
-MAX_ADJUST_BITS = 6.0
 MIN_SUPPORT = 50  # labelled pairs a threshold move must rest on
 # Answers teach pairs from this probability up to the merge threshold: suggestions, and
 # those a guard sends to review although the score alone would not (e.g. a shared inbox).
-REVIEW_FLOOR = 0.3
+REVIEW_FLOOR = 0.1
 PRECISION_TARGET = 0.99
 MISSED_MATCH_TARGET = 0.02  # share of matches allowed among pairs no longer suggested
 THRESHOLD_GRID: tuple[float, ...] = (
     0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.99,
 )  # fmt: skip
 
+SCORE_COLUMNS = ("match_weight", "match_probability", "decision", "guard", "review_answers")
 LABELS_SCHEMA: dict[str, pl.DataType] = {"a": pl.String(), "b": pl.String(), "same": pl.Boolean()}
 
 
@@ -66,8 +72,7 @@ def labelled_comparisons(
         )
         .unique(["i", "j"], keep="last", maintain_order=True)
     )
-    drop = [c for c in ("match_weight", "match_probability", "decision", "guard") if c in pairs]
-    base = pairs.drop(drop)
+    base = pairs.drop(SCORE_COLUMNS, strict=False)
     known = ij.join(base, on=["i", "j"])
     missing = ij.join(base.select("i", "j"), on=["i", "j"], how="anti")
     if missing.height:
@@ -76,39 +81,33 @@ def labelled_comparisons(
     return known
 
 
-def fit_adjustment(
-    model: MatchModel,
-    labelled: pl.DataFrame,
-    band: tuple[float, float] = (0.5, 0.995),
-    strength: float = 4.0,
+def fit_answers(
+    model: MatchModel, labelled: pl.DataFrame, band: tuple[float, float] = (0.5, 0.995)
 ) -> MatchModel:
-    """The model plus, per comparison pattern answered, the bits that move its pairs'
-    probability to what the answers say (a Beta posterior: the model's own probability
-    counts as `strength` answers, so one answer moves little and many agree)."""
-    if labelled.height == 0:
-        return model
-    base = replace(model, pattern_adjust={})
+    """The model plus the answers per kind of pair (answers, said "same person").
+
+    Only answers about pairs a guard held back or whose score lies in `band` (the
+    probabilities the review queue draws from) teach: a merge also labels sure pairs.
+    """
     lo, hi = band
     bits = (math.log2(lo / (1 - lo)), math.log2(hi / (1 - hi)))
-    # Only answers about pairs inside the band teach it (a merge also labels sure pairs).
-    scored = (
+    if labelled.height == 0:
+        return replace(model, review_answers={}, review_labels=0, review_band=bits)
+    base = replace(model, review_answers={})
+    taught = (
         score(labelled, base)
-        .filter(pl.col("match_weight").is_between(*bits, closed="left"))
-        .with_columns(pattern_key().alias("pattern"))
+        .filter(
+            name_only_weak()
+            | email_name_conflict()
+            | pl.col("match_weight").is_between(*bits, closed="left")
+        )
+        .with_columns(review_key().alias("key"))
     )
-    per = scored.group_by("pattern").agg(
-        pl.len().alias("n"),
-        pl.col("same").cast(pl.Float64).sum().alias("k"),
-        pl.col("match_weight").mean().alias("w"),
+    per = taught.group_by("key").agg(
+        pl.len().alias("n"), pl.col("same").cast(pl.Int64).sum().alias("k")
     )
-    adjust: dict[str, float] = {}
-    for pattern, n, k, w in per.iter_rows():
-        p0 = 1.0 / (1.0 + 2.0 ** (-max(min(w, 50.0), -50.0)))
-        post = (k + strength * p0) / (n + strength)
-        post = min(max(post, 1e-4), 1 - 1e-4)
-        delta = math.log2(post / (1 - post)) - w
-        adjust[pattern] = max(-MAX_ADJUST_BITS, min(MAX_ADJUST_BITS, delta))
-    return replace(model, pattern_adjust=adjust, review_labels=scored.height, review_band=bits)
+    answers = {key: (int(n), int(k)) for key, n, k in per.iter_rows()}
+    return replace(model, review_answers=answers, review_labels=taught.height, review_band=bits)
 
 
 def learn_thresholds(
@@ -141,19 +140,14 @@ def learn_thresholds(
 
 
 def learn_from_reviews(
-    model: MatchModel,
-    features: pl.DataFrame,
-    pairs: pl.DataFrame,
-    labels: pl.DataFrame,
-    base: ReviewThresholds,
+    model: MatchModel, labelled: pl.DataFrame, base: ReviewThresholds
 ) -> tuple[MatchModel, ReviewThresholds]:
-    """Adjusted weights and thresholds from the organizers' answers (`labels`: a, b, same)."""
-    labelled = labelled_comparisons(features, pairs, labels)
+    """Answers per kind of pair and thresholds from labelled comparison rows
+    (`labelled_comparisons`), for a model fitted on this run's records."""
     if labelled.height == 0:
-        return model, base
-    learned = fit_adjustment(
-        model, labelled, band=(min(REVIEW_FLOOR, base.suggest_at), base.merge_at)
-    )
+        return replace(model, review_answers={}, review_labels=0), base
+    top = max(base.merge_at, base.merge_without_identifier_at)
+    learned = fit_answers(model, labelled, band=(min(REVIEW_FLOOR, base.suggest_at), top))
     rescored = score(labelled, learned)
     th = learn_thresholds(
         rescored["match_probability"].to_numpy(),
@@ -174,9 +168,11 @@ def learn_from_reviews(
 
 def rescore(pairs: pl.DataFrame, model: MatchModel, th: ReviewThresholds) -> pl.DataFrame:
     """Candidate pairs scored again with a learned model and thresholds."""
-    drop = [c for c in ("match_weight", "match_probability", "decision", "guard") if c in pairs]
     return apply_guards(
-        score(pairs.drop(drop), model), th.merge_at, th.suggest_at, th.merge_without_identifier_at
+        score(pairs.drop(SCORE_COLUMNS, strict=False), model),
+        th.merge_at,
+        th.suggest_at,
+        th.merge_without_identifier_at,
     )
 
 
@@ -186,15 +182,110 @@ def review_priority(probability: pl.Expr, records_joined: pl.Expr) -> pl.Expr:
     return records_joined.cast(pl.Float64) * 4.0 * probability * (1.0 - probability)
 
 
+def uncertainty(answers: pl.Expr, suggest_at: float, merge_at: float) -> pl.Expr:
+    """How much an answer can still teach about a pair: the variance of its probability
+    (a Beta posterior over the answers about its kind), 4·q·(1−q) for a kind nobody
+    answered, where q is the probability measured from the merge threshold (odds divided
+    by the threshold's odds: ½ at the threshold), so pairs near the decision come first.
+    Where a guard decides, the score is not the evidence: q = ½, the answers count."""
+    p = pl.col("match_probability").clip(1e-9, 1 - 1e-9)
+    odds = p / (1.0 - p) / (merge_at / (1.0 - merge_at))
+    q = odds / (1.0 + odds)
+    # A guard that decides: a weak name the score alone would have suggested or merged, a
+    # shared address (always a suggestion, whatever the score); the answers decide later.
+    guarded = (name_only_weak() & (p >= suggest_at)) | email_name_conflict()
+    spread = pl.when(guarded).then(0.25).otherwise(q * (1.0 - q))
+    s = REVIEW_STRENGTH
+    return 4.0 * spread * (s + 1.0) / (answers.cast(pl.Float64) + s + 1.0)
+
+
+def _open_pairs(scored: Scored, clusters: Clusters, floor: float) -> pl.DataFrame:
+    """Candidate pairs between two members, not kept apart by an answer or evidence, that
+    are suggested or score at least `floor`: the most uncertain edge per pair of members
+    after `_u` is set by the caller's expression. Adds _ra, _rb (members), _n (records)."""
+    roots = clusters.assignment["cluster"].to_numpy()
+    size = np.bincount(roots, minlength=len(roots))
+    apart = {
+        (int(min(roots[i], roots[j])), int(max(roots[i], roots[j])))
+        for i, j in clusters.cannot_links
+    }
+    pairs = scored.pairs
+    ri, rj = roots[pairs["i"].to_numpy()], roots[pairs["j"].to_numpy()]
+    cand = pairs.with_columns(
+        pl.Series("_ra", np.minimum(ri, rj)), pl.Series("_rb", np.maximum(ri, rj))
+    ).filter(
+        (pl.col("_ra") != pl.col("_rb"))
+        & (pl.col("decision") != "cannot_link")
+        & ((pl.col("match_probability") >= floor) | (pl.col("decision") == "suggest"))
+    )
+    if apart:
+        keep = [
+            (a, b) not in apart
+            for a, b in zip(cand["_ra"].to_list(), cand["_rb"].to_list(), strict=True)
+        ]
+        cand = cand.filter(pl.Series(keep, dtype=pl.Boolean))
+    joined = size[cand["_ra"].to_numpy()] + size[cand["_rb"].to_numpy()]
+    return cand.with_columns(pl.Series("_n", joined))
+
+
+def review_queue(
+    scored: Scored, clusters: Clusters, th: ReviewThresholds, floor: float = REVIEW_FLOOR
+) -> pl.DataFrame:
+    """Questions for an organizer, best first: open suggestions and pairs just below them
+    (probability ≥ `floor`, guarded ones too), one per pair of members, by expected gain:
+    records decided × uncertainty. An answer decides its own pair's records and, through
+    its kind, a 1/(answers + strength + 1) share of those of the kind's other open pairs.
+    Questions are answered in order, so the k-th question about one kind counts the
+    k − 1 before it as answered: one batch of answers covers many kinds.
+    Columns: a, b (record ids), match_probability, gain.
+    """
+    cand = _open_pairs(scored, clusters, floor)
+    answers = (
+        pl.col("review_answers").cast(pl.Int64)
+        if "review_answers" in cand.columns
+        else pl.lit(0, dtype=pl.Int64)
+    )
+    s1 = REVIEW_STRENGTH + 1.0
+    ranked = (
+        cand.with_columns(
+            uncertainty(answers, th.suggest_at, th.merge_at).alias("_u"),
+            answers.alias("_answers"),
+            review_key().alias("_key"),
+        )
+        .sort(["_u", "i", "j"], descending=[True, False, False])
+        .unique(["_ra", "_rb"], keep="first", maintain_order=True)
+        .with_columns((pl.col("_n").cast(pl.Float64) * pl.col("_u")).alias("_g"))
+        .sort(["_g", "i", "j"], descending=[True, False, False])
+        .with_columns(
+            pl.int_range(pl.len()).over("_key").alias("_before"),
+            pl.col("_n").sum().over("_key").alias("_kind_records"),
+        )
+        .with_columns((pl.col("_answers") + pl.col("_before") + s1).alias("_d"))
+        .with_columns(
+            (
+                pl.col("_u")
+                * (pl.col("_answers") + s1)
+                / pl.col("_d")
+                * (pl.col("_n") + (pl.col("_kind_records") - pl.col("_n")) / pl.col("_d"))
+            ).alias("gain")
+        )
+    )
+    return (
+        with_ids(scored.features, ranked)
+        .sort(["gain", "a", "b"], descending=[True, False, False])
+        .select("a", "b", "match_probability", "gain")
+    )
+
+
 def apply_reviews(scored: Scored, labels: pl.DataFrame, base: Thresholds) -> Scored:
-    """The scored pairs again, with the weights and thresholds reviews taught."""
+    """The scored pairs again, with the answers per kind of pair and the thresholds
+    reviews taught."""
     if labels.height == 0:
         return scored
+    labelled = labelled_comparisons(scored.features, scored.pairs, labels)
     model, th = learn_from_reviews(
         scored.model,
-        scored.features,
-        scored.pairs,
-        labels,
+        labelled,
         ReviewThresholds(base.merge_at, base.suggest_at, base.merge_without_identifier_at),
     )
     return replace(scored, pairs=rescore(scored.pairs, model, th), model=model)

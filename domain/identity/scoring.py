@@ -103,11 +103,11 @@ class MatchModel:
     # People per name among names two different people share (expected, weighted by
     # pairs): an agreeing name carried by fewer people than this counts for more.
     name_people_reference: float = 2.0
-    # Learned from organizers' answers (domain/identity/learning.py): bits added to the
-    # weight of pairs of one comparison pattern (levels joined by ","), and the thresholds
-    # the answers support.
-    pattern_adjust: dict[str, float] = field(default_factory=dict)
-    review_band: tuple[float, float] = (0.0, 0.0)  # match weights (bits) it applies to
+    # Learned from organizers' answers (domain/identity/learning.py): per kind of pair
+    # (`review_key`) the answers and how many said "same person", and the thresholds the
+    # answers support.
+    review_answers: dict[str, tuple[int, int]] = field(default_factory=dict)
+    review_band: tuple[float, float] = (0.0, 0.0)  # match weights (bits) answers apply to
     review_thresholds: dict[str, float] = field(default_factory=dict)
     review_labels: int = 0
 
@@ -130,7 +130,7 @@ class MatchModel:
                 "em_iterations": self.em_iterations,
                 "trained_pairs": self.trained_pairs,
                 "name_people_reference": self.name_people_reference,
-                "pattern_adjust": self.pattern_adjust,
+                "review_answers": {k: list(v) for k, v in self.review_answers.items()},
                 "review_band": list(self.review_band),
                 "review_thresholds": self.review_thresholds,
                 "review_labels": self.review_labels,
@@ -150,7 +150,9 @@ class MatchModel:
             em_iterations=int(data.get("em_iterations", 0)),
             trained_pairs=int(data.get("trained_pairs", 0)),
             name_people_reference=float(data.get("name_people_reference", 2.0)),
-            pattern_adjust={k: float(v) for k, v in data.get("pattern_adjust", {}).items()},
+            review_answers={
+                k: (int(v[0]), int(v[1])) for k, v in data.get("review_answers", {}).items()
+            },
             review_band=tuple(float(x) for x in data.get("review_band", (0.0, 0.0)))[:2],  # type: ignore[arg-type]
             review_thresholds={k: float(v) for k, v in data.get("review_thresholds", {}).items()},
             review_labels=int(data.get("review_labels", 0)),
@@ -576,9 +578,90 @@ def name_people_reference(features: pl.DataFrame) -> float:
     return float(pairs.select((pl.col("w") * pl.col("f")).sum() / pl.col("w").sum()).item())
 
 
+# Answers about a kind of pair that a guard decides: at least this many, and decisive
+# (a merge, or clearly two people), replace the guard. The guard distrusts the score, so
+# there the answers start from even odds worth GUARD_PRIOR_ANSWERS answers.
+GUARD_LIFT_ANSWERS = 5
+GUARD_PRIOR_ANSWERS = 1.0
+REVIEW_STRENGTH = 2.0  # the model's own probability counts as this many answers
+
+
 def pattern_key() -> pl.Expr:
     """The comparison pattern of a pair: its level per comparison, joined by ","."""
     return pl.concat_str([pl.col(f"l_{c}").cast(pl.String) for c in COMPARISONS], separator=",")
+
+
+def name_only_weak() -> pl.Expr:
+    """A weak name (single word, placeholder, common) with nothing else that agrees.
+
+    A weak name is not "a name alone" when something else about the two records agrees:
+    for a common name, events of one community; for any weak name, the same company or
+    nearly the same address (one typo, same digits).
+    """
+    personal = (pl.col("l_company") == 1) | (
+        pl.col("l_email") == level("email", "similar_local_part")
+    )
+    corroborated = personal | ((pl.col("l_event") == 2) & ~pl.col("name_single"))
+    return ~pl.col("identifier_agrees") & pl.col("name_weak") & ~corroborated
+
+
+def email_name_conflict() -> pl.Expr:
+    """A shared inbox under another person's name; the same private address under a
+    changed or misspelt name is the same person."""
+    return (
+        (pl.col("l_email") == level("email", "exact_shared_address"))
+        & (pl.col("l_name") <= level("name", "similar"))
+        & (pl.col("l_phone") != 1)
+        & (pl.col("l_handle") != 1)
+        & (pl.col("l_person") != 1)
+    )
+
+
+def review_key() -> pl.Expr:
+    """The kind of pair answers teach about: its comparison pattern, how many people carry
+    an agreeing name (1, 2, more) and the guard that holds it back, if any."""
+    rarity = (
+        pl.when(pl.col("l_name").is_in(TF_NAME_LEVELS))
+        .then(pl.col("name_people").clip(1, 3).cast(pl.String))
+        .otherwise(pl.lit("-"))
+    )
+    guard = (
+        pl.when(name_only_weak())
+        .then(pl.lit("weak-name"))
+        .when(email_name_conflict())
+        .then(pl.lit("shared-address"))
+        .otherwise(pl.lit("-"))
+    )
+    return pl.concat_str([pattern_key(), rarity, guard], separator="|")
+
+
+def _with_review_answers(out: pl.DataFrame, model: MatchModel) -> pl.DataFrame:
+    """Probabilities moved towards what organizers answered about the same kind of pair: a
+    Beta posterior in which the model's own probability counts as REVIEW_STRENGTH answers.
+
+    Applied where answers come from (a guarded kind, or a score in the review band); a
+    pair the model is sure about keeps its probability.
+    """
+    keys = {k: v[0] for k, v in model.review_answers.items()}
+    same = {k: v[1] for k, v in model.review_answers.items()}
+    lo, hi = model.review_band
+    w = pl.col("match_weight")
+    out = out.with_columns(review_key().alias("_key"))
+    n = pl.col("_key").replace_strict(keys, default=0, return_dtype=pl.Int64)
+    k = pl.col("_key").replace_strict(same, default=0, return_dtype=pl.Int64)
+    guarded = ~pl.col("_key").str.ends_with("|-")
+    applies = (n > 0) & (guarded | w.is_between(lo, hi, closed="left"))
+    p = pl.col("match_probability")
+    # A guard says the score is not the evidence for its kind: there answers start from
+    # even odds.
+    prior = pl.when(guarded).then(0.5).otherwise(p)
+    strength = pl.when(guarded).then(GUARD_PRIOR_ANSWERS).otherwise(REVIEW_STRENGTH)
+    post = ((k + strength * prior) / (n + strength)).clip(1e-6, 1 - 1e-6)
+    return out.with_columns(
+        pl.when(applies).then(post).otherwise(p).alias("match_probability"),
+        pl.when(applies).then((post / (1 - post)).log(2)).otherwise(w).alias("match_weight"),
+        pl.when(applies).then(n).otherwise(0).cast(pl.UInt32).alias("review_answers"),
+    ).drop("_key")
 
 
 def score(compared: pl.DataFrame, model: MatchModel, keep_weights: bool = False) -> pl.DataFrame:
@@ -592,19 +675,13 @@ def score(compared: pl.DataFrame, model: MatchModel, keep_weights: bool = False)
         + name_frequency_weight(model)
         + model.prior_weight()
     )
-    if model.pattern_adjust:
-        # What reviews taught applies where the answered pairs came from (the suggestion
-        # band when it was learned): a pair the model was sure about keeps its weight.
-        lo, hi = model.review_band
-        extra = pattern_key().replace_strict(model.pattern_adjust, default=0.0)
-        total = (
-            pl.when(total.is_between(lo, hi, closed="left")).then(total + extra).otherwise(total)
-        )
     out = compared.with_columns(total.alias("match_weight")).with_columns(
         (1.0 / (1.0 + (2.0 ** (-pl.col("match_weight").clip(-200, 200))))).alias(
             "match_probability"
         )
     )
+    if model.review_answers:
+        out = _with_review_answers(out, model)
     if keep_weights:
         return out.with_columns(*weight_columns(model), name_frequency_weight(model))
     return out
@@ -621,51 +698,43 @@ def apply_guards(
     Guards: a name alone never merges when it is a single word, a placeholder or common
     (such pairs are distinct); an address used under another given name (shared inbox)
     is always a suggestion, for an organizer to decide; cannot-link evidence wins over any
-    score.
+    score. Once organizers' answers about a guarded kind are decisive (GUARD_LIFT_ANSWERS
+    or more, and a merge or clearly two people), they decide instead.
     """
     p = pl.col("match_probability")
     by_score = (
         pl.when(p >= merge_at).then(pl.lit("merge")).when(p >= suggest_at).then(pl.lit("suggest"))
     ).otherwise(pl.lit("distinct"))
-    # A weak name is not "a name alone" when something else about the two records
-    # agrees: for a common name, events of one community; for any weak name, the same
-    # company or nearly the same address (one typo, same digits).
-    personal = (pl.col("l_company") == 1) | (
-        pl.col("l_email") == level("email", "similar_local_part")
+    # Answers replace a guard once they are decisive: a merge, or a clear "two people".
+    lifted = (
+        (pl.col("review_answers") >= GUARD_LIFT_ANSWERS) & ((p >= merge_at) | (p < suggest_at))
+        if "review_answers" in scored.columns
+        else pl.lit(False)
     )
-    corroborated = personal | ((pl.col("l_event") == 2) & ~pl.col("name_single"))
-    name_only_weak = ~pl.col("identifier_agrees") & pl.col("name_weak") & ~corroborated
-    # Without any shared identifier (address, phone, handle, account) a merge rests on
+    weak = name_only_weak() & ~lifted
+    # Without any shared identifier (address, phone, handle or account) a merge rests on
     # names and co-attendance; it needs the stricter threshold, else it is a suggestion.
     weak_merge = (
         ~pl.col("identifier_agrees") & (p < merge_without_identifier_at) & (by_score == "merge")
         if merge_without_identifier_at is not None
         else pl.lit(False)
     )
-    # A shared inbox under another person's name is for an organizer; the same private
-    # address under a changed or misspelt name is the same person.
-    email_name_conflict = (
-        (pl.col("l_email") == level("email", "exact_shared_address"))
-        & (pl.col("l_name") <= level("name", "similar"))
-        & (pl.col("l_phone") != 1)
-        & (pl.col("l_handle") != 1)
-        & (pl.col("l_person") != 1)
-    )
+    conflict = email_name_conflict() & ~lifted
     decision = (
         pl.when(pl.col("cannot_link"))
         .then(pl.lit("cannot_link"))
-        .when(name_only_weak)
+        .when(weak)
         .then(pl.lit("distinct"))
-        .when(email_name_conflict | weak_merge)
+        .when(conflict | weak_merge)
         .then(pl.lit("suggest"))
         .otherwise(by_score)
     )
     guard = (
         pl.when(pl.col("cannot_link"))
         .then(pl.lit("cannot-link evidence"))
-        .when(name_only_weak & (by_score != "distinct"))
+        .when(weak & (by_score != "distinct"))
         .then(pl.lit("name alone is a single word, placeholder or common"))
-        .when(email_name_conflict)
+        .when(conflict)
         .then(pl.lit("shared address with a different name: for review"))
         .when(weak_merge)
         .then(pl.lit("no shared identifier and below the stricter threshold"))

@@ -238,11 +238,11 @@ def test_the_next_run_learns_from_answers(
     assert meta["review_labels_used"].value == 1
     model = IdentityStore(graph).load_model()
     assert model is not None and model.review_labels == 1
-    # The rejected kind of pair now weighs less; the stored model carries it to corrections.
-    assert len(model.pattern_adjust) == 1 and next(iter(model.pattern_adjust.values())) < 0
+    # The rejected kind of pair is counted; the stored model carries it to corrections.
+    assert list(model.review_answers.values()) == [(1, 0)]
     # Undone answers stop teaching.
     api.post(f"/v1/identity-decisions/{resp.json()['decision_ids'][0]}/undo", headers=organizer)
     assert IdentityStore(graph).labelled_pairs().height == 0
     run_identity(services)
     model = IdentityStore(graph).load_model()
-    assert model is not None and model.pattern_adjust == {}
+    assert model is not None and model.review_answers == {}
