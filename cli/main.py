@@ -24,13 +24,9 @@ from cli.ops import (
     rotate_keys_command,
     tls_cert_command,
 )
-from infra.local_services import (
-    Neo4jLocal,
-    PostgresLocal,
-    RedisLocal,
-    ServiceError,
-    ServiceStatus,
-)
+from devtools.services import PostgresLocal, RedisLocal
+from infra.neo4j_server import Neo4jLocal
+from infra.processes import ServiceError, ServiceStatus
 from infra.settings import PROJECT_ROOT, TEST_PROFILE_ENV, Settings, get_settings
 
 app = typer.Typer(
