@@ -168,7 +168,7 @@ def materialize_all(settings: Settings) -> None:
         _dagster_job(settings, "analytics_snapshots", {"dagster/partition": month})
 
 
-def _interrupt(signum: int, frame: object) -> None:
+def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
@@ -314,6 +314,8 @@ def test(ctx: typer.Context) -> None:
     steps = [
         ("ruff", [_bin("ruff"), "check", "."]),
         ("mypy", [_bin("mypy")]),
+        ("import layering", [_bin("lint-imports")]),
+        ("dead code", [_bin("vulture")]),
         ("pytest", [_bin("pytest"), *ctx.args]),
     ]
     for name, cmd in steps:

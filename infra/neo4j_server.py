@@ -115,11 +115,6 @@ class Neo4jLocal:
             )
         return found
 
-    def java_version(self) -> str:
-        out = subprocess.run([self.java(), "-version"], capture_output=True, text=True, check=False)
-        first = (out.stderr or out.stdout).splitlines()[0] if (out.stderr or out.stdout) else "?"
-        return first
-
     def ensure_jars(self, log: Log = print) -> Path:
         marker = self.lib_dir.parent / ".complete"
         if marker.exists():

@@ -15,14 +15,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from scipy.sparse.csgraph import minimum_spanning_tree
 
 from domain.topology.filtration import PointCloud
 
-PhEngine = Literal["ripser", "giotto", "gudhi"]
 FIRST_ATTEMPT_SHARE = 0.7
 
 # (status, payload, seconds, peak RSS bytes); status "ok" (payload: the diagrams),
