@@ -91,7 +91,7 @@ def test_sync_through_every_platform_fault_loses_and_duplicates_nothing() -> Non
     from fakes.data import build_world
     from fakes.luma import LumaFake
     from ingest.connectors.luma import guest_id
-    from tests.integration.test_connectors import WORLD, luma_client
+    from tests.integration.ingest.test_connectors import WORLD, luma_client
 
     world = build_world(WORLD)
     fake = LumaFake(world)
