@@ -253,6 +253,11 @@ class Neo4jLocal:
         self.ensure_jars(log)
         self.write_config()
         self.set_initial_password()
+        proc = self._launch(log)
+        return self._wait_until_ready(proc, timeout)
+
+    def _launch(self, log: Log) -> subprocess.Popen[bytes]:
+        """The server JVM in its own session, its console appended to logs/console.log."""
         console = self.logs_dir / "console.log"
         heap = self.s.neo4j_heap
         cmd = [
@@ -278,6 +283,12 @@ class Neo4jLocal:
             )
         self.pid_file.write_text(str(proc.pid))
         log(f"Starting Neo4j {self.s.neo4j_version} (pid {proc.pid}) on {self.host}:{self.port} …")
+        return proc
+
+    def _wait_until_ready(self, proc: subprocess.Popen[bytes], timeout: float) -> ServiceStatus:
+        """Until Bolt answers; a server that exits or does not answer in time is reported
+        with its log tail (and stopped)."""
+        console = self.logs_dir / "console.log"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
