@@ -45,6 +45,7 @@ from domain.network.temporal import (
 )
 from domain.topology.report import TopologyReport, analyse_topology, change_between
 from infra.analytics_store import AnalyticsStore, metrics_config, tda_config, weight_config
+from infra.bounded import run_bounded
 from infra.settings import get_settings
 from resources.stores import Neo4jResource, RedisResource
 
@@ -142,7 +143,7 @@ def community_analytics(
         store.replace_co_attendance(g)
         members, covered = store.metrics_coverage(stamp)
         review = store.review_load()
-    report = analyse_topology(g, tda_config(settings))
+    report = analyse_topology(g, tda_config(settings), run_bounded)
     activity, cohorts = _activity(rows, month_key(now), settings.analytics_lapse_months)
     summary = {
         **metrics.summary(g),
@@ -235,7 +236,7 @@ def build_snapshot_asset(start_date: str) -> AssetsDefinition:
             rows = store.read_attendance(end=end)
         g = build_graph(rows, start=start, end=end, cfg=weight_config(settings))
         metrics = compute_metrics(g, metrics_config(settings))
-        report = analyse_topology(g, tda_config(settings))
+        report = analyse_topology(g, tda_config(settings), run_bounded)
         activity, cohorts = _activity(rows, month, settings.analytics_lapse_months)
         previous_month = month_from_index(month_index(month) - 1)
         previous = store.snapshot(previous_month)

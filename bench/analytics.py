@@ -52,13 +52,8 @@ from scipy.sparse.csgraph import connected_components
 from domain.network.coattendance import Attendance, CoAttendanceGraph, build_graph
 from domain.network.metrics import MetricsConfig, compute_metrics, sample_sources
 from domain.topology.filtration import PointCloud, from_distance_matrix, point_cloud
-from domain.topology.persistence import (
-    POLL_SECONDS,
-    _rss,
-    child_context,
-    compute_persistence,
-    enclosing_radius,
-)
+from domain.topology.persistence import compute_persistence, enclosing_radius
+from infra.bounded import POLL_SECONDS, child_context, run_bounded, tree_rss, warm_up
 
 console = Console()
 MiB = 2**20
@@ -265,7 +260,7 @@ def run_library(engine: str, d: np.ndarray, maxdim: int, budget: float, cap: int
             except EOFError:
                 status = "crashed"
             break
-        peak = max(peak, _rss(proc.pid or 0))
+        peak = max(peak, tree_rss(proc.pid or 0))
         if peak > cap:
             status = "memory cap"
             break
@@ -309,6 +304,7 @@ def ph_part(
                 engine=engine,
                 timeout_s=budget,
                 memory_bytes=cap,
+                runner=run_bounded,
             )
             ours: dict[str, Any] = {
                 "status": "ok" if res.complete else "reduced: " + "; ".join(res.bounds_hit)[:60],
@@ -380,19 +376,6 @@ def print_ph(
     )
 
 
-def _noop() -> None:
-    return None
-
-
-def spawn_overhead() -> float:
-    ctx = child_context()
-    t0 = time.perf_counter()
-    p = ctx.Process(target=_noop)
-    p.start()
-    p.join()
-    return time.perf_counter() - t0
-
-
 # --- part 3: largest community inside the budget -----------------------------------------
 
 
@@ -424,6 +407,7 @@ def scaling_part(
         rep = analyse_topology(
             g,
             TdaConfig(max_dimension=maxdim, max_points=max_points, engine=engine, timeout_s=budget),
+            run_bounded,
         )
         topo_s = time.perf_counter() - t0
         total = build_s + metrics_s + topo_s
@@ -477,13 +461,13 @@ def main() -> None:
         rows = network_part(g, args.runs, nx_runs, k)
         print_network(rows, g, build_s, args.runs)
     if "ph" not in skip:
-        spawn_overhead()  # start the fork server once, outside every timing
+        warm_up()  # start the fork server once, outside every timing
         comp = largest_component(g)
         t0 = time.perf_counter()
         cloud = point_cloud(comp, max(ph_sizes))
         landmark_s = time.perf_counter() - t0
         rows_ph = ph_part(cloud, ph_sizes, [1, 2], budget, cap, args.engine)
-        print_ph(rows_ph, args.engine, budget, landmark_s, spawn_overhead())
+        print_ph(rows_ph, args.engine, budget, landmark_s, warm_up())
     if "scaling" not in skip:
         sizes = [1_000, 2_000, 4_000] if args.quick else [10_000, 25_000, 50_000, 100_000]
         scaling_part(sizes, args.budget, args.engine, 200 if args.quick else 1000, 1)

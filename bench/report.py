@@ -31,7 +31,6 @@ class Figure:
     baseline_value: float
     goal: str = ""  # e.g. "ratio <= 3"
     met: bool | None = None
-    lower_is_better: bool = True
 
     @property
     def ratio(self) -> float | None:

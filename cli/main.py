@@ -24,13 +24,9 @@ from cli.ops import (
     rotate_keys_command,
     tls_cert_command,
 )
-from infra.local_services import (
-    Neo4jLocal,
-    PostgresLocal,
-    RedisLocal,
-    ServiceError,
-    ServiceStatus,
-)
+from devtools.services import PostgresLocal, RedisLocal
+from infra.neo4j_server import Neo4jLocal
+from infra.processes import ServiceError, ServiceStatus
 from infra.settings import PROJECT_ROOT, TEST_PROFILE_ENV, Settings, get_settings
 
 app = typer.Typer(
@@ -172,7 +168,7 @@ def materialize_all(settings: Settings) -> None:
         _dagster_job(settings, "analytics_snapshots", {"dagster/partition": month})
 
 
-def _interrupt(signum: int, frame: object) -> None:
+def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
@@ -318,6 +314,8 @@ def test(ctx: typer.Context) -> None:
     steps = [
         ("ruff", [_bin("ruff"), "check", "."]),
         ("mypy", [_bin("mypy")]),
+        ("import layering", [_bin("lint-imports")]),
+        ("dead code", [_bin("vulture")]),
         ("pytest", [_bin("pytest"), *ctx.args]),
     ]
     for name, cmd in steps:

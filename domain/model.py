@@ -40,7 +40,6 @@ class Role(StrEnum):
 
 
 STATUSES: frozenset[str] = frozenset(s.value for s in Status)
-ROLES: frozenset[str] = frozenset(r.value for r in Role)
 
 HANDLE_PLATFORMS: tuple[str, ...] = ("instagram", "linkedin", "twitter", "github", "website")
 
@@ -78,7 +77,7 @@ ATTENDANCE_SCHEMA: dict[str, pl.DataType] = {
     "observation_id": pl.String(),
     "status": pl.String(),  # one of STATUSES
     "raw_status": pl.String(),
-    "role": pl.String(),  # one of ROLES
+    "role": pl.String(),  # a Role value
     "plus_one_of": pl.String(),  # observation_id of the guest who brought this one
     "registered_at": UTC_DATETIME,
     "checked_in_at": UTC_DATETIME,

@@ -74,7 +74,6 @@ EVENT_KINDS = [
     "Investor Office Hours",
     "Product Roundtable",
 ]
-ANCHOR = datetime(2026, 9, 1, tzinfo=UTC)  # timestamps before the data range hang off this
 
 
 def iso_ms(ts: datetime) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,7 +28,7 @@ from fakes.common import (
     malformed_response,
     page_slice,
 )
-from fakes.data import World, WorldConfig, build_world, iso_ms
+from fakes.data import World, WorldConfig, build_world
 
 DEFAULT_KEY = "luma-local-key"
 
@@ -47,9 +47,6 @@ class LumaFake:
     def events_by_id(self) -> dict[str, dict[str, Any]]:
         return {e["api_id"]: e for e in self.world.luma_events}
 
-    def add_guest(self, event_id: str, guest: dict[str, Any]) -> None:
-        self.world.luma_guests[event_id].append(guest)
-
     def remove_guest(self, event_id: str, index: int) -> dict[str, Any]:
         """Takes a guest off the list, as a host removing them would."""
         return self.world.luma_guests[event_id].pop(index)
@@ -62,19 +59,6 @@ class LumaFake:
             names = [k for k in ("email", "user_email") if k in guest] if key == "email" else [key]
             for name in names or [key]:
                 guest[name] = value
-        return entry
-
-    def check_in(self, event_id: str, index: int, at: datetime | None = None) -> dict[str, Any]:
-        """Marks one guest as checked in (both shapes), as a door scan would."""
-        entry = self.world.luma_guests[event_id][index]
-        stamp = iso_ms(at or datetime.now(UTC))
-        if "guest" in entry:
-            entry["guest"]["checked_in_at"] = stamp
-            entry["guest"]["approval_status"] = "approved"
-        else:
-            entry["approval_status"] = "approved"
-            for t in entry.get("event_tickets") or []:
-                t["checked_in_at"] = stamp
         return entry
 
     def serve(self, port: int = 0) -> ServerThread:

@@ -40,7 +40,7 @@ from neo4j import Driver
 
 from infra import graph_schema as gs
 from infra.crypto import KeyRing
-from infra.local_services import Neo4jLocal
+from infra.neo4j_server import Neo4jLocal
 from infra.neo4j_store import GraphStore, open_driver
 from infra.redis_keys import RedisKeys
 from infra.redis_store import open_redis

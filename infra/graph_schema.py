@@ -767,8 +767,6 @@ MERGE (x:{ERASED_SUBJECT} {{subject_hash: h}})
 ON CREATE SET x.erased_at = datetime($at), x.erased_by = $by
 """
 
-LOAD_TOMBSTONES = f"MATCH (x:{ERASED_SUBJECT}) RETURN collect(x.subject_hash) AS hashes"
-
 # One transaction: the person's records, handles only they used, decisions and suggestions
 # about their records, ids redirecting to them (and their records in other retired ids'
 # lists and their id in run histories), and the member itself.

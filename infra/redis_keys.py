@@ -92,11 +92,3 @@ class RedisKeys:
     def ip_abuse(self, ip: str) -> str:
         """Integer with a TTL: failed authentications and limit hits of an address."""
         return self._k("api", "abuse", ip)
-
-    def idempotency(self, user: str, key: str) -> str:
-        """JSON string: the stored answer to an organizer action with an Idempotency-Key."""
-        return self._k("api", "idempotency", user, key)
-
-    def erased_subjects(self) -> str:
-        """Set: keyed hashes of erased people's identifiers (tombstones, mirrored from Neo4j)."""
-        return self._k("privacy", "erased")

@@ -33,7 +33,8 @@ def _owned_by_test_profile(managed: bool, settings: Settings) -> bool:
 @pytest.fixture(scope="session")
 def services(settings: Settings) -> Settings:
     """Fails (never skips) when the services are down or are not the tests' own."""
-    from infra.local_services import Neo4jLocal, RedisLocal
+    from devtools.services import RedisLocal
+    from infra.neo4j_server import Neo4jLocal
 
     for svc in (Neo4jLocal(settings), RedisLocal(settings)):
         state, _, detail = svc.probe()

@@ -132,12 +132,6 @@ class ConstrainedClusters:
         pa, pb = self._get(ra).phones, self._get(rb).phones
         return bool(pa) and bool(pb) and pa.isdisjoint(pb)
 
-    def can_join(self, i: int, j: int) -> bool:
-        ra, rb = self.find(i), self.find(j)
-        if ra == rb:
-            return True
-        return not self.explicitly_apart(ra, rb) and not self.automatic_conflict(ra, rb)
-
     def union(self, i: int, j: int, forced: bool = False) -> bool:
         ra, rb = self.find(i), self.find(j)
         if ra == rb:

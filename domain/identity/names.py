@@ -120,12 +120,6 @@ def fold(text: str | None) -> str | None:
     return out or None
 
 
-def canonical_given(token: str | None) -> str | None:
-    if token is None:
-        return None
-    return NICKNAMES.get(token, token)
-
-
 def is_placeholder(folded_full: str | None) -> bool:
     if folded_full is None:
         return True

@@ -54,8 +54,6 @@ class CoAttendanceGraph:
     dst: np.ndarray
     weight: np.ndarray
     shared_events: np.ndarray
-    window_start: datetime | None = None
-    window_end: datetime | None = None
     events: int = 0
     index: dict[str, int] = field(default_factory=dict)
 
@@ -169,7 +167,7 @@ def build_graph(
     if not strength:
         empty_i = np.zeros(0, dtype=np.int64)
         return CoAttendanceGraph(
-            member_list, empty_i, empty_i.copy(), np.zeros(0), empty_i.copy(), start, end, 0
+            member_list, empty_i, empty_i.copy(), np.zeros(0), empty_i.copy(), 0
         )
     events = sorted(event_start)
     ev_index = {e: i for i, e in enumerate(events)}
@@ -192,7 +190,5 @@ def build_graph(
         w.col[keep].astype(np.int64),
         w.data[keep].astype(np.float64),
         shared[keep],
-        start,
-        end,
         len(events),
     )

@@ -1,31 +1,40 @@
-"""Persistence diagrams under a hard time budget and memory cap.
+"""Persistence diagrams under a time budget and memory cap.
 
-The Rips computation runs in a child process forked from a fork server (a clean,
-single-threaded process started once with numpy and the engines imported, so a child
-starts in milliseconds and shares no locks or threads with the caller). The parent samples the child's resident memory every 20 ms
-and kills it when it passes the cap, and kills it when its share of the time budget
-is spent. A run that hits a bound is retried smaller — first dropping the highest
-homology dimension, then halving the landmarks (a prefix of the max-min order) — and
-the last resort is H0 alone from the minimum spanning tree, computed in-process in
+Each Rips computation is one attempt handed to a runner. The pipeline passes
+`infra.bounded.run_bounded`, which runs it in a child process and kills it when it
+passes the memory cap or its share of the time budget; this module only plans the
+attempts and reads their outcomes, so it stays pure. A run that hits a bound is
+retried smaller — first dropping the highest homology dimension, then halving the
+landmarks (a prefix of the max-min order) — and the last resort is H0 alone from the minimum spanning tree, computed in-process in
 milliseconds (H0 of a Rips filtration is exactly single linkage). Whatever comes back
 says what was computed and which bound was hit: never a crash, never a silent partial.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Protocol
 
 import numpy as np
 from scipy.sparse.csgraph import minimum_spanning_tree
 
 from domain.topology.filtration import PointCloud
 
-PhEngine = Literal["ripser", "giotto", "gudhi"]
-POLL_SECONDS = 0.02
 FIRST_ATTEMPT_SHARE = 0.7
+
+# (status, payload, seconds, peak RSS bytes); status "ok" (payload: the diagrams),
+# "memory", "timeout" or "error" (payload: why).
+Attempt = tuple[str, Any, float, int]
+
+
+class Runner(Protocol):
+    """Runs one attempt, `fn(*args)`, within `timeout_s` and `memory_bytes` if it can."""
+
+    def __call__(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], timeout_s: float, memory_bytes: int
+    ) -> Attempt: ...
 
 
 @dataclass
@@ -157,88 +166,22 @@ def h0_from_mst(distances: np.ndarray) -> np.ndarray:
     return np.array(bars, dtype=np.float64).reshape(-1, 2)
 
 
-def _child(conn: Any, engine: str, distances: np.ndarray, maxdim: int) -> None:
-    try:
-        conn.send(("ok", run_engine(engine, distances, maxdim)))
-    except MemoryError:
-        conn.send(("memory", "MemoryError in the computation"))
-    except Exception as exc:  # reported to the parent, which degrades and labels
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-    finally:
-        conn.close()
+def run_inline(
+    fn: Callable[..., Any], args: tuple[Any, ...], timeout_s: float, memory_bytes: int
+) -> Attempt:
+    """`fn(*args)` in this process, unbounded: the default for tests and small inputs.
 
-
-def _rss(pid: int) -> int:
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        total = proc.memory_info().rss
-        for child in proc.children(recursive=True):
-            total += child.memory_info().rss
-        return int(total)
-    except psutil.Error:
-        return 0
-
-
-PRELOAD = [
-    "__main__",
-    "numpy",
-    "scipy.sparse.csgraph",
-    "domain.topology.persistence",
-    "ripser",
-    "gph",
-]
-
-
-def child_context() -> Any:
-    """The fork-server context, preloaded so children start fast (missing modules are skipped)."""
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(PRELOAD)
-    return ctx
-
-
-def run_bounded(
-    engine: str, distances: np.ndarray, maxdim: int, timeout_s: float, memory_bytes: int
-) -> tuple[str, Any, float, int]:
-    """One attempt in a child process: (status, payload, seconds, peak RSS bytes)."""
-    ctx = child_context()
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, engine, distances, maxdim), daemon=True)
+    Same statuses as the supervised runner, so the caller degrades the same way; the
+    bounds are not enforced (nothing can stop a computation from inside its own process).
+    """
     start = time.perf_counter()
-    proc.start()
-    child.close()
-    peak = 0
-    status: str
-    payload: Any = None
     try:
-        while True:
-            if parent.poll(POLL_SECONDS):
-                try:
-                    status, payload = parent.recv()
-                except EOFError:
-                    status, payload = "error", f"child exited with code {proc.exitcode}"
-                break
-            elapsed = time.perf_counter() - start
-            rss = _rss(proc.pid) if proc.pid else 0
-            peak = max(peak, rss)
-            if rss > memory_bytes:
-                status, payload = "memory", f"memory cap {memory_bytes / 2**20:.0f} MiB exceeded"
-                break
-            if elapsed > timeout_s:
-                status, payload = "timeout", f"time budget {timeout_s:.1f} s exceeded"
-                break
-            if not proc.is_alive() and not parent.poll(0):
-                code = proc.exitcode
-                status = "memory" if code is not None and code < 0 else "error"
-                payload = f"child exited with code {code}"
-                break
-    finally:
-        if proc.is_alive():
-            proc.kill()
-        proc.join(5)
-        parent.close()
-    return status, payload, time.perf_counter() - start, peak
+        status, payload = "ok", fn(*args)
+    except MemoryError:
+        status, payload = "memory", "MemoryError in the computation"
+    except Exception as exc:  # reported like a failed child: the caller degrades and labels
+        status, payload = "error", f"{type(exc).__name__}: {exc}"
+    return status, payload, time.perf_counter() - start, 0
 
 
 def plan(points: int, maxdim: int, min_points: int = 16) -> list[tuple[int, int]]:
@@ -257,8 +200,13 @@ def compute_persistence(
     engine: str = "ripser",
     timeout_s: float = 300.0,
     memory_bytes: int = 4 * 2**30,
+    runner: Runner = run_inline,
 ) -> PersistenceResult:
-    """Diagrams H0..H`max_dimension` of the cloud within the bounds, or a labelled smaller result."""
+    """Diagrams H0..H`max_dimension` of the cloud within the bounds, or a labelled smaller result.
+
+    The bounds hold only under a supervising runner (`infra.bounded.run_bounded`, which the
+    pipeline passes); the in-process default keeps this module pure and tests fast.
+    """
     if not 0 <= max_dimension <= 3:
         raise ValueError("max_dimension must be between 0 and 3")
     began = time.perf_counter()
@@ -301,8 +249,8 @@ def compute_persistence(
             )
             break
         share = remaining * FIRST_ATTEMPT_SHARE if i == 0 else remaining * 0.5
-        status, payload, secs, rss = run_bounded(
-            used_engine, cloud.distances[:points, :points], dim, share, memory_bytes
+        status, payload, secs, rss = runner(
+            run_engine, (used_engine, cloud.distances[:points, :points], dim), share, memory_bytes
         )
         peak = max(peak, rss)
         attempts.append(

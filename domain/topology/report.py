@@ -10,7 +10,7 @@ import numpy as np
 
 from domain.network.coattendance import CoAttendanceGraph
 from domain.topology.filtration import point_cloud
-from domain.topology.persistence import PersistenceResult, compute_persistence
+from domain.topology.persistence import PersistenceResult, Runner, compute_persistence, run_inline
 from domain.topology.summaries import (
     diagrams_from_json,
     diagrams_to_json,
@@ -46,7 +46,10 @@ class TopologyReport:
         return self.result.diagrams
 
 
-def analyse_topology(g: CoAttendanceGraph, cfg: TdaConfig) -> TopologyReport:
+def analyse_topology(
+    g: CoAttendanceGraph, cfg: TdaConfig, runner: Runner = run_inline
+) -> TopologyReport:
+    """The report; `runner` enforces the bounds (see `compute_persistence`)."""
     cloud = point_cloud(g, cfg.max_points)
     res = compute_persistence(
         cloud,
@@ -54,6 +57,7 @@ def analyse_topology(g: CoAttendanceGraph, cfg: TdaConfig) -> TopologyReport:
         engine=cfg.engine,
         timeout_s=cfg.timeout_s,
         memory_bytes=cfg.memory_bytes,
+        runner=runner,
     )
     summary = summarize(res.diagrams, cfg.image_scale, cfg.image_pixels)
     data = {

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from infra import backup
 from infra.crypto import new_key
-from infra.local_services import Neo4jLocal
+from infra.neo4j_server import Neo4jLocal
 from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
 from infra.settings import Settings

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api.app import create_app
-from infra.local_services import PostgresLocal
+from devtools.services import PostgresLocal
 from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
 from infra.settings import PROJECT_ROOT, Settings

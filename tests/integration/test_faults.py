@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from infra.backup import graph_digest
-from infra.local_services import Neo4jLocal, _pid_alive
+from infra.neo4j_server import Neo4jLocal
 from infra.neo4j_store import GraphStore
+from infra.processes import pid_alive
 from infra.redis_store import FigureStore
 from infra.settings import Settings
 from tests.integration.test_slice import run_refresh
@@ -29,7 +30,7 @@ def test_neo4j_killed_mid_load_then_retried_run_gives_the_same_graph(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     local = Neo4jLocal(settings)
-    pid = _pid_alive(local.pid_file)
+    pid = pid_alive(local.pid_file)
     assert pid is not None, "the test profile's Neo4j must have been started by this checkout"
     # One row per transaction, so the load lasts long enough to be interrupted.
     monkeypatch.setenv("NEO4J_WRITE_BATCH_SIZE", "1")
@@ -90,7 +91,7 @@ def test_sync_through_every_platform_fault_loses_and_duplicates_nothing() -> Non
     from fakes.data import build_world
     from fakes.luma import LumaFake
     from ingest.connectors.luma import guest_id
-    from tests.integration.test_connectors import WORLD, luma_client
+    from tests.integration.ingest.test_connectors import WORLD, luma_client
 
     world = build_world(WORLD)
     fake = LumaFake(world)

@@ -16,7 +16,7 @@ from infra.redis_store import FigureStore
 from infra.settings import Settings
 from resources.stores import ExportsResource, LandingResource
 from tests.integration.test_slice import FakeApis, start_fakes
-from tests.unit.test_exports_downloads import write_downloads
+from tests.unit.ingest.test_exports_downloads import write_downloads
 
 runner = CliRunner()
 

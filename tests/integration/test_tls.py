@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from infra.local_services import Neo4jLocal, RedisLocal
+from devtools.services import RedisLocal
+from infra.neo4j_server import Neo4jLocal
 from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore, open_redis
 from infra.settings import Settings

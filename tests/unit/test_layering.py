@@ -1,5 +1,7 @@
-"""The layering rules of the README hold: the API never loads Dagster; domain code loads no
-framework or database driver. Checked in a fresh interpreter so other tests' imports don't mask it."""
+"""What `lint-imports` cannot see: the modules a fresh interpreter really loads (third-party
+packages' own imports included) and that no settings are read at import time. The API never
+loads Dagster; domain code loads no framework or database driver. Checked in a fresh
+interpreter so other tests' imports don't mask it."""
 
 from __future__ import annotations
 

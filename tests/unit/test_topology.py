@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -19,6 +21,7 @@ from domain.topology.summaries import (
     summarize,
     total_persistence,
 )
+from infra.bounded import run_bounded, warm_up
 
 
 def graph_of(nxg: nx.Graph) -> CoAttendanceGraph:
@@ -85,11 +88,20 @@ def test_engines_agree_on_the_same_matrix() -> None:
             assert np.allclose(a, b, atol=1e-6)
 
 
+@pytest.fixture(scope="module")
+def fork_server() -> None:
+    """The bounded runner's fork server, started before a test times a budget."""
+    warm_up()
+
+
+@pytest.mark.usefixtures("fork_server")
 def test_timeout_returns_a_labelled_smaller_result() -> None:
     rng = np.random.default_rng(1)
     pts = rng.normal(size=(400, 4))
     d = np.linalg.norm(pts[:, None] - pts[None], axis=-1)
-    res = compute_persistence(from_distance_matrix(d), max_dimension=3, timeout_s=3.0)
+    res = compute_persistence(
+        from_distance_matrix(d), max_dimension=3, timeout_s=3.0, runner=run_bounded
+    )
     assert not res.complete
     assert res.max_dimension < 3 or res.points < 400
     assert any("timeout" in b for b in res.bounds_hit)
@@ -98,6 +110,7 @@ def test_timeout_returns_a_labelled_smaller_result() -> None:
     assert res.seconds < 3.0 + 2.0  # the budget holds, plus kill and cleanup
 
 
+@pytest.mark.usefixtures("fork_server")
 def test_memory_cap_returns_a_labelled_smaller_result() -> None:
     rng = np.random.default_rng(2)
     d = np.linalg.norm(
@@ -106,11 +119,37 @@ def test_memory_cap_returns_a_labelled_smaller_result() -> None:
     d = np.minimum(d, d.T)
     np.fill_diagonal(d, 0.0)
     res = compute_persistence(
-        from_distance_matrix(d), max_dimension=1, memory_bytes=1, timeout_s=60
+        from_distance_matrix(d), max_dimension=1, memory_bytes=1, timeout_s=60, runner=run_bounded
     )
     assert not res.complete and res.max_dimension == 0
     assert all("memory" in b for b in res.bounds_hit)
     assert len(res.diagrams) == 1 and len(res.diagrams[0]) == 100  # exact H0 from the MST
+    assert int(np.sum(np.isinf(res.diagrams[0][:, 1]))) == 1
+
+
+def test_inline_and_supervised_runners_give_the_same_diagrams() -> None:
+    cloud = point_cloud(graph_of(nx.cycle_graph(30)), max_points=100)
+    inline = compute_persistence(cloud, max_dimension=1, timeout_s=60)
+    bounded = compute_persistence(cloud, max_dimension=1, timeout_s=60, runner=run_bounded)
+    assert inline.complete and bounded.complete
+    for k in range(2):
+        a, b = np.sort(inline.diagrams[k], axis=0), np.sort(bounded.diagrams[k], axis=0)
+        assert a.shape == b.shape and np.allclose(a, b)
+    assert inline.peak_rss_bytes == 0 < bounded.peak_rss_bytes  # only the child is measured
+
+
+def test_failed_attempts_from_any_runner_degrade_to_a_labelled_h0() -> None:
+    calls: list[tuple[int, float]] = []
+
+    def failing(fn: Any, args: tuple[Any, ...], timeout_s: float, memory_bytes: int) -> Any:
+        calls.append((args[1].shape[0], timeout_s))
+        return "error", "engine crashed", 0.01, 0
+
+    cloud = point_cloud(graph_of(nx.cycle_graph(40)), max_points=100)
+    res = compute_persistence(cloud, max_dimension=1, timeout_s=60, runner=failing)
+    assert [n for n, _ in calls] == [40, 20]  # H1 on all points, then half of them
+    assert not res.complete and res.max_dimension == 0 and len(res.diagrams) == 1
+    assert all("engine crashed" in b for b in res.bounds_hit)
     assert int(np.sum(np.isinf(res.diagrams[0][:, 1]))) == 1
 
 

@@ -8,7 +8,7 @@ import pytest
 from domain.model import STATUSES
 from ingest.exports import load_exports, read_csv_text, read_export, sniff_delimiter
 
-SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+SAMPLES = Path(__file__).resolve().parents[3] / "samples"
 LUMA_HEAD = "api_id,name,email,created_at,approval_status"
 
 

@@ -1,0 +1,1 @@
+"""Tests of ingest/: connectors against the fakes, the landing store."""
