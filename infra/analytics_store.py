@@ -11,10 +11,30 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel
+
 from domain.network.coattendance import Attendance, CoAttendanceGraph, WeightConfig
 from domain.network.metrics import MetricsConfig
 from domain.topology.report import TdaConfig
 from infra import graph_schema as gs
+from infra.documents import (
+    COMMUNITIES,
+    DOCUMENT_VERSION,
+    LAYOUT,
+    SNAPSHOT,
+    SUMMARY,
+    CommunitiesDocument,
+    Community,
+    CommunitySummary,
+    Doc,
+    Layout,
+    LayoutDocument,
+    Snapshot,
+    SnapshotDocument,
+    SummaryDocument,
+    build,
+    parse,
+)
 from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
 from infra.settings import Settings
@@ -183,41 +203,71 @@ class AnalyticsStore:
         return rows, total
 
     # Redis ---------------------------------------------------------------------------
+    # Writers take what the assets computed (dicts or models) and store the validated
+    # document; `*_document` readers return the validated model (or raise DocumentError);
+    # the dict readers return what the document says, for the assets and scripts.
 
     def put_community(
         self,
-        summary: dict[str, Any],
-        communities: list[dict[str, Any]],
-        layout: dict[str, Any],
+        summary: dict[str, Any] | CommunitySummary,
+        communities: list[dict[str, Any]] | list[Community],
+        layout: dict[str, Any] | Layout,
         meta: dict[str, str],
     ) -> None:
-        self.figures.put_json(self.keys.community_summary(), summary)
-        self.figures.put_json(self.keys.communities(), communities)
-        self.figures.put_json(self.keys.graph_layout(), layout)
+        docs = {
+            self.keys.community_summary(): _document(SummaryDocument, SUMMARY, summary),
+            self.keys.communities(): build(
+                CommunitiesDocument, COMMUNITIES, {"items": [_plain(c) for c in communities]}
+            ),
+            self.keys.graph_layout(): _document(LayoutDocument, LAYOUT, layout),
+        }
+        pipe = self.figures.r.pipeline(transaction=True)
+        for key, doc in docs.items():
+            pipe.set(key, doc.model_dump_json())
         for field, value in meta.items():
-            self.figures.r.hset(self.keys.analytics_meta(), field, value)
+            pipe.hset(self.keys.analytics_meta(), field, value)
         # Cached API answers (figures, stale flags) must not outlive the new figures.
-        self.figures.bump_generation()
+        pipe.incr(self.keys.cache_generation())
+        pipe.execute()
+
+    def summary_document(self) -> SummaryDocument | None:
+        return self._read(self.keys.community_summary(), SummaryDocument, SUMMARY)
+
+    def communities_document(self) -> CommunitiesDocument | None:
+        return self._read(self.keys.communities(), CommunitiesDocument, COMMUNITIES)
+
+    def layout_document(self) -> LayoutDocument | None:
+        return self._read(self.keys.graph_layout(), LayoutDocument, LAYOUT)
+
+    def snapshot_document(self, month: str) -> SnapshotDocument | None:
+        return self._read(self.keys.snapshot(month), SnapshotDocument, SNAPSHOT)
+
+    def _read(self, key: str, model: type[Doc], name: str) -> Doc | None:
+        value = self.figures.get_json(key)
+        return None if value is None else parse(model, name, value)
 
     def community_summary(self) -> dict[str, Any] | None:
-        value = self.figures.get_json(self.keys.community_summary())
-        return value if isinstance(value, dict) else None
+        return _content(self.summary_document())
 
     def communities(self) -> list[dict[str, Any]] | None:
-        value = self.figures.get_json(self.keys.communities())
-        return value if isinstance(value, list) else None
+        doc = self.communities_document()
+        return None if doc is None else [c.model_dump(mode="json") for c in doc.items]
 
     def layout(self) -> dict[str, Any] | None:
-        value = self.figures.get_json(self.keys.graph_layout())
-        return value if isinstance(value, dict) else None
+        return _content(self.layout_document())
 
-    def put_snapshot(self, month: str, snapshot: dict[str, Any]) -> None:
-        self.figures.put_json(self.keys.snapshot(month), snapshot)
-        self.figures.r.zadd(self.keys.snapshots_index(), {month: month_score(month)})
+    def put_snapshot(self, month: str, snapshot: dict[str, Any] | Snapshot) -> None:
+        doc = _document(SnapshotDocument, SNAPSHOT, snapshot)
+        if doc.month != month:
+            raise ValueError(f"snapshot of {doc.month} stored as {month}")
+        pipe = self.figures.r.pipeline(transaction=True)
+        pipe.set(self.keys.snapshot(month), doc.model_dump_json())
+        pipe.zadd(self.keys.snapshots_index(), {month: month_score(month)})
+        pipe.incr(self.keys.cache_generation())  # cached snapshot answers go with it
+        pipe.execute()
 
     def snapshot(self, month: str) -> dict[str, Any] | None:
-        value = self.figures.get_json(self.keys.snapshot(month))
-        return value if isinstance(value, dict) else None
+        return _content(self.snapshot_document(month))
 
     def snapshot_months(self) -> list[str]:
         return [str(m) for m in self.figures.r.zrange(self.keys.snapshots_index(), 0, -1)]
@@ -228,3 +278,18 @@ class AnalyticsStore:
             self.keys.snapshots_index(), f"({month_score(month)}", "-inf", start=0, num=1
         )
         return self.snapshot(str(prior[0])) if prior else None
+
+
+def _plain(value: Any) -> Any:
+    return value.model_dump() if isinstance(value, BaseModel) else value
+
+
+def _document(model: type[Doc], name: str, value: Any) -> Doc:
+    """The stored form of a computed value: its model with the current version."""
+    fields = _plain(value)
+    return build(model, name, {**fields, "schema_version": DOCUMENT_VERSION})
+
+
+def _content(doc: BaseModel | None) -> dict[str, Any] | None:
+    """What a document says, as JSON-ready values, without its storage version."""
+    return None if doc is None else doc.model_dump(mode="json", exclude={"schema_version"})
