@@ -54,31 +54,33 @@ MEMBER_METRICS = (
 )
 
 
-def weight_config(s: Settings) -> WeightConfig:
+def weight_config(settings: Settings) -> WeightConfig:
     return WeightConfig(
-        s.analytics_checkin_weight, s.analytics_rsvp_weight, s.analytics_monthly_decay
+        settings.analytics_checkin_weight,
+        settings.analytics_rsvp_weight,
+        settings.analytics_monthly_decay,
     )
 
 
-def metrics_config(s: Settings) -> MetricsConfig:
+def metrics_config(settings: Settings) -> MetricsConfig:
     return MetricsConfig(
-        engine=s.analytics_engine,
-        betweenness_exact_max=s.analytics_betweenness_exact_max,
-        betweenness_samples=s.analytics_betweenness_samples,
-        community_resolution=s.analytics_community_resolution,
-        seed=s.analytics_seed,
+        engine=settings.analytics_engine,
+        betweenness_exact_max=settings.analytics_betweenness_exact_max,
+        betweenness_samples=settings.analytics_betweenness_samples,
+        community_resolution=settings.analytics_community_resolution,
+        seed=settings.analytics_seed,
     )
 
 
-def tda_config(s: Settings) -> TdaConfig:
+def tda_config(settings: Settings) -> TdaConfig:
     return TdaConfig(
-        max_dimension=s.tda_max_dimension,
-        max_points=s.tda_max_points,
-        engine=s.tda_engine,
-        timeout_s=s.tda_computation_timeout,
-        memory_bytes=s.tda_memory_limit_mb * 2**20,
-        image_scale=s.tda_image_scale,
-        image_pixels=s.tda_image_pixels,
+        max_dimension=settings.tda_max_dimension,
+        max_points=settings.tda_max_points,
+        engine=settings.tda_engine,
+        timeout_s=settings.tda_computation_timeout,
+        memory_bytes=settings.tda_memory_limit_mb * 2**20,
+        image_scale=settings.tda_image_scale,
+        image_pixels=settings.tda_image_pixels,
     )
 
 
@@ -109,41 +111,48 @@ class AnalyticsStore:
         rows = self.graph.run(gs.MEMBER_ATTENDANCE, end=end)
         return [
             Attendance(
-                r["member_id"],
-                r["event_id"],
-                _native(r["starts_at"]),
-                r["status"] or "",
-                bool(r["checked_in"]),
+                row["member_id"],
+                row["event_id"],
+                _native(row["starts_at"]),
+                row["status"] or "",
+                bool(row["checked_in"]),
             )
-            for r in rows
+            for row in rows
         ]
 
     def member_ids(self) -> list[str]:
-        return [r["member_id"] for r in self.graph.run(gs.ALL_MEMBER_IDS)]
+        return [row["member_id"] for row in self.graph.run(gs.ALL_MEMBER_IDS)]
 
     def write_member_metrics(self, rows: list[dict[str, Any]], stamp: str) -> int:
         """Sets `net_*` properties on each member in batched UNWIND transactions."""
         batch = [
             {
-                "member_id": r["member_id"],
+                "member_id": row["member_id"],
                 "props": {
-                    **{f"{METRIC_PREFIX}{k}": r[k] for k in MEMBER_METRICS},
+                    **{f"{METRIC_PREFIX}{name}": row[name] for name in MEMBER_METRICS},
                     f"{METRIC_PREFIX}computed_at": stamp,
                 },
                 "computed_from": stamp.split("#", 1)[0],
             }
-            for r in rows
+            for row in rows
         ]
         return self.graph.write_batches(gs.SET_MEMBER_METRICS, batch)
 
-    def replace_co_attendance(self, g: CoAttendanceGraph) -> int:
+    def replace_co_attendance(self, graph: CoAttendanceGraph) -> int:
         """Replaces the CO_ATTENDED relationships with the given graph's edges."""
         # CALL … IN TRANSACTIONS needs an auto-commit transaction (session.run).
         with self.graph.driver.session(database=self.graph.database) as session:
             session.run(gs.DELETE_CO_ATTENDED).consume()
         rows = [
-            {"a": g.members[int(s)], "b": g.members[int(d)], "weight": float(w), "events": int(k)}
-            for s, d, w, k in zip(g.src, g.dst, g.weight, g.shared_events, strict=True)
+            {
+                "a": graph.members[int(src)],
+                "b": graph.members[int(dst)],
+                "weight": float(weight),
+                "events": int(shared),
+            }
+            for src, dst, weight, shared in zip(
+                graph.src, graph.dst, graph.weight, graph.shared_events, strict=True
+            )
         ]
         return self.graph.write_batches(gs.CREATE_CO_ATTENDED, rows)
 
@@ -175,9 +184,9 @@ class AnalyticsStore:
             # A correction changed the member since: the figures describe it as it was.
             "metrics_stale": bool(props.get("metrics_stale")),
             "metrics": {
-                k: props.get(f"{METRIC_PREFIX}{k}")
-                for k in MEMBER_METRICS
-                if f"{METRIC_PREFIX}{k}" in props
+                name: props.get(f"{METRIC_PREFIX}{name}")
+                for name in MEMBER_METRICS
+                if f"{METRIC_PREFIX}{name}" in props
             },
         }
 
@@ -189,12 +198,14 @@ class AnalyticsStore:
         )
         return [
             {
-                "member_id": r["member_id"],
-                "display_name": r["display_name"],
-                "metrics_stale": bool(r["props"].get("metrics_stale")),
-                "metrics": {k: r["props"].get(f"{METRIC_PREFIX}{k}") for k in MEMBER_METRICS},
+                "member_id": row["member_id"],
+                "display_name": row["display_name"],
+                "metrics_stale": bool(row["props"].get("metrics_stale")),
+                "metrics": {
+                    name: row["props"].get(f"{METRIC_PREFIX}{name}") for name in MEMBER_METRICS
+                },
             }
-            for r in rows
+            for row in rows
         ]
 
     def connectors(self, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
@@ -217,7 +228,9 @@ class AnalyticsStore:
         docs = {
             self.keys.community_summary(): _document(SummaryDocument, SUMMARY, summary),
             self.keys.communities(): build(
-                CommunitiesDocument, COMMUNITIES, {"items": [_plain(c) for c in communities]}
+                CommunitiesDocument,
+                COMMUNITIES,
+                {"items": [_plain(community) for community in communities]},
             ),
             self.keys.graph_layout(): _document(LayoutDocument, LAYOUT, layout),
         }
@@ -251,7 +264,9 @@ class AnalyticsStore:
 
     def communities(self) -> list[dict[str, Any]] | None:
         doc = self.communities_document()
-        return None if doc is None else [c.model_dump(mode="json") for c in doc.items]
+        return (
+            None if doc is None else [community.model_dump(mode="json") for community in doc.items]
+        )
 
     def layout(self) -> dict[str, Any] | None:
         return _content(self.layout_document())
@@ -270,7 +285,7 @@ class AnalyticsStore:
         return _content(self.snapshot_document(month))
 
     def snapshot_months(self) -> list[str]:
-        return [str(m) for m in self.figures.r.zrange(self.keys.snapshots_index(), 0, -1)]
+        return [str(month) for month in self.figures.r.zrange(self.keys.snapshots_index(), 0, -1)]
 
     def previous_snapshot(self, month: str) -> dict[str, Any] | None:
         """The latest stored snapshot before `month`."""

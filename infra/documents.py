@@ -392,7 +392,12 @@ class SnapshotDocument(Snapshot):
 Doc = TypeVar("Doc", bound=BaseModel)
 
 # Names of the stored documents, in errors and logs.
-SUMMARY, COMMUNITIES, LAYOUT, SNAPSHOT = "community summary", "communities", "graph layout", "snapshot"
+SUMMARY, COMMUNITIES, LAYOUT, SNAPSHOT = (
+    "community summary",
+    "communities",
+    "graph layout",
+    "snapshot",
+)
 
 
 def build(model: type[Doc], document: str, value: Any) -> Doc:
@@ -421,4 +426,3 @@ def _where(exc: ValidationError) -> str:
         f"{'.'.join(str(part) for part in err['loc'])} ({err['type']})" for err in first
     )
     return f"{exc.error_count()} error(s) at {places}"
-

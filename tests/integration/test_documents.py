@@ -234,3 +234,7 @@ def test_redis_migration_2_versions_documents_written_before_it(
     assert _stored(figures, keys.communities()) == COMMUNITIES
     assert _stored(figures, keys.graph_layout()) == LAYOUT
     assert "schema_version" not in _stored(figures, keys.snapshot("2026-02"))
+
+    # Forward again: the rollback is repeatable, and the database is left at this release.
+    assert migrate_redis(figures.r, keys) == [f"up 2: {REDIS_MIGRATIONS[1].description}"]
+    assert store.communities() == COMMUNITIES
