@@ -50,7 +50,7 @@ class Principal:
 
     def has(self, role: str) -> bool:
         needed = ROLE_ORDER[role]
-        return any(ROLE_ORDER.get(r, 0) >= needed for r in self.roles)
+        return any(ROLE_ORDER.get(held, 0) >= needed for held in self.roles)
 
     @property
     def role(self) -> str:
@@ -132,8 +132,8 @@ def roles_from_claims(claims: dict[str, Any], settings: Settings) -> frozenset[s
     roles: set[str] = set()
     value = _claim(claims, settings.clerk_role_claim)
     values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
-    for v in values:
-        granted = settings.auth_role_policy.get(str(v))
+    for claimed in values:
+        granted = settings.auth_role_policy.get(str(claimed))
         if granted:
             roles.add(granted)
     compact = claims.get("o")
@@ -148,7 +148,7 @@ def roles_from_claims(claims: dict[str, Any], settings: Settings) -> frozenset[s
             roles.add(granted)
     if not roles and settings.auth_default_role:
         roles.add(settings.auth_default_role)
-    return frozenset(r for r in roles if r in ROLE_ORDER)
+    return frozenset(role for role in roles if role in ROLE_ORDER)
 
 
 class JwksCache:
@@ -266,8 +266,8 @@ class Verifier:
             raise _invalid() from exc
 
     async def _clerk_claims(self, token: str, header: dict[str, Any]) -> dict[str, Any]:
-        s = self.settings
-        if self.jwks is None or not s.clerk_issuer or not s.clerk_authorized_parties:
+        cfg = self.settings
+        if self.jwks is None or not cfg.clerk_issuer or not cfg.clerk_authorized_parties:
             raise AuthError(503, "unavailable", "authentication is not configured")
         if header.get("alg") != "RS256":
             raise _invalid()
@@ -281,11 +281,11 @@ class Verifier:
             token,
             key,
             algorithms=["RS256"],
-            issuer=s.clerk_issuer,
+            issuer=cfg.clerk_issuer,
             options={"require": ["exp", "iat", "sub", "iss"], "verify_aud": False},
             leeway=5,
         )
-        if claims.get("azp") not in s.clerk_authorized_parties:
+        if claims.get("azp") not in cfg.clerk_authorized_parties:
             raise _invalid("token issued for another application")
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise _invalid()

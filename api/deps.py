@@ -6,10 +6,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Annotated
 
+import psutil
 from fastapi import Depends, Request
 
 from api.auth import Principal, Verifier, require_role
 from api.protection import ClientAddress, Limiter, RedisGate, ResponseCache
+from api.telemetry import Telemetry
 from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
 from infra.settings import Settings
@@ -25,6 +27,8 @@ class AppState:
     cache: ResponseCache
     verifier: Verifier
     addresses: ClientAddress
+    telemetry: Telemetry
+    process: psutil.Process  # one object: cpu_percent measures between calls
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
 
 

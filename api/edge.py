@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 from prometheus_client import Counter, Histogram
 
-from api.auth import AuthError, is_loopback
+from api.auth import AuthError, Principal, is_loopback
 from api.deps import AppState
 
 Scope = MutableMapping[str, Any]
@@ -56,6 +56,66 @@ def error_body(status: int, error: str, message: str, request_id: str, **extra: 
     ).encode()
 
 
+Refusal = tuple[int, str, str, dict[str, str]]  # status, error code, message, headers
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    return next((value for key, value in headers if key == name), None)
+
+
+class _Exchange:
+    """One request's way out: adds the request id and security headers to whatever is
+    sent, remembers the status, and sends refusals in the error shape."""
+
+    def __init__(self, send: Send, request_id: str, path: str) -> None:
+        self._send = send
+        self.request_id = request_id
+        self.path = path
+        self.extra_headers: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
+        self.status = 500
+        self.started = False
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.status = message["status"]
+            headers = list(message.get("headers", []))
+            headers.extend(self.extra_headers)
+            headers.extend(SECURITY_HEADERS)
+            if not self.path.startswith(DOCS_PATHS):
+                headers.append(API_CSP)
+            message["headers"] = headers
+        await self._send(message)
+
+    async def reply(self, status: int, error: str, message: str, headers: dict[str, str]) -> None:
+        body = error_body(status, error, message, self.request_id)
+        extra = [(key.lower().encode(), value.encode()) for key, value in headers.items()]
+        await self.send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    *extra,
+                ],
+            }
+        )
+        await self.send({"type": "http.response.body", "body": body})
+
+
+def _oversized(scope: Scope, headers: list[tuple[bytes, bytes]], cfg: Any) -> Refusal | None:
+    """Size limits that can be checked before anything is read."""
+    if sum(len(key) + len(value) for key, value in headers) > cfg.max_header_bytes:
+        return 431, "headers_too_large", "request headers are too large", {}
+    if len(scope.get("query_string", b"")) > cfg.max_query_bytes:
+        return 414, "query_too_long", "the query string is too long", {}
+    length = _header(headers, b"content-length")
+    if length is not None and (not length.isdigit() or int(length) > cfg.max_body_bytes):
+        return 413, "body_too_large", f"bodies are limited to {cfg.max_body_bytes} bytes", {}
+    return None
+
+
 class Edge:
     def __init__(self, app: ASGIApp, requests: Counter, latency: Histogram) -> None:
         self.app = app
@@ -68,96 +128,66 @@ class Edge:
             return
         started = time.perf_counter()
         state: AppState = scope["app"].state.platform
-        s = state.settings
         headers: list[tuple[bytes, bytes]] = scope["headers"]
-        given = next((v for k, v in headers if k == b"x-request-id"), b"").decode("latin-1")
+        given = (_header(headers, b"x-request-id") or b"").decode("latin-1")
         request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
-        extra_headers: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
-        path: str = scope["path"]
-        status_box = [500]
-
-        async def reply(status: int, error: str, message: str, hdrs: dict[str, str]) -> None:
-            body = error_body(status, error, message, request_id)
-            out = [(k.lower().encode(), v.encode()) for k, v in hdrs.items()]
-            await send_wrapped(
-                {
-                    "type": "http.response.start",
-                    "status": status,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        *out,
-                    ],
-                }
-            )
-            await send_wrapped({"type": "http.response.body", "body": body})
-
-        started_response = [False]
-
-        async def send_wrapped(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                started_response[0] = True
-                status_box[0] = message["status"]
-                hdrs = list(message.get("headers", []))
-                hdrs.extend(extra_headers)
-                hdrs.extend(SECURITY_HEADERS)
-                if not path.startswith(DOCS_PATHS):
-                    hdrs.append(API_CSP)
-                message["headers"] = hdrs
-            await send(message)
-
+        exchange = _Exchange(send, request_id, scope["path"])
         peer = scope["client"][0] if scope.get("client") else "unknown"
         try:
-            header_bytes = sum(len(k) + len(v) for k, v in headers)
-            if header_bytes > s.max_header_bytes:
-                await reply(431, "headers_too_large", "request headers are too large", {})
-                return
-            if len(scope.get("query_string", b"")) > s.max_query_bytes:
-                await reply(414, "query_too_long", "the query string is too long", {})
-                return
-            length = next((v for k, v in headers if k == b"content-length"), None)
-            if length is not None and (not length.isdigit() or int(length) > s.max_body_bytes):
-                await reply(
-                    413, "body_too_large", f"bodies are limited to {s.max_body_bytes} bytes", {}
-                )
-                return
-            forwarded = next((v for k, v in headers if k == b"x-forwarded-for"), None)
-            ip = state.addresses.resolve(peer, forwarded.decode("latin-1") if forwarded else None)
-            scope["state"]["client_ip"] = ip
-            if path.startswith("/v1/") or path == "/v1":
-                refused = await self._authenticate(scope, state, headers, ip, extra_headers)
-                if refused is not None:
-                    await reply(*refused)
-                    return
-            await self.app(scope, self._capped(receive, s.max_body_bytes, scope), send_wrapped)
+            await self._handle(scope, receive, exchange, state, peer)
         except BodyTooLargeError:
-            if not started_response[0]:
-                await reply(
-                    413, "body_too_large", f"bodies are limited to {s.max_body_bytes} bytes", {}
+            if not exchange.started:
+                limit = state.settings.max_body_bytes
+                await exchange.reply(
+                    413, "body_too_large", f"bodies are limited to {limit} bytes", {}
                 )
         except Exception:
-            log.exception("unhandled error", path=path, request_id=request_id)
-            if not started_response[0]:
-                await reply(500, "internal_error", "an unexpected error occurred", {})
+            log.exception("unhandled error", path=exchange.path, request_id=request_id)
+            if not exchange.started:
+                await exchange.reply(500, "internal_error", "an unexpected error occurred", {})
         finally:
-            elapsed = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", "unmatched")
-            self.latency.labels(scope["method"], route).observe(elapsed)
-            self.requests.labels(scope["method"], route, str(status_box[0])).inc()
-            state.latencies.append(elapsed)
-            # Refusals and failures at info (who was refused matters for blocking);
-            # successful requests at debug, which costs nothing when filtered out.
-            emit = log.info if status_box[0] >= 400 else log.debug
-            emit(
-                "request",
-                method=scope["method"],
-                route=route,
-                status=status_box[0],
-                ms=round(elapsed * 1000, 1),
-                request_id=request_id,
-                client=scope["state"].get("client_ip", peer),
-            )
+            self._record(scope, state, exchange, time.perf_counter() - started, peer)
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, exchange: _Exchange, state: AppState, peer: str
+    ) -> None:
+        """The checks in order, then the app; a refusal is sent and ends the request."""
+        cfg = state.settings
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        refused = _oversized(scope, headers, cfg)
+        if refused is not None:
+            await exchange.reply(*refused)
+            return
+        forwarded = _header(headers, b"x-forwarded-for")
+        ip = state.addresses.resolve(peer, forwarded.decode("latin-1") if forwarded else None)
+        scope["state"]["client_ip"] = ip
+        if exchange.path.startswith("/v1/") or exchange.path == "/v1":
+            refused = await self._authenticate(scope, state, headers, ip, exchange.extra_headers)
+            if refused is not None:
+                await exchange.reply(*refused)
+                return
+        await self.app(scope, self._capped(receive, cfg.max_body_bytes, scope), exchange.send)
+
+    def _record(
+        self, scope: Scope, state: AppState, exchange: _Exchange, elapsed: float, peer: str
+    ) -> None:
+        route = getattr(scope.get("route"), "path", "unmatched")
+        self.latency.labels(scope["method"], route).observe(elapsed)
+        self.requests.labels(scope["method"], route, str(exchange.status)).inc()
+        state.latencies.append(elapsed)
+        # Refusals and failures at info (who was refused matters for blocking);
+        # successful requests at debug, which costs nothing when filtered out.
+        emit = log.info if exchange.status >= 400 else log.debug
+        emit(
+            "request",
+            method=scope["method"],
+            route=route,
+            status=exchange.status,
+            ms=round(elapsed * 1000, 1),
+            request_id=exchange.request_id,
+            client=scope["state"].get("client_ip", peer),
+        )
 
     @staticmethod
     def _capped(receive: Receive, limit: int, scope: Scope) -> Receive:
@@ -183,62 +213,77 @@ class Edge:
         headers: list[tuple[bytes, bytes]],
         ip: str,
         extra_headers: list[tuple[bytes, bytes]],
-    ) -> tuple[int, str, str, dict[str, str]] | None:
+    ) -> Refusal | None:
         """None when the caller may go on; else the refusal (status, error, message, headers)."""
-        s = state.settings
-        if s.auth_mode == "dev":
+        cfg = state.settings
+        if cfg.auth_mode == "dev":
             server = scope.get("server")
             host = server[0] if server else ""
             if host and host != "testserver" and not is_loopback(host):
                 return 503, "unavailable", "dev authentication is served on loopback only", {}
-        auth = next((v for k, v in headers if k == b"authorization"), None)
+        auth = _header(headers, b"authorization")
         scheme, _, token = (auth or b"").decode("latin-1").partition(" ")
         if auth is None or scheme.lower() != "bearer" or not token.strip():
-            verdict = await state.limiter.check(f"anon:{ip}", ip, s.rate_limit_anonymous_per_minute)
-            if verdict.blocked:
-                return 403, "blocked", "this address is blocked for a while", verdict.headers()
-            if not verdict.allowed and not verdict.degraded:
-                return self._limited(verdict, s.rate_limit_anonymous_per_minute)
-            await state.limiter.record_failure(ip)
-            err = AuthError(401, "unauthorized", "missing bearer token")
-            return 401, err.error, err.message, err.headers()
+            return await self._anonymous(state, ip)
         # Failed authentication is limited before any verification work: peek first.
-        verdict = await state.limiter.check(
-            f"anon:{ip}", ip, s.rate_limit_anonymous_per_minute, store=False
-        )
+        anonymous_limit = cfg.rate_limit_anonymous_per_minute
+        verdict = await state.limiter.check(f"anon:{ip}", ip, anonymous_limit, store=False)
         if verdict.blocked:
             return 403, "blocked", "this address is blocked for a while", verdict.headers()
         if not verdict.allowed and not verdict.degraded:
-            return self._limited(verdict, s.rate_limit_anonymous_per_minute)
+            return self._limited(verdict, anonymous_limit)
         if verdict.degraded and not verdict.allowed:
             return 503, "unavailable", "rate limiting is unavailable", {"Retry-After": "5"}
         try:
             principal = await state.verifier.verify(token.strip())
         except AuthError as err:
             if err.status_code == 401:
-                await state.limiter.check(f"anon:{ip}", ip, s.rate_limit_anonymous_per_minute)
+                await state.limiter.check(f"anon:{ip}", ip, anonymous_limit)
                 await state.limiter.record_failure(ip)
             return err.status_code, err.error, err.message, err.headers()
         if not principal.roles:
             return 403, "forbidden", "no role is granted to this account", {}
-        verdict = await state.limiter.check(
-            f"user:{principal.user_id}", ip, s.rate_limit_per_minute
-        )
+        refused = await self._user_limit(state, principal, ip, extra_headers)
+        if refused is None:
+            scope["state"]["principal"] = principal
+        return refused
+
+    async def _anonymous(self, state: AppState, ip: str) -> Refusal:
+        """No bearer token: counted against the address, then refused."""
+        limit = state.settings.rate_limit_anonymous_per_minute
+        verdict = await state.limiter.check(f"anon:{ip}", ip, limit)
+        if verdict.blocked:
+            return 403, "blocked", "this address is blocked for a while", verdict.headers()
+        if not verdict.allowed and not verdict.degraded:
+            return self._limited(verdict, limit)
+        await state.limiter.record_failure(ip)
+        err = AuthError(401, "unauthorized", "missing bearer token")
+        return 401, err.error, err.message, err.headers()
+
+    async def _user_limit(
+        self,
+        state: AppState,
+        principal: Principal,
+        ip: str,
+        extra_headers: list[tuple[bytes, bytes]],
+    ) -> Refusal | None:
+        """The verified caller's own budget; its headers go on the answer."""
+        limit = state.settings.rate_limit_per_minute
+        verdict = await state.limiter.check(f"user:{principal.user_id}", ip, limit)
         if verdict.blocked:
             return 403, "blocked", "this address is blocked for a while", verdict.headers()
         if not verdict.allowed:
             if verdict.degraded:
                 return 503, "unavailable", "rate limiting is unavailable", {"Retry-After": "5"}
-            return self._limited(verdict, s.rate_limit_per_minute)
+            return self._limited(verdict, limit)
         if not verdict.degraded:
             extra_headers.extend(
-                (k.lower().encode(), v.encode()) for k, v in verdict.headers().items()
+                (key.lower().encode(), value.encode()) for key, value in verdict.headers().items()
             )
-        scope["state"]["principal"] = principal
         return None
 
     @staticmethod
-    def _limited(verdict: Any, limit: int) -> tuple[int, str, str, dict[str, str]]:
+    def _limited(verdict: Any, limit: int) -> Refusal:
         return (
             429,
             "rate_limited",

@@ -27,7 +27,7 @@ def mask_email(value: str) -> str:
 
 
 def mask_phone(value: str) -> str:
-    digits = [c for c in value if c.isdigit()]
+    digits = [char for char in value if char.isdigit()]
     if len(digits) < 4:
         return "•••"
     country = ""
@@ -46,7 +46,7 @@ def mask_value(field: str, value: Any) -> Any:
     if value is None:
         return None
     if isinstance(value, list):
-        return [mask_value(field, v) for v in value]
+        return [mask_value(field, item) for item in value]
     text = str(value)
     if "email" in field:
         return mask_email(text)
@@ -57,7 +57,10 @@ def mask_value(field: str, value: Any) -> Any:
 
 def mask_record(record: dict[str, Any]) -> dict[str, Any]:
     """A copy with every contact field masked."""
-    return {k: (mask_value(k, v) if is_contact_field(k) else v) for k, v in record.items()}
+    return {
+        name: (mask_value(name, value) if is_contact_field(name) else value)
+        for name, value in record.items()
+    }
 
 
 def mask_member_detail(detail: dict[str, Any]) -> dict[str, Any]:
@@ -65,16 +68,17 @@ def mask_member_detail(detail: dict[str, Any]) -> dict[str, Any]:
     out = dict(detail)
     out["member"] = mask_record(detail["member"])
     out["provenance"] = [
-        {**p, "value": mask_value(str(p.get("attribute")), p.get("value"))}
-        if is_contact_field(str(p.get("attribute")))
-        else p
-        for p in detail.get("provenance", [])
+        {**source, "value": mask_value(str(source.get("attribute")), source.get("value"))}
+        if is_contact_field(str(source.get("attribute")))
+        else source
+        for source in detail.get("provenance", [])
     ]
     out["identities"] = [
-        {**i, "identity": mask_record(i["identity"])} for i in detail.get("identities", [])
+        {**identity, "identity": mask_record(identity["identity"])}
+        for identity in detail.get("identities", [])
     ]
     return out
 
 
 def has_contact_values(record: dict[str, Any]) -> bool:
-    return any(is_contact_field(k) and v for k, v in record.items())
+    return any(is_contact_field(name) and value for name, value in record.items())

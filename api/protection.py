@@ -160,11 +160,11 @@ class Limiter:
         self.block_seconds = settings.ip_block_seconds
 
     async def check(self, subject: str, ip: str, limit: int, store: bool = True) -> Verdict:
-        k = self.gate.keys
+        keys = self.gate.keys
         try:
             allowed, remaining, retry_ms, reset_ms, blocked_ms = await self.gate.call(
                 self.gate._gcra,
-                keys=[k.rate_limit(subject), k.ip_block(ip), k.ip_abuse(ip)],
+                keys=[keys.rate_limit(subject), keys.ip_block(ip), keys.ip_abuse(ip)],
                 args=[
                     limit,
                     60,
@@ -186,11 +186,11 @@ class Limiter:
         )
 
     async def record_failure(self, ip: str) -> None:
-        k = self.gate.keys
+        keys = self.gate.keys
         try:
             await self.gate.call(
                 self.gate._abuse,
-                keys=[k.ip_block(ip), k.ip_abuse(ip)],
+                keys=[keys.ip_block(ip), keys.ip_abuse(ip)],
                 args=[self.threshold, self.window, self.block_seconds],
             )
         except RedisDownError:
@@ -207,8 +207,8 @@ class Limiter:
         return sorted(out, key=lambda b: str(b["ip"]))
 
     async def lift(self, ip: str) -> bool:
-        k = self.gate.keys
-        removed = await self.gate.client.delete(k.ip_block(ip), k.ip_abuse(ip))
+        keys = self.gate.keys
+        removed = await self.gate.client.delete(keys.ip_block(ip), keys.ip_abuse(ip))
         return bool(removed)
 
 
@@ -216,20 +216,20 @@ class ClientAddress:
     """The caller's address: X-Forwarded-For is believed only from configured proxies."""
 
     def __init__(self, trusted: list[str]) -> None:
-        self.networks = [ipaddress.ip_network(t, strict=False) for t in trusted]
+        self.networks = [ipaddress.ip_network(network, strict=False) for network in trusted]
 
     def _trusted(self, host: str) -> bool:
         try:
             addr = ipaddress.ip_address(host)
         except ValueError:
             return False
-        return any(addr in n for n in self.networks)
+        return any(addr in network for network in self.networks)
 
     def resolve(self, peer: str, forwarded_for: str | None) -> str:
         if not forwarded_for or not self._trusted(peer):
             return peer
         # Right to left: the first hop that is not one of our proxies is the client.
-        hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
         for hop in reversed(hops):
             try:
                 ipaddress.ip_address(hop)

@@ -11,23 +11,20 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import AppState
+from api.schemas.common import ErrorBody, FieldError
+
+__all__ = [
+    "ERROR_RESPONSES",
+    "MAX_ID_LENGTH",
+    "MAX_OFFSET",
+    "ErrorBody",
+    "FieldError",
+    "cached",
+    "dumps",
+]
 
 MAX_OFFSET = 100_000  # deeper pages: narrow the query instead
 MAX_ID_LENGTH = 200
-
-
-class FieldError(BaseModel):
-    field: str
-    message: str | None = None
-
-
-class ErrorBody(BaseModel):
-    """Every error answer, 500 included."""
-
-    error: str
-    message: str
-    request_id: str
-    details: list[FieldError] | None = None
 
 
 def _doc(description: str) -> dict[str, Any]:
@@ -46,11 +43,17 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     429: _doc("Rate limited; see Retry-After"),
     431: _doc("Request headers too large"),
     500: _doc("Unexpected error; quote the request id"),
-    503: _doc("A backing service is unavailable; retry after Retry-After"),
+    503: _doc(
+        "A backing service is unavailable (retry after Retry-After), or the stored analytics "
+        "are in a form this release does not read (rerun the analytics)"
+    ),
 }
 
 
 def dumps(value: Any) -> bytes:
+    """Compact JSON; a model is dumped in its JSON form (as FastAPI would send it)."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
     return json.dumps(value, default=str, separators=(",", ":")).encode()
 
 
@@ -59,6 +62,8 @@ async def cached(
 ) -> Response:
     """A JSON response from the cache, or produced in the threadpool and stored.
 
+    Routes answer through here with a `Response` (and declare `response_model` for the
+    schema) so that a hit is sent as the stored bytes, without decoding or validating.
     Only the validated parameters the route passes make up the key, so unknown query
     parameters cannot multiply cache entries. A hit is sent as stored, never decoded.
     """

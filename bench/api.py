@@ -133,17 +133,23 @@ def seed(settings: Settings, members: int) -> None:
         graph.close()
     r = redis.Redis.from_url(settings.redis_url)
     keys = RedisKeys(settings.redis_key_prefix)
-    summary = {
-        "members": members,
-        "edges": members * 4,
-        "communities": 12,
-        "modularity": 0.41,
-        "activity": [{"month": f"2026-{m:02d}", "active": 100 + m} for m in range(1, 13)],
-        "topology": {"status": "ok", "betti": [1, 3, 0], "entropy": [0.5, 0.2]},
-    }
-    import json
+    from infra.documents import CommunitySummary, SummaryDocument
 
-    r.set(keys.community_summary(), json.dumps(summary))
+    example = CommunitySummary.model_json_schema()["examples"][0]
+    activity = [
+        {"month": f"2026-{m:02d}", "active": 100 + m, "new": m, "returning": 100, "lapsed": 0}
+        for m in range(1, 13)
+    ]
+    summary = SummaryDocument.model_validate(
+        {
+            **example,
+            "members": members,
+            "edges": members * 4,
+            "communities": 12,
+            "activity": activity,
+        }
+    )
+    r.set(keys.community_summary(), summary.model_dump_json())
     r.close()
 
 

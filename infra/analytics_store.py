@@ -11,10 +11,30 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel
+
 from domain.network.coattendance import Attendance, CoAttendanceGraph, WeightConfig
 from domain.network.metrics import MetricsConfig
 from domain.topology.report import TdaConfig
 from infra import graph_schema as gs
+from infra.documents import (
+    COMMUNITIES,
+    DOCUMENT_VERSION,
+    LAYOUT,
+    SNAPSHOT,
+    SUMMARY,
+    CommunitiesDocument,
+    Community,
+    CommunitySummary,
+    Doc,
+    Layout,
+    LayoutDocument,
+    Snapshot,
+    SnapshotDocument,
+    SummaryDocument,
+    build,
+    parse,
+)
 from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
 from infra.settings import Settings
@@ -34,31 +54,33 @@ MEMBER_METRICS = (
 )
 
 
-def weight_config(s: Settings) -> WeightConfig:
+def weight_config(settings: Settings) -> WeightConfig:
     return WeightConfig(
-        s.analytics_checkin_weight, s.analytics_rsvp_weight, s.analytics_monthly_decay
+        settings.analytics_checkin_weight,
+        settings.analytics_rsvp_weight,
+        settings.analytics_monthly_decay,
     )
 
 
-def metrics_config(s: Settings) -> MetricsConfig:
+def metrics_config(settings: Settings) -> MetricsConfig:
     return MetricsConfig(
-        engine=s.analytics_engine,
-        betweenness_exact_max=s.analytics_betweenness_exact_max,
-        betweenness_samples=s.analytics_betweenness_samples,
-        community_resolution=s.analytics_community_resolution,
-        seed=s.analytics_seed,
+        engine=settings.analytics_engine,
+        betweenness_exact_max=settings.analytics_betweenness_exact_max,
+        betweenness_samples=settings.analytics_betweenness_samples,
+        community_resolution=settings.analytics_community_resolution,
+        seed=settings.analytics_seed,
     )
 
 
-def tda_config(s: Settings) -> TdaConfig:
+def tda_config(settings: Settings) -> TdaConfig:
     return TdaConfig(
-        max_dimension=s.tda_max_dimension,
-        max_points=s.tda_max_points,
-        engine=s.tda_engine,
-        timeout_s=s.tda_computation_timeout,
-        memory_bytes=s.tda_memory_limit_mb * 2**20,
-        image_scale=s.tda_image_scale,
-        image_pixels=s.tda_image_pixels,
+        max_dimension=settings.tda_max_dimension,
+        max_points=settings.tda_max_points,
+        engine=settings.tda_engine,
+        timeout_s=settings.tda_computation_timeout,
+        memory_bytes=settings.tda_memory_limit_mb * 2**20,
+        image_scale=settings.tda_image_scale,
+        image_pixels=settings.tda_image_pixels,
     )
 
 
@@ -89,41 +111,48 @@ class AnalyticsStore:
         rows = self.graph.run(gs.MEMBER_ATTENDANCE, end=end)
         return [
             Attendance(
-                r["member_id"],
-                r["event_id"],
-                _native(r["starts_at"]),
-                r["status"] or "",
-                bool(r["checked_in"]),
+                row["member_id"],
+                row["event_id"],
+                _native(row["starts_at"]),
+                row["status"] or "",
+                bool(row["checked_in"]),
             )
-            for r in rows
+            for row in rows
         ]
 
     def member_ids(self) -> list[str]:
-        return [r["member_id"] for r in self.graph.run(gs.ALL_MEMBER_IDS)]
+        return [row["member_id"] for row in self.graph.run(gs.ALL_MEMBER_IDS)]
 
     def write_member_metrics(self, rows: list[dict[str, Any]], stamp: str) -> int:
         """Sets `net_*` properties on each member in batched UNWIND transactions."""
         batch = [
             {
-                "member_id": r["member_id"],
+                "member_id": row["member_id"],
                 "props": {
-                    **{f"{METRIC_PREFIX}{k}": r[k] for k in MEMBER_METRICS},
+                    **{f"{METRIC_PREFIX}{name}": row[name] for name in MEMBER_METRICS},
                     f"{METRIC_PREFIX}computed_at": stamp,
                 },
                 "computed_from": stamp.split("#", 1)[0],
             }
-            for r in rows
+            for row in rows
         ]
         return self.graph.write_batches(gs.SET_MEMBER_METRICS, batch)
 
-    def replace_co_attendance(self, g: CoAttendanceGraph) -> int:
+    def replace_co_attendance(self, graph: CoAttendanceGraph) -> int:
         """Replaces the CO_ATTENDED relationships with the given graph's edges."""
         # CALL … IN TRANSACTIONS needs an auto-commit transaction (session.run).
         with self.graph.driver.session(database=self.graph.database) as session:
             session.run(gs.DELETE_CO_ATTENDED).consume()
         rows = [
-            {"a": g.members[int(s)], "b": g.members[int(d)], "weight": float(w), "events": int(k)}
-            for s, d, w, k in zip(g.src, g.dst, g.weight, g.shared_events, strict=True)
+            {
+                "a": graph.members[int(src)],
+                "b": graph.members[int(dst)],
+                "weight": float(weight),
+                "events": int(shared),
+            }
+            for src, dst, weight, shared in zip(
+                graph.src, graph.dst, graph.weight, graph.shared_events, strict=True
+            )
         ]
         return self.graph.write_batches(gs.CREATE_CO_ATTENDED, rows)
 
@@ -155,9 +184,9 @@ class AnalyticsStore:
             # A correction changed the member since: the figures describe it as it was.
             "metrics_stale": bool(props.get("metrics_stale")),
             "metrics": {
-                k: props.get(f"{METRIC_PREFIX}{k}")
-                for k in MEMBER_METRICS
-                if f"{METRIC_PREFIX}{k}" in props
+                name: props.get(f"{METRIC_PREFIX}{name}")
+                for name in MEMBER_METRICS
+                if f"{METRIC_PREFIX}{name}" in props
             },
         }
 
@@ -169,12 +198,14 @@ class AnalyticsStore:
         )
         return [
             {
-                "member_id": r["member_id"],
-                "display_name": r["display_name"],
-                "metrics_stale": bool(r["props"].get("metrics_stale")),
-                "metrics": {k: r["props"].get(f"{METRIC_PREFIX}{k}") for k in MEMBER_METRICS},
+                "member_id": row["member_id"],
+                "display_name": row["display_name"],
+                "metrics_stale": bool(row["props"].get("metrics_stale")),
+                "metrics": {
+                    name: row["props"].get(f"{METRIC_PREFIX}{name}") for name in MEMBER_METRICS
+                },
             }
-            for r in rows
+            for row in rows
         ]
 
     def connectors(self, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
@@ -183,44 +214,78 @@ class AnalyticsStore:
         return rows, total
 
     # Redis ---------------------------------------------------------------------------
+    # Writers take what the assets computed (dicts or models) and store the validated
+    # document; `*_document` readers return the validated model (or raise DocumentError);
+    # the dict readers return what the document says, for the assets and scripts.
 
     def put_community(
         self,
-        summary: dict[str, Any],
-        communities: list[dict[str, Any]],
-        layout: dict[str, Any],
+        summary: dict[str, Any] | CommunitySummary,
+        communities: list[dict[str, Any]] | list[Community],
+        layout: dict[str, Any] | Layout,
         meta: dict[str, str],
     ) -> None:
-        self.figures.put_json(self.keys.community_summary(), summary)
-        self.figures.put_json(self.keys.communities(), communities)
-        self.figures.put_json(self.keys.graph_layout(), layout)
+        docs = {
+            self.keys.community_summary(): _document(SummaryDocument, SUMMARY, summary),
+            self.keys.communities(): build(
+                CommunitiesDocument,
+                COMMUNITIES,
+                {"items": [_plain(community) for community in communities]},
+            ),
+            self.keys.graph_layout(): _document(LayoutDocument, LAYOUT, layout),
+        }
+        pipe = self.figures.r.pipeline(transaction=True)
+        for key, doc in docs.items():
+            pipe.set(key, doc.model_dump_json())
         for field, value in meta.items():
-            self.figures.r.hset(self.keys.analytics_meta(), field, value)
+            pipe.hset(self.keys.analytics_meta(), field, value)
         # Cached API answers (figures, stale flags) must not outlive the new figures.
-        self.figures.bump_generation()
+        pipe.incr(self.keys.cache_generation())
+        pipe.execute()
+
+    def summary_document(self) -> SummaryDocument | None:
+        return self._read(self.keys.community_summary(), SummaryDocument, SUMMARY)
+
+    def communities_document(self) -> CommunitiesDocument | None:
+        return self._read(self.keys.communities(), CommunitiesDocument, COMMUNITIES)
+
+    def layout_document(self) -> LayoutDocument | None:
+        return self._read(self.keys.graph_layout(), LayoutDocument, LAYOUT)
+
+    def snapshot_document(self, month: str) -> SnapshotDocument | None:
+        return self._read(self.keys.snapshot(month), SnapshotDocument, SNAPSHOT)
+
+    def _read(self, key: str, model: type[Doc], name: str) -> Doc | None:
+        value = self.figures.get_json(key)
+        return None if value is None else parse(model, name, value)
 
     def community_summary(self) -> dict[str, Any] | None:
-        value = self.figures.get_json(self.keys.community_summary())
-        return value if isinstance(value, dict) else None
+        return _content(self.summary_document())
 
     def communities(self) -> list[dict[str, Any]] | None:
-        value = self.figures.get_json(self.keys.communities())
-        return value if isinstance(value, list) else None
+        doc = self.communities_document()
+        return (
+            None if doc is None else [community.model_dump(mode="json") for community in doc.items]
+        )
 
     def layout(self) -> dict[str, Any] | None:
-        value = self.figures.get_json(self.keys.graph_layout())
-        return value if isinstance(value, dict) else None
+        return _content(self.layout_document())
 
-    def put_snapshot(self, month: str, snapshot: dict[str, Any]) -> None:
-        self.figures.put_json(self.keys.snapshot(month), snapshot)
-        self.figures.r.zadd(self.keys.snapshots_index(), {month: month_score(month)})
+    def put_snapshot(self, month: str, snapshot: dict[str, Any] | Snapshot) -> None:
+        doc = _document(SnapshotDocument, SNAPSHOT, snapshot)
+        if doc.month != month:
+            raise ValueError(f"snapshot of {doc.month} stored as {month}")
+        pipe = self.figures.r.pipeline(transaction=True)
+        pipe.set(self.keys.snapshot(month), doc.model_dump_json())
+        pipe.zadd(self.keys.snapshots_index(), {month: month_score(month)})
+        pipe.incr(self.keys.cache_generation())  # cached snapshot answers go with it
+        pipe.execute()
 
     def snapshot(self, month: str) -> dict[str, Any] | None:
-        value = self.figures.get_json(self.keys.snapshot(month))
-        return value if isinstance(value, dict) else None
+        return _content(self.snapshot_document(month))
 
     def snapshot_months(self) -> list[str]:
-        return [str(m) for m in self.figures.r.zrange(self.keys.snapshots_index(), 0, -1)]
+        return [str(month) for month in self.figures.r.zrange(self.keys.snapshots_index(), 0, -1)]
 
     def previous_snapshot(self, month: str) -> dict[str, Any] | None:
         """The latest stored snapshot before `month`."""
@@ -228,3 +293,18 @@ class AnalyticsStore:
             self.keys.snapshots_index(), f"({month_score(month)}", "-inf", start=0, num=1
         )
         return self.snapshot(str(prior[0])) if prior else None
+
+
+def _plain(value: Any) -> Any:
+    return value.model_dump() if isinstance(value, BaseModel) else value
+
+
+def _document(model: type[Doc], name: str, value: Any) -> Doc:
+    """The stored form of a computed value: its model with the current version."""
+    fields = _plain(value)
+    return build(model, name, {**fields, "schema_version": DOCUMENT_VERSION})
+
+
+def _content(doc: BaseModel | None) -> dict[str, Any] | None:
+    """What a document says, as JSON-ready values, without its storage version."""
+    return None if doc is None else doc.model_dump(mode="json", exclude={"schema_version"})

@@ -9,14 +9,18 @@ start-up and refuse a version they do not know (a newer release wrote it) or an 
 
 To change the schema: add the statements to infra/graph_schema.py and a new `Migration`
 at the end of GRAPH_MIGRATIONS whose `up` runs them (renames: copy, then remove, in
-batches) and whose `down` reverses them.
+batches) and whose `down` reverses them. To change a Redis document: change its model in
+infra/documents.py, raise its version, and add a `RedisMigration` that rewrites the stored
+documents (and one whose `down` writes them back).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import redis
 from neo4j import Driver
@@ -59,9 +63,63 @@ def _noop(client: redis.Redis, keys: RedisKeys) -> None:
     return None
 
 
+def _analytics_documents(client: redis.Redis, keys: RedisKeys) -> list[str]:
+    """The keys of the JSON documents modelled in infra/documents.py (summary, layout, snapshots)."""
+    months = [str(month) for month in client.zrange(keys.snapshots_index(), 0, -1)]
+    return [keys.community_summary(), keys.graph_layout(), *(keys.snapshot(m) for m in months)]
+
+
+def _rewrite(client: redis.Redis, key: str, change: Callable[[Any], Any]) -> None:
+    raw = client.get(key)
+    if raw is not None:
+        client.set(key, json.dumps(change(json.loads(str(raw)))))
+
+
+def _stamp(value: Any) -> Any:
+    if isinstance(value, dict) and "schema_version" not in value:
+        return {**value, "schema_version": 1}
+    return value
+
+
+def _unstamp(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != "schema_version"}
+    return value
+
+
+def _wrap_items(value: Any) -> Any:
+    return {"schema_version": 1, "items": value} if isinstance(value, list) else value
+
+
+def _unwrap_items(value: Any) -> Any:
+    return value.get("items", []) if isinstance(value, dict) else value
+
+
+def _versioned_documents_up(client: redis.Redis, keys: RedisKeys) -> None:
+    """Documents written before they carried a version are version 1 as they stand;
+    the communities list becomes an object so it can carry one too."""
+    for key in _analytics_documents(client, keys):
+        _rewrite(client, key, _stamp)
+    _rewrite(client, keys.communities(), _wrap_items)
+    client.incr(keys.cache_generation())  # cached answers were built from the old shape
+
+
+def _versioned_documents_down(client: redis.Redis, keys: RedisKeys) -> None:
+    for key in _analytics_documents(client, keys):
+        _rewrite(client, key, _unstamp)
+    _rewrite(client, keys.communities(), _unwrap_items)
+    client.incr(keys.cache_generation())
+
+
 REDIS_MIGRATIONS: tuple[RedisMigration, ...] = (
     RedisMigration(
         1, "figures, analytics, sync cursors and tombstones as of the first release", _noop, _noop
+    ),
+    RedisMigration(
+        2,
+        "analytics documents carry schema_version; communities stored as {schema_version, items}",
+        _versioned_documents_up,
+        _versioned_documents_down,
     ),
 )
 
@@ -211,19 +269,19 @@ def migrate_redis(
         )
     done: list[str] = []
     if goal >= current:
-        for m in sorted(migrations, key=lambda m: m.version):
-            if current < m.version <= goal:
-                m.up(client, keys)
-                client.set(keys.schema_version(), m.version)
-                done.append(f"up {m.version}: {m.description}")
+        for step in sorted(migrations, key=lambda m: m.version):
+            if current < step.version <= goal:
+                step.up(client, keys)
+                client.set(keys.schema_version(), step.version)
+                done.append(f"up {step.version}: {step.description}")
     else:
-        for m in sorted(migrations, key=lambda m: -m.version):
-            if goal < m.version <= current:
-                if m.down is None:
-                    raise SchemaMismatchError(f"Redis migration {m.version} cannot be undone")
-                m.down(client, keys)
-                client.set(keys.schema_version(), m.version - 1)
-                done.append(f"down {m.version}: {m.description}")
+        for step in sorted(migrations, key=lambda m: -m.version):
+            if goal < step.version <= current:
+                if step.down is None:
+                    raise SchemaMismatchError(f"Redis migration {step.version} cannot be undone")
+                step.down(client, keys)
+                client.set(keys.schema_version(), step.version - 1)
+                done.append(f"down {step.version}: {step.description}")
     return done
 
 

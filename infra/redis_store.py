@@ -41,7 +41,7 @@ class FigureStore:
         pipe = self.r.pipeline(transaction=True)
         pipe.delete(key)
         if counts:
-            pipe.hset(key, mapping={k: str(v) for k, v in counts.items()})
+            pipe.hset(key, mapping={event: str(count) for event, count in counts.items()})
         pipe.incr(self.keys.cache_generation())
         pipe.hset(
             self.keys.figures_meta(),
@@ -59,7 +59,7 @@ class FigureStore:
 
     def event_guest_counts(self) -> dict[str, int]:
         raw: dict[str, str] = self.r.hgetall(self.keys.event_guest_counts())  # type: ignore[assignment]
-        return {k: int(v) for k, v in raw.items()}
+        return {event: int(count) for event, count in raw.items()}
 
     def put_json(self, key: str, value: Any, ttl: int | None = None) -> None:
         self.r.set(key, json.dumps(value, default=str), ex=ttl)

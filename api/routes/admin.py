@@ -6,13 +6,21 @@ import ipaddress
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import AdminDep, AppState, StateDep
 from api.protection import RedisDownError
 from api.responses import MAX_ID_LENGTH, MAX_OFFSET, dumps
 from api.routes.members import ACTION_LOCK
+from api.schemas.admin import (
+    AccessEntry,
+    AccessLog,
+    ErasureResult,
+    IpBlock,
+    IpBlocks,
+    Lifted,
+    PersonExport,
+)
 from infra import erasure
 from infra.analytics_store import AnalyticsStore
 from infra.identity_store import IdentityStore
@@ -22,49 +30,17 @@ from infra.privacy_store import PrivacyStore
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 
-class IpBlock(BaseModel):
-    ip: str
-    expires_in_seconds: int
-
-
-class IpBlocks(BaseModel):
-    items: list[IpBlock]
-    total: int
-
-
-class Lifted(BaseModel):
-    ip: str
-    lifted: bool
-
-
-class AccessEntry(BaseModel):
-    at: str
-    by: str
-    role: str | None = None
-    route: str | None = None
-    request_id: str | None = None
-    member_ids: list[str]
-
-
-class AccessLog(BaseModel):
-    items: list[AccessEntry]
-    limit: int
-    offset: int
-
-
 @router.get("/ip-blocks", response_model=IpBlocks)
-async def list_blocks(
-    state: StateDep,
-    _: AdminDep,
-) -> dict[str, Any]:
+async def list_blocks(state: StateDep, _: AdminDep) -> IpBlocks:
     """Addresses blocked for repeated failed authentication or rate-limit hits."""
     if not state.gate.available:
         raise RedisDownError()
     try:
-        items = await state.limiter.blocks()
+        found = await state.limiter.blocks()
     except Exception as exc:
         raise state.gate.failed(exc) from exc
-    return {"items": items, "total": len(items)}
+    items = [IpBlock.model_validate(block) for block in found]
+    return IpBlocks(items=items, total=len(items))
 
 
 @router.delete("/ip-blocks/{ip}", response_model=Lifted)
@@ -72,7 +48,8 @@ async def lift_block(
     state: StateDep,
     _: AdminDep,
     ip: str = Path(min_length=2, max_length=64),
-) -> dict[str, Any]:
+) -> Lifted:
+    """Lifts a block at once (`lifted` is false when there was none)."""
     try:
         ipaddress.ip_address(ip)
     except ValueError as exc:
@@ -86,7 +63,7 @@ async def lift_block(
         lifted = await state.limiter.lift(ip)
     except Exception as exc:
         raise state.gate.failed(exc) from exc
-    return {"ip": ip, "lifted": lifted}
+    return Lifted(ip=ip, lifted=lifted)
 
 
 @router.get("/contact-access", response_model=AccessLog)
@@ -96,33 +73,13 @@ async def contact_access(
     member_id: str | None = Query(None, min_length=1, max_length=MAX_ID_LENGTH),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
-) -> dict[str, Any]:
+) -> AccessLog:
     """Who read whose contact details, newest first (the values read are never logged)."""
-    items = await run_in_threadpool(
+    found = await run_in_threadpool(
         PrivacyStore(state.graph).contact_access, member_id, offset, limit
     )
-    return {"items": items, "limit": limit, "offset": offset}
-
-
-class ErasureResult(BaseModel):
-    member_id: str
-    identities_erased: int
-    raw_files_rewritten: int
-    normalized_rows_removed: int
-    tombstones: int
-    cached_responses_removed: int
-
-
-class PersonExport(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    member_id: str
-    exported_at: str
-    member: dict[str, Any]
-    provenance: list[dict[str, Any]]
-    identities: list[dict[str, Any]]
-    decisions: list[dict[str, Any]]
-    raw_records: list[dict[str, Any]]
-    quarantined_records: list[dict[str, Any]]
+    items = [AccessEntry.model_validate(entry) for entry in found]
+    return AccessLog(items=items, limit=limit, offset=offset)
 
 
 def _unknown(member_id: str) -> HTTPException:
@@ -140,7 +97,11 @@ async def export_person(
     member_id: str = Path(min_length=1, max_length=MAX_ID_LENGTH),
 ) -> Response:
     """Everything held about one person: identities, attendance, decisions, raw records,
-    quarantined records, each with where it came from (a subject access request)."""
+    quarantined records, each with where it came from (a subject access request).
+
+    Returns a `Response`: the records hold the sources' values as they were (graph dates
+    among them), written as text by `dumps`; the export is checked against PersonExport
+    before it is sent."""
     store = IdentityStore(state.graph)
 
     def run() -> dict[str, Any]:
@@ -155,6 +116,7 @@ async def export_person(
             request.state.request_id,
             [found["member_id"]],
         )
+        PersonExport.model_validate(found)
         return found
 
     return Response(dumps(await run_in_threadpool(run)), media_type="application/json")
@@ -165,22 +127,22 @@ async def erase_person(
     state: StateDep,
     principal: AdminDep,
     member_id: str = Path(min_length=1, max_length=MAX_ID_LENGTH),
-) -> dict[str, Any]:
+) -> ErasureResult:
     """Erases one person everywhere (graph, raw landing, quarantine, normalized store,
     Redis, cached responses) and keeps a keyed-hash tombstone so later imports skip them."""
     store = IdentityStore(state.graph)
-    s = state.settings
+    cfg = state.settings
 
-    def run() -> dict[str, Any]:
+    def run() -> ErasureResult:
         live = store.resolve_member_id(member_id)[0] or member_id
         with ACTION_LOCK, MemberLocks(state.graph).members([live]):
             done = erasure.erase_person(
-                state.graph, s.data_path, s.privacy_key(), live, principal.user_id
+                state.graph, cfg.data_path, cfg.privacy_key(), live, principal.user_id
             )
             if done is None:
                 raise _unknown(member_id)
             removed = _scrub_redis(state, done["member_id"])
-            return {**done, "cached_responses_removed": removed}
+            return ErasureResult(**done, cached_responses_removed=removed)
 
     result = await run_in_threadpool(run)
     await state.cache.bump()
@@ -189,15 +151,31 @@ async def erase_person(
 
 def _scrub_redis(state: AppState, member_id: str) -> int:
     """Cached responses go; analytics documents lose their entries about the member."""
-    r, keys = state.figures.r, state.figures.keys
-    cached = list(r.scan_iter(match=keys.response_cache("*", "*"), count=1000))
+    client, keys = state.figures.r, state.figures.keys
+    cached = list(client.scan_iter(match=keys.response_cache("*", "*"), count=1000))
     if cached:
-        r.delete(*cached)
+        client.delete(*cached)
+    # Scrubbed as plain JSON, whatever their version: an erasure never waits for a migration.
+    months = AnalyticsStore(state.graph, state.figures).snapshot_months()
     docs = [keys.community_summary(), keys.communities(), keys.graph_layout()]
-    docs += [keys.snapshot(m) for m in AnalyticsStore(state.graph, state.figures).snapshot_months()]
+    docs += [keys.snapshot(month) for month in months]
     for key in docs:
         value = state.figures.get_json(key)
         if value is not None:
-            state.figures.put_json(key, erasure.scrub_document(value, member_id))
+            state.figures.put_json(
+                key, _without_edges_of(erasure.scrub_document(value, member_id), member_id)
+            )
     state.figures.bump_generation()
     return len(cached)
+
+
+def _without_edges_of(value: Any, member_id: str) -> Any:
+    """The layout's edges name both ends (`source`, `target`): those of the member go too."""
+    if isinstance(value, dict) and isinstance(value.get("edges"), list):
+        ends = ("source", "target")
+        value["edges"] = [
+            edge
+            for edge in value["edges"]
+            if not (isinstance(edge, dict) and member_id in (edge.get(end) for end in ends))
+        ]
+    return value

@@ -2,36 +2,37 @@
 
 Everything is computed by the pipeline; these routes only read it back from Redis and
 Neo4j through `infra.analytics_store`, so they stay fast and never trigger a computation.
+Every route answers through the response cache (`api.responses.cached`): it returns a
+`Response` so a hit is sent as the stored bytes, and declares `response_model` so OpenAPI
+documents the body, which a miss builds from these models.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
-from pydantic import BaseModel, ConfigDict
 
 from api.deps import AppState, StateDep, ViewerDep
 from api.responses import MAX_ID_LENGTH, MAX_OFFSET, cached
+from api.schemas.analytics import (
+    CommunitiesPage,
+    CommunitySummary,
+    ConnectorsPage,
+    Layout,
+    MemberMetrics,
+    MemberRankingPage,
+    Snapshot,
+    SnapshotRow,
+    SnapshotsPage,
+    SortMetric,
+)
 from infra.analytics_store import MEMBER_METRICS, AnalyticsStore
+from infra.documents import MONTH_PATTERN, SnapshotDocument
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
 
-MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
-SortMetric = Literal[
-    "degree", "weighted_degree", "pagerank", "betweenness", "clustering", "core_number"
-]  # fmt: skip
-
-
-class Document(BaseModel):
-    """A document the pipeline computed; its fields are described in the README."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-class ItemsPage(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    items: list[dict[str, Any]]
+WITHOUT_DIAGRAMS = {"topology": {"diagrams", "image"}}  # the bulk of a stored document
 
 
 def _store(state: AppState) -> AnalyticsStore:
@@ -52,13 +53,16 @@ def _not_computed(what: str) -> HTTPException:
     )
 
 
-def _without_diagrams(topology: dict[str, Any] | None) -> dict[str, Any] | None:
-    if topology is None:
-        return None
-    return {k: v for k, v in topology.items() if k not in ("diagrams", "image")}
+def _content(doc: CommunitySummary | Snapshot, detail: bool) -> dict[str, Any]:
+    """A stored document as served: without its storage version, and without the
+    diagrams and image vector unless asked for."""
+    exclude: dict[str, Any] = {"schema_version": True}
+    if not detail:
+        exclude.update(WITHOUT_DIAGRAMS)
+    return doc.model_dump(mode="json", exclude=exclude)
 
 
-@router.get("/analytics/summary", response_model=Document)
+@router.get("/analytics/summary", response_model=CommunitySummary)
 async def community_summary(
     state: StateDep,
     _: ViewerDep,
@@ -67,17 +71,15 @@ async def community_summary(
     """Community-wide network figures, activity over time, cohorts and the TDA summary."""
 
     def produce() -> dict[str, Any]:
-        summary = _store(state).community_summary()
+        summary = _store(state).summary_document()
         if summary is None:
             raise _not_computed("the community summary")
-        if not topology_detail:
-            summary["topology"] = _without_diagrams(summary.get("topology"))
-        return summary
+        return _content(summary, topology_detail)
 
     return await cached(state, "analytics.summary", {"detail": topology_detail}, produce)
 
 
-@router.get("/analytics/members", response_model=ItemsPage)
+@router.get("/analytics/members", response_model=MemberRankingPage)
 async def top_members(
     state: StateDep,
     _: ViewerDep,
@@ -87,15 +89,17 @@ async def top_members(
 ) -> Response:
     """Members ranked by one metric, highest first."""
 
-    def produce() -> dict[str, Any]:
+    def produce() -> MemberRankingPage:
         items = _store(state).top_members(sort, offset, limit)
-        return {"items": items, "sort": sort, "limit": limit, "offset": offset}
+        return MemberRankingPage.model_validate(
+            {"items": items, "sort": sort, "limit": limit, "offset": offset}
+        )
 
     params = {"sort": sort, "limit": limit, "offset": offset}
     return await cached(state, "analytics.members", params, produce)
 
 
-@router.get("/analytics/members/{member_id}", response_model=Document)
+@router.get("/analytics/members/{member_id}", response_model=MemberMetrics)
 async def member_metrics(
     state: StateDep,
     _: ViewerDep,
@@ -107,13 +111,14 @@ async def member_metrics(
         row = _store(state).member_metrics(member_id)
         if row is None:
             raise _not_found(f"unknown member {member_id!r}")
-        row["metric_names"] = list(MEMBER_METRICS)
-        return row
+        found = MemberMetrics.model_validate({**row, "metric_names": list(MEMBER_METRICS)})
+        # Only the figures the member has: `metrics` stays empty until analytics have run.
+        return found.model_dump(mode="json", exclude_unset=True)
 
     return await cached(state, "analytics.member", {"id": member_id}, produce)
 
 
-@router.get("/analytics/connectors", response_model=ItemsPage)
+@router.get("/analytics/connectors", response_model=ConnectorsPage)
 async def connectors(
     state: StateDep,
     _: ViewerDep,
@@ -122,30 +127,50 @@ async def connectors(
 ) -> Response:
     """Members whose absence would split a group (articulation points or bridge ends)."""
 
-    def produce() -> dict[str, Any]:
+    def produce() -> ConnectorsPage:
         items, total = _store(state).connectors(offset, limit)
-        return {"items": items, "total": total, "limit": limit, "offset": offset}
+        return ConnectorsPage.model_validate(
+            {"items": items, "total": total, "limit": limit, "offset": offset}
+        )
 
     return await cached(state, "analytics.connectors", {"limit": limit, "offset": offset}, produce)
 
 
-@router.get("/analytics/communities", response_model=ItemsPage)
-async def communities(
-    state: StateDep,
-    _: ViewerDep,
-) -> Response:
-    def produce() -> dict[str, Any]:
+@router.get("/analytics/communities", response_model=CommunitiesPage)
+async def communities(state: StateDep, _: ViewerDep) -> Response:
+    """The communities of the current member graph, largest first, with the modularity."""
+
+    def produce() -> CommunitiesPage:
         store = _store(state)
-        items = store.communities()
-        if items is None:
+        found = store.communities_document()
+        if found is None:
             raise _not_computed("communities")
-        summary = store.community_summary() or {}
-        return {"items": items, "modularity": summary.get("modularity"), "total": len(items)}
+        summary = store.summary_document()
+        return CommunitiesPage(
+            items=found.items,
+            modularity=None if summary is None else summary.modularity,
+            total=len(found.items),
+        )
 
     return await cached(state, "analytics.communities", {}, produce)
 
 
-@router.get("/analytics/snapshots", response_model=ItemsPage)
+def _snapshot_row(snap: SnapshotDocument) -> SnapshotRow:
+    change = snap.structural_change
+    return SnapshotRow(
+        month=snap.month,
+        members=snap.network.members,
+        edges=snap.network.edges,
+        communities=snap.network.communities,
+        modularity=snap.network.modularity,
+        activity=snap.activity,
+        tda_status=snap.topology.status,
+        structural_change=None if change is None else change.score,
+        compared_with=snap.compared_with,
+    )
+
+
+@router.get("/analytics/snapshots", response_model=SnapshotsPage)
 async def snapshots(
     state: StateDep,
     _: ViewerDep,
@@ -157,35 +182,17 @@ async def snapshots(
     Paged: only the requested months are loaded.
     """
 
-    def load() -> dict[str, Any]:
+    def load() -> SnapshotsPage:
         store = _store(state)
         months = store.snapshot_months()
-        out = []
-        for month in months[offset : offset + limit]:
-            snap = store.snapshot(month)
-            if snap is None:
-                continue
-            change = snap.get("structural_change")
-            topo = snap.get("topology") or {}
-            out.append(
-                {
-                    "month": month,
-                    "members": snap["network"]["members"],
-                    "edges": snap["network"]["edges"],
-                    "communities": snap["network"]["communities"],
-                    "modularity": snap["network"]["modularity"],
-                    "activity": snap.get("activity"),
-                    "tda_status": topo.get("status"),
-                    "structural_change": None if change is None else change["score"],
-                    "compared_with": snap.get("compared_with"),
-                }
-            )
-        return {"items": out, "total": len(months), "limit": limit, "offset": offset}
+        found = (store.snapshot_document(month) for month in months[offset : offset + limit])
+        rows = [_snapshot_row(snap) for snap in found if snap is not None]
+        return SnapshotsPage(items=rows, total=len(months), limit=limit, offset=offset)
 
     return await cached(state, "analytics.snapshots", {"limit": limit, "offset": offset}, load)
 
 
-@router.get("/analytics/snapshots/{month}", response_model=Document)
+@router.get("/analytics/snapshots/{month}", response_model=Snapshot)
 async def snapshot(
     state: StateDep,
     _: ViewerDep,
@@ -195,29 +202,24 @@ async def snapshot(
     """One month: network figures, activity, TDA summaries with a reading, structural change."""
 
     def produce() -> dict[str, Any]:
-        snap = _store(state).snapshot(month)
+        snap = _store(state).snapshot_document(month)
         if snap is None:
             raise _not_found(f"no snapshot for {month}")
-        if not diagrams:
-            snap["topology"] = _without_diagrams(snap.get("topology"))
-        return snap
+        return _content(snap, diagrams)
 
     return await cached(
         state, "analytics.snapshot", {"month": month, "diagrams": diagrams}, produce
     )
 
 
-@router.get("/analytics/layout", response_model=Document)
-async def layout(
-    state: StateDep,
-    _: ViewerDep,
-) -> Response:
+@router.get("/analytics/layout", response_model=Layout)
+async def layout(state: StateDep, _: ViewerDep) -> Response:
     """Node positions in [0, 1]², community colours and sizes by PageRank, for drawing."""
 
     def produce() -> dict[str, Any]:
-        value = _store(state).layout()
-        if value is None:
+        found = _store(state).layout_document()
+        if found is None:
             raise _not_computed("the graph layout")
-        return value
+        return found.model_dump(mode="json", exclude={"schema_version"})
 
     return await cached(state, "analytics.layout", {}, produce)

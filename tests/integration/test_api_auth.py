@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.auth import Principal, roles_from_claims
 from fakes.clerk import FakeClerk
+from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
 from infra.settings import Settings
 from tests.auth_helpers import auth_headers, dev_settings
@@ -196,14 +197,38 @@ def test_policy_grants_roles_only_as_configured(
     services: Settings, figures: FigureStore, clerk: FakeClerk
 ) -> None:
     with clerk_client(services, clerk) as c:
+        verifier = c.app.state.platform.verifier  # type: ignore[attr-defined]
+
+        def mapped(token: str) -> Principal:
+            """The principal the app's own verifier makes of a token."""
+            principal: Principal = c.portal.call(verifier.verify, token)  # type: ignore[union-attr]
+            return principal
+
         member = clerk.session_token(claims={"org_id": ORG, "org_role": "org:member"})
-        assert c.get("/v1/events", headers=bearer(member)).status_code == 200
-        assert c.get("/v1/merge-suggestions", headers=bearer(member)).status_code == 403
+        assert mapped(member) == Principal("user_2abc", frozenset({"viewer"}))
+        events = c.get("/v1/events", headers=bearer(member))
+        assert events.status_code == 200
+        assert set(events.json()) == {"items", "total", "limit", "offset"}
+        refused = c.get("/v1/merge-suggestions", headers=bearer(member))
+        assert refused.status_code == 403
+        assert refused.json()["error"] == "forbidden"
+        assert refused.json()["message"] == "requires the organizer role"
         admin = clerk.session_token(claims={"o": {"id": ORG, "rol": "admin"}})
-        assert c.get("/v1/admin/contact-access", headers=bearer(admin)).status_code == 200
+        assert mapped(admin).roles == {"admin"} and mapped(admin).role == "admin"
+        access = c.get("/v1/admin/contact-access", headers=bearer(admin))
+        assert access.status_code == 200
+        assert access.json() == {"items": [], "limit": 100, "offset": 0}
         organizer = clerk.session_token(claims={"role": "organizer"})
-        assert c.get("/v1/merge-suggestions", headers=bearer(organizer)).status_code == 200
-        assert c.get("/v1/admin/ip-blocks", headers=bearer(organizer)).status_code == 403
+        assert mapped(organizer).roles == {"organizer"}
+        queue = c.get("/v1/merge-suggestions", headers=bearer(organizer))
+        assert queue.status_code == 200 and queue.json()["items"] == []
+        blocked = c.get("/v1/admin/ip-blocks", headers=bearer(organizer))
+        assert blocked.status_code == 403
+        assert blocked.json()["message"] == "requires the admin role"
+        # A token whose claims map to no role is refused, whatever else it holds.
+        nothing = clerk.session_token(claims={"org_id": "org_evil", "org_role": "org:admin"})
+        assert mapped(nothing).roles == frozenset()
+        assert c.get("/v1/events", headers=bearer(nothing)).status_code == 403
     # A default role is a setting, off unless given.
     with clerk_client(services, clerk, auth_default_role="viewer") as c:
         assert c.get("/v1/events", headers=bearer(clerk.session_token())).status_code == 200
@@ -373,17 +398,48 @@ def test_repeat_offenders_are_blocked_and_admins_lift_blocks(
         assert not figures.r.exists(figures.keys.ip_block("198.51.100.99"))
 
 
-def test_responses_are_cached_until_data_changes(services: Settings, figures: FigureStore) -> None:
+def _add_events(graph: GraphStore, *ids: str) -> None:
+    events = [
+        {"id": i, "name": f"Meetup {i}", "at": f"2026-0{n + 1}-10T18:00:00Z"}
+        for n, i in enumerate(ids)
+    ]
+    graph.run(
+        "UNWIND $events AS e CREATE (:Event {event_id: e.id, source: 'luma', name: e.name, "
+        "starts_at: datetime(e.at), timezone: 'Europe/Berlin', city: 'Berlin'})",
+        events=events,
+    )
+
+
+def test_responses_are_cached_until_data_changes(
+    services: Settings, figures: FigureStore, graph: GraphStore
+) -> None:
+    _add_events(graph, "luma:e1", "luma:e2")
     cfg = dev_settings(services)
-    with TestClient(create_app(cfg)) as c:
+    uncached = dev_settings(services, cache_ttl_seconds=0)
+    with TestClient(create_app(cfg)) as c, TestClient(create_app(uncached)) as fresh:
         c.headers.update(auth_headers(cfg))
-        assert c.get("/v1/events").headers["x-cache"] == "miss"
-        assert c.get("/v1/events").headers["x-cache"] == "hit"
+        fresh.headers.update(auth_headers(uncached))
+        miss = c.get("/v1/events")
+        assert miss.headers["x-cache"] == "miss"
+        hit = c.get("/v1/events")
+        assert hit.headers["x-cache"] == "hit"
+        # The cached body is, byte for byte, the body computed afresh.
+        assert hit.content == miss.content == fresh.get("/v1/events").content
+        assert [i["event_id"] for i in hit.json()["items"]] == ["luma:e2", "luma:e1"]
+        assert hit.json()["total"] == 2 and hit.json()["items"][0]["name"] == "Meetup luma:e2"
         assert c.get("/v1/events", params={"limit": 5}).headers["x-cache"] == "miss"
         # Unknown parameters are not part of the key: no new entries per junk parameter.
         before = len(figures.r.keys(figures.keys.response_cache("*", "*")))
         for i in range(20):
-            assert c.get("/v1/events", params={f"junk{i}": "x"}).headers["x-cache"] == "hit"
+            junk = c.get("/v1/events", params={f"junk{i}": "x"})
+            assert junk.headers["x-cache"] == "hit" and junk.content == miss.content
         assert len(figures.r.keys(figures.keys.response_cache("*", "*"))) == before
+        # New data: the old body is served until the generation moves, then a fresh one.
+        _add_events(graph, "luma:e0", "luma:e3", "luma:e9")
+        stale = c.get("/v1/events")
+        assert stale.headers["x-cache"] == "hit" and stale.content == miss.content
         figures.bump_generation()
-        assert c.get("/v1/events").headers["x-cache"] == "miss"
+        changed = c.get("/v1/events")
+        assert changed.headers["x-cache"] == "miss"
+        assert changed.content == fresh.get("/v1/events").content != miss.content
+        assert changed.json()["total"] == 5

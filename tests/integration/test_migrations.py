@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from infra.migrations import (
     GRAPH_MIGRATIONS,
+    REDIS_MIGRATIONS,
     Migration,
     SchemaMismatchError,
     check_graph,
@@ -80,7 +81,8 @@ def test_migrate_roll_back_and_refuse_unknown_versions(
     graph.ensure_schema()
 
     # Redis documents: versioned the same way.
-    assert migrate_redis(figures.r, figures.keys) and redis_version(figures.r, figures.keys) == 1
+    assert migrate_redis(figures.r, figures.keys)
+    assert redis_version(figures.r, figures.keys) == latest(REDIS_MIGRATIONS)
     figures.r.set(figures.keys.schema_version(), 99)
     with pytest.raises(SchemaMismatchError), TestClient(create_app(dev_settings(services))):
         pass
