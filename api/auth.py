@@ -162,7 +162,6 @@ class JwksCache:
         self.keys: dict[str, Any] = {}
         self.fetched_at = -math.inf
         self.attempted_at = -math.inf
-        self.fetches = 0
         self._lock = asyncio.Lock()
         self._client: httpx.AsyncClient | None = None
 
@@ -181,7 +180,6 @@ class JwksCache:
 
     async def _fetch(self) -> None:
         self.attempted_at = time.monotonic()
-        self.fetches += 1
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.timeout)
         try:

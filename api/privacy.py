@@ -79,6 +79,3 @@ def mask_member_detail(detail: dict[str, Any]) -> dict[str, Any]:
     ]
     return out
 
-
-def has_contact_values(record: dict[str, Any]) -> bool:
-    return any(is_contact_field(name) and value for name, value in record.items())

@@ -96,7 +96,6 @@ class RedisGate:
         self.keys = RedisKeys(settings.redis_key_prefix)
         self.retry_seconds = settings.redis_retry_seconds
         self.down_until = 0.0
-        self.last_error: str | None = None
         self.generation_dirty = False  # a data change happened while Redis was down
         self._gcra = self.client.register_script(GCRA)
         self._abuse = self.client.register_script(RECORD_ABUSE)
@@ -109,7 +108,6 @@ class RedisGate:
         if self.available:
             log.warning("redis unavailable; degrading", error=type(exc).__name__)
         self.down_until = time.monotonic() + self.retry_seconds
-        self.last_error = type(exc).__name__
         return RedisDownError()
 
     async def call(self, coro_fn: Any, *args: Any, **kwargs: Any) -> Any:
