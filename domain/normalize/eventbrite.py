@@ -31,6 +31,7 @@ from domain.model import Role, Source, Status
 from domain.normalize.batch import NormalizedBatch
 from domain.normalize.common import (
     RECORD_INDEX,
+    FinishConfig,
     classify_label,
     col_or_null,
     detect_answer_columns,
@@ -222,12 +223,14 @@ def normalize_eventbrite_attendees(
     used_events = list(seen_events.values()) or list(event_rows.values())
     batch = finish(
         staging,
-        source=Source.EVENTBRITE.value,
-        origin=origin,
-        events=used_events,
-        id_label="attendee id",
-        status_label="attendee status",
-        input_records=len(attendees),
+        FinishConfig(
+            source=Source.EVENTBRITE.value,
+            origin=origin,
+            events=used_events,
+            id_label="attendee id",
+            status_label="attendee status",
+            input_records=len(attendees),
+        ),
     )
     return link_orders(batch, staging)
 
@@ -414,14 +417,16 @@ def normalize_eventbrite_csv(
     )
     batch = finish(
         staging,
-        source=Source.EVENTBRITE.value,
-        origin=origin,
-        events=list(event_rows.values()),
-        raw_frame=frame,
-        raw_cols=columns,
-        id_label="Attendee #",
-        status_map=EVENTBRITE_STATUS,
-        status_label="Attendee Status",
-        default_status=Status.GOING.value,
+        FinishConfig(
+            source=Source.EVENTBRITE.value,
+            origin=origin,
+            events=list(event_rows.values()),
+            raw_frame=frame,
+            raw_cols=columns,
+            id_label="Attendee #",
+            status_map=EVENTBRITE_STATUS,
+            status_label="Attendee Status",
+            default_status=Status.GOING.value,
+        ),
     )
     return link_orders(batch, staging)

@@ -23,6 +23,7 @@ from domain.model import Source, Status
 from domain.normalize.batch import NormalizedBatch
 from domain.normalize.common import (
     RECORD_INDEX,
+    FinishConfig,
     classify_label,
     col_or_null,
     detect_answer_columns,
@@ -141,15 +142,17 @@ def normalize_luma_csv(frame: pl.DataFrame, event: dict[str, Any], origin: str) 
     )
     return finish(
         staging,
-        source=Source.LUMA.value,
-        origin=origin,
-        events=[event_row],
-        raw_frame=frame,
-        raw_cols=columns,
-        id_label="guest id",
-        status_map=LUMA_STATUS,
-        status_label="approval_status",
-        tz=event_row["timezone"],
+        FinishConfig(
+            source=Source.LUMA.value,
+            origin=origin,
+            events=[event_row],
+            raw_frame=frame,
+            raw_cols=columns,
+            id_label="guest id",
+            status_map=LUMA_STATUS,
+            status_label="approval_status",
+            tz=event_row["timezone"],
+        ),
     )
 
 
@@ -258,13 +261,15 @@ def normalize_luma_guests(
         staging = staging.with_columns(pl.lit(event_row["event_id"]).alias("_event_id"))
     return finish(
         staging,
-        source=Source.LUMA.value,
-        origin=origin,
-        events=[event_row],
-        id_label="guest id",
-        status_label="approval_status",
-        tz=event_row["timezone"],
-        input_records=len(entries),
+        FinishConfig(
+            source=Source.LUMA.value,
+            origin=origin,
+            events=[event_row],
+            id_label="guest id",
+            status_label="approval_status",
+            tz=event_row["timezone"],
+            input_records=len(entries),
+        ),
     )
 
 
