@@ -311,6 +311,9 @@ def _iso(text: pl.Series, zones: pl.Series, head_format: str) -> pl.Series | Non
     """ISO-like times: a fast fixed-width parse of the first 19 characters plus a
     per-distinct-value reading of the rest (fraction, offset). None if the rest varies
     too much to map cheaply."""
+    if not bool((text.str.len_bytes() > 19).any()):
+        # Nothing after the seconds (the usual export): one parse, zone-less.
+        return _localize(text.str.to_datetime(head_format, strict=False, cache=False), zones)
     suffix = text.str.slice(19)
     distinct = suffix.unique()
     if distinct.len() > 5000:
@@ -367,37 +370,69 @@ def _other(text: pl.Series, zones: pl.Series, kind: str, fmt: str) -> pl.Series:
     return _localize(parsed, zones)
 
 
+def _is_blank(text: pl.Series) -> pl.Series:
+    return pl.select(
+        (pl.lit(text).str.len_bytes() <= _LONGEST_BLANK) & pl.lit(text).str.contains(BLANK_RE)
+    ).to_series()
+
+
+def _sample(text: pl.Series, size: int = 200) -> pl.Series:
+    """The first `size` given (not null, not blank) values."""
+    given = text.drop_nulls()
+    head = given.head(size * 4)
+    head = head.filter(~_is_blank(head))
+    if head.len() < size and given.len() > size * 4:
+        head = given.filter(~_is_blank(given))
+    return head.head(size)
+
+
+def _ranked_formats(sample: pl.Series) -> list[tuple[str, str]]:
+    """Candidate formats that read some of `sample`, most hits first."""
+    candidates: list[tuple[str, str]] = [("iso", f) for f in _ISO_HEADS] + list(_OTHER_FORMATS)
+    utc = pl.Series([TZ_UTC] * len(sample), dtype=pl.String)
+
+    def hits(kind: str, fmt: str) -> int:
+        if kind == "iso":
+            heads = sample.str.slice(0, 19).str.to_datetime(fmt, strict=False)
+            return int(heads.is_not_null().sum())
+        return int(_other(sample, utc, kind, fmt).is_not_null().sum())
+
+    ranked = sorted(
+        ((hits(kind, fmt), i, kind, fmt) for i, (kind, fmt) in enumerate(candidates)),
+        key=lambda r: (-r[0], r[1]),
+    )
+    return [(kind, fmt) for count, _, kind, fmt in ranked if count > 0]
+
+
+TZ_UTC = "UTC"
+
+
+def _parse_rest(text: pl.Series, zones: pl.Series) -> pl.Series:
+    """Values no format read, through `fields.parse_timestamp` once per (value, zone)."""
+    pairs = pl.DataFrame({"t": text, "z": zones})
+    fixed: dict[tuple[str, str], Any] = {}
+    for value, zone in pairs.unique().iter_rows():
+        try:
+            fixed[(value, zone)] = parse_timestamp(value, zone)
+        except (InvalidValueError, ValueError, OverflowError):
+            fixed[(value, zone)] = None
+    return pl.Series([fixed[(v, z)] for v, z in pairs.iter_rows()], dtype=UTC_DATETIME)
+
+
 def parse_time_series(raw: pl.Series, zones: pl.Series) -> tuple[pl.Series, pl.Series]:
     """Text timestamps -> (UTC datetimes, present): null where absent or unparseable;
     `present` marks values that were given (so present & null = unparseable).
 
     Zone-less values take their row's zone. Each candidate format that parses some of a
     sample runs only on the rows still unparsed, so a clean column costs one fast parse;
-    what remains goes once per distinct (value, zone) through `fields.parse_timestamp`."""
+    what remains goes once per distinct (value, zone) through `fields.parse_timestamp`.
+    Blank answers never parse, so whether a value is blank is only asked of the values
+    that did not."""
     text = raw.cast(pl.String)
-    present = pl.select(
-        pl.lit(text).is_not_null()
-        & ~((pl.lit(text).str.len_bytes() <= _LONGEST_BLANK) & pl.lit(text).str.contains(BLANK_RE))
-    ).to_series()
-    text = pl.select(pl.when(pl.lit(present)).then(pl.lit(text))).to_series()
     result = pl.Series(text.name, dtype=UTC_DATETIME).extend_constant(None, len(text))
     remaining = text.is_not_null()
-    sample = text.drop_nulls().head(200)
-    candidates: list[tuple[str, str]] = [("iso", f) for f in _ISO_HEADS] + list(_OTHER_FORMATS)
-
-    def hits(kind: str, fmt: str) -> int:
-        if kind == "iso":
-            return int(
-                sample.str.slice(0, 19).str.to_datetime(fmt, strict=False).is_not_null().sum()
-            )
-        return int(_other(sample, pl.Series(["UTC"] * len(sample)), kind, fmt).is_not_null().sum())
-
-    ranked = sorted(
-        ((hits(kind, fmt), i, kind, fmt) for i, (kind, fmt) in enumerate(candidates)),
-        key=lambda r: (-r[0], r[1]),
-    )
-    for count, _, kind, fmt in ranked:
-        if count == 0 or not remaining.any():
+    for kind, fmt in _ranked_formats(_sample(text)):
+        if not remaining.any():
             break
         everything = bool(remaining.all())
         idx = None if everything else remaining.arg_true()
@@ -415,16 +450,14 @@ def parse_time_series(raw: pl.Series, zones: pl.Series) -> tuple[pl.Series, pl.S
             if ok.any():
                 result = result.scatter(idx.filter(ok), parsed.filter(ok))
         remaining = remaining & result.is_null()
+    present = text.is_not_null()
     if remaining.any():
         idx = remaining.arg_true()
-        left = pl.DataFrame({"t": text.gather(idx), "z": zones.gather(idx)})
-        fixed: dict[tuple[str, str], Any] = {}
-        for value, zone in left.unique().iter_rows():
-            try:
-                fixed[(value, zone)] = parse_timestamp(value, zone)
-            except (InvalidValueError, ValueError, OverflowError):
-                fixed[(value, zone)] = None
-        values = pl.Series([fixed[(v, z)] for v, z in left.iter_rows()], dtype=UTC_DATETIME)
+        left = text.gather(idx)
+        blank = _is_blank(left)
+        present = present.scatter(idx.filter(blank), False)
+        idx, left = idx.filter(~blank), left.filter(~blank)
+        values = _parse_rest(left, zones.gather(idx))
         ok = values.is_not_null()
         if ok.any():
             result = result.scatter(idx.filter(ok), values.filter(ok))

@@ -376,7 +376,7 @@ def _issue_rows(
         hit = mask.fill_null(False) & kept
         if not hit.any():
             continue
-        rows = df.filter(hit)
+        rows = df.select("_idx", "_id", raw_col).filter(hit)
         parts.append(
             rows.select(
                 pl.lit(source).alias("source"),

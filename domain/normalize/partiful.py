@@ -42,6 +42,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -332,12 +333,12 @@ class _NameTable:
     derived from it, worked out once per name: names repeat far more than rows do.
 
     `names` holds `clean`, `key` (dense number of the normalized name, null when blank,
-    so rows group by integers), `given` and `surname`; `prefix[key]` is the id up to the
-    occurrence number; `hashes` are polars' hashes of the raw names (they only group
-    within one call; ids use the stable BLAKE2b digest)."""
+    so rows group by integers), `given` and `surname`; `keys` are the normalized names
+    by number; `hashes` are polars' hashes of the raw names (they only group within one
+    call; ids use the stable BLAKE2b digest)."""
 
     names: pl.DataFrame
-    prefix: pl.Series
+    keys: pl.Series
     hashes: pl.Series
 
     def positions(self, values: pl.Series, hashes: pl.Series) -> pl.Series:
@@ -357,11 +358,13 @@ def _distinct_names(
     new_host = (
         host.is_not_null() & host_hash.is_first_distinct() & ~host_hash.is_in(known.implode())
     )
-    raw = pl.concat([full.filter(first_full), host.filter(new_host)])
-    return raw, pl.concat([known, host_hash.filter(new_host)]), full_hash, host_hash
+    # One chunk each: rows gather from these by position (far slower across chunks).
+    raw = pl.concat([full.filter(first_full), host.filter(new_host)], rechunk=True)
+    hashes = pl.concat([known, host_hash.filter(new_host)], rechunk=True)
+    return raw, hashes, full_hash, host_hash
 
 
-def _name_table(raw: pl.Series, hashes: pl.Series, event_sid: str) -> _NameTable:
+def _name_table(raw: pl.Series, hashes: pl.Series) -> _NameTable:
     cleaned = pl.select(clean(pl.lit(raw))).to_series()
     keys = normalized_names(cleaned)
     keys = pl.select(pl.when(pl.lit(keys) != "").then(pl.lit(keys))).to_series()
@@ -375,9 +378,13 @@ def _name_table(raw: pl.Series, hashes: pl.Series, event_sid: str) -> _NameTable
             "given": given,
             "surname": surname,
         }
-    )
-    prefix = [f"{event_sid}:{name_hash(k)}-" for k in distinct_keys.to_list()]
-    return _NameTable(names=names, prefix=pl.Series(prefix, dtype=pl.String), hashes=hashes)
+    ).rechunk()
+    return _NameTable(names=names, keys=distinct_keys, hashes=hashes)
+
+
+def _id_prefixes(keys: pl.Series, event_sid: str) -> pl.Series:
+    """`<event id>:<digest>-` per normalized name (the id without its occurrence)."""
+    return pl.Series([f"{event_sid}:{name_hash(k)}-" for k in keys.to_list()], dtype=pl.String)
 
 
 def _role(is_plus_one: pl.Series, statuses: pl.Series) -> pl.Expr:
@@ -394,30 +401,40 @@ def _role(is_plus_one: pl.Series, statuses: pl.Series) -> pl.Expr:
     )
 
 
-def _with_ids_and_links(rows: pl.DataFrame, event_row: dict[str, Any]) -> pl.DataFrame:
-    """Cleaned names and their first/last split, role, stable ids (normalized name +
-    occurrence number) and plus-one -> host links."""
-    raw, hashes, full_hash, host_hash = _distinct_names(rows["_full"], rows["_host_name"])
-    table = _name_table(raw, hashes, event_row["source_event_id"])
+def _with_names(
+    rows: pl.DataFrame, table: _NameTable, full_hash: pl.Series, host_hash: pl.Series
+) -> pl.DataFrame:
+    """Cleaned name, first/last split, role, name key, host name key and the row's
+    occurrence number among rows of its key (1, 2, … in file order)."""
     names = table.names
     at = table.positions(rows["_full"], full_hash)
     host_at = table.positions(rows["_host_name"], host_hash)
     is_plus_one = names["clean"].is_not_null().gather(host_at).fill_null(False)
-    rows = rows.with_columns(
+    return rows.with_columns(
         names["clean"].gather(at).alias("_full"),
         names["given"].gather(at).alias("_first"),
         names["surname"].gather(at).alias("_last"),
         names["key"].gather(at).alias("_key"),
         names["key"].gather(host_at).alias("_host_key"),
         _role(is_plus_one, rows["_raw_status"]).alias("_role"),
-        pl.lit(event_row["event_id"]).alias("_event_id"),
     ).with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).over("_key").alias("_occ"))
-    record_id = pl.concat_str(
-        pl.lit(table.prefix).gather(pl.col("_key")), pl.col("_occ").cast(pl.String)
-    )
+
+
+def _with_ids_and_links(rows: pl.DataFrame, event_row: dict[str, Any]) -> pl.DataFrame:
+    """Names, role, stable ids (normalized name + occurrence number) and plus-one ->
+    host links (see module docstring)."""
+    raw, hashes, full_hash, host_hash = _distinct_names(rows["_full"], rows["_host_name"])
+    table = _name_table(raw, hashes)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The digests are Python work; polars does the row work meanwhile (no GIL).
+        digests = pool.submit(_id_prefixes, table.keys, event_row["source_event_id"])
+        rows = _with_names(rows, table, full_hash, host_hash)
+        prefix = digests.result()
+    record_id = pl.concat_str(pl.lit(prefix).gather(pl.col("_key")), pl.col("_occ").cast(pl.String))
     return rows.with_columns(
+        pl.lit(event_row["event_id"]).alias("_event_id"),
         pl.when(pl.col("_key").is_not_null()).then(record_id).alias("_id"),
-        _host_links(rows, table.prefix).alias("_plus_one_of"),
+        _host_links(rows, prefix).alias("_plus_one_of"),
     )
 
 
