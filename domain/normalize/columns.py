@@ -33,12 +33,35 @@ def clean(col: str | pl.Expr) -> pl.Expr:
     return pl.when(blank).then(None).otherwise(text)
 
 
+_BLANK_LENGTHS = [0, 1, 2, 3, 4, 18, 19]
+"""Byte lengths a `BLANK_RE` match can have ("", "-", "na", "n/a", "none", "no answer
+provided" with or without the stop, one "s" possibly as the 2-byte long s that
+case-insensitive matching accepts, capped at `_LONGEST_BLANK` like `clean`)."""
+
+
+def _maybe_blank(text: pl.Expr) -> pl.Expr:
+    return text.str.len_bytes().is_in(_BLANK_LENGTHS)
+
+
+def blank_mask(text: pl.Series) -> pl.Series:
+    """Which values `clean` would blank (for trimmed text); the pattern runs only on
+    values of a length a blank answer can have, so long columns of ids, names or emails
+    cost one length check."""
+    maybe = pl.select(_maybe_blank(pl.lit(text))).to_series().fill_null(False)
+    out = pl.Series(text.name, dtype=pl.Boolean).extend_constant(False, len(text))
+    rows = maybe.arg_true()
+    if rows.len() == 0:
+        return out
+    return out.scatter(rows, text.gather(rows).str.contains(BLANK_RE))
+
+
 def clean_frame(frame: pl.DataFrame, cols: list[str]) -> list[pl.Expr]:
-    """`clean` for several columns of `frame` as expressions evaluated together (polars
-    runs them in parallel), stripping or blanking a column only when some value needs it.
+    """`clean` for several columns of `frame`, touching a column only when some value
+    needs it.
 
     Whether a column needs it is probed on its distinct values when a sample shows the
-    column repeats a lot (statuses, companies, first names), else on every value."""
+    column repeats a lot (statuses, companies, first names), which then also get their
+    cleaned values by distinct value; other columns are probed and cleaned row by row."""
     if not cols or frame.height == 0:
         return []
     repetitive = _repetitive(frame, cols)
@@ -47,13 +70,13 @@ def clean_frame(frame: pl.DataFrame, cols: list[str]) -> list[pl.Expr]:
         if repetitive
         else ()
     )
-    sources = {
-        c: pl.DataFrame({c: values}, schema={c: pl.String})
+    distinct = {
+        c: pl.Series(c, values, dtype=pl.String)
         for c, values in zip(repetitive, lists, strict=True)
     }
     flags: dict[str, bool] = {}
-    for source, names in [(frame, [c for c in cols if c not in sources])] + [
-        (sources[c], [c]) for c in repetitive
+    for source, names in [(frame, [c for c in cols if c not in distinct])] + [
+        (distinct[c].to_frame(), [c]) for c in repetitive
     ]:
         if names:
             flags.update(source.select(_probes(names)).row(0, named=True))
@@ -62,14 +85,29 @@ def clean_frame(frame: pl.DataFrame, cols: list[str]) -> list[pl.Expr]:
         edge, blank = flags[f"{c}\x00edge"], flags[f"{c}\x00blank"]
         if not edge and not blank:
             continue
-        text = pl.col(c).cast(pl.String)
+        if c in distinct:
+            out.append(_cleaned_by_distinct(c, distinct[c]))
+            continue
+        text = frame[c].cast(pl.String)
         if edge:
             text = text.str.strip_chars()
-        if blank:
-            is_blank = (text.str.len_bytes() <= _LONGEST_BLANK) & text.str.contains(BLANK_RE)
-            text = pl.when(is_blank).then(None).otherwise(text)
-        out.append(text.alias(c))
+        out.append(pl.when(pl.lit(blank_mask(text))).then(None).otherwise(pl.lit(text)).alias(c))
     return out
+
+
+def _cleaned_by_distinct(col: str, values: pl.Series) -> pl.Expr:
+    """Column `col` cleaned through its distinct `values`: blank ones become null by a
+    set lookup, untrimmed ones are replaced by their trimmed text."""
+    cleaned = pl.select(clean(pl.lit(values))).to_series()
+    changed = values.ne_missing(cleaned)
+    blanked = values.filter(changed & cleaned.is_null())
+    trimmed = changed & cleaned.is_not_null()
+    text = pl.col(col).cast(pl.String)
+    if trimmed.any():
+        text = text.replace(values.filter(trimmed), cleaned.filter(trimmed))
+    if blanked.len():
+        text = pl.when(pl.col(col).is_in(blanked.implode())).then(None).otherwise(text)
+    return text.alias(col)
 
 
 def _repetitive(frame: pl.DataFrame, cols: list[str], sample: int = 2000) -> list[str]:
@@ -90,9 +128,7 @@ def _probes(cols: list[str]) -> list[pl.Expr]:
             .alias(f"{c}\x00edge")
         )
         probes.append(
-            ((text.str.len_bytes() <= _LONGEST_BLANK) & text.str.contains(BLANK_RE))
-            .any()
-            .alias(f"{c}\x00blank")
+            text.filter(_maybe_blank(text)).str.contains(BLANK_RE).any().alias(f"{c}\x00blank")
         )
     return probes
 
