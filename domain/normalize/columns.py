@@ -183,7 +183,6 @@ def normalize_phones(values: pl.Series, default_region: str = "US") -> pl.Series
     North American numbers and plainly written international numbers are done in polars;
     anything unusual (extensions, national prefixes, other regions' local formats) goes
     through `phonenumbers` once per distinct value."""
-    name = values.name
     text = values.cast(pl.String).str.strip_chars()
     text = pl.select(pl.when(pl.lit(text) != "").then(pl.lit(text))).to_series()
     digits = pl.select(
@@ -191,53 +190,60 @@ def normalize_phones(values: pl.Series, default_region: str = "US") -> pl.Series
             pl.lit(text).str.replace_all(_SEPARATORS, "")
         )
     ).to_series()
-    result = pl.Series(name, dtype=pl.String).extend_constant(None, len(text))
+    result = pl.Series(values.name, dtype=pl.String).extend_constant(None, len(text))
     pending = text.is_not_null()
     if default_region == "US":
         nanp = digits.str.contains(r"^(?:\+?1)?[2-9]\d{9}$").fill_null(False)
         if nanp.any():
-            idx = nanp.arg_true()
-            result = result.scatter(idx, "+1" + digits.gather(idx).str.slice(-10))
+            rows = nanp.arg_true()
+            result = result.scatter(rows, "+1" + digits.gather(rows).str.slice(-10))
             pending = pending & ~nanp
     plus = (pending & digits.str.starts_with("+").fill_null(False)) if pending.any() else pending
     if plus.any():
-        codes, pairs, prefix_re = _international_fast_path()
-        idx = plus.arg_true()
-        d = digits.gather(idx).str.slice(1)
-        frame = pl.DataFrame({"d": d})
-        code_list = list(codes)
-        cc = (
-            pl.when(pl.col("d").str.slice(0, 1).is_in(code_list))
-            .then(pl.col("d").str.slice(0, 1))
-            .when(pl.col("d").str.slice(0, 2).is_in(code_list))
-            .then(pl.col("d").str.slice(0, 2))
-            .when(pl.col("d").str.slice(0, 3).is_in(code_list))
-            .then(pl.col("d").str.slice(0, 3))
-        )
-        frame = frame.with_columns(cc.alias("cc")).with_columns(
-            pl.col("d").str.slice(pl.col("cc").str.len_bytes()).alias("n")
-        )
-        ok = frame.select(
-            (
-                pl.col("cc").is_not_null()
-                & (pl.col("cc") != "1")
-                & ~pl.col("n").str.contains("[^0-9]")
-                & ~pl.col("n").str.contains(prefix_re)
-                & (pl.col("cc") + pl.lit(":") + pl.col("n").str.len_bytes().cast(pl.String)).is_in(
-                    list(pairs)
-                )
-            ).fill_null(False)
-        ).to_series()
+        rows = plus.arg_true()
+        number = digits.gather(rows).str.slice(1)
+        ok = _plain_international(number)
         if ok.any():
-            result = result.scatter(idx.filter(ok), "+" + d.filter(ok))
-            pending = pending.scatter(idx.filter(ok), False)
+            result = result.scatter(rows.filter(ok), "+" + number.filter(ok))
+            pending = pending.scatter(rows.filter(ok), False)
     if pending.any():
-        idx = pending.arg_true()
-        left = text.gather(idx)
+        rows = pending.arg_true()
+        left = text.gather(rows)
         mapping = {v: normalize_phone(v, default_region) for v in left.unique().to_list()}
-        values = left.replace_strict(mapping, default=None, return_dtype=pl.String)
-        result = result.scatter(idx, values)
+        result = result.scatter(
+            rows, left.replace_strict(mapping, default=None, return_dtype=pl.String)
+        )
     return result
+
+
+def _plain_international(number: pl.Series) -> pl.Series:
+    """Which digit strings (after the "+") are a calling code followed by a national
+    number of a possible length that starts with no national prefix: those are
+    already E.164 as written."""
+    codes, pairs, prefix_re = _international_fast_path()
+    code_list = list(codes)
+    digits = pl.col("d")
+    code = (
+        pl.when(digits.str.slice(0, 1).is_in(code_list))
+        .then(digits.str.slice(0, 1))
+        .when(digits.str.slice(0, 2).is_in(code_list))
+        .then(digits.str.slice(0, 2))
+        .when(digits.str.slice(0, 3).is_in(code_list))
+        .then(digits.str.slice(0, 3))
+    )
+    frame = pl.DataFrame({"d": number}).with_columns(code.alias("cc"))
+    frame = frame.with_columns(digits.str.slice(pl.col("cc").str.len_bytes()).alias("n"))
+    national = pl.col("n")
+    length_pair = pl.col("cc") + pl.lit(":") + national.str.len_bytes().cast(pl.String)
+    return frame.select(
+        (
+            pl.col("cc").is_not_null()
+            & (pl.col("cc") != "1")
+            & ~national.str.contains("[^0-9]")
+            & ~national.str.contains(prefix_re)
+            & length_pair.is_in(list(pairs))
+        ).fill_null(False)
+    ).to_series()
 
 
 # ---------------------------------------------------------------- timestamps
