@@ -264,11 +264,11 @@ _SUFFIX = re.compile(r"^(?:\.(\d{1,9}))?\s*(Z|UTC|GMT|[+-]\d\d(?::?\d\d)?)?$", r
 
 def _suffix_parts(suffix: str) -> tuple[int | None, int | None, bool]:
     """Fraction (µs) and UTC offset (s, None = zone-less) of what follows "HH:MM:SS"."""
-    m = _SUFFIX.match(suffix)
-    if not m:
+    match = _SUFFIX.match(suffix)
+    if not match:
         return None, None, False
-    micros = int((m[1] or "0")[:6].ljust(6, "0"))
-    zone = (m[2] or "").upper()
+    micros = int((match[1] or "0")[:6].ljust(6, "0"))
+    zone = (match[2] or "").upper()
     if not zone:
         return micros, None, True
     if zone in ("Z", "UTC", "GMT"):
@@ -331,14 +331,14 @@ def _localize_one(naive: pl.Series, zone: str) -> pl.Series:
     segments = grid.filter(changed).rows()
     if len(segments) > _MAX_SEGMENTS:
         return _zone_direct(naive, zone)
-    t = pl.col("t")
+    local = pl.col("t")
     off: Any = pl.lit(segments[-1][1], dtype=pl.Duration(unit))
     exact: Any = pl.lit(segments[-1][2])
     for (_, offset, is_exact), (nxt, _, _) in reversed(list(itertools.pairwise(segments))):
-        off = pl.when(t < nxt).then(pl.lit(offset, dtype=pl.Duration(unit))).otherwise(off)
-        exact = pl.when(t < nxt).then(pl.lit(is_exact)).otherwise(exact)
+        off = pl.when(local < nxt).then(pl.lit(offset, dtype=pl.Duration(unit))).otherwise(off)
+        exact = pl.when(local < nxt).then(pl.lit(is_exact)).otherwise(exact)
     out = pl.DataFrame({"t": naive}).select(
-        (t - off).dt.replace_time_zone("UTC").alias("r"),
+        (local - off).dt.replace_time_zone("UTC").alias("r"),
         exact.alias("x"),
     )
     result = out["r"].rename(naive.name)

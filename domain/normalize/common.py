@@ -166,16 +166,16 @@ def split_full_names(full: pl.Series) -> tuple[pl.Series, pl.Series]:
 
 def _split_frame(full: pl.Series) -> pl.DataFrame:
     frame = pl.DataFrame({"f": full.str.strip_chars()})
-    f = pl.col("f")
-    comma = f.str.contains(",", literal=True)
+    text = pl.col("f")
+    comma = text.str.contains(",", literal=True)
     out = frame.select(
         pl.when(comma)
-        .then(clean(f.str.replace(r"^[^,]*,", "")))
-        .otherwise(clean(f.str.replace(r"\s+\S+$", "")))
+        .then(clean(text.str.replace(r"^[^,]*,", "")))
+        .otherwise(clean(text.str.replace(r"\s+\S+$", "")))
         .alias("given"),
         pl.when(comma)
-        .then(clean(f.str.extract(r"^([^,]*),", 1)))
-        .otherwise(f.str.extract(r"\s(\S+)$", 1))
+        .then(clean(text.str.extract(r"^([^,]*),", 1)))
+        .otherwise(text.str.extract(r"\s(\S+)$", 1))
         .alias("surname"),
     )
     return out
@@ -674,8 +674,10 @@ def all_quarantined(
     df = (
         with_index(frame).select("_idx", "_pos").with_columns(pl.lit(None, pl.String).alias("_raw"))
     )
-    q = quarantine_rows(df, source, origin, pl.lit(reason), frame, raw_cols)
-    return NormalizedBatch(input_records=frame.height, events=events_frame(events), quarantine=q)
+    quarantine = quarantine_rows(df, source, origin, pl.lit(reason), frame, raw_cols)
+    return NormalizedBatch(
+        input_records=frame.height, events=events_frame(events), quarantine=quarantine
+    )
 
 
 def with_index(frame: pl.DataFrame) -> pl.DataFrame:
