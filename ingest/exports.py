@@ -27,7 +27,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -102,7 +102,7 @@ def _unreadable(text: str | None, source: str, origin: str, why: str) -> ExportR
     if text is None:
         rows = [(-1, "", reason)]
     else:
-        lines = [line for line in text.splitlines() if line.strip()]
+        lines = [line for line in _lines(text) if line.strip()]
         rows = [(i, line[:2000], reason) for i, line in enumerate(lines[1:])] or [
             (-1, text[:2000], reason)
         ]
@@ -111,9 +111,31 @@ def _unreadable(text: str | None, source: str, origin: str, why: str) -> ExportR
     )
 
 
+def _lines(text: str) -> list[str]:
+    """Lines as the CSV reader sees them: ended by LF or CR LF only (a lone CR, or any
+    other character `str.splitlines` would break at, is text of the line)."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
+def _csv_rows(text: str, sep: str) -> Iterator[list[str]]:
+    """`csv.reader` rows, with a CR not followed by LF kept as cell text (as polars reads
+    it) instead of ending the record: it is swapped for a character absent from the
+    text while the csv module reads, and swapped back in the cells."""
+    if not _LONE_CR.search(text):
+        yield from csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+        return
+    stand_in = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in text)
+    hidden = _LONE_CR.sub(stand_in, text)
+    for row in csv.reader(io.StringIO(hidden, newline=""), delimiter=sep):
+        yield [cell.replace(stand_in, "\r") for cell in row]
+
+
+_LONE_CR = re.compile(r"\r(?!\n)")
+
+
 def _python_read(text: str, sep: str, source: str, origin: str) -> ExportRead:
     """Slow path for files polars refuses (rows longer than the header)."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    reader = _csv_rows(text, sep)
     header = next(reader, None)
     if not header:
         return ExportRead(frame=pl.DataFrame(), notes=[f"{origin}: empty file"])

@@ -33,12 +33,35 @@ def clean(col: str | pl.Expr) -> pl.Expr:
     return pl.when(blank).then(None).otherwise(text)
 
 
+_BLANK_LENGTHS = [0, 1, 2, 3, 4, 18, 19]
+"""Byte lengths a `BLANK_RE` match can have ("", "-", "na", "n/a", "none", "no answer
+provided" with or without the stop, one "s" possibly as the 2-byte long s that
+case-insensitive matching accepts, capped at `_LONGEST_BLANK` like `clean`)."""
+
+
+def _maybe_blank(text: pl.Expr) -> pl.Expr:
+    return text.str.len_bytes().is_in(_BLANK_LENGTHS)
+
+
+def blank_mask(text: pl.Series) -> pl.Series:
+    """Which values `clean` would blank (for trimmed text); the pattern runs only on
+    values of a length a blank answer can have, so long columns of ids, names or emails
+    cost one length check."""
+    maybe = pl.select(_maybe_blank(pl.lit(text))).to_series().fill_null(False)
+    out = pl.Series(text.name, dtype=pl.Boolean).extend_constant(False, len(text))
+    rows = maybe.arg_true()
+    if rows.len() == 0:
+        return out
+    return out.scatter(rows, text.gather(rows).str.contains(BLANK_RE))
+
+
 def clean_frame(frame: pl.DataFrame, cols: list[str]) -> list[pl.Expr]:
-    """`clean` for several columns of `frame` as expressions evaluated together (polars
-    runs them in parallel), stripping or blanking a column only when some value needs it.
+    """`clean` for several columns of `frame`, touching a column only when some value
+    needs it.
 
     Whether a column needs it is probed on its distinct values when a sample shows the
-    column repeats a lot (statuses, companies, first names), else on every value."""
+    column repeats a lot (statuses, companies, first names), which then also get their
+    cleaned values by distinct value; other columns are probed and cleaned row by row."""
     if not cols or frame.height == 0:
         return []
     repetitive = _repetitive(frame, cols)
@@ -47,13 +70,13 @@ def clean_frame(frame: pl.DataFrame, cols: list[str]) -> list[pl.Expr]:
         if repetitive
         else ()
     )
-    sources = {
-        c: pl.DataFrame({c: values}, schema={c: pl.String})
+    distinct = {
+        c: pl.Series(c, values, dtype=pl.String)
         for c, values in zip(repetitive, lists, strict=True)
     }
     flags: dict[str, bool] = {}
-    for source, names in [(frame, [c for c in cols if c not in sources])] + [
-        (sources[c], [c]) for c in repetitive
+    for source, names in [(frame, [c for c in cols if c not in distinct])] + [
+        (distinct[c].to_frame(), [c]) for c in repetitive
     ]:
         if names:
             flags.update(source.select(_probes(names)).row(0, named=True))
@@ -62,14 +85,29 @@ def clean_frame(frame: pl.DataFrame, cols: list[str]) -> list[pl.Expr]:
         edge, blank = flags[f"{c}\x00edge"], flags[f"{c}\x00blank"]
         if not edge and not blank:
             continue
-        text = pl.col(c).cast(pl.String)
+        if c in distinct:
+            out.append(_cleaned_by_distinct(c, distinct[c]))
+            continue
+        text = frame[c].cast(pl.String)
         if edge:
             text = text.str.strip_chars()
-        if blank:
-            is_blank = (text.str.len_bytes() <= _LONGEST_BLANK) & text.str.contains(BLANK_RE)
-            text = pl.when(is_blank).then(None).otherwise(text)
-        out.append(text.alias(c))
+        out.append(pl.when(pl.lit(blank_mask(text))).then(None).otherwise(pl.lit(text)).alias(c))
     return out
+
+
+def _cleaned_by_distinct(col: str, values: pl.Series) -> pl.Expr:
+    """Column `col` cleaned through its distinct `values`: blank ones become null by a
+    set lookup, untrimmed ones are replaced by their trimmed text."""
+    cleaned = pl.select(clean(pl.lit(values))).to_series()
+    changed = values.ne_missing(cleaned)
+    blanked = values.filter(changed & cleaned.is_null())
+    trimmed = changed & cleaned.is_not_null()
+    text = pl.col(col).cast(pl.String)
+    if trimmed.any():
+        text = text.replace(values.filter(trimmed), cleaned.filter(trimmed))
+    if blanked.len():
+        text = pl.when(pl.col(col).is_in(blanked.implode())).then(None).otherwise(text)
+    return text.alias(col)
 
 
 def _repetitive(frame: pl.DataFrame, cols: list[str], sample: int = 2000) -> list[str]:
@@ -90,9 +128,7 @@ def _probes(cols: list[str]) -> list[pl.Expr]:
             .alias(f"{c}\x00edge")
         )
         probes.append(
-            ((text.str.len_bytes() <= _LONGEST_BLANK) & text.str.contains(BLANK_RE))
-            .any()
-            .alias(f"{c}\x00blank")
+            text.filter(_maybe_blank(text)).str.contains(BLANK_RE).any().alias(f"{c}\x00blank")
         )
     return probes
 
@@ -147,7 +183,6 @@ def normalize_phones(values: pl.Series, default_region: str = "US") -> pl.Series
     North American numbers and plainly written international numbers are done in polars;
     anything unusual (extensions, national prefixes, other regions' local formats) goes
     through `phonenumbers` once per distinct value."""
-    name = values.name
     text = values.cast(pl.String).str.strip_chars()
     text = pl.select(pl.when(pl.lit(text) != "").then(pl.lit(text))).to_series()
     digits = pl.select(
@@ -155,53 +190,60 @@ def normalize_phones(values: pl.Series, default_region: str = "US") -> pl.Series
             pl.lit(text).str.replace_all(_SEPARATORS, "")
         )
     ).to_series()
-    result = pl.Series(name, dtype=pl.String).extend_constant(None, len(text))
+    result = pl.Series(values.name, dtype=pl.String).extend_constant(None, len(text))
     pending = text.is_not_null()
     if default_region == "US":
         nanp = digits.str.contains(r"^(?:\+?1)?[2-9]\d{9}$").fill_null(False)
         if nanp.any():
-            idx = nanp.arg_true()
-            result = result.scatter(idx, "+1" + digits.gather(idx).str.slice(-10))
+            rows = nanp.arg_true()
+            result = result.scatter(rows, "+1" + digits.gather(rows).str.slice(-10))
             pending = pending & ~nanp
     plus = (pending & digits.str.starts_with("+").fill_null(False)) if pending.any() else pending
     if plus.any():
-        codes, pairs, prefix_re = _international_fast_path()
-        idx = plus.arg_true()
-        d = digits.gather(idx).str.slice(1)
-        frame = pl.DataFrame({"d": d})
-        code_list = list(codes)
-        cc = (
-            pl.when(pl.col("d").str.slice(0, 1).is_in(code_list))
-            .then(pl.col("d").str.slice(0, 1))
-            .when(pl.col("d").str.slice(0, 2).is_in(code_list))
-            .then(pl.col("d").str.slice(0, 2))
-            .when(pl.col("d").str.slice(0, 3).is_in(code_list))
-            .then(pl.col("d").str.slice(0, 3))
-        )
-        frame = frame.with_columns(cc.alias("cc")).with_columns(
-            pl.col("d").str.slice(pl.col("cc").str.len_bytes()).alias("n")
-        )
-        ok = frame.select(
-            (
-                pl.col("cc").is_not_null()
-                & (pl.col("cc") != "1")
-                & ~pl.col("n").str.contains("[^0-9]")
-                & ~pl.col("n").str.contains(prefix_re)
-                & (pl.col("cc") + pl.lit(":") + pl.col("n").str.len_bytes().cast(pl.String)).is_in(
-                    list(pairs)
-                )
-            ).fill_null(False)
-        ).to_series()
+        rows = plus.arg_true()
+        number = digits.gather(rows).str.slice(1)
+        ok = _plain_international(number)
         if ok.any():
-            result = result.scatter(idx.filter(ok), "+" + d.filter(ok))
-            pending = pending.scatter(idx.filter(ok), False)
+            result = result.scatter(rows.filter(ok), "+" + number.filter(ok))
+            pending = pending.scatter(rows.filter(ok), False)
     if pending.any():
-        idx = pending.arg_true()
-        left = text.gather(idx)
+        rows = pending.arg_true()
+        left = text.gather(rows)
         mapping = {v: normalize_phone(v, default_region) for v in left.unique().to_list()}
-        values = left.replace_strict(mapping, default=None, return_dtype=pl.String)
-        result = result.scatter(idx, values)
+        result = result.scatter(
+            rows, left.replace_strict(mapping, default=None, return_dtype=pl.String)
+        )
     return result
+
+
+def _plain_international(number: pl.Series) -> pl.Series:
+    """Which digit strings (after the "+") are a calling code followed by a national
+    number of a possible length that starts with no national prefix: those are
+    already E.164 as written."""
+    codes, pairs, prefix_re = _international_fast_path()
+    code_list = list(codes)
+    digits = pl.col("d")
+    code = (
+        pl.when(digits.str.slice(0, 1).is_in(code_list))
+        .then(digits.str.slice(0, 1))
+        .when(digits.str.slice(0, 2).is_in(code_list))
+        .then(digits.str.slice(0, 2))
+        .when(digits.str.slice(0, 3).is_in(code_list))
+        .then(digits.str.slice(0, 3))
+    )
+    frame = pl.DataFrame({"d": number}).with_columns(code.alias("cc"))
+    frame = frame.with_columns(digits.str.slice(pl.col("cc").str.len_bytes()).alias("n"))
+    national = pl.col("n")
+    length_pair = pl.col("cc") + pl.lit(":") + national.str.len_bytes().cast(pl.String)
+    return frame.select(
+        (
+            pl.col("cc").is_not_null()
+            & (pl.col("cc") != "1")
+            & ~national.str.contains("[^0-9]")
+            & ~national.str.contains(prefix_re)
+            & length_pair.is_in(list(pairs))
+        ).fill_null(False)
+    ).to_series()
 
 
 # ---------------------------------------------------------------- timestamps
@@ -222,11 +264,11 @@ _SUFFIX = re.compile(r"^(?:\.(\d{1,9}))?\s*(Z|UTC|GMT|[+-]\d\d(?::?\d\d)?)?$", r
 
 def _suffix_parts(suffix: str) -> tuple[int | None, int | None, bool]:
     """Fraction (µs) and UTC offset (s, None = zone-less) of what follows "HH:MM:SS"."""
-    m = _SUFFIX.match(suffix)
-    if not m:
+    match = _SUFFIX.match(suffix)
+    if not match:
         return None, None, False
-    micros = int((m[1] or "0")[:6].ljust(6, "0"))
-    zone = (m[2] or "").upper()
+    micros = int((match[1] or "0")[:6].ljust(6, "0"))
+    zone = (match[2] or "").upper()
     if not zone:
         return micros, None, True
     if zone in ("Z", "UTC", "GMT"):
@@ -289,14 +331,14 @@ def _localize_one(naive: pl.Series, zone: str) -> pl.Series:
     segments = grid.filter(changed).rows()
     if len(segments) > _MAX_SEGMENTS:
         return _zone_direct(naive, zone)
-    t = pl.col("t")
+    local = pl.col("t")
     off: Any = pl.lit(segments[-1][1], dtype=pl.Duration(unit))
     exact: Any = pl.lit(segments[-1][2])
     for (_, offset, is_exact), (nxt, _, _) in reversed(list(itertools.pairwise(segments))):
-        off = pl.when(t < nxt).then(pl.lit(offset, dtype=pl.Duration(unit))).otherwise(off)
-        exact = pl.when(t < nxt).then(pl.lit(is_exact)).otherwise(exact)
+        off = pl.when(local < nxt).then(pl.lit(offset, dtype=pl.Duration(unit))).otherwise(off)
+        exact = pl.when(local < nxt).then(pl.lit(is_exact)).otherwise(exact)
     out = pl.DataFrame({"t": naive}).select(
-        (t - off).dt.replace_time_zone("UTC").alias("r"),
+        (local - off).dt.replace_time_zone("UTC").alias("r"),
         exact.alias("x"),
     )
     result = out["r"].rename(naive.name)
@@ -311,6 +353,9 @@ def _iso(text: pl.Series, zones: pl.Series, head_format: str) -> pl.Series | Non
     """ISO-like times: a fast fixed-width parse of the first 19 characters plus a
     per-distinct-value reading of the rest (fraction, offset). None if the rest varies
     too much to map cheaply."""
+    if not bool((text.str.len_bytes() > 19).any()):
+        # Nothing after the seconds (the usual export): one parse, zone-less.
+        return _localize(text.str.to_datetime(head_format, strict=False, cache=False), zones)
     suffix = text.str.slice(19)
     distinct = suffix.unique()
     if distinct.len() > 5000:
@@ -367,37 +412,69 @@ def _other(text: pl.Series, zones: pl.Series, kind: str, fmt: str) -> pl.Series:
     return _localize(parsed, zones)
 
 
+def _is_blank(text: pl.Series) -> pl.Series:
+    return pl.select(
+        (pl.lit(text).str.len_bytes() <= _LONGEST_BLANK) & pl.lit(text).str.contains(BLANK_RE)
+    ).to_series()
+
+
+def _sample(text: pl.Series, size: int = 200) -> pl.Series:
+    """The first `size` given (not null, not blank) values."""
+    given = text.drop_nulls()
+    head = given.head(size * 4)
+    head = head.filter(~_is_blank(head))
+    if head.len() < size and given.len() > size * 4:
+        head = given.filter(~_is_blank(given))
+    return head.head(size)
+
+
+def _ranked_formats(sample: pl.Series) -> list[tuple[str, str]]:
+    """Candidate formats that read some of `sample`, most hits first."""
+    candidates: list[tuple[str, str]] = [("iso", f) for f in _ISO_HEADS] + list(_OTHER_FORMATS)
+    utc = pl.Series([TZ_UTC] * len(sample), dtype=pl.String)
+
+    def hits(kind: str, fmt: str) -> int:
+        if kind == "iso":
+            heads = sample.str.slice(0, 19).str.to_datetime(fmt, strict=False)
+            return int(heads.is_not_null().sum())
+        return int(_other(sample, utc, kind, fmt).is_not_null().sum())
+
+    ranked = sorted(
+        ((hits(kind, fmt), i, kind, fmt) for i, (kind, fmt) in enumerate(candidates)),
+        key=lambda r: (-r[0], r[1]),
+    )
+    return [(kind, fmt) for count, _, kind, fmt in ranked if count > 0]
+
+
+TZ_UTC = "UTC"
+
+
+def _parse_rest(text: pl.Series, zones: pl.Series) -> pl.Series:
+    """Values no format read, through `fields.parse_timestamp` once per (value, zone)."""
+    pairs = pl.DataFrame({"t": text, "z": zones})
+    fixed: dict[tuple[str, str], Any] = {}
+    for value, zone in pairs.unique().iter_rows():
+        try:
+            fixed[(value, zone)] = parse_timestamp(value, zone)
+        except (InvalidValueError, ValueError, OverflowError):
+            fixed[(value, zone)] = None
+    return pl.Series([fixed[(v, z)] for v, z in pairs.iter_rows()], dtype=UTC_DATETIME)
+
+
 def parse_time_series(raw: pl.Series, zones: pl.Series) -> tuple[pl.Series, pl.Series]:
     """Text timestamps -> (UTC datetimes, present): null where absent or unparseable;
     `present` marks values that were given (so present & null = unparseable).
 
     Zone-less values take their row's zone. Each candidate format that parses some of a
     sample runs only on the rows still unparsed, so a clean column costs one fast parse;
-    what remains goes once per distinct (value, zone) through `fields.parse_timestamp`."""
+    what remains goes once per distinct (value, zone) through `fields.parse_timestamp`.
+    Blank answers never parse, so whether a value is blank is only asked of the values
+    that did not."""
     text = raw.cast(pl.String)
-    present = pl.select(
-        pl.lit(text).is_not_null()
-        & ~((pl.lit(text).str.len_bytes() <= _LONGEST_BLANK) & pl.lit(text).str.contains(BLANK_RE))
-    ).to_series()
-    text = pl.select(pl.when(pl.lit(present)).then(pl.lit(text))).to_series()
     result = pl.Series(text.name, dtype=UTC_DATETIME).extend_constant(None, len(text))
     remaining = text.is_not_null()
-    sample = text.drop_nulls().head(200)
-    candidates: list[tuple[str, str]] = [("iso", f) for f in _ISO_HEADS] + list(_OTHER_FORMATS)
-
-    def hits(kind: str, fmt: str) -> int:
-        if kind == "iso":
-            return int(
-                sample.str.slice(0, 19).str.to_datetime(fmt, strict=False).is_not_null().sum()
-            )
-        return int(_other(sample, pl.Series(["UTC"] * len(sample)), kind, fmt).is_not_null().sum())
-
-    ranked = sorted(
-        ((hits(kind, fmt), i, kind, fmt) for i, (kind, fmt) in enumerate(candidates)),
-        key=lambda r: (-r[0], r[1]),
-    )
-    for count, _, kind, fmt in ranked:
-        if count == 0 or not remaining.any():
+    for kind, fmt in _ranked_formats(_sample(text)):
+        if not remaining.any():
             break
         everything = bool(remaining.all())
         idx = None if everything else remaining.arg_true()
@@ -415,16 +492,14 @@ def parse_time_series(raw: pl.Series, zones: pl.Series) -> tuple[pl.Series, pl.S
             if ok.any():
                 result = result.scatter(idx.filter(ok), parsed.filter(ok))
         remaining = remaining & result.is_null()
+    present = text.is_not_null()
     if remaining.any():
         idx = remaining.arg_true()
-        left = pl.DataFrame({"t": text.gather(idx), "z": zones.gather(idx)})
-        fixed: dict[tuple[str, str], Any] = {}
-        for value, zone in left.unique().iter_rows():
-            try:
-                fixed[(value, zone)] = parse_timestamp(value, zone)
-            except (InvalidValueError, ValueError, OverflowError):
-                fixed[(value, zone)] = None
-        values = pl.Series([fixed[(v, z)] for v, z in left.iter_rows()], dtype=UTC_DATETIME)
+        left = text.gather(idx)
+        blank = _is_blank(left)
+        present = present.scatter(idx.filter(blank), False)
+        idx, left = idx.filter(~blank), left.filter(~blank)
+        values = _parse_rest(left, zones.gather(idx))
         ok = values.is_not_null()
         if ok.any():
             result = result.scatter(idx.filter(ok), values.filter(ok))

@@ -41,6 +41,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -104,11 +105,11 @@ _LABEL_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
 def classify_label(label: str) -> str | None:
     """Which normalized field a question label asks for ("handle_x", "company", "job_title")."""
     key = norm_key(label)
-    for field, pattern in _LABEL_RULES:
+    for target, pattern in _LABEL_RULES:
         if pattern.search(key):
-            if field == "job_title" and "company" in key:
+            if target == "job_title" and "company" in key:
                 return "company"
-            return f"handle_{field}" if field in HANDLE_PLATFORMS else field
+            return f"handle_{target}" if target in HANDLE_PLATFORMS else target
     return None
 
 
@@ -119,9 +120,9 @@ def detect_answer_columns(columns: Iterable[str], reserved: Iterable[str]) -> di
     for col in columns:
         if norm_key(col) in skip or col == RECORD_INDEX:
             continue
-        field = classify_label(col)
-        if field and field not in found:
-            found[field] = col
+        target = classify_label(col)
+        if target and target not in found:
+            found[target] = col
     return found
 
 
@@ -165,16 +166,16 @@ def split_full_names(full: pl.Series) -> tuple[pl.Series, pl.Series]:
 
 def _split_frame(full: pl.Series) -> pl.DataFrame:
     frame = pl.DataFrame({"f": full.str.strip_chars()})
-    f = pl.col("f")
-    comma = f.str.contains(",", literal=True)
+    text = pl.col("f")
+    comma = text.str.contains(",", literal=True)
     out = frame.select(
         pl.when(comma)
-        .then(clean(f.str.replace(r"^[^,]*,", "")))
-        .otherwise(clean(f.str.replace(r"\s+\S+$", "")))
+        .then(clean(text.str.replace(r"^[^,]*,", "")))
+        .otherwise(clean(text.str.replace(r"\s+\S+$", "")))
         .alias("given"),
         pl.when(comma)
-        .then(clean(f.str.extract(r"^([^,]*),", 1)))
-        .otherwise(f.str.extract(r"\s(\S+)$", 1))
+        .then(clean(text.str.extract(r"^([^,]*),", 1)))
+        .otherwise(text.str.extract(r"\s(\S+)$", 1))
         .alias("surname"),
     )
     return out
@@ -375,7 +376,7 @@ def _issue_rows(
         hit = mask.fill_null(False) & kept
         if not hit.any():
             continue
-        rows = df.filter(hit)
+        rows = df.select("_idx", "_id", raw_col).filter(hit)
         parts.append(
             rows.select(
                 pl.lit(source).alias("source"),
@@ -392,23 +393,33 @@ def _issue_rows(
     return conform(pl.concat(parts), FIELD_ISSUES_SCHEMA).sort("record_index", "field")
 
 
-def finish(
-    staging: pl.DataFrame,
-    *,
-    source: str,
-    origin: str,
-    events: list[dict[str, Any]],
-    raw_frame: pl.DataFrame | None = None,
-    raw_cols: list[str] | None = None,
-    id_label: str,
-    status_label: str,
-    default_status: str = Status.REGISTERED.value,
-    input_records: int | None = None,
-    tz: str | None = None,
-    dedupe: bool = True,
-    status_map: dict[str, str] | None = None,
-    already_clean: Collection[str] = (),
-) -> NormalizedBatch:
+@dataclass(frozen=True)
+class FinishConfig:
+    """How `finish` reads one source's staging frame.
+
+    `raw_frame`/`raw_cols`: where quarantined CSV rows find their cells (row `_pos`);
+    `id_label`/`status_label`: the source's words in quarantine reasons and field issues;
+    `input_records`: the count to reconcile against (default: the staging rows);
+    `tz`: zone of zone-less times without a `_tz`; `dedupe`: later copies of an id are
+    quarantined; `status_map`: maps `_raw_status` to `_status`; `already_clean`: text
+    columns the source cleaned itself."""
+
+    source: str
+    origin: str
+    events: list[dict[str, Any]]
+    id_label: str
+    status_label: str
+    raw_frame: pl.DataFrame | None = None
+    raw_cols: list[str] = field(default_factory=list)
+    default_status: str = Status.REGISTERED.value
+    input_records: int | None = None
+    tz: str | None = None
+    dedupe: bool = True
+    status_map: dict[str, str] | None = None
+    already_clean: Collection[str] = ()
+
+
+def finish(staging: pl.DataFrame, config: FinishConfig) -> NormalizedBatch:
     """Validates a staging frame and builds the batch (see module docstring).
 
     A record is quarantined only when it cannot name a person and an event: no record id,
@@ -417,137 +428,223 @@ def finish(
     to `default_status`, the raw text kept) and listed in `field_issues`.
 
     Quarantined rows keep the record as received: `_raw` when the staging frame has it,
-    else the `raw_cols` cells of row `_pos` of `raw_frame`. Every check runs over the
-    whole frame and the good rows are filtered once, lazily, into the output columns.
-    A `_plus_one_of` naming a record of this batch that is quarantined (and not also
-    kept under the same id) becomes null: links only point at kept observations."""
-    raw_cols = raw_cols or []
-    df = _conform_staging(staging, already_clean).with_columns(pl.col("_tz").fill_null(tz or "UTC"))
-    if status_map is not None:
-        df = df.with_columns(map_statuses(df["_raw_status"], status_map).alias("_status"))
-    reason = (
+    else the `raw_cols` cells of row `_pos` of `raw_frame`. A `_plus_one_of` naming a
+    record of this batch that is quarantined (and not also kept under the same id)
+    becomes null: links only point at kept observations."""
+    df = _prepared_staging(staging, config)
+    work = _column_work(df, config)
+    checks = _field_checks(df, work, config)
+    df = df.with_columns(checks.updates)
+    df = df.with_columns(_with_unidentified(df, work))
+    bad = df.filter(pl.col("_reason").is_not_null())
+    quarantine = quarantine_rows(
+        bad, config.source, config.origin, pl.col("_reason"), config.raw_frame, config.raw_cols
+    )
+    observations = _observations(df, bad, work, config)
+    return NormalizedBatch(
+        input_records=staging.height if config.input_records is None else config.input_records,
+        events=events_frame(config.events),
+        observations=conform(observations, OBSERVATIONS_SCHEMA),
+        attendance=conform(observations, ATTENDANCE_SCHEMA),
+        quarantine=quarantine.sort("record_index"),
+        field_issues=_issue_rows(df, checks.issues, config.source, config.origin),
+    )
+
+
+def _prepared_staging(staging: pl.DataFrame, config: FinishConfig) -> pl.DataFrame:
+    """Typed, cleaned staging columns with each row's zone and mapped status."""
+    df = _conform_staging(staging, config.already_clean)
+    df = df.with_columns(pl.col("_tz").fill_null(config.tz or "UTC"))
+    if config.status_map is not None:
+        df = df.with_columns(map_statuses(df["_raw_status"], config.status_map).alias("_status"))
+    return df
+
+
+def _structural_reason(config: FinishConfig) -> pl.Expr:
+    """Why a row cannot be a record at all, decided before any field is read."""
+    return (
         pl.when(pl.col("_pre_reason").is_not_null())
         .then(pl.col("_pre_reason"))
         .when(pl.col("_id").is_null())
-        .then(pl.lit(f"missing {id_label}"))
+        .then(pl.lit(f"missing {config.id_label}"))
         .when(pl.col("_event_id").is_null())
         .then(pl.lit("missing event"))
         .otherwise(None)
     )
-    # The checks and cleaners below read different columns of the same frame, so they run
-    # side by side (polars releases the GIL while it works).
+
+
+def _column_work(df: pl.DataFrame, config: FinishConfig) -> dict[str, Any]:
+    """Reasons, parsed times, phones, split names and handles. They read different
+    columns of the same frame, so they run side by side on large frames (polars releases
+    the GIL while it works)."""
+    dedupe_label = config.id_label if config.dedupe else None
     tasks: dict[str, Callable[[], Any]] = {
-        "_reason": lambda: _reasons(df, reason, id_label if dedupe else None)
+        "_reason": partial(_reasons, df, _structural_reason(config), dedupe_label)
     }
-    times = [c for c in _TIMES if _has_values(df, c) and df.schema[c] != UTC_DATETIME]
-    for c in times:
-        tasks[c] = partial(parse_time_series, df[c], df["_tz"])
+    for col in _TIMES:
+        if _has_values(df, col) and df.schema[col] != UTC_DATETIME:
+            tasks[col] = partial(parse_time_series, df[col], df["_tz"])
     if _has_values(df, "_phone"):
-        tasks["_phone"] = lambda: normalize_phones(df["_phone"]).rename("_phone")
-    own = pl.col("_first").is_not_null() | pl.col("_last").is_not_null()
-    if bool(df.select((~own & pl.col("_full").is_not_null()).any()).item()):
-        tasks["_split"] = lambda: via_distinct(df["_full"], _split_frame)
-    for p in HANDLE_PLATFORMS:
-        if _has_values(df, f"_h_{p}"):
-            tasks[f"_hn_{p}"] = partial(_handles, df[f"_h_{p}"], p)
-    done = _run_all(tasks, parallel=df.height >= _PARALLEL_ROWS)
-    # Unreadable fields: (mask of rows, column holding the raw value, reason).
-    issues: dict[str, tuple[pl.Series, str, str]] = {}
-    updates: list[pl.Series | pl.Expr] = [done["_reason"].alias("_reason")]
-    for c in _TIMES:
-        if c not in times:
-            updates.append(pl.col(c).cast(UTC_DATETIME))
+        tasks["_phone"] = partial(normalize_phones, df["_phone"])
+    if bool(df.select((~_OWN_NAMES & pl.col("_full").is_not_null()).any()).item()):
+        tasks["_split"] = partial(via_distinct, df["_full"], _split_frame)
+    for platform in HANDLE_PLATFORMS:
+        if _has_values(df, f"_h_{platform}"):
+            tasks[f"_hn_{platform}"] = partial(_handles, df[f"_h_{platform}"], platform)
+    return _run_all(tasks, parallel=df.height >= _PARALLEL_ROWS)
+
+
+_OWN_NAMES = pl.col("_first").is_not_null() | pl.col("_last").is_not_null()
+"""The source gave a first or last name of its own (then the full name is not split)."""
+
+
+@dataclass
+class _FieldChecks:
+    """Unreadable fields found so far: column -> (mask of rows, column holding the raw
+    value, reason), and the column updates that null them and keep their raw text."""
+
+    issues: dict[str, tuple[pl.Series, str, str]] = field(default_factory=dict)
+    updates: list[pl.Series | pl.Expr] = field(default_factory=list)
+
+
+def _field_checks(df: pl.DataFrame, work: dict[str, Any], config: FinishConfig) -> _FieldChecks:
+    checks = _FieldChecks(updates=[work["_reason"].alias("_reason")])
+    _check_times(checks, work)
+    _check_email(checks, df)
+    _check_phone(checks, df, work)
+    _check_status(checks, df, config)
+    _check_handles(checks, df, work)
+    return checks
+
+
+def _check_times(checks: _FieldChecks, work: dict[str, Any]) -> None:
+    for col in _TIMES:
+        if col not in work:
+            checks.updates.append(pl.col(col).cast(UTC_DATETIME))
             continue
-        series, present = done[c]
-        issues[c] = (present & series.is_null(), f"_raw{c}", "unparseable timestamp")
-        updates.append(series.rename(c))
-        updates.append(pl.col(c).alias(f"_raw{c}"))
-    if _has_values(df, "_email"):
-        bad_email = df.select(
-            pl.col("_email").is_not_null() & ~pl.col("_email").str.contains(EMAIL_RE)
-        ).to_series()
-        if bad_email.any():
-            issues["_email"] = (bad_email, "_raw_email", "unparseable email")
-            updates.append(pl.col("_email").alias("_raw_email"))
-            updates.append(
-                pl.when(pl.lit(bad_email)).then(None).otherwise(pl.col("_email")).alias("_email")
-            )
-    if "_phone" in done:
-        phone = done["_phone"]
-        bad_phone = _given_but_unread(df["_phone"], phone)
-        if bad_phone.any():
-            issues["_phone"] = (bad_phone, "_raw_phone", "unparseable phone number")
-            updates.append(pl.col("_phone").alias("_raw_phone"))
-        updates.append(phone)
-    if status_map is not None or _has_values(df, "_raw_status"):
-        unknown = df.select(
-            pl.col("_status").is_null() & pl.col("_raw_status").is_not_null()
-        ).to_series()
-        if unknown.any():
-            issues["_status"] = (unknown, "_raw_status", f"unknown {status_label}")
-    for p in HANDLE_PLATFORMS:
-        if f"_hn_{p}" in done:
-            unread = _given_but_unread(df[f"_h_{p}"], done[f"_hn_{p}"])
+        parsed, present = work[col]
+        checks.issues[col] = (present & parsed.is_null(), f"_raw{col}", "unparseable timestamp")
+        checks.updates += [parsed.rename(col), pl.col(col).alias(f"_raw{col}")]
+
+
+def _check_email(checks: _FieldChecks, df: pl.DataFrame) -> None:
+    if not _has_values(df, "_email"):
+        return
+    email = pl.col("_email")
+    bad_email = df.select(email.is_not_null() & ~email.str.contains(EMAIL_RE)).to_series()
+    if bad_email.any():
+        checks.issues["_email"] = (bad_email, "_raw_email", "unparseable email")
+        checks.updates += [
+            email.alias("_raw_email"),
+            pl.when(pl.lit(bad_email)).then(None).otherwise(email).alias("_email"),
+        ]
+
+
+def _check_phone(checks: _FieldChecks, df: pl.DataFrame, work: dict[str, Any]) -> None:
+    if "_phone" not in work:
+        return
+    phone = work["_phone"].rename("_phone")
+    bad_phone = _given_but_unread(df["_phone"], phone)
+    if bad_phone.any():
+        checks.issues["_phone"] = (bad_phone, "_raw_phone", "unparseable phone number")
+        checks.updates.append(pl.col("_phone").alias("_raw_phone"))
+    checks.updates.append(phone)
+
+
+def _check_status(checks: _FieldChecks, df: pl.DataFrame, config: FinishConfig) -> None:
+    if config.status_map is None and not _has_values(df, "_raw_status"):
+        return
+    unknown = df.select(pl.col("_status").is_null() & pl.col("_raw_status").is_not_null())
+    if unknown.to_series().any():
+        reason = f"unknown {config.status_label}"
+        checks.issues["_status"] = (unknown.to_series(), "_raw_status", reason)
+
+
+def _check_handles(checks: _FieldChecks, df: pl.DataFrame, work: dict[str, Any]) -> None:
+    for platform in HANDLE_PLATFORMS:
+        col = f"_h_{platform}"
+        if f"_hn_{platform}" in work:
+            unread = _given_but_unread(df[col], work[f"_hn_{platform}"])
             if unread.any():
-                issues[f"_h_{p}"] = (unread, f"_h_{p}", f"not a {p} handle")
-    df = df.with_columns(updates)
-    # A record with nothing left that names a person cannot be kept.
+                checks.issues[col] = (unread, col, f"not a {platform} handle")
+
+
+def _with_unidentified(df: pl.DataFrame, work: dict[str, Any]) -> pl.Expr:
+    """`_reason`, plus UNIDENTIFIED for good rows with nothing left that names a person."""
     named = [pl.col(c).is_not_null() for c in ("_full", "_first", "_last", "_email", "_person")]
     named += [
-        pl.lit(done[f"_hn_{p}"]).is_not_null() for p in HANDLE_PLATFORMS if f"_hn_{p}" in done
+        pl.lit(work[f"_hn_{p}"]).is_not_null() for p in HANDLE_PLATFORMS if f"_hn_{p}" in work
     ]
-    if "_phone" in done:
+    if "_phone" in work:
         named.append(pl.col("_phone").is_not_null())
-    df = df.with_columns(
+    return (
         pl.when(pl.col("_reason").is_null() & ~pl.any_horizontal(named))
         .then(pl.lit(UNIDENTIFIED))
         .otherwise(pl.col("_reason"))
         .alias("_reason")
     )
-    bad = df.filter(pl.col("_reason").is_not_null())
-    quarantine = quarantine_rows(bad, source, origin, pl.col("_reason"), raw_frame, raw_cols)
-    field_issues = _issue_rows(df, issues, source, origin)
-    # A plus-one cannot be linked to a host that did not make it into the observations.
+
+
+def _kept_links(df: pl.DataFrame, bad: pl.DataFrame, source: str) -> pl.Expr:
+    """`_plus_one_of`, null where it names a quarantined record of this batch."""
     plus_one_of = pl.col("_plus_one_of")
-    if _has_values(df, "_plus_one_of") and _has_values(bad, "_id"):
-        bad_ids = bad["_id"].drop_nulls().unique()
-        kept = df.filter(pl.col("_reason").is_null() & pl.col("_id").is_in(bad_ids.implode()))
-        lost = (f"{source}:" + bad_ids.filter(~bad_ids.is_in(kept["_id"].implode()))).implode()
-        plus_one_of = pl.when(plus_one_of.is_in(lost)).then(None).otherwise(plus_one_of)
-    # Names: the source's own first/last win; else split the full name (once per name).
+    if not (_has_values(df, "_plus_one_of") and _has_values(bad, "_id")):
+        return plus_one_of
+    bad_ids = bad["_id"].drop_nulls().unique()
+    kept = df.filter(pl.col("_reason").is_null() & pl.col("_id").is_in(bad_ids.implode()))
+    lost = (f"{source}:" + bad_ids.filter(~bad_ids.is_in(kept["_id"].implode()))).implode()
+    return pl.when(plus_one_of.is_in(lost)).then(None).otherwise(plus_one_of)
+
+
+def _name_exprs(df: pl.DataFrame, work: dict[str, Any]) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """(full, first, last): the source's own first/last win, else the full name split
+    (once per name); a full name is composed from first/last when missing."""
     full = pl.col("_full")
-    if bool(df.select((full.is_null() & own).any()).item()):
+    if bool(df.select((full.is_null() & _OWN_NAMES).any()).item()):
         composed = pl.concat_str(
             [pl.col("_first"), pl.col("_last")], separator=" ", ignore_nulls=True
         )
         full = pl.coalesce(full, pl.when(composed != "").then(composed))
     first, last = pl.col("_first"), pl.col("_last")
-    derived: list[pl.Series] = []
-    if "_split" in done:
-        split = done["_split"]
-        derived += [split["given"].rename("_g"), split["surname"].rename("_s")]
-        first = pl.when(own).then(first).otherwise(pl.col("_g"))
-        last = pl.when(own).then(last).otherwise(pl.col("_s"))
+    if "_split" in work:
+        first = pl.when(_OWN_NAMES).then(first).otherwise(pl.col("_g"))
+        last = pl.when(_OWN_NAMES).then(last).otherwise(pl.col("_s"))
     if _has_values(df, "_synthetic"):
         real = ~pl.col("_synthetic").fill_null(False)
         first, last = pl.when(real).then(first), pl.when(real).then(last)
-    handles = []
-    for p in HANDLE_PLATFORMS:
-        if f"_hn_{p}" in done:
-            derived.append(done[f"_hn_{p}"])
-            handles.append(pl.col(f"_hn_{p}").alias(f"handle_{p}"))
-        else:
-            handles.append(pl.lit(None, dtype=pl.String).alias(f"handle_{p}"))
-    good = df.with_columns(derived).lazy().filter(pl.col("_reason").is_null())
+    return full, first, last
+
+
+def _derived_columns(work: dict[str, Any]) -> list[pl.Series]:
+    """Split names (`_g`, `_s`) and canonical handles (`_hn_<platform>`) as columns."""
+    derived: list[pl.Series] = []
+    if "_split" in work:
+        derived += [work["_split"]["given"].rename("_g"), work["_split"]["surname"].rename("_s")]
+    derived += [work[f"_hn_{p}"] for p in HANDLE_PLATFORMS if f"_hn_{p}" in work]
+    return derived
+
+
+def _observations(
+    df: pl.DataFrame, bad: pl.DataFrame, work: dict[str, Any], config: FinishConfig
+) -> pl.DataFrame:
+    """The kept rows as observation + attendance columns, in one lazy pass."""
+    full, first, last = _name_exprs(df, work)
+    handles = [
+        (pl.col(f"_hn_{p}") if f"_hn_{p}" in work else pl.lit(None, dtype=pl.String)).alias(
+            f"handle_{p}"
+        )
+        for p in HANDLE_PLATFORMS
+    ]
     checked = pl.col("_checked").is_not_null() | pl.col("_checked_flag").fill_null(False)
     status = (
         pl.when(checked & (pl.col("_status") != Status.CANCELLED.value).fill_null(True))
         .then(pl.lit(Status.ATTENDED.value))
-        .otherwise(pl.col("_status").fill_null(default_status))
+        .otherwise(pl.col("_status").fill_null(config.default_status))
     )
-    out = good.select(
-        (pl.lit(f"{source}:") + pl.col("_id")).alias("observation_id"),
-        pl.lit(source).alias("source"),
+    good = df.with_columns(_derived_columns(work)).lazy().filter(pl.col("_reason").is_null())
+    return good.select(
+        (pl.lit(f"{config.source}:") + pl.col("_id")).alias("observation_id"),
+        pl.lit(config.source).alias("source"),
         pl.col("_id").alias("source_record_id"),
         pl.col("_person").alias("source_person_id"),
         pl.col("_event_id").alias("event_id"),
@@ -563,18 +660,10 @@ def finish(
         status.alias("status"),
         pl.col("_raw_status").alias("raw_status"),
         pl.col("_role").fill_null(Role.GUEST.value).alias("role"),
-        plus_one_of.alias("plus_one_of"),
+        _kept_links(df, bad, config.source).alias("plus_one_of"),
         pl.coalesce("_registered", "_observed").alias("registered_at"),
         pl.col("_checked").alias("checked_in_at"),
     ).collect()
-    return NormalizedBatch(
-        input_records=staging.height if input_records is None else input_records,
-        events=events_frame(events),
-        observations=conform(out, OBSERVATIONS_SCHEMA),
-        attendance=conform(out, ATTENDANCE_SCHEMA),
-        quarantine=quarantine.sort("record_index"),
-        field_issues=field_issues,
-    )
 
 
 def all_quarantined(
@@ -585,8 +674,10 @@ def all_quarantined(
     df = (
         with_index(frame).select("_idx", "_pos").with_columns(pl.lit(None, pl.String).alias("_raw"))
     )
-    q = quarantine_rows(df, source, origin, pl.lit(reason), frame, raw_cols)
-    return NormalizedBatch(input_records=frame.height, events=events_frame(events), quarantine=q)
+    quarantine = quarantine_rows(df, source, origin, pl.lit(reason), frame, raw_cols)
+    return NormalizedBatch(
+        input_records=frame.height, events=events_frame(events), quarantine=quarantine
+    )
 
 
 def with_index(frame: pl.DataFrame) -> pl.DataFrame:

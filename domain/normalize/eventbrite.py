@@ -31,6 +31,7 @@ from domain.model import Role, Source, Status
 from domain.normalize.batch import NormalizedBatch
 from domain.normalize.common import (
     RECORD_INDEX,
+    FinishConfig,
     classify_label,
     col_or_null,
     detect_answer_columns,
@@ -172,42 +173,9 @@ def normalize_eventbrite_attendees(
         event_row = event_rows.get(event_source_id)
         if event_row is None and event_source_id:
             event_row = eventbrite_event({"id": event_source_id})
-        pre = None if event_row else "missing event_id"
         if event_row:
             seen_events[event_row["event_id"]] = event_row
-        profile = _dict(att.get("profile"))
-        answers = _answers(att.get("answers"))
-        status, raw_status, checked_at = _attendee_state(att)
-        if status is None and raw_status is None:
-            raw_status = "(none)"
-        rows.append(
-            {
-                "_idx": idx,
-                "_raw": raw,
-                "_pre_reason": pre,
-                "_id": _str(att.get("id")),
-                "_event_id": event_row["event_id"] if event_row else None,
-                "_tz": event_row["timezone"] if event_row else None,
-                "_full": _str(profile.get("name")),
-                "_first": _str(profile.get("first_name")),
-                "_last": _str(profile.get("last_name")),
-                "_email": _str(profile.get("email")),
-                "_phone": _str(profile.get("cell_phone") or profile.get("work_phone")),
-                "_company": _str(profile.get("company")) or answers.get("company"),
-                "_job": _str(profile.get("job_title")) or answers.get("job_title"),
-                "_h_instagram": answers.get("handle_instagram"),
-                "_h_linkedin": answers.get("handle_linkedin"),
-                "_h_twitter": answers.get("handle_twitter"),
-                "_h_github": answers.get("handle_github"),
-                "_h_website": _str(profile.get("website")) or answers.get("handle_website"),
-                "_observed": _str(att.get("created")),
-                "_checked": _str(checked_at),
-                "_raw_status": raw_status,
-                "_status": status,
-                "_order": _str(att.get("order_id")),
-                "_buyer_email": _str(_dict(att.get("order")).get("email")),
-            }
-        )
+        rows.append({"_idx": idx, "_raw": raw, **_attendee_staging(att, event_row)})
     staging = pl.DataFrame(
         rows,
         schema_overrides={
@@ -222,14 +190,49 @@ def normalize_eventbrite_attendees(
     used_events = list(seen_events.values()) or list(event_rows.values())
     batch = finish(
         staging,
-        source=Source.EVENTBRITE.value,
-        origin=origin,
-        events=used_events,
-        id_label="attendee id",
-        status_label="attendee status",
-        input_records=len(attendees),
+        FinishConfig(
+            source=Source.EVENTBRITE.value,
+            origin=origin,
+            events=used_events,
+            id_label="attendee id",
+            status_label="attendee status",
+            input_records=len(attendees),
+        ),
     )
     return link_orders(batch, staging)
+
+
+def _attendee_staging(att: dict[str, Any], event_row: dict[str, Any] | None) -> dict[str, Any]:
+    """One API attendee object under staging names."""
+    profile = _dict(att.get("profile"))
+    answers = _answers(att.get("answers"))
+    status, raw_status, checked_at = _attendee_state(att)
+    if status is None and raw_status is None:
+        raw_status = "(none)"
+    return {
+        "_pre_reason": None if event_row else "missing event_id",
+        "_id": _str(att.get("id")),
+        "_event_id": event_row["event_id"] if event_row else None,
+        "_tz": event_row["timezone"] if event_row else None,
+        "_full": _str(profile.get("name")),
+        "_first": _str(profile.get("first_name")),
+        "_last": _str(profile.get("last_name")),
+        "_email": _str(profile.get("email")),
+        "_phone": _str(profile.get("cell_phone") or profile.get("work_phone")),
+        "_company": _str(profile.get("company")) or answers.get("company"),
+        "_job": _str(profile.get("job_title")) or answers.get("job_title"),
+        "_h_instagram": answers.get("handle_instagram"),
+        "_h_linkedin": answers.get("handle_linkedin"),
+        "_h_twitter": answers.get("handle_twitter"),
+        "_h_github": answers.get("handle_github"),
+        "_h_website": _str(profile.get("website")) or answers.get("handle_website"),
+        "_observed": _str(att.get("created")),
+        "_checked": _str(checked_at),
+        "_raw_status": raw_status,
+        "_status": status,
+        "_order": _str(att.get("order_id")),
+        "_buyer_email": _str(_dict(att.get("order")).get("email")),
+    }
 
 
 def link_orders(batch: NormalizedBatch, staging: pl.DataFrame) -> NormalizedBatch:
@@ -329,99 +332,116 @@ def normalize_eventbrite_csv(
     )
     if rejected is not None:
         return rejected
-
-    def c(*names: str) -> pl.Expr:
-        return col_or_null(frame, find_column(columns, *names))
-
-    answers = detect_answer_columns(columns, EVENTBRITE_CSV_COLUMNS)
-
-    def a(field: str, *fixed: str) -> pl.Expr:
-        own = find_column(columns, *fixed) if fixed else None
-        return col_or_null(frame, own or answers.get(field))
-
-    df = with_index(frame)
-    # Which event each row belongs to.
-    event_rows: dict[str, dict[str, Any]] = {}
     if fixed_event:
-        event_rows[fixed_event["event_id"]] = fixed_event
-        df = df.with_columns(
+        event_rows = {fixed_event["event_id"]: fixed_event}
+        df = with_index(frame).with_columns(
             pl.lit(fixed_event["event_id"]).alias("_event_id"),
             pl.lit(fixed_event["timezone"]).alias("_tz"),
         )
     else:
-        known = [eventbrite_event(e) for e in known_events or []]
-        by_id = {e["source_event_id"]: e for e in known}
-        by_name = {norm_key(e["name"] or ""): e for e in known if e["name"]}
-        id_col = find_column(columns, "Event ID")
-        name_col = find_column(columns, "Event Name")
-        keys = df.select(
-            col_or_null(frame, id_col).alias("i"), col_or_null(frame, name_col).alias("n")
-        ).unique()
-        mapping: dict[tuple[str | None, str | None], tuple[str | None, str | None]] = {}
-        for raw_id, raw_name in keys.iter_rows():
-            eid = (raw_id or "").strip() or None
-            ename = (raw_name or "").strip() or None
-            row = None
-            if eid:
-                row = by_id.get(eid) or {
-                    **eventbrite_event({"id": eid, "name": {"text": ename}}),
-                }
-            elif ename:
-                row = by_name.get(norm_key(ename)) or eventbrite_event(
-                    {"id": f"name-{_slug(ename)}", "name": {"text": ename}}
-                )
-            if row:
-                event_rows[row["event_id"]] = row
-                mapping[(raw_id, raw_name)] = (row["event_id"], row["timezone"])
-        event_key = pl.concat_str(
-            [col_or_null(frame, id_col).fill_null(""), col_or_null(frame, name_col).fill_null("")],
-            separator="\x1f",
+        df, event_rows = _with_row_events(frame, columns, known_events or [])
+    staging = _csv_staging(df, frame, columns)
+    batch = finish(
+        staging,
+        FinishConfig(
+            source=Source.EVENTBRITE.value,
+            origin=origin,
+            events=list(event_rows.values()),
+            raw_frame=frame,
+            raw_cols=columns,
+            id_label="Attendee #",
+            status_map=EVENTBRITE_STATUS,
+            status_label="Attendee Status",
+            default_status=Status.GOING.value,
+        ),
+    )
+    return link_orders(batch, staging)
+
+
+def _event_named(
+    raw_id: str | None,
+    raw_name: str | None,
+    by_id: dict[str, dict[str, Any]],
+    by_name: dict[str, dict[str, Any]],
+) -> dict[str, Any] | None:
+    """The events row a CSV row's `Event ID` / `Event Name` cells point at (known events
+    first, else one made up from the cells), or None when both are blank."""
+    eid = (raw_id or "").strip() or None
+    ename = (raw_name or "").strip() or None
+    if eid:
+        return by_id.get(eid) or eventbrite_event({"id": eid, "name": {"text": ename}})
+    if ename:
+        return by_name.get(norm_key(ename)) or eventbrite_event(
+            {"id": f"name-{_slug(ename)}", "name": {"text": ename}}
         )
-        ids = {f"{k[0] or ''}\x1f{k[1] or ''}": v[0] for k, v in mapping.items()}
-        zones = {f"{k[0] or ''}\x1f{k[1] or ''}": v[1] for k, v in mapping.items()}
-        df = df.with_columns(
-            event_key.replace_strict(ids, default=None, return_dtype=pl.String).alias("_event_id"),
-            event_key.replace_strict(zones, default=None, return_dtype=pl.String).alias("_tz"),
-        )
-    raw_status = c("Attendee Status")
-    checked_flag = c("Checked In").str.to_lowercase().is_in(["yes", "true", "1", "checked in"])
-    staging = df.select(
+    return None
+
+
+def _with_row_events(
+    frame: pl.DataFrame, columns: list[str], known_events: list[dict[str, Any]]
+) -> tuple[pl.DataFrame, dict[str, dict[str, Any]]]:
+    """Rows with `_event_id` and `_tz` from their own event cells (worked out once per
+    distinct pair of cells), and the events they name."""
+    known = [eventbrite_event(e) for e in known_events]
+    by_id = {e["source_event_id"]: e for e in known}
+    by_name = {norm_key(e["name"] or ""): e for e in known if e["name"]}
+    id_cell = col_or_null(frame, find_column(columns, "Event ID"))
+    name_cell = col_or_null(frame, find_column(columns, "Event Name"))
+    df = with_index(frame)
+    pairs = df.select(id_cell.alias("i"), name_cell.alias("n")).unique()
+    event_rows: dict[str, dict[str, Any]] = {}
+    ids: dict[str, str] = {}
+    zones: dict[str, str] = {}
+    for raw_id, raw_name in pairs.iter_rows():
+        row = _event_named(raw_id, raw_name, by_id, by_name)
+        if row:
+            event_rows[row["event_id"]] = row
+            key = f"{raw_id or ''}\x1f{raw_name or ''}"
+            ids[key], zones[key] = row["event_id"], row["timezone"]
+    event_key = pl.concat_str([id_cell.fill_null(""), name_cell.fill_null("")], separator="\x1f")
+    df = df.with_columns(
+        event_key.replace_strict(ids, default=None, return_dtype=pl.String).alias("_event_id"),
+        event_key.replace_strict(zones, default=None, return_dtype=pl.String).alias("_tz"),
+    )
+    return df, event_rows
+
+
+def _csv_staging(df: pl.DataFrame, frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """The report's cells under staging names (`df`: the rows with their events)."""
+    answers = detect_answer_columns(columns, EVENTBRITE_CSV_COLUMNS)
+
+    def cell(*names: str) -> pl.Expr:
+        return col_or_null(frame, find_column(columns, *names))
+
+    def answer(target: str, *fixed: str) -> pl.Expr:
+        own = find_column(columns, *fixed) if fixed else None
+        return col_or_null(frame, own or answers.get(target))
+
+    checked_flag = cell("Checked In").str.to_lowercase().is_in(["yes", "true", "1", "checked in"])
+    return df.select(
         "_idx",
         "_pos",
         "_event_id",
         "_tz",
-        c("Attendee #").alias("_id"),
-        c("Name").alias("_full"),
-        c("First Name").alias("_first"),
-        c("Last Name").alias("_last"),
-        c("Email").alias("_email"),
-        c("Cell Phone", "Mobile Phone", "Phone", "Work Phone").alias("_phone"),
-        a("company", "Company").alias("_company"),
-        a("job_title", "Job Title").alias("_job"),
-        a("handle_instagram").alias("_h_instagram"),
-        a("handle_linkedin").alias("_h_linkedin"),
-        a("handle_twitter").alias("_h_twitter"),
-        a("handle_github").alias("_h_github"),
-        a("handle_website", "Website").alias("_h_website"),
-        c("Order Date").alias("_observed"),
+        cell("Attendee #").alias("_id"),
+        cell("Name").alias("_full"),
+        cell("First Name").alias("_first"),
+        cell("Last Name").alias("_last"),
+        cell("Email").alias("_email"),
+        cell("Cell Phone", "Mobile Phone", "Phone", "Work Phone").alias("_phone"),
+        answer("company", "Company").alias("_company"),
+        answer("job_title", "Job Title").alias("_job"),
+        answer("handle_instagram").alias("_h_instagram"),
+        answer("handle_linkedin").alias("_h_linkedin"),
+        answer("handle_twitter").alias("_h_twitter"),
+        answer("handle_github").alias("_h_github"),
+        answer("handle_website", "Website").alias("_h_website"),
+        cell("Order Date").alias("_observed"),
         checked_flag.alias("_checked_flag"),
-        raw_status.alias("_raw_status"),
+        cell("Attendee Status").alias("_raw_status"),
         pl.when(pl.col("_event_id").is_null())
         .then(pl.lit("missing event (no event given, no Event ID or Event Name)"))
         .alias("_pre_reason"),
-        c("Order #").alias("_order"),
-        c("Buyer Email", "Purchaser Email", "Order Email").alias("_buyer_email"),
+        cell("Order #").alias("_order"),
+        cell("Buyer Email", "Purchaser Email", "Order Email").alias("_buyer_email"),
     )
-    batch = finish(
-        staging,
-        source=Source.EVENTBRITE.value,
-        origin=origin,
-        events=list(event_rows.values()),
-        raw_frame=frame,
-        raw_cols=columns,
-        id_label="Attendee #",
-        status_map=EVENTBRITE_STATUS,
-        status_label="Attendee Status",
-        default_status=Status.GOING.value,
-    )
-    return link_orders(batch, staging)

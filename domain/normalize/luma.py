@@ -23,6 +23,7 @@ from domain.model import Source, Status
 from domain.normalize.batch import NormalizedBatch
 from domain.normalize.common import (
     RECORD_INDEX,
+    FinishConfig,
     classify_label,
     col_or_null,
     detect_answer_columns,
@@ -114,42 +115,44 @@ def normalize_luma_csv(frame: pl.DataFrame, event: dict[str, Any], origin: str) 
     answers = detect_answer_columns(columns, LUMA_CSV_COLUMNS)
     id_col = find_column(columns, "guest_id") or find_column(columns, "api_id")
 
-    def c(*names: str) -> pl.Expr:
+    def cell(*names: str) -> pl.Expr:
         return col_or_null(frame, find_column(columns, *names))
 
-    def a(field: str) -> pl.Expr:
-        return col_or_null(frame, answers.get(field))
+    def answer(target: str) -> pl.Expr:
+        return col_or_null(frame, answers.get(target))
 
-    raw_status = c("approval_status")
+    raw_status = cell("approval_status")
     staging = with_index(frame).select(
         "_idx",
         "_pos",
         col_or_null(frame, id_col).alias("_id"),
-        c("user_api_id", "user_id").alias("_person"),
+        cell("user_api_id", "user_id").alias("_person"),
         pl.lit(event_row["event_id"]).alias("_event_id"),
-        c("name").alias("_full"),
-        c("first_name").alias("_first"),
-        c("last_name").alias("_last"),
-        c("email").alias("_email"),
-        c("phone_number").alias("_phone"),
-        a("company").alias("_company"),
-        a("job_title").alias("_job"),
-        *[a(f"handle_{p}").alias(f"_h_{p}") for p in _HANDLES],
-        c("created_at", "registered_at").alias("_observed"),
-        c("checked_in_at").alias("_checked"),
+        cell("name").alias("_full"),
+        cell("first_name").alias("_first"),
+        cell("last_name").alias("_last"),
+        cell("email").alias("_email"),
+        cell("phone_number").alias("_phone"),
+        answer("company").alias("_company"),
+        answer("job_title").alias("_job"),
+        *[answer(f"handle_{p}").alias(f"_h_{p}") for p in _HANDLES],
+        cell("created_at", "registered_at").alias("_observed"),
+        cell("checked_in_at").alias("_checked"),
         raw_status.alias("_raw_status"),
     )
     return finish(
         staging,
-        source=Source.LUMA.value,
-        origin=origin,
-        events=[event_row],
-        raw_frame=frame,
-        raw_cols=columns,
-        id_label="guest id",
-        status_map=LUMA_STATUS,
-        status_label="approval_status",
-        tz=event_row["timezone"],
+        FinishConfig(
+            source=Source.LUMA.value,
+            origin=origin,
+            events=[event_row],
+            raw_frame=frame,
+            raw_cols=columns,
+            id_label="guest id",
+            status_map=LUMA_STATUS,
+            status_label="approval_status",
+            tz=event_row["timezone"],
+        ),
     )
 
 
@@ -258,13 +261,15 @@ def normalize_luma_guests(
         staging = staging.with_columns(pl.lit(event_row["event_id"]).alias("_event_id"))
     return finish(
         staging,
-        source=Source.LUMA.value,
-        origin=origin,
-        events=[event_row],
-        id_label="guest id",
-        status_label="approval_status",
-        tz=event_row["timezone"],
-        input_records=len(entries),
+        FinishConfig(
+            source=Source.LUMA.value,
+            origin=origin,
+            events=[event_row],
+            id_label="guest id",
+            status_label="approval_status",
+            tz=event_row["timezone"],
+            input_records=len(entries),
+        ),
     )
 
 

@@ -43,17 +43,18 @@ import hashlib
 import re
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import polars as pl
 
-from domain.model import FIELD_ISSUES_SCHEMA, Role, Source, Status, conform
+from domain.model import FIELD_ISSUES_SCHEMA, HANDLE_PLATFORMS, Role, Source, Status, conform
 from domain.normalize.batch import NormalizedBatch
-from domain.normalize.columns import clean_frame
+from domain.normalize.columns import clean, clean_frame
 from domain.normalize.common import (
     RECORD_INDEX,
+    FinishConfig,
     col_or_null,
     detect_answer_columns,
     find_column,
@@ -180,42 +181,33 @@ def normalized_names(names: pl.Series) -> pl.Series:
     return out["k"].rename(names.name)
 
 
-def _key_hashes(values: pl.Series) -> pl.Series:
-    """polars' hash of each value's normalized name (null for blank), computed once per
-    distinct value."""
-    raw_h = values.hash()
-    first = values.is_not_null() & raw_h.is_first_distinct()
-    distinct = values.filter(first)
-    keys = normalized_names(distinct)
-    key_h = pl.select(
-        pl.when(pl.lit(keys).is_not_null() & (pl.lit(keys) != "")).then(pl.lit(keys).hash())
-    ).to_series()
-    out = raw_h.replace_strict(raw_h.filter(first), key_h, default=None)
-    return pl.select(pl.when(pl.lit(values).is_not_null()).then(pl.lit(out))).to_series()
-
-
-def _occurrences(keys: pl.Series) -> pl.Series:
-    """1, 2, 3, … for each row's key in row order (a stable sort instead of a grouped
-    count: one pass over integers)."""
-    n = keys.len()
-    if n == 0:
-        return pl.Series("occ", [], dtype=pl.Int64)
-    values = keys.fill_null(0).to_numpy()
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    start = np.empty(n, dtype=bool)
-    start[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=start[1:])
-    pos = np.arange(n, dtype=np.int64)
-    occ = np.empty(n, dtype=np.int64)
-    occ[order] = pos - np.maximum.accumulate(np.where(start, pos, 0)) + 1
-    return pl.Series("occ", occ)
-
-
 def name_hash(key: str) -> str:
     """Stable short hash of a normalized name (Python's `hash` is salted per process and
     polars' hash is not stable across versions)."""
     return hashlib.blake2b(key.encode(), digest_size=6).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Which column of the file feeds which staging field."""
+
+    name: str | None
+    host: str | None
+    status: str | None
+    rsvp_date: str | None
+    count: str | None
+    answers: dict[str, str]
+
+    @staticmethod
+    def of(columns: list[str]) -> _Layout:
+        return _Layout(
+            name=find_column(columns, "Name"),
+            host=find_column(columns, "Is Plus One Of"),
+            status=find_column(columns, "Status", "RSVP Status", "RSVP"),
+            rsvp_date=find_column(columns, "RSVP date", "RSVP Date", "Date"),
+            count=find_column(columns, *_COUNT_COLUMNS),
+            answers=detect_answer_columns(columns, PARTIFUL_CSV_COLUMNS),
+        )
 
 
 def normalize_partiful_csv(
@@ -223,8 +215,6 @@ def normalize_partiful_csv(
 ) -> NormalizedBatch:
     """One event's Partiful export (see module docstring for ids and plus-ones)."""
     event_row = partiful_event(event)
-    event_sid = event_row["source_event_id"]
-    columns = [c for c in frame.columns if c != RECORD_INDEX]
     rejected = wrong_column_set(
         frame,
         PARTIFUL_CSV_REQUIRED,
@@ -234,163 +224,239 @@ def normalize_partiful_csv(
     )
     if rejected is not None:
         return rejected
-
-    def c(*names: str) -> pl.Expr:
-        return col_or_null(frame, find_column(columns, *names))
-
-    answers = detect_answer_columns(columns, PARTIFUL_CSV_COLUMNS)
-
-    def a(field: str) -> pl.Expr:
-        return col_or_null(frame, answers.get(field))
-
-    count_col = find_column(columns, *_COUNT_COLUMNS)
-    raw_status = c("Status", "RSVP Status", "RSVP")
-    df = with_index(frame).select(
-        "_idx",
-        "_pos",
-        c("Name").alias("_full"),
-        c("Is Plus One Of").alias("_host_name"),
-        raw_status.alias("_raw_status"),
-        c("RSVP date", "RSVP Date", "Date").alias("_observed"),
-        a("company").alias("_company"),
-        a("job_title").alias("_job"),
-        *[a(f"handle_{p}").alias(f"_h_{p}") for p in _HANDLES],
-        (pl.col(count_col) if count_col else pl.lit(None, dtype=pl.String)).alias("_count"),
-    )
-    # Trimmed and blank-as-null, each column only as far as its values need it.
-    df = df.with_columns(clean_frame(df, ["_full", "_host_name", "_count"]))
-    statuses = df["_raw_status"].drop_nulls().unique().to_list()
-    host_statuses = [v for v in statuses if norm_key(v) in HOST_STATUSES]
-    df = df.with_columns(
-        pl.when(pl.col("_host_name").is_not_null())
-        .then(pl.lit(Role.PLUS_ONE.value))
-        .when(pl.col("_raw_status").is_in(host_statuses))
-        .then(pl.lit(Role.HOST.value))
-        .otherwise(pl.lit(Role.GUEST.value))
-        .alias("_role"),
-        pl.lit(0, dtype=pl.Int64).alias("_copy"),
-        pl.lit(False).alias("_synthetic"),
-        pl.lit(None, dtype=pl.String).alias("_pre_reason"),
-    )
-    extra_inputs = 0
+    columns = [c for c in frame.columns if c != RECORD_INDEX]
+    layout = _Layout.of(columns)
+    rows = _file_rows(frame, layout)
     bad_counts = pl.DataFrame(schema={"_idx": pl.Int64, "_count": pl.String})
-    if count_col is not None:
-        count = pl.col("_count").str.replace(r"^\+", "").cast(pl.Int64, strict=False)
-        unreadable = pl.col("_count").is_not_null() & (count.is_null() | (count < 0) | (count > 50))
-        df = df.with_columns(
-            unreadable.alias("_bad_count"),
-            pl.when(count > 0).then(count).otherwise(0).fill_null(0).clip(0, 50).alias("_n"),
-        )
-        bad_counts = df.filter(pl.col("_bad_count")).select("_idx", "_count")
-        df = df.with_columns(pl.when(~pl.col("_bad_count")).then(pl.col("_n")).otherwise(0))
-        extra = df.filter(pl.col("_n") > 0)
-        if extra.height:
-            extra = (
-                extra.with_columns(pl.int_ranges(1, pl.col("_n") + 1).alias("_copy"))
-                .explode("_copy")
-                .with_columns(
-                    pl.col("_full").alias("_host_name"),
-                    pl.when(pl.col("_full").is_null())
-                    .then(pl.lit("host row has no Name"))
-                    .alias("_pre_reason"),
-                    (
-                        pl.col("_full") + pl.lit("'s plus-one ") + pl.col("_copy").cast(pl.String)
-                    ).alias("_full"),
-                    pl.lit(Role.PLUS_ONE.value).alias("_role"),
-                    pl.lit(True).alias("_synthetic"),
-                    pl.lit(None, dtype=pl.String).alias("_company"),
-                    pl.lit(None, dtype=pl.String).alias("_job"),
-                    *[pl.lit(None, dtype=pl.String).alias(f"_h_{p}") for p in _HANDLES],
-                )
-            )
-            extra_inputs = extra.height
-            df = pl.concat([df, extra.select(df.columns)]).sort("_idx", "_copy")
-    # Stable ids: hash of the normalized name + its occurrence number in the file. Names
-    # repeat, so everything derived from a name (its key, digest and first/last split) is
-    # worked out once per distinct name; rows find theirs through polars' hash of the raw
-    # name, and group by the hash of the key (integers: far cheaper than strings). Those
-    # hashes only group within this call; the ids use the stable BLAKE2b digest.
-    full = df["_full"]
-    raw_h = full.hash()
-    first = full.is_not_null() & raw_h.is_first_distinct()
-    names = full.filter(first)
-    keys = normalized_names(names)
-    real_key = keys.is_not_null() & (keys != "")
-    key_h = pl.select(pl.when(pl.lit(real_key)).then(pl.lit(keys).hash())).to_series()
-    digests = pl.DataFrame({"_kh": key_h, "_key": keys}).filter(real_key).unique("_kh")
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        hashed = pool.submit(
-            lambda: pl.Series(
-                [f"{event_sid}:{name_hash(k)}-" for k in digests["_key"].to_list()],
-                dtype=pl.String,
-            )
-        )
-        split = pool.submit(split_full_names, names)
-        at = raw_h.replace_strict(
-            raw_h.filter(first), pl.int_range(names.len(), eager=True), default=None
-        )
-        at = pl.select(pl.when(pl.lit(full).is_not_null()).then(pl.lit(at))).to_series()
-        row_key = key_h.gather(at).rename("_kh")
-        occ = _occurrences(row_key)
-        host_key = _key_hashes(df["_host_name"])
-        given, surname = split.result()
-        prefix = key_h.replace_strict(digests["_kh"], hashed.result(), default=None)
-    df = df.with_columns(
-        given.gather(at).alias("_first"),
-        surname.gather(at).alias("_last"),
-        row_key,
-        host_key.alias("_host_kh"),
-        pl.concat_str(prefix.gather(at), pl.lit(occ).cast(pl.String)).alias("_id"),
-    )
-    # Plus-one -> host: the first non-plus-one row of that normalized name.
-    hosts = (
-        df.lazy()
-        .filter((pl.col("_role") != Role.PLUS_ONE.value) & pl.col("_kh").is_not_null())
-        .filter(pl.col("_kh").is_first_distinct())
-        .select("_kh", "_id")
-        .collect()
-    )
-    df = df.with_columns(
-        pl.col("_host_kh")
-        .replace_strict(hosts["_kh"], f"{Source.PARTIFUL}:" + hosts["_id"], default=None)
-        .alias("_plus_one_of")
-    )
-    staging = df.select(
-        "_idx",
-        "_pos",
-        "_id",
-        "_full",
-        "_first",
-        "_last",
-        "_company",
-        "_job",
-        *[f"_h_{p}" for p in _HANDLES],
-        "_observed",
-        "_raw_status",
-        "_role",
-        "_plus_one_of",
-        "_synthetic",
-        pl.lit(event_row["event_id"]).alias("_event_id"),
-        "_pre_reason",
-    )
-    batch = finish(
-        staging,
+    if layout.count is not None:
+        rows, bad_counts = _with_declared_plus_ones(rows)
+    rows = _with_ids_and_links(rows, event_row)
+    config = FinishConfig(
         source=Source.PARTIFUL.value,
         origin=origin,
         events=[event_row],
         raw_frame=frame,
         raw_cols=columns,
         id_label="Name",
+        status_label="Status",
         status_map=PARTIFUL_STATUS,
         already_clean=("_id", "_full", "_first", "_last"),
         dedupe=False,  # ids are unique by construction (name + occurrence)
-        status_label="Status",
         tz=event_row["timezone"],
-        input_records=frame.height + extra_inputs,
+        input_records=rows.height,
     )
+    batch = finish(rows.select(_STAGING_COLUMNS), config)
     if bad_counts.height:
-        batch.field_issues = _count_issues(batch, df, bad_counts, count_col or "", origin)
+        batch.field_issues = _count_issues(batch, rows, bad_counts, layout.count or "", origin)
     return batch
+
+
+_STAGING_COLUMNS = [
+    "_idx",
+    "_pos",
+    "_id",
+    "_event_id",
+    "_full",
+    "_first",
+    "_last",
+    "_company",
+    "_job",
+    *[f"_h_{p}" for p in HANDLE_PLATFORMS],
+    "_observed",
+    "_raw_status",
+    "_role",
+    "_plus_one_of",
+    "_synthetic",
+    "_pre_reason",
+]
+
+
+def _file_rows(frame: pl.DataFrame, layout: _Layout) -> pl.DataFrame:
+    """One row per file row, raw text under staging names. Names and host names stay
+    raw here: `_with_ids_and_links` cleans them once per distinct value."""
+
+    def answer(field: str) -> pl.Expr:
+        return col_or_null(frame, layout.answers.get(field))
+
+    return with_index(frame).select(
+        "_idx",
+        "_pos",
+        col_or_null(frame, layout.name).alias("_full"),
+        col_or_null(frame, layout.host).alias("_host_name"),
+        col_or_null(frame, layout.status).alias("_raw_status"),
+        col_or_null(frame, layout.rsvp_date).alias("_observed"),
+        answer("company").alias("_company"),
+        answer("job_title").alias("_job"),
+        *[answer(f"handle_{p}").alias(f"_h_{p}") for p in HANDLE_PLATFORMS],
+        col_or_null(frame, layout.count).alias("_count"),
+        pl.lit(0, dtype=pl.Int64).alias("_copy"),
+        pl.lit(False).alias("_synthetic"),
+        pl.lit(None, dtype=pl.String).alias("_pre_reason"),
+    )
+
+
+def _with_declared_plus_ones(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Older exports' plus-one counts: N synthetic rows after each host row (see module
+    docstring); also the host rows whose count cannot be read (`_idx`, `_count`)."""
+    rows = rows.with_columns(clean_frame(rows, ["_full", "_host_name", "_count"]))
+    count = pl.col("_count").str.replace(r"^\+", "").cast(pl.Int64, strict=False)
+    unreadable = pl.col("_count").is_not_null() & (count.is_null() | (count < 0) | (count > 50))
+    rows = rows.with_columns(
+        unreadable.alias("_bad_count"),
+        pl.when(unreadable | (count <= 0)).then(0).otherwise(count).fill_null(0).alias("_n"),
+    )
+    bad_counts = rows.filter(pl.col("_bad_count")).select("_idx", "_count")
+    hosts = rows.filter(pl.col("_n") > 0)
+    if hosts.height == 0:
+        return rows, bad_counts
+    blanked = ("_company", "_job", *[f"_h_{p}" for p in HANDLE_PLATFORMS])
+    synthetic = (
+        hosts.with_columns(pl.int_ranges(1, pl.col("_n") + 1).alias("_copy"))
+        .explode("_copy")
+        .with_columns(
+            pl.col("_full").alias("_host_name"),
+            pl.when(pl.col("_full").is_null())
+            .then(pl.lit("host row has no Name"))
+            .alias("_pre_reason"),
+            (pl.col("_full") + "'s plus-one " + pl.col("_copy").cast(pl.String)).alias("_full"),
+            pl.lit(True).alias("_synthetic"),
+            *[pl.lit(None, dtype=pl.String).alias(c) for c in blanked],
+        )
+    )
+    expanded = pl.concat([rows, synthetic.select(rows.columns)]).sort("_idx", "_copy")
+    return expanded, bad_counts
+
+
+@dataclass(frozen=True)
+class _NameTable:
+    """Every distinct raw name of the file (guest names and host names) with what is
+    derived from it, worked out once per name: names repeat far more than rows do.
+
+    `names` holds `clean`, `key` (dense number of the normalized name, null when blank,
+    so rows group by integers), `given` and `surname`; `keys` are the normalized names
+    by number; `hashes` are polars' hashes of the raw names (they only group within one
+    call; ids use the stable BLAKE2b digest)."""
+
+    names: pl.DataFrame
+    keys: pl.Series
+    hashes: pl.Series
+
+    def positions(self, values: pl.Series, hashes: pl.Series) -> pl.Series:
+        """Each value's row in `names` (null for null values)."""
+        rows = pl.int_range(self.hashes.len(), eager=True, dtype=pl.UInt32)
+        found = hashes.replace_strict(self.hashes, rows, default=None)
+        return pl.select(pl.when(pl.lit(values).is_not_null()).then(pl.lit(found))).to_series()
+
+
+def _distinct_names(
+    full: pl.Series, host: pl.Series
+) -> tuple[pl.Series, pl.Series, pl.Series, pl.Series]:
+    """(distinct raw names, their hashes, hash of each `full`, hash of each `host`)."""
+    full_hash, host_hash = full.hash(), host.hash()
+    first_full = full.is_not_null() & full_hash.is_first_distinct()
+    known = full_hash.filter(first_full)
+    new_host = (
+        host.is_not_null() & host_hash.is_first_distinct() & ~host_hash.is_in(known.implode())
+    )
+    # One chunk each: rows gather from these by position (far slower across chunks).
+    raw = pl.concat([full.filter(first_full), host.filter(new_host)], rechunk=True)
+    hashes = pl.concat([known, host_hash.filter(new_host)], rechunk=True)
+    return raw, hashes, full_hash, host_hash
+
+
+def _name_table(raw: pl.Series, hashes: pl.Series) -> _NameTable:
+    cleaned = pl.select(clean(pl.lit(raw))).to_series()
+    keys = normalized_names(cleaned)
+    keys = pl.select(pl.when(pl.lit(keys) != "").then(pl.lit(keys))).to_series()
+    distinct_keys = keys.drop_nulls().unique(maintain_order=True)
+    key_numbers = pl.int_range(distinct_keys.len(), eager=True, dtype=pl.UInt32)
+    given, surname = split_full_names(cleaned)
+    names = pl.DataFrame(
+        {
+            "clean": cleaned,
+            "key": keys.replace_strict(distinct_keys, key_numbers, default=None),
+            "given": given,
+            "surname": surname,
+        }
+    ).rechunk()
+    return _NameTable(names=names, keys=distinct_keys, hashes=hashes)
+
+
+def _id_prefixes(keys: pl.Series, event_sid: str) -> pl.Series:
+    """`<event id>:<digest>-` per normalized name (the id without its occurrence)."""
+    return pl.Series([f"{event_sid}:{name_hash(k)}-" for k in keys.to_list()], dtype=pl.String)
+
+
+def _role(is_plus_one: pl.Series, statuses: pl.Series) -> pl.Expr:
+    """Plus-one when the row names a host (or was made up from a count), host when its
+    status says so, else guest."""
+    distinct = statuses.drop_nulls().unique().to_list()
+    host_statuses = [v for v in distinct if norm_key(v) in HOST_STATUSES]
+    return (
+        pl.when(pl.lit(is_plus_one) | pl.col("_synthetic"))
+        .then(pl.lit(Role.PLUS_ONE.value))
+        .when(pl.col("_raw_status").is_in(host_statuses))
+        .then(pl.lit(Role.HOST.value))
+        .otherwise(pl.lit(Role.GUEST.value))
+    )
+
+
+def _with_names(
+    rows: pl.DataFrame, table: _NameTable, full_hash: pl.Series, host_hash: pl.Series
+) -> pl.DataFrame:
+    """Cleaned name, first/last split, role, name key, host name key and the row's
+    occurrence number among rows of its key (1, 2, … in file order)."""
+    names = table.names
+    at = table.positions(rows["_full"], full_hash)
+    host_at = table.positions(rows["_host_name"], host_hash)
+    is_plus_one = names["clean"].is_not_null().gather(host_at).fill_null(False)
+    return rows.with_columns(
+        names["clean"].gather(at).alias("_full"),
+        names["given"].gather(at).alias("_first"),
+        names["surname"].gather(at).alias("_last"),
+        names["key"].gather(at).alias("_key"),
+        names["key"].gather(host_at).alias("_host_key"),
+        _role(is_plus_one, rows["_raw_status"]).alias("_role"),
+    ).with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).over("_key").alias("_occ"))
+
+
+def _with_ids_and_links(rows: pl.DataFrame, event_row: dict[str, Any]) -> pl.DataFrame:
+    """Names, role, stable ids (normalized name + occurrence number) and plus-one ->
+    host links (see module docstring)."""
+    raw, hashes, full_hash, host_hash = _distinct_names(rows["_full"], rows["_host_name"])
+    table = _name_table(raw, hashes)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The digests are Python work; polars does the row work meanwhile (no GIL).
+        digests = pool.submit(_id_prefixes, table.keys, event_row["source_event_id"])
+        rows = _with_names(rows, table, full_hash, host_hash)
+        prefix = digests.result()
+    record_id = pl.concat_str(pl.lit(prefix).gather(pl.col("_key")), pl.col("_occ").cast(pl.String))
+    return rows.with_columns(
+        pl.lit(event_row["event_id"]).alias("_event_id"),
+        pl.when(pl.col("_key").is_not_null()).then(record_id).alias("_id"),
+        _host_links(rows, prefix).alias("_plus_one_of"),
+    )
+
+
+def _host_links(rows: pl.DataFrame, prefix: pl.Series) -> pl.Expr:
+    """Observation id of each plus-one's host: the first non-plus-one row whose
+    normalized name is the host name's (null when there is none)."""
+    hosts = (
+        rows.lazy()
+        .filter((pl.col("_role") != Role.PLUS_ONE.value) & pl.col("_key").is_not_null())
+        .group_by("_key")
+        .agg(pl.col("_occ").min())
+        .collect()
+    )
+    host_occ = pl.Series(dtype=pl.UInt32).extend_constant(None, prefix.len())
+    host_occ = host_occ.scatter(hosts["_key"], hosts["_occ"])
+    host_key = pl.col("_host_key")
+    link = pl.concat_str(
+        pl.lit(f"{Source.PARTIFUL}:"),
+        pl.lit(prefix).gather(host_key),
+        pl.lit(host_occ).gather(host_key).cast(pl.String),
+    )
+    return pl.when(host_key.is_not_null()).then(link)
 
 
 def _count_issues(
@@ -410,6 +476,3 @@ def _count_issues(
     kept = batch.observations["observation_id"].implode()
     rows = conform(rows.filter(pl.col("observation_id").is_in(kept)), FIELD_ISSUES_SCHEMA)
     return pl.concat([batch.field_issues, rows]).sort("record_index", "field")
-
-
-_HANDLES = ("instagram", "linkedin", "twitter", "github", "website")

@@ -53,9 +53,8 @@ def test_every_record_is_normalized_flagged_or_quarantined(rows: list[list[str]]
     )
     assert batch.reconciles
     assert batch.input_records == batch.observations.height + batch.quarantine.height
-    # None lost on the way. (Not "==": a lone carriage return inside a quoted cell is read
-    # as a line break, which splits that record in two; both halves are accounted for.)
-    assert batch.input_records >= len(rows)
+    # None lost on the way, none split (a lone carriage return in a cell is cell text).
+    assert batch.input_records == len(rows)
     # A quarantined record carries its reason; a flagged field belongs to a kept record.
     assert batch.quarantine["reason"].null_count() == 0
     quarantined = set(batch.quarantine["record_index"].to_list())

@@ -62,6 +62,22 @@ def test_ragged_rows() -> None:
     assert read.quarantine["record_index"].to_list() == [2]
 
 
+@pytest.mark.parametrize("ragged", [False, True], ids=["polars", "ragged-fallback"])
+def test_lone_carriage_return_in_a_cell_stays_in_its_record(ragged: bool) -> None:
+    # A CR not followed by LF is cell text, quoted or not, on both reading paths (a
+    # ragged row sends the whole file through the csv module).
+    text = 'a,b,c\n"x\ry",1,2\nz\r,3,4\n"p\r",5,6\n7,8,9\n'
+    if ragged:
+        text += "10,11,12,13\n"
+    read = read_export(text.encode(), source="partiful", origin="cr.csv")
+    assert read.records == (5 if ragged else 4)
+    assert read.frame["b"].to_list() == ["1", "3", "5", "8"]
+    assert read.frame["a"].to_list()[0] == "x\ry"
+    assert read.frame["a"].to_list()[2] == "p\r"
+    assert read.frame["__record_index"].to_list() == [0, 1, 2, 3]
+    assert read.quarantine["record_index"].to_list() == ([4] if ragged else [])
+
+
 def test_binary_file_is_quarantined_not_raised() -> None:
     read = read_export(b"\x00\x01\x02garbage\x00", source="luma", origin="bin.csv")
     assert read.frame.height == 0 and read.records == 1
