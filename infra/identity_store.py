@@ -1,7 +1,9 @@
 """Neo4j reads and writes of identity resolution: members, decisions, explanations.
 
-Used by the pipeline (full runs) and by the API (an organizer's action recomputes only
-the affected members). Every write is a batched `UNWIND … MERGE` from graph_schema.
+No resolution happens here: `services.identity` reads the inputs through this store,
+resolves them with `domain.identity.pipeline` and hands the result to `write` (a full
+run, or the members a correction touched). Every write is a batched `UNWIND … MERGE`
+from graph_schema.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import time
 import zlib
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,16 +28,11 @@ from domain.identity.pipeline import (
     Clusters,
     Members,
     Scored,
-    Thresholds,
-    build_members,
-    cluster_scored,
-    score_candidates,
 )
 from domain.identity.scoring import COMPARISONS, LEVELS, MatchModel
 from domain.model import ATTENDANCE_SCHEMA, OBSERVATIONS_SCHEMA, conform
 from infra import graph_schema as gs
 from infra.neo4j_store import GraphStore, chunks
-from infra.settings import Settings
 
 IDENTITY_KEY_COLUMNS: tuple[str, ...] = (
     "observation_id",
@@ -64,29 +61,6 @@ def native(value: Any) -> Any:
     return value
 
 
-def thresholds_from(settings: Settings) -> Thresholds:
-    return Thresholds(
-        merge_at=settings.identity_merge_threshold,
-        suggest_at=settings.identity_suggest_threshold,
-        merge_without_identifier_at=settings.identity_merge_without_identifier_threshold,
-        common_name_min=settings.identity_common_name_min,
-    )
-
-
-def thresholds_for(settings: Settings, model: MatchModel | None) -> Thresholds:
-    """The configured thresholds, moved where organizers' answers supported it."""
-    base = thresholds_from(settings)
-    learned = model.review_thresholds if model is not None else {}
-    return replace(
-        base,
-        merge_at=learned.get("merge_at", base.merge_at),
-        suggest_at=learned.get("suggest_at", base.suggest_at),
-        merge_without_identifier_at=learned.get(
-            "merge_without_identifier_at", base.merge_without_identifier_at
-        ),
-    )
-
-
 @dataclass
 class WriteReport:
     members_written: int = 0
@@ -113,6 +87,27 @@ class WriteReport:
     @property
     def relationship_seconds(self) -> float:
         return sum(self.seconds.get(k, 0.0) for k in ("link_identities", "handles", "matches"))
+
+
+class _WriteStep:
+    """One write's scope, report and step timer."""
+
+    def __init__(
+        self, graph: GraphStore, members: Members, scope_member_ids: Sequence[str] | None
+    ) -> None:
+        self.members = members
+        self.report = WriteReport()
+        self.full = scope_member_ids is None
+        # None: the whole graph; otherwise the previous members and their records.
+        self.scope_ids = None if self.full else list(scope_member_ids or ())
+        self.scope_obs = None if self.full else members.assignment["observation_id"].to_list()
+        self.new_ids = set(members.members["member_id"].to_list())
+        self._clock = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.report.seconds[step] = self.report.seconds.get(step, 0.0) + now - self._clock
+        self._clock = now
 
 
 class IdentityStore:
@@ -262,73 +257,111 @@ class IdentityStore:
         Members whose records changed get `metrics_stale` until the next analytics run;
         `run` (run_id, kind, …) is recorded with the members it touched, for their history.
         """
-        g = self.graph
-        report = WriteReport()
-        full = scope_member_ids is None
-        obs_ids = members.assignment["observation_id"].to_list()
-        new_ids = set(members.members["member_id"].to_list())
-
-        clock = time.perf_counter()
-
-        def lap(step: str) -> None:
-            nonlocal clock
-            now = time.perf_counter()
-            report.seconds[step] = report.seconds.get(step, 0.0) + now - clock
-            clock = now
-
+        step = _WriteStep(self.graph, members, scope_member_ids)
         if members.revived:
-            g.run(gs.REVIVE_ALIASES, ids=sorted(members.revived))
-        hashes = member_content_hashes(members)
-        stored = dict(g.run(gs.MEMBER_HASHES, ids=hashes["member_id"].to_list())[0]["pairs"])
+            self.graph.run(gs.REVIVE_ALIASES, ids=sorted(members.revived))
+        changed = self._write_members(step)
+        step.lap("members")
+        held, stale, new_links = self._relink_identities(step)
+        retire = self._retire_members(step, held)
+        touched = (
+            {r["member_id"] for r in stale}
+            | {r["member_id"] for r in new_links}
+            | set(members.created)
+            | set(members.revived)
+        ) & step.new_ids
+        # A pipeline run marks only members that had figures; a correction marks all it made.
+        self.mark_metrics_stale(sorted(touched), always=not step.full)
+        step.report.extra["members_touched"] = len(touched)
+        step.report.extra["revived"] = len(members.revived)
+        shaped = touched | {r["member_id"] for r in retire}
+        if run is not None and (shaped or run.get("decision_ids")):  # a no-op run shapes nothing
+            self.record_run(
+                {
+                    **run,
+                    "member_ids": sorted(shaped),
+                    "members_written": changed,
+                    "created": len(members.created),
+                    "retired": len(retire),
+                    "revived": len(members.revived),
+                }
+            )
+        step.lap("retire")
+        self._write_identity_keys(scored)
+        step.lap("identity_keys")
+        self._write_handles(step, scored)
+        step.lap("handles")
+        self._write_matches(step)
+        step.lap("matches")
+        self._write_suggestions(step, scored)
+        step.lap("suggestions")
+        return step.report
+
+    def _write_members(self, step: _WriteStep) -> int:
+        """Golden records whose content hash changed; returns how many were written."""
+        hashes = member_content_hashes(step.members)
+        pairs = self.graph.run(gs.MEMBER_HASHES, ids=hashes["member_id"].to_list())[0]["pairs"]
+        stored = dict(pairs)
         stored_frame = pl.DataFrame(
             {"member_id": list(stored), "stored": list(stored.values())},
             schema={"member_id": pl.String, "stored": pl.String},
         )
         changed = member_write_rows(
-            members,
+            step.members,
             hashes.join(stored_frame, on="member_id", how="left").filter(
                 pl.col("content_hash").ne_missing(pl.col("stored"))
             ),
         )
-        write_parallel(g, WRITE_MEMBERS, changed)
-        report.members_written = hashes.height
-        report.extra["members_unchanged"] = hashes.height - len(changed)
-        lap("members")
-        current = g.run(gs.MEMBER_ASSIGNMENT, ids=None if full else list(scope_member_ids or ()))
+        write_parallel(self.graph, WRITE_MEMBERS, changed)
+        step.report.members_written = hashes.height
+        step.report.extra["members_unchanged"] = hashes.height - len(changed)
+        return len(changed)
+
+    def _relink_identities(
+        self, step: _WriteStep
+    ) -> tuple[dict[str, set[str]], list[dict[str, str]], list[dict[str, str]]]:
+        """HAS_IDENTITY made equal to the new assignment; returns who held what before,
+        the links removed and the links added."""
+        g = self.graph
+        current = g.run(gs.MEMBER_ASSIGNMENT, ids=step.scope_ids)
         held: dict[str, set[str]] = {}
-        for r in current:
-            held.setdefault(r["observation_id"], set()).add(r["member_id"])
-        target = dict(members.assignment.iter_rows())
+        for row in current:
+            held.setdefault(row["observation_id"], set()).add(row["member_id"])
+        target = dict(step.members.assignment.iter_rows())
         stale = [
-            {"observation_id": o, "member_id": m}
-            for o, ms in held.items()
-            for m in ms
-            if o in target and m != target[o]
+            {"observation_id": obs, "member_id": member}
+            for obs, holders in held.items()
+            for member in holders
+            if obs in target and member != target[obs]
         ]
         new_links = sorted(
             (
-                {"observation_id": o, "member_id": m}
-                for o, m in target.items()
-                if m not in held.get(o, ())
+                {"observation_id": obs, "member_id": member}
+                for obs, member in target.items()
+                if member not in held.get(obs, ())
             ),
             key=lambda r: (r["member_id"], r["observation_id"]),
         )
-        lap("read_links")
+        step.lap("read_links")
         g.write_batches(gs.UNLINK_MEMBER_IDENTITIES, stale)
         # Sorted by member: batches share at most one member node and lock in one order.
-        report.identities_linked = write_parallel(g, gs.LINK_MEMBER_IDENTITIES, new_links)
-        report.extra["identity_links_removed"] = len(stale)
-        lap("link_identities")
+        step.report.identities_linked = write_parallel(g, gs.LINK_MEMBER_IDENTITIES, new_links)
+        step.report.extra["identity_links_removed"] = len(stale)
+        step.lap("link_identities")
+        return held, stale, new_links
+
+    def _retire_members(self, step: _WriteStep, held: dict[str, set[str]]) -> list[dict[str, Any]]:
+        """Splits recorded; members gone from the result retired (redirected) or deleted."""
+        g, members = self.graph, step.members
         splits = [{"member_id": k, "split_from": v} for k, v in members.split_from.items()]
         g.write_batches(gs.RECORD_SPLITS, splits)
-
         existing = set(g.run(gs.MEMBER_ID_LIST)[0]["ids"])
-        scope = existing if full else set(scope_member_ids or ()) & existing
-        gone = scope - new_ids
+        scope = existing if step.full else set(step.scope_ids or ()) & existing
+        gone = scope - step.new_ids
         records_of: dict[str, list[str]] = {}
-        for o, ms in held.items():
-            for m in ms:
-                records_of.setdefault(m, []).append(o)
+        for obs, holders in held.items():
+            for member in holders:
+                records_of.setdefault(member, []).append(obs)
         retire = [
             {
                 "member_id": old,
@@ -337,81 +370,66 @@ class IdentityStore:
                 "records": sorted(records_of.get(old, [])),
             }
             for old in sorted(gone)
-            if old in members.redirects and members.redirects[old] in new_ids
+            if old in members.redirects and members.redirects[old] in step.new_ids
         ]
-        report.retired = g.write_batches(gs.RETIRE_MEMBERS, retire)
+        step.report.retired = g.write_batches(gs.RETIRE_MEMBERS, retire)
         g.write_batches(gs.REPOINT_ALIASES, retire)
         orphans = sorted(gone - {r["member_id"] for r in retire})
         if orphans:
             g.run(gs.DELETE_MEMBERS, ids=orphans)
-        report.deleted = len(orphans)
-        g.run(gs.REDIRECT_BY_RECORDS, ids=None if full else obs_ids)
+        step.report.deleted = len(orphans)
+        g.run(gs.REDIRECT_BY_RECORDS, ids=step.scope_obs)
         g.run(gs.DANGLING_ALIASES)
-        touched = (
-            {r["member_id"] for r in stale}
-            | {r["member_id"] for r in new_links}
-            | set(members.created)
-            | set(members.revived)
-        ) & new_ids
-        # A pipeline run marks only members that had figures; a correction marks all it made.
-        self.mark_metrics_stale(sorted(touched), always=not full)
-        report.extra["members_touched"] = len(touched)
-        report.extra["revived"] = len(members.revived)
-        shaped = touched | {r["member_id"] for r in retire}
-        if run is not None and (shaped or run.get("decision_ids")):  # a no-op run shapes nothing
-            self.record_run(
-                {
-                    **run,
-                    "member_ids": sorted(shaped),
-                    "members_written": len(changed),
-                    "created": len(members.created),
-                    "retired": len(retire),
-                    "revived": len(members.revived),
-                }
-            )
+        return retire
 
-        lap("retire")
+    def _write_identity_keys(self, scored: Scored) -> None:
         keys = scored.features.select(*IDENTITY_KEY_COLUMNS)
         stored_keys = pl.DataFrame(
-            g.run(gs.IDENTITY_KEYS, ids=keys["observation_id"].to_list())[0]["keys"],
+            self.graph.run(gs.IDENTITY_KEYS, ids=keys["observation_id"].to_list())[0]["keys"],
             schema=keys.schema,
             orient="row",
         )
         changed_keys = keys.join(
             stored_keys, on=list(IDENTITY_KEY_COLUMNS), how="anti", nulls_equal=True
         ).to_dicts()
-        write_parallel(g, gs.SET_IDENTITY_KEYS, changed_keys)
-        lap("identity_keys")
+        write_parallel(self.graph, gs.SET_IDENTITY_KEYS, changed_keys)
+
+    def _write_handles(self, step: _WriteStep, scored: Scored) -> None:
+        """Every resolved record's handle links: a handle cleared at the source loses its link."""
+        g = self.graph
         handles = handle_rows(scored)
-        # Every resolved record's links: a handle cleared at the source loses its link.
         resolved_ids = scored.features["observation_id"].to_list()
         have = {tuple(x) for x in g.run(gs.EXISTING_HANDLE_LINKS, ids=resolved_ids)[0]["links"]}
         carried = {(r["observation_id"], r["platform"], r["handle"]) for r in handles}
         stale_handles = [
-            {"observation_id": o, "platform": p, "handle": h} for o, p, h in sorted(have - carried)
+            {"observation_id": obs, "platform": platform, "handle": handle}
+            for obs, platform, handle in sorted(have - carried)
         ]
         g.write_batches(gs.UNLINK_HANDLES, stale_handles)
-        report.extra["handle_links_removed"] = len(stale_handles)
+        step.report.extra["handle_links_removed"] = len(stale_handles)
         new_handles = sorted(
             (r for r in handles if (r["observation_id"], r["platform"], r["handle"]) not in have),
             key=lambda r: (r["observation_id"], r["platform"], r["handle"]),
         )
         distinct = sorted({(r["platform"], r["handle"]) for r in new_handles})
-        g.write_batches(gs.MERGE_HANDLES, [{"platform": p, "handle": h} for p, h in distinct])
+        g.write_batches(
+            gs.MERGE_HANDLES, [{"platform": platform, "handle": h} for platform, h in distinct]
+        )
         write_parallel(g, gs.LINK_EXISTING_HANDLES, new_handles)
-        report.handles_linked = len(handles)
-        report.extra["handle_links_new"] = len(new_handles)
-        lap("handles")
+        step.report.handles_linked = len(handles)
+        step.report.extra["handle_links_new"] = len(new_handles)
 
-        scope_obs = None if full else obs_ids
+    def _write_matches(self, step: _WriteStep) -> None:
+        """Merge explanations whose content changed; those no longer in the result go."""
+        g, members = self.graph, step.members
         match_hashes = explanation_hashes(members.explanations)
         stored_m = pl.DataFrame(
-            g.run(gs.EXISTING_MATCHES, ids=scope_obs)[0]["matches"],
+            g.run(gs.EXISTING_MATCHES, ids=step.scope_obs)[0]["matches"],
             schema={"a": pl.String, "b": pl.String, "stored": pl.String},
             orient="row",
         )
         stale_matches = stored_m.join(match_hashes, on=["a", "b"], how="anti").select("a", "b")
-        report.matches_deleted = g.write_batches(gs.DELETE_MATCHES, stale_matches.to_dicts())
+        step.report.matches_deleted = g.write_batches(gs.DELETE_MATCHES, stale_matches.to_dicts())
         changed_pairs = match_hashes.join(stored_m, on=["a", "b"], how="left").filter(
             pl.col("content_hash").ne_missing(pl.col("stored"))
         )
@@ -420,59 +438,26 @@ class IdentityStore:
             key=lambda r: (r["a"], r["b"]),
         )
         write_parallel(g, gs.WRITE_MATCHES, changed_m)
-        report.matches_written = match_hashes.height
-        report.extra["matches_unchanged"] = match_hashes.height - len(changed_m)
-        lap("matches")
+        step.report.matches_written = match_hashes.height
+        step.report.extra["matches_unchanged"] = match_hashes.height - len(changed_m)
 
-        sugg = suggestion_rows(members)
-        keep_s = {r["suggestion_id"] for r in sugg}
-        old_s = [
+    def _write_suggestions(self, step: _WriteStep, scored: Scored) -> None:
+        g = self.graph
+        sugg = suggestion_rows(step.members)
+        keep = {r["suggestion_id"] for r in sugg}
+        old = [
             r["suggestion_id"]
-            for r in g.run(gs.EXISTING_SUGGESTIONS, ids=scope_obs)
-            if r["suggestion_id"] not in keep_s
+            for r in g.run(gs.EXISTING_SUGGESTIONS, ids=step.scope_obs)
+            if r["suggestion_id"] not in keep
         ]
-        if old_s:
-            g.run(gs.DELETE_SUGGESTIONS, ids=old_s)
-        report.suggestions_deleted = len(old_s)
-        report.suggestions_written = g.write_batches(gs.UPSERT_SUGGESTIONS, sugg)
-        if not full:
-            g.run(gs.REFRESH_SUGGESTION_MEMBERS, ids=obs_ids)
+        if old:
+            g.run(gs.DELETE_SUGGESTIONS, ids=old)
+        step.report.suggestions_deleted = len(old)
+        step.report.suggestions_written = g.write_batches(gs.UPSERT_SUGGESTIONS, sugg)
+        if not step.full:
+            g.run(gs.REFRESH_SUGGESTION_MEMBERS, ids=step.scope_obs)
         else:
             g.run(gs.SAVE_MODEL, params=scored.model.to_json())
-        lap("suggestions")
-        return report
-
-    # --- partial recompute (organizer actions) ---------------------------------
-
-    def recompute(
-        self, member_ids: Sequence[str], settings: Settings, run: dict[str, Any] | None = None
-    ) -> tuple[Members, WriteReport]:
-        """Re-resolves the records of these members with the stored model and statistics."""
-        assignment = self.load_assignment(list(member_ids))
-        obs_ids = assignment["observation_id"].to_list()
-        observations = self.load_observations(obs_ids)
-        events = observations["event_id"].drop_nulls().unique().to_list()
-        model = self.load_model() or MatchModel()
-        thresholds = thresholds_for(settings, model)
-        scored = score_candidates(
-            observations,
-            thresholds,
-            model=model,
-            stats=self.load_stats(obs_ids),
-            related=self.related_context(events),
-        )
-        clusters = cluster_scored(scored, self.load_decisions(obs_ids))
-        members = build_members(
-            observations,
-            scored,
-            clusters,
-            previous=assignment,
-            known_ids=self.known_member_ids(),
-            trust_order=tuple(settings.identity_source_trust),
-            retired=self.load_retired(obs_ids),
-        )
-        report = self.write(scored, clusters, members, scope_member_ids=list(member_ids), run=run)
-        return members, report
 
     # --- reads for the API ------------------------------------------------------
 
