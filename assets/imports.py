@@ -42,9 +42,8 @@ from domain.normalize.batch import NormalizedBatch
 from infra.settings import Settings
 from ingest.connectors.base import AuthError
 from ingest.connectors.cursors import CursorStore
-from ingest.connectors.sync import SyncReport, sync_source
-from ingest.exports import EXPECTED, plan_folder
-from ingest.landing import import_export_folder, load_graph
+from ingest.connectors.sync import SyncReport
+from ingest.exports import ExportImport
 from resources.stores import (
     ExportsResource,
     LandingResource,
@@ -52,6 +51,8 @@ from resources.stores import (
     PlatformsResource,
     RedisResource,
 )
+from services.imports import NothingToImportError, combine, import_source, load
+from services.syncs import sync_range
 
 API_SOURCES = ("luma", "eventbrite")
 EXPORT_SOURCES = ("luma", "eventbrite", "partiful")
@@ -173,7 +174,7 @@ def run_api_sync(
     figures = redis.figures()
     cursors = CursorStore(figures.r, redis.key_layout())
     try:
-        report = sync_source(source, settings, store, cursors, start, end, full=full)
+        report = sync_range(source, settings, store, cursors, start, end, full=full)
     except AuthError as exc:
         raise Failure(description=str(exc), allow_retries=False) from exc
     finally:
@@ -310,56 +311,53 @@ def _export_asset(source: str) -> AssetsDefinition:
     def _exports(
         context: AssetExecutionContext, exports: ExportsResource, landing: LandingResource
     ) -> MaterializeResult:
-        root = exports.root()
-        plan = plan_folder(root)
-        folder = root / source
-        own_files = folder.is_dir() and any(p.is_file() for p in folder.rglob("*"))
-        found_any = any(plan.files.values())
-        if (own_files and not plan.for_source(source)) or (plan.total_files and not found_any):
-            where = f"{folder}" if own_files else f"{root}"
-            raise Failure(
-                description=f"{source} exports: {where} holds files but none is a "
-                f"{source.title()} export ({len(plan.skipped)} skipped: "
-                + "; ".join(f"{s.path}: {s.reason}" for s in plan.skipped[:5])
-                + f"); {EXPECTED}",
-                allow_retries=False,
-            )
-        result = import_export_folder(landing.store(), root, source, plan)
-        batch = result.batch
-        context.log.info(
-            "%s exports: %s files, %s skipped; %s in, %s normalized, %s quarantined, "
-            "%s field issues",
-            source,
-            len(result.files),
-            len(result.skipped),
-            batch.input_records,
-            batch.observations.height,
-            batch.quarantine.height,
-            batch.field_issues.height,
-        )
-        for s in result.skipped:
-            context.log.warning("%s exports: skipped %s (%s)", source, s.path, s.reason)
-        meta = batch_metadata(batch)
-        meta["files"] = MetadataValue.json(result.files[:200])
-        meta["files_imported"] = len(result.files)
-        meta["files_skipped"] = len(result.skipped)
-        meta["skipped"] = MetadataValue.json(
-            [{"path": s.path, "reason": s.reason} for s in result.skipped[:200]]
-        )
-        meta["notes"] = MetadataValue.json(batch.notes[:50])
-        checks = check_results(name, batch, [batch])
-        checks.append(
-            AssetCheckResult(
-                asset_key=name,
-                check_name="files_understood",
-                passed=not result.skipped,
-                severity=AssetCheckSeverity.WARN,
-                metadata={"skipped": len(result.skipped)},
-            )
-        )
-        return MaterializeResult(metadata=meta, check_results=checks)
+        try:
+            result = import_source(landing.store(), exports.root(), source)
+        except NothingToImportError as exc:
+            raise Failure(description=str(exc), allow_retries=False) from exc
+        _log_export(context, source, result)
+        return export_result(name, result)
 
     return _exports
+
+
+def _log_export(context: AssetExecutionContext, source: str, result: ExportImport) -> None:
+    batch = result.batch
+    context.log.info(
+        "%s exports: %s files, %s skipped; %s in, %s normalized, %s quarantined, %s field issues",
+        source,
+        len(result.files),
+        len(result.skipped),
+        batch.input_records,
+        batch.observations.height,
+        batch.quarantine.height,
+        batch.field_issues.height,
+    )
+    for s in result.skipped:
+        context.log.warning("%s exports: skipped %s (%s)", source, s.path, s.reason)
+
+
+def export_result(name: str, result: ExportImport) -> MaterializeResult:
+    batch = result.batch
+    meta = batch_metadata(batch)
+    meta["files"] = MetadataValue.json(result.files[:200])
+    meta["files_imported"] = len(result.files)
+    meta["files_skipped"] = len(result.skipped)
+    meta["skipped"] = MetadataValue.json(
+        [{"path": s.path, "reason": s.reason} for s in result.skipped[:200]]
+    )
+    meta["notes"] = MetadataValue.json(batch.notes[:50])
+    checks = check_results(name, batch, [batch])
+    checks.append(
+        AssetCheckResult(
+            asset_key=name,
+            check_name="files_understood",
+            passed=not result.skipped,
+            severity=AssetCheckSeverity.WARN,
+            metadata={"skipped": len(result.skipped)},
+        )
+    )
+    return MaterializeResult(metadata=meta, check_results=checks)
 
 
 luma_exports = _export_asset("luma")
@@ -394,9 +392,7 @@ def normalized_imports(
     context: AssetExecutionContext, landing: LandingResource
 ) -> MaterializeResult:
     """Every source and day of the normalized store in one set of tables (later wins)."""
-    store = landing.store()
-    batch = store.read_all()
-    store.write_combined(batch)
+    batch = combine(landing.store())
     per_source = (
         batch.observations.group_by("source").len().rename({"len": "normalized"})
         if batch.observations.height
@@ -451,9 +447,8 @@ def normalized_imports(
 @asset(group_name="graph", compute_kind="neo4j", deps=[normalized_imports])
 def imported_graph(landing: LandingResource, neo4j: Neo4jResource) -> MaterializeResult:
     """Events, identities, attendance and plus-one links upserted into Neo4j."""
-    batch = landing.store().read_combined()
     with neo4j.store() as store:
-        written = load_graph(store, batch)
+        written = load(landing.store(), store)
         counts = store.counts()
     return MaterializeResult(metadata={**written, **{f"graph_{k}": v for k, v in counts.items()}})
 
