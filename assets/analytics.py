@@ -42,12 +42,12 @@ SNAPSHOT_KEY = "analytics_snapshot"
 
 def _headline(summary: dict[str, Any]) -> dict[str, Any]:
     keys = ("members", "edges", "events", "density", "components", "communities", "modularity")
-    return {k: summary[k] for k in keys}
+    return {key: summary[key] for key in keys}
 
 
 def _topology_metadata(report: TopologyReport) -> dict[str, Any]:
     data = report.data
-    curves = [d["betti_curve"] for d in data["dimensions"]]
+    curves = [entry["betti_curve"] for entry in data["dimensions"]]
     return {
         "tda_status": data["label"],
         "tda_seconds": data["seconds"],
@@ -60,7 +60,7 @@ def _topology_metadata(report: TopologyReport) -> dict[str, Any]:
 
 
 def _topology_checks(
-    asset_key: str, g: CoAttendanceGraph, report: TopologyReport
+    asset_key: str, graph: CoAttendanceGraph, report: TopologyReport
 ) -> list[AssetCheckResult]:
     data = report.data
     h0 = len(report.diagrams[0]) if report.diagrams else 0
@@ -82,8 +82,8 @@ def _topology_checks(
                 "status": data["status"],
                 "label": data["label"],
                 "bounds_hit": MetadataValue.json(data["bounds_hit"]),
-                "timed_out": any("timeout" in b for b in data["bounds_hit"]),
-                "memory_capped": any("memory" in b for b in data["bounds_hit"]),
+                "timed_out": any("timeout" in batch for batch in data["bounds_hit"]),
+                "memory_capped": any("memory" in batch for batch in data["bounds_hit"]),
             },
             description=None if data["complete"] else "a bound was hit: " + data["label"],
         ),
@@ -133,7 +133,9 @@ def community_result(done: CommunityRefresh) -> MaterializeResult:
             **_headline(done.summary),
             "betweenness": f"{metrics.betweenness.method} (±{metrics.betweenness.error:.3f} at 95 %)",
             "engine": metrics.engine,
-            "timings_s": MetadataValue.json({k: round(v, 4) for k, v in metrics.timings.items()}),
+            "timings_s": MetadataValue.json(
+                {key: round(value, 4) for key, value in metrics.timings.items()}
+            ),
             "graph": MetadataValue.md(graph_md),
             **_topology_metadata(report),
         },

@@ -45,7 +45,7 @@ from services.identity import (
 
 def _histogram_md(hist: list[dict[str, Any]]) -> MetadataValue:
     lines = ["| probability | pairs |", "|---|---|"]
-    lines += [f"| {h['from']:.1f}–{h['to']:.1f} | {h['pairs']} |" for h in hist]
+    lines += [f"| {bucket['from']:.1f}–{bucket['to']:.1f} | {bucket['pairs']} |" for bucket in hist]
     return MetadataValue.md("\n".join(lines))
 
 
@@ -68,9 +68,9 @@ def identity_candidate_pairs(
 
 def _scored_metadata(observations: int, scored: Scored) -> dict[str, Any]:
     pairs = scored.pairs
-    n = max(pairs.height, 1)
+    total = max(pairs.height, 1)
     decisions = pairs["decision"].value_counts() if pairs.height else pl.DataFrame()
-    counts = {r["decision"]: int(r["count"]) for r in decisions.to_dicts()}
+    counts = {row["decision"]: int(row["count"]) for row in decisions.to_dicts()}
     hist = probability_histogram(pairs)
     return {
         "observations": observations,
@@ -79,8 +79,8 @@ def _scored_metadata(observations: int, scored: Scored) -> dict[str, Any]:
         "pairs_auto_merge": counts.get("merge", 0),
         "pairs_suggested": counts.get("suggest", 0),
         "pairs_cannot_link": counts.get("cannot_link", 0),
-        "share_auto_merge": round(counts.get("merge", 0) / n, 4),
-        "share_suggested": round(counts.get("suggest", 0) / n, 4),
+        "share_auto_merge": round(counts.get("merge", 0) / total, 4),
+        "share_suggested": round(counts.get("suggest", 0) / total, 4),
         "probability_histogram": _histogram_md(hist),
         "probability_histogram_json": MetadataValue.json(hist),
         "model_prior": round(scored.model.prior, 6),
@@ -88,7 +88,10 @@ def _scored_metadata(observations: int, scored: Scored) -> dict[str, Any]:
         "review_patterns_adjusted": len(scored.model.pattern_adjust),
         "review_thresholds": MetadataValue.json(scored.model.review_thresholds),
         "model_weights": MetadataValue.json(
-            {k: [round(w, 3) for w in v] for k, v in scored.model.weights().items()}
+            {
+                key: [round(weight, 3) for weight in value]
+                for key, value in scored.model.weights().items()
+            }
         ),
     }
 
@@ -109,7 +112,7 @@ def identity_clusters(
             "observations": n_obs,
             "clusters": n_clusters,
             "merged_records": n_obs - n_clusters,
-            "merges": MetadataValue.json({r["reason"]: int(r["count"]) for r in reasons}),
+            "merges": MetadataValue.json({row["reason"]: int(row["count"]) for row in reasons}),
             "suggestions": clusters.suggestions.height,
             "decisions_applied": decisions,
             "must_links_skipped": clusters.skipped_must_links,
@@ -212,9 +215,9 @@ def member_graph(
         metadata={
             **report.as_dict(),
             "write_seconds": MetadataValue.json(
-                {k: round(v, 3) for k, v in report.seconds.items()}
+                {key: round(value, 3) for key, value in report.seconds.items()}
             ),
-            **{f"graph_{k}": v for k, v in counts.items()},
+            **{f"graph_{key}": value for key, value in counts.items()},
         }
     )
 

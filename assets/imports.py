@@ -56,7 +56,9 @@ from services.syncs import sync_range
 
 API_SOURCES = ("luma", "eventbrite")
 EXPORT_SOURCES = ("luma", "eventbrite", "partiful")
-IMPORT_ASSETS = [f"{s}_api" for s in API_SOURCES] + [f"{s}_exports" for s in EXPORT_SOURCES]
+IMPORT_ASSETS = [f"{entry}_api" for entry in API_SOURCES] + [
+    f"{entry}_exports" for entry in EXPORT_SOURCES
+]
 CHECKS = ("reconciles", "unique_ids", "statuses_allowed")
 RETRY = RetryPolicy(max_retries=2, delay=15, backoff=Backoff.EXPONENTIAL)
 
@@ -116,8 +118,8 @@ def check_results(
     asset_key: str, fetched: NormalizedBatch, stored: Sequence[NormalizedBatch]
 ) -> list[AssetCheckResult]:
     """Reconciliation on what came in; unique ids and statuses on what is stored."""
-    dups = [d for b in stored for d in duplicate_ids(b)]
-    statuses = sorted({s for b in stored for s in bad_statuses(b)})
+    dups = [entry for batch in stored for entry in duplicate_ids(batch)]
+    statuses = sorted({entry for batch in stored for entry in bad_statuses(batch)})
     return [
         AssetCheckResult(
             asset_key=asset_key,
@@ -200,62 +202,65 @@ def run_api_sync(
     return api_result(f"{source}_api", report)
 
 
+PER_DAY_SCHEMA: dict[str, pl.DataType] = {
+    "day": pl.String(),
+    "events_fetched": pl.Int64(),
+    "events_skipped": pl.Int64(),
+    "input": pl.Int64(),
+    "quarantined": pl.Int64(),
+    "stored": pl.Int64(),
+}
+
+
+def per_day_table(report: SyncReport) -> pl.DataFrame:
+    """The days a sync touched, with what it fetched and what each day now holds."""
+    rows = [
+        {
+            "day": day.day,
+            "events_fetched": day.events_fetched,
+            "events_skipped": day.events_skipped,
+            "input": day.fetched.input_records,
+            "quarantined": day.fetched.quarantine.height,
+            "stored": day.stored.observations.height,
+        }
+        for day in report.days
+        if day.events_fetched or day.events_skipped or day.stored.observations.height
+    ]
+    return pl.DataFrame(rows, schema=PER_DAY_SCHEMA)
+
+
 def api_result(asset_key: str, report: SyncReport) -> MaterializeResult:
-    fetched = report.fetched
-    stored = [d.stored for d in report.days]
-    meta = batch_metadata(fetched)
-    per_day = pl.DataFrame(
-        [
-            {
-                "day": d.day,
-                "events_fetched": d.events_fetched,
-                "events_skipped": d.events_skipped,
-                "input": d.fetched.input_records,
-                "quarantined": d.fetched.quarantine.height,
-                "stored": d.stored.observations.height,
-            }
-            for d in report.days
-            if d.events_fetched or d.events_skipped or d.stored.observations.height
-        ],
-        schema={
-            "day": pl.String,
-            "events_fetched": pl.Int64,
-            "events_skipped": pl.Int64,
-            "input": pl.Int64,
-            "quarantined": pl.Int64,
-            "stored": pl.Int64,
-        },
-    )
+    stored = [day.stored for day in report.days]
+    incomplete = [
+        {"event_id": item.event_id, "day": item.day, "reason": item.reason}
+        for item in report.incomplete
+    ]
+    meta = batch_metadata(report.fetched)
     meta.update(
         {
             # One run covers the whole range, so every partition shows the run's figures;
             # this table splits them by day.
-            "per_day": md_table(per_day, limit=400),
+            "per_day": md_table(per_day_table(report), limit=400),
             "mode": report.mode,
             "days": len(report.days),
             "events_fetched": report.events_fetched,
             "events_skipped": report.events_skipped,
-            "stored_observations": sum(b.observations.height for b in stored),
+            "stored_observations": sum(batch.observations.height for batch in stored),
             "fetch_id": report.fetch_id,
             "http": MetadataValue.json(report.stats),
             "notes": MetadataValue.json(report.notes[:50]),
-            "incomplete_lists": MetadataValue.json(
-                [
-                    {"event_id": i.event_id, "day": i.day, "reason": i.reason}
-                    for i in report.incomplete
-                ]
-            ),
+            "incomplete_lists": MetadataValue.json(incomplete),
         }
     )
-    checks = check_results(asset_key, fetched, stored)
+    checks = check_results(asset_key, report.fetched, stored)
     checks.append(
         AssetCheckResult(
             asset_key=asset_key,
             check_name="lists_complete",
             passed=not report.incomplete,
             metadata={
-                "incomplete": len(report.incomplete),
-                "events": MetadataValue.json([i.event_id for i in report.incomplete][:100]),
+                "incomplete": len(incomplete),
+                "events": MetadataValue.json([item["event_id"] for item in incomplete][:100]),
             },
         )
     )
@@ -292,7 +297,7 @@ def api_assets(settings: Settings) -> list[AssetsDefinition]:
 
         return _api
 
-    return [build(s) for s in API_SOURCES]
+    return [build(entry) for entry in API_SOURCES]
 
 
 def _export_asset(source: str) -> AssetsDefinition:
@@ -333,8 +338,8 @@ def _log_export(context: AssetExecutionContext, source: str, result: ExportImpor
         batch.quarantine.height,
         batch.field_issues.height,
     )
-    for s in result.skipped:
-        context.log.warning("%s exports: skipped %s (%s)", source, s.path, s.reason)
+    for skipped in result.skipped:
+        context.log.warning("%s exports: skipped %s (%s)", source, skipped.path, skipped.reason)
 
 
 def export_result(name: str, result: ExportImport) -> MaterializeResult:
@@ -344,7 +349,7 @@ def export_result(name: str, result: ExportImport) -> MaterializeResult:
     meta["files_imported"] = len(result.files)
     meta["files_skipped"] = len(result.skipped)
     meta["skipped"] = MetadataValue.json(
-        [{"path": s.path, "reason": s.reason} for s in result.skipped[:200]]
+        [{"path": entry.path, "reason": entry.reason} for entry in result.skipped[:200]]
     )
     meta["notes"] = MetadataValue.json(batch.notes[:50])
     checks = check_results(name, batch, [batch])
@@ -381,7 +386,7 @@ def dangling(batch: NormalizedBatch) -> dict[str, int]:
 @asset(
     group_name="imports",
     compute_kind="polars",
-    deps=[AssetKey(k) for k in IMPORT_ASSETS],
+    deps=[AssetKey(key) for key in IMPORT_ASSETS],
     check_specs=[
         AssetCheckSpec("unique_ids", asset="normalized_imports"),
         AssetCheckSpec("statuses_allowed", asset="normalized_imports"),
@@ -450,7 +455,9 @@ def imported_graph(landing: LandingResource, neo4j: Neo4jResource) -> Materializ
     with neo4j.store() as store:
         written = load(landing.store(), store)
         counts = store.counts()
-    return MaterializeResult(metadata={**written, **{f"graph_{k}": v for k, v in counts.items()}})
+    return MaterializeResult(
+        metadata={**written, **{f"graph_{key}": value for key, value in counts.items()}}
+    )
 
 
 @asset(group_name="figures", compute_kind="redis", deps=[imported_graph])
@@ -460,7 +467,7 @@ def event_guest_counts(
     """Guests per event, read back from the graph and published to Redis for the API."""
     with neo4j.store() as store:
         rows, _ = store.list_events(skip=0, limit=1_000_000)
-    counts = {r["event_id"]: int(r["guests"]) for r in rows}
+    counts = {row["event_id"]: int(row["guests"]) for row in rows}
     redis.figures().put_event_guest_counts(counts, run_id=context.run.run_id)
     table = pl.DataFrame(
         {"event_id": list(counts), "guests": list(counts.values())},

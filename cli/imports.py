@@ -50,15 +50,13 @@ def _summary(rows: list[tuple[str, int, int, int, int]], title: str) -> Table:
 
 def _print_field_issues(batches: list[NormalizedBatch]) -> None:
     """Counts per source, field and reason; the raw values stay in the store."""
-    for b in batches:
-        if b.field_issues.height == 0:
+    for batch in batches:
+        if batch.field_issues.height == 0:
             continue
-        counts = (
-            b.field_issues.group_by("source", "field", "reason").len().sort("len", descending=True)
-        )
-        for source, fld, reason, n in counts.head(10).iter_rows():
+        issues = batch.field_issues.group_by("source", "field", "reason").len()
+        for source, fld, reason, count in issues.sort("len", descending=True).head(10).iter_rows():
             console.print(
-                f"  field issue: {source} {fld}: {reason} ({n} records, kept with it empty)"
+                f"  field issue: {source} {fld}: {reason} ({count} records, kept with it empty)"
             )
 
 
@@ -108,8 +106,8 @@ def import_command(
             done = import_folder(store, folder, source, progress=tick)
     except NothingToImportError as exc:
         console.print(f"[red]error:[/] {exc}")
-        for s in exc.skipped[:20]:
-            console.print(f"  skipped: {s.path}: {s.reason}")
+        for skipped in exc.skipped[:20]:
+            console.print(f"  skipped: {skipped.path}: {skipped.reason}")
         raise typer.Exit(1) from exc
     except ValueError as exc:  # an unknown source asked for
         console.print(f"[red]error:[/] {exc}")
@@ -125,22 +123,22 @@ def _print_import(done: FolderImport) -> None:
     rows = [
         (
             name,
-            r.batch.input_records,
-            r.batch.observations.height,
-            r.batch.quarantine.height,
-            r.batch.field_issues.height,
+            row.batch.input_records,
+            row.batch.observations.height,
+            row.batch.quarantine.height,
+            row.batch.field_issues.height,
         )
-        for name, r in done.results.items()
+        for name, row in done.results.items()
     ]
     console.print(_summary(rows, f"exports from {done.folder}"))
     for name in done.results:
-        n = len(done.plan.for_source(name))
-        console.print(f"  {name}: {n} file{'s' if n != 1 else ''} imported")
-    for s in done.plan.skipped:
-        console.print(f"  [yellow]skipped:[/] {s.path}: {s.reason}")
+        files = len(done.plan.for_source(name))
+        console.print(f"  {name}: {files} file{'s' if files != 1 else ''} imported")
+    for skipped in done.plan.skipped:
+        console.print(f"  [yellow]skipped:[/] {skipped.path}: {skipped.reason}")
     _print_field_issues(done.batches)
-    for b in done.batches:
-        for note in b.notes[:10]:
+    for batch in done.batches:
+        for note in batch.notes[:10]:
             console.print(f"  note: {note}")
 
 
@@ -243,7 +241,7 @@ def _print_report(report: SyncReport) -> None:
         )
     )
     _print_field_issues([fetched])
-    http = ", ".join(f"{k} {v}" for k, v in report.stats.items())
+    http = ", ".join(f"{key} {value}" for key, value in report.stats.items())
     console.print(
         f"events fetched {report.events_fetched}, skipped as final {report.events_skipped}; "
         f"http: {http}"
@@ -258,9 +256,9 @@ def _print_report(report: SyncReport) -> None:
 
 
 def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.3)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+    with socket.socket() as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def start_fakes(settings: Settings) -> subprocess.Popen[bytes] | None:
@@ -271,7 +269,7 @@ def start_fakes(settings: Settings) -> subprocess.Popen[bytes] | None:
     )
     if not settings.fakes_autostart or not aimed:
         return None  # the syncs talk to real platforms; nothing to imitate
-    if all(_port_open(p) for p in ports):
+    if all(_port_open(part) for part in ports):
         console.print(f"platform fakes: already answering on ports {ports}; using them")
         return None
     proc = subprocess.Popen(
@@ -296,7 +294,7 @@ def start_fakes(settings: Settings) -> subprocess.Popen[bytes] | None:
         start_new_session=True,
     )
     deadline = time.monotonic() + 30
-    while not all(_port_open(p) for p in ports):
+    while not all(_port_open(part) for part in ports):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             console.print(f"[red]error:[/] the platform fakes did not start on ports {ports}")

@@ -60,10 +60,12 @@ def activity(
     active = active_months(rows)
     if not active:
         return [], []
-    first = month_from_index(min(min(v) for v in active.values()))
+    first = month_from_index(min(min(value) for value in active.values()))
     if month_index(first) > month_index(last_month):
         return [], []
-    per_month = [a.as_dict() for a in activity_by_month(active, first, last_month, lapse_months)]
+    per_month = [
+        left.as_dict() for left in activity_by_month(active, first, last_month, lapse_months)
+    ]
     return per_month, cohort_retention(active, last_month)
 
 
@@ -149,7 +151,7 @@ def refresh_snapshot(
         "window": {"start": start.isoformat(), "end": end.isoformat()},
         "computed_at": datetime.now(UTC).isoformat(),
         "network": metrics.summary(graph),
-        "activity": next((a for a in per_month if a["month"] == month), None),
+        "activity": next((left for left in per_month if left["month"] == month), None),
         "cohorts": cohorts,
         "topology": topology.data,
         "structural_change": change,

@@ -154,12 +154,12 @@ def history_entries(found: dict[str, Any]) -> tuple[list[dict[str, Any]], list[d
     """Decisions (with whether each is still in effect) and runs, oldest first."""
     decisions = []
     for stored in found["decisions"]:
-        row: dict[str, Any] = {k: _iso(v) for k, v in stored.items()}
+        row: dict[str, Any] = {key: _iso(value) for key, value in stored.items()}
         row["superseded"] = bool(stored.get("superseded"))
         row["in_effect"] = not row["superseded"] and stored.get("undone_at") is None
         decisions.append(row)
     decisions.sort(key=lambda d: (d.get("created_at") or "", d["decision_id"]))
-    runs = [{k: _iso(v) for k, v in r.items()} for r in found["runs"]]
+    runs = [{key: _iso(value) for key, value in row.items()} for row in found["runs"]]
     runs.sort(key=lambda r: (r.get("at") or "", r["run_id"]))
     return decisions, runs
 
@@ -230,7 +230,7 @@ class Corrections:
         store = self.store
         with MemberLocks(self.graph).members(sorted(affected)):
             held = store.members_of(observations)
-            live = {m for m in affected if store.resolve_member_id(m)[0] == m}
+            live = {member for member in affected if store.resolve_member_id(member)[0] == member}
             if live != affected or not set(held.values()) <= affected:
                 raise MembersMovedError()
             if before is not None:
@@ -245,9 +245,9 @@ class Corrections:
         return Outcome(
             decision_ids=run["decision_ids"],
             members=live_now,
-            redirects={k: v["redirect_to"] for k, v in aliases.items()},
+            redirects={key: value["redirect_to"] for key, value in aliases.items()},
             revived=sorted(members.revived),
-            metrics_stale=[m for m in live_now if m in stale],
+            metrics_stale=[member for member in live_now if member in stale],
         )
 
     def live_member(self, member_id: str) -> str:
@@ -399,7 +399,7 @@ class Corrections:
         return {
             "member_id": live,
             "redirected_from": member_id if live != member_id else None,
-            "former_ids": sorted(i for i in found["ids"] if i != live),
+            "former_ids": sorted(index for index in found["ids"] if index != live),
             "records": sorted(found["records"]),
             "decisions": decisions,
             "runs": runs,

@@ -43,15 +43,15 @@ class FolderImport:
 
     @property
     def batches(self) -> list[NormalizedBatch]:
-        return [r.batch for r in self.results.values()]
+        return [row.batch for row in self.results.values()]
 
     @property
     def reconciles(self) -> bool:
-        return all(b.reconciles for b in self.batches)
+        return all(batch.reconciles for batch in self.batches)
 
 
 def _skipped_text(skipped: Sequence[Skipped], limit: int = 5) -> str:
-    return "; ".join(f"{s.path}: {s.reason}" for s in skipped[:limit])
+    return "; ".join(f"{entry.path}: {entry.reason}" for entry in skipped[:limit])
 
 
 def import_source(
@@ -64,7 +64,7 @@ def import_source(
     """
     plan = plan or plan_folder(root)
     folder = root / source
-    own_files = folder.is_dir() and any(p.is_file() for p in folder.rglob("*"))
+    own_files = folder.is_dir() and any(part.is_file() for part in folder.rglob("*"))
     found_any = any(plan.files.values())
     if (own_files and not plan.for_source(source)) or (plan.total_files and not found_any):
         where = f"{folder}" if own_files else f"{root}"
@@ -83,9 +83,11 @@ def wanted_sources(folder: Path, plan: FolderPlan, only: Sequence[str] = ()) -> 
     unknown = sorted(set(only) - set(EXPORT_SOURCES))
     if unknown:
         raise ValueError(f"unknown source(s) {unknown}; known: {EXPORT_SOURCES}")
-    found = [s for s in EXPORT_SOURCES if plan.for_source(s) or (folder / s).is_dir()]
+    found = [
+        entry for entry in EXPORT_SOURCES if plan.for_source(entry) or (folder / entry).is_dir()
+    ]
     wanted = list(only) or found
-    if not any(plan.for_source(s) for s in wanted):
+    if not any(plan.for_source(entry) for entry in wanted):
         what = "is empty" if plan.total_files == 0 else f"holds {plan.total_files} files but"
         raise NothingToImportError(
             f"{folder} {what} no export of {', '.join(wanted or EXPORT_SOURCES)} was found; "

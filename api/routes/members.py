@@ -104,8 +104,12 @@ async def list_members(
     state: StateDep,
     principal: ViewerDep,
     request: Request,
-    q: str | None = Query(
-        None, min_length=1, max_length=200, description="name contains (organizers: or email)"
+    search: str | None = Query(
+        None,
+        alias="q",
+        min_length=1,
+        max_length=200,
+        description="name contains (organizers: or email)",
     ),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
@@ -115,16 +119,18 @@ async def list_members(
     if not _contact_view(principal):
 
         def masked() -> dict[str, Any]:
-            items, total = PrivacyStore(state.graph).list_members_by_name(q, offset, limit)
-            items = [mask_record(m) for m in items]
+            items, total = PrivacyStore(state.graph).list_members_by_name(search, offset, limit)
+            items = [mask_record(member) for member in items]
             return {"items": items, "total": total, **page, "contact_details": "masked"}
 
-        return await cached(state, "members.masked", {"q": q, **page}, masked)
+        return await cached(state, "members.masked", {"q": search, **page}, masked)
 
     def visible() -> dict[str, Any]:
-        items, total = IdentityStore(state.graph).list_members(q, offset, limit)
+        items, total = IdentityStore(state.graph).list_members(search, offset, limit)
         shown = [
-            m["member_id"] for m in items if m.get("email") or m.get("phone") or m.get("emails")
+            member["member_id"]
+            for member in items
+            if member.get("email") or member.get("phone") or member.get("emails")
         ]
         PrivacyStore(state.graph).log_contact_access(
             principal.user_id, principal.role, "/v1/members", request.state.request_id, shown
