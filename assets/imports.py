@@ -42,7 +42,7 @@ from domain.normalize.batch import NormalizedBatch
 from infra.settings import Settings
 from ingest.connectors.base import AuthError
 from ingest.connectors.cursors import CursorStore
-from ingest.connectors.sync import SyncReport
+from ingest.connectors.sync import API_SOURCES, SyncReport
 from ingest.exports import ExportImport
 from resources.stores import (
     ExportsResource,
@@ -51,13 +51,17 @@ from resources.stores import (
     PlatformsResource,
     RedisResource,
 )
-from services.imports import NothingToImportError, combine, import_source, load
+from services.imports import (
+    EXPORT_SOURCES,
+    NothingToImportError,
+    combine,
+    import_source,
+    load,
+)
 from services.syncs import sync_range
 
-API_SOURCES = ("luma", "eventbrite")
-EXPORT_SOURCES = ("luma", "eventbrite", "partiful")
-IMPORT_ASSETS = [f"{entry}_api" for entry in API_SOURCES] + [
-    f"{entry}_exports" for entry in EXPORT_SOURCES
+IMPORT_ASSETS = [f"{source}_api" for source in API_SOURCES] + [
+    f"{source}_exports" for source in EXPORT_SOURCES
 ]
 CHECKS = ("reconciles", "unique_ids", "statuses_allowed")
 RETRY = RetryPolicy(max_retries=2, delay=15, backoff=Backoff.EXPONENTIAL)
