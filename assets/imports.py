@@ -57,6 +57,7 @@ from services.imports import (
     combine,
     import_source,
     load,
+    publish_guest_counts,
 )
 from services.syncs import sync_range
 
@@ -470,9 +471,7 @@ def event_guest_counts(
 ) -> MaterializeResult:
     """Guests per event, read back from the graph and published to Redis for the API."""
     with neo4j.store() as store:
-        rows, _ = store.list_events(skip=0, limit=1_000_000)
-    counts = {row["event_id"]: int(row["guests"]) for row in rows}
-    redis.figures().put_event_guest_counts(counts, run_id=context.run.run_id)
+        counts = publish_guest_counts(store, redis.figures(), context.run.run_id)
     table = pl.DataFrame(
         {"event_id": list(counts), "guests": list(counts.values())},
         schema={"event_id": pl.String, "guests": pl.Int64},

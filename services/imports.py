@@ -6,7 +6,8 @@ materialization leave the same store and the same graph:
 - `import_source` (an export asset) / `import_folder` (the CLI): land a source's files
   raw and replace its `exports` entry in the normalized store;
 - `combine` (`normalized_imports`) then `load` (`imported_graph`), or both at once with
-  `publish` (the CLI): the union of every source and day, loaded into Neo4j.
+  `publish` (the CLI): the union of every source and day, loaded into Neo4j;
+- `publish_guest_counts` (`event_guest_counts`): guests per event, for the API.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from domain.normalize.batch import NormalizedBatch
 from infra.neo4j_store import GraphStore
+from infra.redis_store import FigureStore
 from ingest.exports import EXPECTED, ExportImport, FolderPlan, Skipped, plan_folder
 from ingest.landing import DataStore, import_export_folder, load_graph
 
@@ -132,3 +134,13 @@ def publish(store: DataStore, graph: GraphStore) -> tuple[NormalizedBatch, dict[
     """`combine` then the load, as `normalized_imports` and `imported_graph` run them."""
     combined = combine(store)
     return combined, load_graph(graph, combined)
+
+
+def publish_guest_counts(
+    graph: GraphStore, figures: FigureStore, run_id: str | None = None
+) -> dict[str, int]:
+    """Guests per event, read back from the graph and published to Redis."""
+    rows, _ = graph.list_events(skip=0, limit=1_000_000)
+    counts = {row["event_id"]: int(row["guests"]) for row in rows}
+    figures.put_event_guest_counts(counts, run_id=run_id)
+    return counts

@@ -51,7 +51,7 @@ REFUSAL_STATUS = {
     "bad_request": status.HTTP_400_BAD_REQUEST,
     "not_found": status.HTTP_404_NOT_FOUND,
     "conflict": status.HTTP_409_CONFLICT,
-    "unprocessable": status.HTTP_422_UNPROCESSABLE_ENTITY,
+    "unprocessable": status.HTTP_422_UNPROCESSABLE_CONTENT,
 }
 
 
@@ -157,7 +157,9 @@ async def get_member(
         try:
             detail = member_detail(state.graph, member_id)
         except UnknownMemberError:
-            raise _error(404, "not_found", f"unknown member {member_id!r}") from None
+            raise _error(
+                status.HTTP_404_NOT_FOUND, "not_found", f"unknown member {member_id!r}"
+            ) from None
         if not _contact_view(principal):
             return {**mask_member_detail(detail), "contact_details": "masked"}
         PrivacyStore(state.graph).log_contact_access(
