@@ -24,23 +24,30 @@ def imported(graph: GraphStore) -> dict[str, Any]:
     """The imported part of the graph as plain data (stamps of the load left out)."""
     rows = graph.run(
         "MATCH (n) WHERE n:Event OR n:Identity "
-        "RETURN labels(n) AS labels, coalesce(n.event_id, n.observation_id) AS id, "
-        "properties(n) AS props ORDER BY id"
+        "RETURN labels(n) AS labels, "
+        "CASE WHEN n:Event THEN n.event_id ELSE n.observation_id END AS id, "
+        "properties(n) AS props"
     )
     rels = graph.run(
-        "MATCH (a)-[r]->(b) WHERE type(r) IN ['ATTENDED', 'PLUS_ONE_OF'] "
+        "MATCH (a:Identity)-[r]->(b) WHERE type(r) IN ['ATTENDED', 'PLUS_ONE_OF'] "
         "RETURN type(r) AS type, a.observation_id AS a, "
-        "coalesce(b.event_id, b.observation_id) AS b, properties(r) AS props "
-        "ORDER BY type, a, b"
+        "CASE WHEN b:Event THEN b.event_id ELSE b.observation_id END AS b, "
+        "properties(r) AS props"
     )
     volatile = {"import_stamp"}  # a fresh stamp per load
 
     def clean(props: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in props.items() if k not in volatile}
 
+    # Sorted here: one id may name an event and a record of another source.
     return {
-        "nodes": [(r["labels"], r["id"], clean(r["props"])) for r in rows],
-        "rels": [(r["type"], r["a"], r["b"], clean(r["props"])) for r in rels],
+        "nodes": sorted(
+            ((r["labels"], r["id"], clean(r["props"])) for r in rows), key=lambda n: repr(n[:2])
+        ),
+        "rels": sorted(
+            ((r["type"], r["a"], r["b"], clean(r["props"])) for r in rels),
+            key=lambda e: repr(e[:3]),
+        ),
         "counts": graph.counts(),
     }
 
