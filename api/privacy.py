@@ -78,4 +78,3 @@ def mask_member_detail(detail: dict[str, Any]) -> dict[str, Any]:
         for identity in detail.get("identities", [])
     ]
     return out
-

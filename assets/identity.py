@@ -24,26 +24,28 @@ from dagster import (
 )
 
 from assets.metadata import md_table
-from domain.identity.learning import apply_reviews
 from domain.identity.pipeline import (
     Clusters,
     Members,
     Scored,
-    build_members,
-    cluster_scored,
     cluster_violations,
     probability_histogram,
-    score_candidates,
 )
-from infra.identity_store import IdentityStore, thresholds_from
-from infra.locks import MemberLocks, unseen_changes
-from infra.settings import get_settings
+from infra.identity_store import IdentityStore
 from resources.stores import Neo4jResource
+from services.identity import (
+    CorrectedDuringRunError,
+    IdentityConfig,
+    build_all,
+    cluster_all,
+    publish_all,
+    score_all,
+)
 
 
 def _histogram_md(hist: list[dict[str, Any]]) -> MetadataValue:
     lines = ["| probability | pairs |", "|---|---|"]
-    lines += [f"| {h['from']:.1f}–{h['to']:.1f} | {h['pairs']} |" for h in hist]
+    lines += [f"| {bucket['from']:.1f}–{bucket['to']:.1f} | {bucket['pairs']} |" for bucket in hist]
     return MetadataValue.md("\n".join(lines))
 
 
@@ -56,43 +58,42 @@ def identity_candidate_pairs(
     context: AssetExecutionContext, neo4j: Neo4jResource
 ) -> Output[Scored]:
     """Blocked candidate pairs with comparison levels and Fellegi–Sunter match probabilities."""
-    settings = get_settings()
     with neo4j.store() as store:
-        observations = IdentityStore(store).load_observations()
-        labels = IdentityStore(store).labelled_pairs()
-    thresholds = thresholds_from(settings)
-    # EM on every record, then what organizers' answers taught (weights and thresholds).
-    scored = apply_reviews(score_candidates(observations, thresholds), labels, thresholds)
-    pairs = scored.pairs
-    n = max(pairs.height, 1)
-    decisions = pairs["decision"].value_counts() if pairs.height else pl.DataFrame()
-    counts = {r["decision"]: int(r["count"]) for r in decisions.to_dicts()}
-    hist = probability_histogram(pairs)
+        observations, scored = score_all(store, IdentityConfig.from_settings(neo4j.settings()))
     context.log.info(
-        "identity: %s observations, %s candidate pairs", observations.height, pairs.height
+        "identity: %s observations, %s candidate pairs", observations.height, scored.pairs.height
     )
-    return Output(
-        scored,
-        metadata={
-            "observations": observations.height,
-            "candidate_pairs": pairs.height,
-            "pairs_per_blocking_rule": MetadataValue.json(scored.pairs_per_rule),
-            "pairs_auto_merge": counts.get("merge", 0),
-            "pairs_suggested": counts.get("suggest", 0),
-            "pairs_cannot_link": counts.get("cannot_link", 0),
-            "share_auto_merge": round(counts.get("merge", 0) / n, 4),
-            "share_suggested": round(counts.get("suggest", 0) / n, 4),
-            "probability_histogram": _histogram_md(hist),
-            "probability_histogram_json": MetadataValue.json(hist),
-            "model_prior": round(scored.model.prior, 6),
-            "review_labels_used": scored.model.review_labels,
-            "review_kinds_answered": len(scored.model.review_answers),
-            "review_thresholds": MetadataValue.json(scored.model.review_thresholds),
-            "model_weights": MetadataValue.json(
-                {k: [round(w, 3) for w in v] for k, v in scored.model.weights().items()}
-            ),
-        },
-    )
+    return Output(scored, metadata=_scored_metadata(observations.height, scored))
+
+
+def _scored_metadata(observations: int, scored: Scored) -> dict[str, Any]:
+    pairs = scored.pairs
+    total = max(pairs.height, 1)
+    decisions = pairs["decision"].value_counts() if pairs.height else pl.DataFrame()
+    counts = {row["decision"]: int(row["count"]) for row in decisions.to_dicts()}
+    hist = probability_histogram(pairs)
+    return {
+        "observations": observations,
+        "candidate_pairs": pairs.height,
+        "pairs_per_blocking_rule": MetadataValue.json(scored.pairs_per_rule),
+        "pairs_auto_merge": counts.get("merge", 0),
+        "pairs_suggested": counts.get("suggest", 0),
+        "pairs_cannot_link": counts.get("cannot_link", 0),
+        "share_auto_merge": round(counts.get("merge", 0) / total, 4),
+        "share_suggested": round(counts.get("suggest", 0) / total, 4),
+        "probability_histogram": _histogram_md(hist),
+        "probability_histogram_json": MetadataValue.json(hist),
+        "model_prior": round(scored.model.prior, 6),
+        "review_labels_used": scored.model.review_labels,
+        "review_kinds_answered": len(scored.model.review_answers),
+        "review_thresholds": MetadataValue.json(scored.model.review_thresholds),
+        "model_weights": MetadataValue.json(
+            {
+                key: [round(weight, 3) for weight in value]
+                for key, value in scored.model.weights().items()
+            }
+        ),
+    }
 
 
 @asset(group_name="identity", compute_kind="python")
@@ -101,8 +102,7 @@ def identity_clusters(
 ) -> Output[Clusters]:
     """Records grouped into people; must-link and cannot-link decisions applied again."""
     with neo4j.store() as store:
-        decisions = IdentityStore(store).load_decisions()
-    clusters = cluster_scored(identity_candidate_pairs, decisions)
+        clusters, decisions = cluster_all(store, identity_candidate_pairs)
     n_clusters = clusters.assignment["cluster"].n_unique()
     n_obs = clusters.assignment.height
     reasons = clusters.merges["reason"].value_counts().to_dicts() if clusters.merges.height else []
@@ -112,9 +112,9 @@ def identity_clusters(
             "observations": n_obs,
             "clusters": n_clusters,
             "merged_records": n_obs - n_clusters,
-            "merges": MetadataValue.json({r["reason"]: int(r["count"]) for r in reasons}),
+            "merges": MetadataValue.json({row["reason"]: int(row["count"]) for row in reasons}),
             "suggestions": clusters.suggestions.height,
-            "decisions_applied": decisions.height,
+            "decisions_applied": decisions,
             "must_links_skipped": clusters.skipped_must_links,
             "merges_blocked_by_constraints": clusters.blocked_merges,
             "share_records_auto_merged": round((n_obs - n_clusters) / max(n_obs, 1), 4),
@@ -161,22 +161,9 @@ def identity_members(
     identity_candidate_pairs: Scored, identity_clusters: Clusters, neo4j: Neo4jResource
 ) -> Output[Members]:
     """Stable member ids, golden records with provenance, merge explanations, suggestions."""
-    settings = get_settings()
+    config = IdentityConfig.from_settings(neo4j.settings())
     with neo4j.store() as store:
-        ids = IdentityStore(store)
-        previous = ids.load_assignment()
-        known = ids.known_member_ids()
-        retired = ids.load_retired()
-        observations = ids.load_observations()
-    members = build_members(
-        observations,
-        identity_candidate_pairs,
-        identity_clusters,
-        previous=previous,
-        known_ids=known,
-        trust_order=tuple(settings.identity_source_trust),
-        retired=retired,
-    )
+        members = build_all(store, identity_candidate_pairs, identity_clusters, config)
     return Output(
         members,
         metadata={
@@ -202,34 +189,35 @@ def member_graph(
     identity_members: Members,
     neo4j: Neo4jResource,
 ) -> MaterializeResult:
-    """Members, HAS_IDENTITY, handles, explanations and suggestions written to Neo4j."""
+    """Members, HAS_IDENTITY, handles, explanations and suggestions written to Neo4j.
+
+    Written holding every member's lock; a result that missed corrections made while it
+    was computed fails the run instead of undoing them.
+    """
+    record = context.instance.get_run_record_by_id(context.run.run_id)
+    started = datetime.fromtimestamp(
+        record.start_time if record and record.start_time else time.time(), UTC
+    )
     with neo4j.store() as store:
-        store.ensure_schema()
-        # Holding every member's lock: no correction runs during the write, and a result
-        # that missed corrections made while it was computed is not written over them.
-        with MemberLocks(store).everything():
-            record = context.instance.get_run_record_by_id(context.run.run_id)
-            since = record.start_time if record and record.start_time else time.time()
-            unseen = unseen_changes(store, identity_members, datetime.fromtimestamp(since, UTC))
-            if unseen:
-                raise Failure(
-                    "members were corrected while this run computed; rerun to include "
-                    f"the corrections ({'; '.join(unseen[:3])})"
-                )
-            report = IdentityStore(store).write(
+        try:
+            report = publish_all(
+                store,
                 identity_candidate_pairs,
                 identity_clusters,
                 identity_members,
-                run={"run_id": context.run.run_id, "kind": "pipeline"},
+                context.run.run_id,
+                started,
             )
+        except CorrectedDuringRunError as exc:
+            raise Failure(str(exc)) from exc
         counts = store.counts()
     return MaterializeResult(
         metadata={
             **report.as_dict(),
             "write_seconds": MetadataValue.json(
-                {k: round(v, 3) for k, v in report.seconds.items()}
+                {key: round(value, 3) for key, value in report.seconds.items()}
             ),
-            **{f"graph_{k}": v for k, v in counts.items()},
+            **{f"graph_{key}": value for key, value in counts.items()},
         }
     )
 

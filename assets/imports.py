@@ -42,9 +42,8 @@ from domain.normalize.batch import NormalizedBatch
 from infra.settings import Settings
 from ingest.connectors.base import AuthError
 from ingest.connectors.cursors import CursorStore
-from ingest.connectors.sync import SyncReport, sync_source
-from ingest.exports import EXPECTED, plan_folder
-from ingest.landing import import_export_folder, load_graph
+from ingest.connectors.sync import API_SOURCES, SyncReport
+from ingest.exports import ExportImport
 from resources.stores import (
     ExportsResource,
     LandingResource,
@@ -52,10 +51,19 @@ from resources.stores import (
     PlatformsResource,
     RedisResource,
 )
+from services.imports import (
+    EXPORT_SOURCES,
+    NothingToImportError,
+    combine,
+    import_source,
+    load,
+    publish_guest_counts,
+)
+from services.syncs import sync_range
 
-API_SOURCES = ("luma", "eventbrite")
-EXPORT_SOURCES = ("luma", "eventbrite", "partiful")
-IMPORT_ASSETS = [f"{s}_api" for s in API_SOURCES] + [f"{s}_exports" for s in EXPORT_SOURCES]
+IMPORT_ASSETS = [f"{source}_api" for source in API_SOURCES] + [
+    f"{source}_exports" for source in EXPORT_SOURCES
+]
 CHECKS = ("reconciles", "unique_ids", "statuses_allowed")
 RETRY = RetryPolicy(max_retries=2, delay=15, backoff=Backoff.EXPONENTIAL)
 
@@ -115,8 +123,8 @@ def check_results(
     asset_key: str, fetched: NormalizedBatch, stored: Sequence[NormalizedBatch]
 ) -> list[AssetCheckResult]:
     """Reconciliation on what came in; unique ids and statuses on what is stored."""
-    dups = [d for b in stored for d in duplicate_ids(b)]
-    statuses = sorted({s for b in stored for s in bad_statuses(b)})
+    dups = [entry for batch in stored for entry in duplicate_ids(batch)]
+    statuses = sorted({entry for batch in stored for entry in bad_statuses(batch)})
     return [
         AssetCheckResult(
             asset_key=asset_key,
@@ -173,7 +181,7 @@ def run_api_sync(
     figures = redis.figures()
     cursors = CursorStore(figures.r, redis.key_layout())
     try:
-        report = sync_source(source, settings, store, cursors, start, end, full=full)
+        report = sync_range(source, settings, store, cursors, start, end, full=full)
     except AuthError as exc:
         raise Failure(description=str(exc), allow_retries=False) from exc
     finally:
@@ -199,62 +207,65 @@ def run_api_sync(
     return api_result(f"{source}_api", report)
 
 
+PER_DAY_SCHEMA: dict[str, pl.DataType] = {
+    "day": pl.String(),
+    "events_fetched": pl.Int64(),
+    "events_skipped": pl.Int64(),
+    "input": pl.Int64(),
+    "quarantined": pl.Int64(),
+    "stored": pl.Int64(),
+}
+
+
+def per_day_table(report: SyncReport) -> pl.DataFrame:
+    """The days a sync touched, with what it fetched and what each day now holds."""
+    rows = [
+        {
+            "day": day.day,
+            "events_fetched": day.events_fetched,
+            "events_skipped": day.events_skipped,
+            "input": day.fetched.input_records,
+            "quarantined": day.fetched.quarantine.height,
+            "stored": day.stored.observations.height,
+        }
+        for day in report.days
+        if day.events_fetched or day.events_skipped or day.stored.observations.height
+    ]
+    return pl.DataFrame(rows, schema=PER_DAY_SCHEMA)
+
+
 def api_result(asset_key: str, report: SyncReport) -> MaterializeResult:
-    fetched = report.fetched
-    stored = [d.stored for d in report.days]
-    meta = batch_metadata(fetched)
-    per_day = pl.DataFrame(
-        [
-            {
-                "day": d.day,
-                "events_fetched": d.events_fetched,
-                "events_skipped": d.events_skipped,
-                "input": d.fetched.input_records,
-                "quarantined": d.fetched.quarantine.height,
-                "stored": d.stored.observations.height,
-            }
-            for d in report.days
-            if d.events_fetched or d.events_skipped or d.stored.observations.height
-        ],
-        schema={
-            "day": pl.String,
-            "events_fetched": pl.Int64,
-            "events_skipped": pl.Int64,
-            "input": pl.Int64,
-            "quarantined": pl.Int64,
-            "stored": pl.Int64,
-        },
-    )
+    stored = [day.stored for day in report.days]
+    incomplete = [
+        {"event_id": item.event_id, "day": item.day, "reason": item.reason}
+        for item in report.incomplete
+    ]
+    meta = batch_metadata(report.fetched)
     meta.update(
         {
             # One run covers the whole range, so every partition shows the run's figures;
             # this table splits them by day.
-            "per_day": md_table(per_day, limit=400),
+            "per_day": md_table(per_day_table(report), limit=400),
             "mode": report.mode,
             "days": len(report.days),
             "events_fetched": report.events_fetched,
             "events_skipped": report.events_skipped,
-            "stored_observations": sum(b.observations.height for b in stored),
+            "stored_observations": sum(batch.observations.height for batch in stored),
             "fetch_id": report.fetch_id,
             "http": MetadataValue.json(report.stats),
             "notes": MetadataValue.json(report.notes[:50]),
-            "incomplete_lists": MetadataValue.json(
-                [
-                    {"event_id": i.event_id, "day": i.day, "reason": i.reason}
-                    for i in report.incomplete
-                ]
-            ),
+            "incomplete_lists": MetadataValue.json(incomplete),
         }
     )
-    checks = check_results(asset_key, fetched, stored)
+    checks = check_results(asset_key, report.fetched, stored)
     checks.append(
         AssetCheckResult(
             asset_key=asset_key,
             check_name="lists_complete",
             passed=not report.incomplete,
             metadata={
-                "incomplete": len(report.incomplete),
-                "events": MetadataValue.json([i.event_id for i in report.incomplete][:100]),
+                "incomplete": len(incomplete),
+                "events": MetadataValue.json([item["event_id"] for item in incomplete][:100]),
             },
         )
     )
@@ -291,7 +302,7 @@ def api_assets(settings: Settings) -> list[AssetsDefinition]:
 
         return _api
 
-    return [build(s) for s in API_SOURCES]
+    return [build(entry) for entry in API_SOURCES]
 
 
 def _export_asset(source: str) -> AssetsDefinition:
@@ -310,56 +321,53 @@ def _export_asset(source: str) -> AssetsDefinition:
     def _exports(
         context: AssetExecutionContext, exports: ExportsResource, landing: LandingResource
     ) -> MaterializeResult:
-        root = exports.root()
-        plan = plan_folder(root)
-        folder = root / source
-        own_files = folder.is_dir() and any(p.is_file() for p in folder.rglob("*"))
-        found_any = any(plan.files.values())
-        if (own_files and not plan.for_source(source)) or (plan.total_files and not found_any):
-            where = f"{folder}" if own_files else f"{root}"
-            raise Failure(
-                description=f"{source} exports: {where} holds files but none is a "
-                f"{source.title()} export ({len(plan.skipped)} skipped: "
-                + "; ".join(f"{s.path}: {s.reason}" for s in plan.skipped[:5])
-                + f"); {EXPECTED}",
-                allow_retries=False,
-            )
-        result = import_export_folder(landing.store(), root, source, plan)
-        batch = result.batch
-        context.log.info(
-            "%s exports: %s files, %s skipped; %s in, %s normalized, %s quarantined, "
-            "%s field issues",
-            source,
-            len(result.files),
-            len(result.skipped),
-            batch.input_records,
-            batch.observations.height,
-            batch.quarantine.height,
-            batch.field_issues.height,
-        )
-        for s in result.skipped:
-            context.log.warning("%s exports: skipped %s (%s)", source, s.path, s.reason)
-        meta = batch_metadata(batch)
-        meta["files"] = MetadataValue.json(result.files[:200])
-        meta["files_imported"] = len(result.files)
-        meta["files_skipped"] = len(result.skipped)
-        meta["skipped"] = MetadataValue.json(
-            [{"path": s.path, "reason": s.reason} for s in result.skipped[:200]]
-        )
-        meta["notes"] = MetadataValue.json(batch.notes[:50])
-        checks = check_results(name, batch, [batch])
-        checks.append(
-            AssetCheckResult(
-                asset_key=name,
-                check_name="files_understood",
-                passed=not result.skipped,
-                severity=AssetCheckSeverity.WARN,
-                metadata={"skipped": len(result.skipped)},
-            )
-        )
-        return MaterializeResult(metadata=meta, check_results=checks)
+        try:
+            result = import_source(landing.store(), exports.root(), source)
+        except NothingToImportError as exc:
+            raise Failure(description=str(exc), allow_retries=False) from exc
+        _log_export(context, source, result)
+        return export_result(name, result)
 
     return _exports
+
+
+def _log_export(context: AssetExecutionContext, source: str, result: ExportImport) -> None:
+    batch = result.batch
+    context.log.info(
+        "%s exports: %s files, %s skipped; %s in, %s normalized, %s quarantined, %s field issues",
+        source,
+        len(result.files),
+        len(result.skipped),
+        batch.input_records,
+        batch.observations.height,
+        batch.quarantine.height,
+        batch.field_issues.height,
+    )
+    for skipped in result.skipped:
+        context.log.warning("%s exports: skipped %s (%s)", source, skipped.path, skipped.reason)
+
+
+def export_result(name: str, result: ExportImport) -> MaterializeResult:
+    batch = result.batch
+    meta = batch_metadata(batch)
+    meta["files"] = MetadataValue.json(result.files[:200])
+    meta["files_imported"] = len(result.files)
+    meta["files_skipped"] = len(result.skipped)
+    meta["skipped"] = MetadataValue.json(
+        [{"path": entry.path, "reason": entry.reason} for entry in result.skipped[:200]]
+    )
+    meta["notes"] = MetadataValue.json(batch.notes[:50])
+    checks = check_results(name, batch, [batch])
+    checks.append(
+        AssetCheckResult(
+            asset_key=name,
+            check_name="files_understood",
+            passed=not result.skipped,
+            severity=AssetCheckSeverity.WARN,
+            metadata={"skipped": len(result.skipped)},
+        )
+    )
+    return MaterializeResult(metadata=meta, check_results=checks)
 
 
 luma_exports = _export_asset("luma")
@@ -383,7 +391,7 @@ def dangling(batch: NormalizedBatch) -> dict[str, int]:
 @asset(
     group_name="imports",
     compute_kind="polars",
-    deps=[AssetKey(k) for k in IMPORT_ASSETS],
+    deps=[AssetKey(key) for key in IMPORT_ASSETS],
     check_specs=[
         AssetCheckSpec("unique_ids", asset="normalized_imports"),
         AssetCheckSpec("statuses_allowed", asset="normalized_imports"),
@@ -394,9 +402,7 @@ def normalized_imports(
     context: AssetExecutionContext, landing: LandingResource
 ) -> MaterializeResult:
     """Every source and day of the normalized store in one set of tables (later wins)."""
-    store = landing.store()
-    batch = store.read_all()
-    store.write_combined(batch)
+    batch = combine(landing.store())
     per_source = (
         batch.observations.group_by("source").len().rename({"len": "normalized"})
         if batch.observations.height
@@ -451,11 +457,12 @@ def normalized_imports(
 @asset(group_name="graph", compute_kind="neo4j", deps=[normalized_imports])
 def imported_graph(landing: LandingResource, neo4j: Neo4jResource) -> MaterializeResult:
     """Events, identities, attendance and plus-one links upserted into Neo4j."""
-    batch = landing.store().read_combined()
     with neo4j.store() as store:
-        written = load_graph(store, batch)
+        written = load(landing.store(), store)
         counts = store.counts()
-    return MaterializeResult(metadata={**written, **{f"graph_{k}": v for k, v in counts.items()}})
+    return MaterializeResult(
+        metadata={**written, **{f"graph_{key}": value for key, value in counts.items()}}
+    )
 
 
 @asset(group_name="figures", compute_kind="redis", deps=[imported_graph])
@@ -464,9 +471,7 @@ def event_guest_counts(
 ) -> MaterializeResult:
     """Guests per event, read back from the graph and published to Redis for the API."""
     with neo4j.store() as store:
-        rows, _ = store.list_events(skip=0, limit=1_000_000)
-    counts = {r["event_id"]: int(r["guests"]) for r in rows}
-    redis.figures().put_event_guest_counts(counts, run_id=context.run.run_id)
+        counts = publish_guest_counts(store, redis.figures(), context.run.run_id)
     table = pl.DataFrame(
         {"event_id": list(counts), "guests": list(counts.values())},
         schema={"event_id": pl.String, "guests": pl.Int64},

@@ -1,7 +1,8 @@
 """`community import` and `community sync`, and the demo's background platform fakes.
 
-Both commands run the code the Dagster assets run (export landing, API sync, the
-normalized store, the graph load), so a CLI import and a materialization agree.
+Both commands parse their arguments, call the services the Dagster assets call
+(`services.imports`, `services.syncs`) and print what they did, so a CLI import and a
+materialization agree.
 """
 
 from __future__ import annotations
@@ -25,10 +26,9 @@ if TYPE_CHECKING:  # the pipeline modules load on use, so `community services â€
     from domain.normalize.batch import NormalizedBatch
     from ingest.connectors.sync import SyncReport
     from ingest.landing import DataStore
+    from services.imports import FolderImport
 
 console = Console()
-EXPORT_SOURCES = ("luma", "eventbrite", "partiful")
-API_SOURCES = ("luma", "eventbrite")
 
 
 def _summary(rows: list[tuple[str, int, int, int, int]], title: str) -> Table:
@@ -50,22 +50,20 @@ def _summary(rows: list[tuple[str, int, int, int, int]], title: str) -> Table:
 
 def _print_field_issues(batches: list[NormalizedBatch]) -> None:
     """Counts per source, field and reason; the raw values stay in the store."""
-    for b in batches:
-        if b.field_issues.height == 0:
+    for batch in batches:
+        if batch.field_issues.height == 0:
             continue
-        counts = (
-            b.field_issues.group_by("source", "field", "reason").len().sort("len", descending=True)
-        )
-        for source, fld, reason, n in counts.head(10).iter_rows():
+        issues = batch.field_issues.group_by("source", "field", "reason").len()
+        for source, fld, reason, count in issues.sort("len", descending=True).head(10).iter_rows():
             console.print(
-                f"  field issue: {source} {fld}: {reason} ({n} records, kept with it empty)"
+                f"  field issue: {source} {fld}: {reason} ({count} records, kept with it empty)"
             )
 
 
 def _publish(settings: Settings, store: DataStore) -> None:
     """Unions the store and loads it into Neo4j, as `normalized_imports` + `imported_graph` do."""
     from infra.neo4j_store import GraphStore
-    from ingest.landing import publish
+    from services.imports import publish
 
     graph = GraphStore.from_settings(settings)
     try:
@@ -93,59 +91,55 @@ def import_command(
     """Import a folder of export files as downloaded (or sorted into luma/, eventbrite/,
     partiful/): land them raw, normalize, quarantine, load the graph. Files that are not
     understood are listed with the reason."""
-    from ingest.exports import EXPECTED, plan_folder
-    from ingest.landing import DataStore, import_export_folder
+    from ingest.landing import DataStore
+    from services.imports import NothingToImportError, import_folder
 
     settings = get_settings()
-    unknown = sorted(set(source) - set(EXPORT_SOURCES))
-    if unknown:
-        console.print(f"[red]error:[/] unknown source(s) {unknown}; known: {EXPORT_SOURCES}")
-        raise typer.Exit(2)
-    plan = plan_folder(folder)
-    found = [s for s in EXPORT_SOURCES if plan.for_source(s) or (folder / s).is_dir()]
-    wanted = source or found
-    if not any(plan.for_source(s) for s in wanted):
-        what = "is empty" if plan.total_files == 0 else f"holds {plan.total_files} files but"
-        console.print(
-            f"[red]error:[/] {folder} {what} no export of "
-            f"{', '.join(wanted or EXPORT_SOURCES)} was found; {EXPECTED}"
-        )
-        for s in plan.skipped[:20]:
-            console.print(f"  skipped: {s.path}: {s.reason}")
-        raise typer.Exit(1)
     store = DataStore(settings.data_path)
-    rows: list[tuple[str, int, int, int, int]] = []
-    batches: list[NormalizedBatch] = []
-    with _progress() as progress:
-        task = progress.add_task("exports", total=len(wanted))
-        for name in wanted:
-            progress.update(task, description=f"{name} exports")
-            batch = import_export_folder(store, folder, name, plan).batch
-            batches.append(batch)
-            rows.append(
-                (
-                    name,
-                    batch.input_records,
-                    batch.observations.height,
-                    batch.quarantine.height,
-                    batch.field_issues.height,
-                )
-            )
-            progress.advance(task)
-    console.print(_summary(rows, f"exports from {folder}"))
-    for name in wanted:
-        n = len(plan.for_source(name))
-        console.print(f"  {name}: {n} file{'s' if n != 1 else ''} imported")
-    for s in plan.skipped:
-        console.print(f"  [yellow]skipped:[/] {s.path}: {s.reason}")
-    _print_field_issues(batches)
-    for b in batches:
-        for note in b.notes[:10]:
-            console.print(f"  note: {note}")
+    try:
+        with _progress() as progress:
+            task = progress.add_task("exports", total=None)
+
+            def tick(label: str, done: int, total: int) -> None:
+                progress.update(task, description=label, completed=done, total=total)
+
+            done = import_folder(store, folder, source, progress=tick)
+    except NothingToImportError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        for skipped in exc.skipped[:20]:
+            console.print(f"  skipped: {skipped.path}: {skipped.reason}")
+        raise typer.Exit(1) from exc
+    except ValueError as exc:  # an unknown source asked for
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    _print_import(done)
     if load:
         _publish(settings, store)
-    if not all(b.reconciles for b in batches):
+    if not done.reconciles:
         raise typer.Exit(1)
+
+
+def _print_import(done: FolderImport) -> None:
+    rows = [
+        (
+            name,
+            row.batch.input_records,
+            row.batch.observations.height,
+            row.batch.quarantine.height,
+            row.batch.field_issues.height,
+        )
+        for name, row in done.results.items()
+    ]
+    console.print(_summary(rows, f"exports from {done.folder}"))
+    for name in done.results:
+        files = len(done.plan.for_source(name))
+        console.print(f"  {name}: {files} file{'s' if files != 1 else ''} imported")
+    for skipped in done.plan.skipped:
+        console.print(f"  [yellow]skipped:[/] {skipped.path}: {skipped.reason}")
+    _print_field_issues(done.batches)
+    for batch in done.batches:
+        for note in batch.notes[:10]:
+            console.print(f"  note: {note}")
 
 
 def _progress() -> Progress:
@@ -168,17 +162,31 @@ def sync_command(
     load: bool = typer.Option(True, "--load/--no-load", help="Load the result into Neo4j."),
 ) -> None:
     """Sync one platform's API for a range of event days (incremental unless --full)."""
-    from infra.redis_keys import RedisKeys
-    from infra.redis_store import open_redis
     from ingest.connectors.base import SourceError
-    from ingest.connectors.cursors import CursorStore
-    from ingest.connectors.sync import sync_source
     from ingest.landing import DataStore
+    from services.syncs import SyncRequestError, check_request
 
     settings = get_settings()
-    if source not in API_SOURCES:
-        console.print(f"[red]error:[/] no API sync for {source!r}; known: {', '.join(API_SOURCES)}")
-        raise typer.Exit(2)
+    first, last = _parse_days(start, end)
+    try:
+        check_request(source, first, last)
+    except SyncRequestError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    store = DataStore(settings.data_path)
+    try:
+        report = _sync(settings, store, source, first, last, full)
+    except SourceError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    _print_report(report)
+    if load:
+        _publish(settings, store)
+    if not report.reconciles:
+        raise typer.Exit(1)
+
+
+def _parse_days(start: str, end: str) -> tuple[date, date]:
     try:
         first, last = date.fromisoformat(start), date.fromisoformat(end)
     except ValueError as exc:
@@ -187,7 +195,18 @@ def sync_command(
     if last < first:
         console.print(f"[red]error:[/] --end {last} is before --start {first}")
         raise typer.Exit(2)
-    store = DataStore(settings.data_path)
+    return first, last
+
+
+def _sync(
+    settings: Settings, store: DataStore, source: str, first: date, last: date, full: bool
+) -> SyncReport:
+    """`services.syncs.sync_range` with the cursors in Redis and a progress bar."""
+    from infra.redis_keys import RedisKeys
+    from infra.redis_store import open_redis
+    from ingest.connectors.cursors import CursorStore
+    from services.syncs import sync_range
+
     client = open_redis(settings)
     cursors = CursorStore(client, RedisKeys(settings.redis_key_prefix))
     try:
@@ -197,19 +216,11 @@ def sync_command(
             def tick(label: str, done: int, total: int) -> None:
                 progress.update(task, description=label, completed=done, total=total)
 
-            report = sync_source(
+            return sync_range(
                 source, settings, store, cursors, first, last, full=full, progress=tick
             )
-    except SourceError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from exc
     finally:
         client.close()
-    _print_report(report)
-    if load:
-        _publish(settings, store)
-    if not report.reconciles:
-        raise typer.Exit(1)
 
 
 def _print_report(report: SyncReport) -> None:
@@ -230,7 +241,7 @@ def _print_report(report: SyncReport) -> None:
         )
     )
     _print_field_issues([fetched])
-    http = ", ".join(f"{k} {v}" for k, v in report.stats.items())
+    http = ", ".join(f"{key} {value}" for key, value in report.stats.items())
     console.print(
         f"events fetched {report.events_fetched}, skipped as final {report.events_skipped}; "
         f"http: {http}"
@@ -245,9 +256,9 @@ def _print_report(report: SyncReport) -> None:
 
 
 def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.3)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+    with socket.socket() as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def start_fakes(settings: Settings) -> subprocess.Popen[bytes] | None:
@@ -258,7 +269,7 @@ def start_fakes(settings: Settings) -> subprocess.Popen[bytes] | None:
     )
     if not settings.fakes_autostart or not aimed:
         return None  # the syncs talk to real platforms; nothing to imitate
-    if all(_port_open(p) for p in ports):
+    if all(_port_open(part) for part in ports):
         console.print(f"platform fakes: already answering on ports {ports}; using them")
         return None
     proc = subprocess.Popen(
@@ -283,7 +294,7 @@ def start_fakes(settings: Settings) -> subprocess.Popen[bytes] | None:
         start_new_session=True,
     )
     deadline = time.monotonic() + 30
-    while not all(_port_open(p) for p in ports):
+    while not all(_port_open(part) for part in ports):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             console.print(f"[red]error:[/] the platform fakes did not start on ports {ports}")

@@ -1,7 +1,9 @@
 """Neo4j reads and writes of identity resolution: members, decisions, explanations.
 
-Used by the pipeline (full runs) and by the API (an organizer's action recomputes only
-the affected members). Every write is a batched `UNWIND … MERGE` from graph_schema.
+No resolution happens here: `services.identity` reads the inputs through this store,
+resolves them with `domain.identity.pipeline` and hands the result to `write` (a full
+run, or the members a correction touched). Every write is a batched `UNWIND … MERGE`
+from graph_schema.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import time
 import zlib
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,16 +28,11 @@ from domain.identity.pipeline import (
     Clusters,
     Members,
     Scored,
-    Thresholds,
-    build_members,
-    cluster_scored,
-    score_candidates,
 )
 from domain.identity.scoring import COMPARISONS, LEVELS, MatchModel
 from domain.model import ATTENDANCE_SCHEMA, OBSERVATIONS_SCHEMA, conform
 from infra import graph_schema as gs
 from infra.neo4j_store import GraphStore, chunks
-from infra.settings import Settings
 
 IDENTITY_KEY_COLUMNS: tuple[str, ...] = (
     "observation_id",
@@ -47,7 +44,11 @@ IDENTITY_KEY_COLUMNS: tuple[str, ...] = (
 )
 MEMBER_DATETIMES: tuple[str, ...] = ("first_seen", "last_seen")
 WRITE_MEMBERS = gs.write_members(
-    tuple(f for f in (*GOLDEN_FIELDS, "search_text", "provenance") if f not in MEMBER_DATETIMES),
+    tuple(
+        column
+        for column in (*GOLDEN_FIELDS, "search_text", "provenance")
+        if column not in MEMBER_DATETIMES
+    ),
     MEMBER_DATETIMES,
 )
 WRITERS = 2  # concurrent write transactions over disjoint batches (the server has 2 cores)
@@ -58,33 +59,10 @@ def native(value: Any) -> Any:
     if hasattr(value, "to_native"):
         return value.to_native()
     if isinstance(value, list):
-        return [native(v) for v in value]
+        return [native(value_) for value_ in value]
     if isinstance(value, dict):
-        return {k: native(v) for k, v in value.items()}
+        return {key: native(value_) for key, value_ in value.items()}
     return value
-
-
-def thresholds_from(settings: Settings) -> Thresholds:
-    return Thresholds(
-        merge_at=settings.identity_merge_threshold,
-        suggest_at=settings.identity_suggest_threshold,
-        merge_without_identifier_at=settings.identity_merge_without_identifier_threshold,
-        common_name_min=settings.identity_common_name_min,
-    )
-
-
-def thresholds_for(settings: Settings, model: MatchModel | None) -> Thresholds:
-    """The configured thresholds, moved where organizers' answers supported it."""
-    base = thresholds_from(settings)
-    learned = model.review_thresholds if model is not None else {}
-    return replace(
-        base,
-        merge_at=learned.get("merge_at", base.merge_at),
-        suggest_at=learned.get("suggest_at", base.suggest_at),
-        merge_without_identifier_at=learned.get(
-            "merge_without_identifier_at", base.merge_without_identifier_at
-        ),
-    )
 
 
 @dataclass
@@ -102,7 +80,7 @@ class WriteReport:
     seconds: dict[str, float] = field(default_factory=dict)  # per write step
 
     def as_dict(self) -> dict[str, int]:
-        out = {k: v for k, v in self.__dict__.items() if isinstance(v, int)}
+        out = {key: value for key, value in self.__dict__.items() if isinstance(value, int)}
         out.update(self.extra)
         return out
 
@@ -112,7 +90,28 @@ class WriteReport:
 
     @property
     def relationship_seconds(self) -> float:
-        return sum(self.seconds.get(k, 0.0) for k in ("link_identities", "handles", "matches"))
+        return sum(self.seconds.get(key, 0.0) for key in ("link_identities", "handles", "matches"))
+
+
+class _WriteStep:
+    """One write's scope, report and step timer."""
+
+    def __init__(
+        self, graph: GraphStore, members: Members, scope_member_ids: Sequence[str] | None
+    ) -> None:
+        self.members = members
+        self.report = WriteReport()
+        self.full = scope_member_ids is None
+        # None: the whole graph; otherwise the previous members and their records.
+        self.scope_ids = None if self.full else list(scope_member_ids or ())
+        self.scope_obs = None if self.full else members.assignment["observation_id"].to_list()
+        self.new_ids = set(members.members["member_id"].to_list())
+        self._clock = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.report.seconds[step] = self.report.seconds.get(step, 0.0) + now - self._clock
+        self._clock = now
 
 
 class IdentityStore:
@@ -124,16 +123,17 @@ class IdentityStore:
     # --- reads for the pipeline -------------------------------------------------
 
     def load_observations(self, ids: Sequence[str] | None = None) -> pl.DataFrame:
-        rows = [native(r["row"]) for r in self.graph.run(gs.IDENTITY_OBSERVATIONS, ids=ids)]
+        rows = [native(row["row"]) for row in self.graph.run(gs.IDENTITY_OBSERVATIONS, ids=ids)]
         if not rows:
             return pl.DataFrame(schema=OBSERVATIONS_SCHEMA)
         frame = pl.DataFrame(
-            [{c: r.get(c) for c in OBSERVATIONS_SCHEMA} for r in rows], schema=OBSERVATIONS_SCHEMA
+            [{name: row.get(name) for name in OBSERVATIONS_SCHEMA} for row in rows],
+            schema=OBSERVATIONS_SCHEMA,
         )
         return conform(frame, OBSERVATIONS_SCHEMA).sort("observation_id")
 
     def load_attendance(self, ids: Sequence[str] | None = None) -> pl.DataFrame:
-        rows = [native(r) for r in self.graph.run(gs.IDENTITY_ATTENDANCE, ids=ids)]
+        rows = [native(row) for row in self.graph.run(gs.IDENTITY_ATTENDANCE, ids=ids)]
         if not rows:
             return pl.DataFrame(schema=ATTENDANCE_SCHEMA)
         return conform(pl.DataFrame(rows, infer_schema_length=None), ATTENDANCE_SCHEMA)
@@ -148,16 +148,17 @@ class IdentityStore:
     def load_retired(self, observation_ids: Sequence[str] | None = None) -> dict[str, list[str]]:
         """Retired ids (with records) that held any of these records; None: all of them."""
         rows = self.graph.run(gs.RETIRED_RECORDS, ids=observation_ids)
-        return {r["member_id"]: list(r["records"]) for r in rows}
+        return {row["member_id"]: list(row["records"]) for row in rows}
 
     def aliases_of(self, observation_ids: Sequence[str]) -> dict[str, dict[str, str]]:
         rows = self.graph.run(gs.ALIASES_OF_RECORDS, ids=list(observation_ids))
         return {
-            r["member_id"]: {"redirect_to": r["redirect_to"], "reason": r["reason"]} for r in rows
+            row["member_id"]: {"redirect_to": row["redirect_to"], "reason": row["reason"]}
+            for row in rows
         }
 
     def load_decisions(self, observation_ids: Sequence[str] | None = None) -> pl.DataFrame:
-        rows = [native(r) for r in self.graph.run(gs.LOAD_DECISIONS, ids=observation_ids)]
+        rows = [native(row) for row in self.graph.run(gs.LOAD_DECISIONS, ids=observation_ids)]
         return pl.DataFrame(rows, schema=DECISIONS_SCHEMA)
 
     def load_model(self) -> MatchModel | None:
@@ -194,18 +195,18 @@ class IdentityStore:
 
     def action_decisions(self, decision_id: str) -> list[dict[str, Any]]:
         rows = self.graph.run(gs.ACTION_DECISIONS, id=decision_id)
-        return [native(r["decision"]) for r in rows]
+        return [native(row["decision"]) for row in rows]
 
     def superseded_pairs(self, decision_ids: Sequence[str]) -> list[tuple[str, str]]:
         rows = self.graph.run(gs.SUPERSEDED_BY, ids=list(decision_ids))
-        return [(r["a"], r["b"]) for r in rows]
+        return [(row["a"], row["b"]) for row in rows]
 
     def undo_decisions(self, decision_ids: Sequence[str], user: str, at: datetime) -> None:
         self.graph.run(gs.UNDO_DECISIONS, ids=list(decision_ids), user=user, at=at.isoformat())
 
     def labelled_pairs(self) -> pl.DataFrame:
         """Organizers' answers as labelled record pairs (a, b, same), latest answer per pair."""
-        rows = [native(r) for r in self.graph.run(gs.LABELLED_PAIRS)]
+        rows = [native(row) for row in self.graph.run(gs.LABELLED_PAIRS)]
         frame = pl.DataFrame(
             rows,
             schema={
@@ -229,7 +230,7 @@ class IdentityStore:
 
     def stale_members(self, member_ids: Sequence[str]) -> list[str]:
         rows = self.graph.run(gs.STALE_AMONG, ids=list(member_ids))
-        return [r["member_id"] for r in rows]
+        return [row["member_id"] for row in rows]
 
     def record_run(self, run: dict[str, Any]) -> None:
         self.graph.run(gs.RECORD_RUN, run=run)
@@ -262,73 +263,113 @@ class IdentityStore:
         Members whose records changed get `metrics_stale` until the next analytics run;
         `run` (run_id, kind, …) is recorded with the members it touched, for their history.
         """
-        g = self.graph
-        report = WriteReport()
-        full = scope_member_ids is None
-        obs_ids = members.assignment["observation_id"].to_list()
-        new_ids = set(members.members["member_id"].to_list())
-
-        clock = time.perf_counter()
-
-        def lap(step: str) -> None:
-            nonlocal clock
-            now = time.perf_counter()
-            report.seconds[step] = report.seconds.get(step, 0.0) + now - clock
-            clock = now
-
+        step = _WriteStep(self.graph, members, scope_member_ids)
         if members.revived:
-            g.run(gs.REVIVE_ALIASES, ids=sorted(members.revived))
-        hashes = member_content_hashes(members)
-        stored = dict(g.run(gs.MEMBER_HASHES, ids=hashes["member_id"].to_list())[0]["pairs"])
+            self.graph.run(gs.REVIVE_ALIASES, ids=sorted(members.revived))
+        changed = self._write_members(step)
+        step.lap("members")
+        held, stale, new_links = self._relink_identities(step)
+        retire = self._retire_members(step, held)
+        touched = (
+            {row["member_id"] for row in stale}
+            | {row["member_id"] for row in new_links}
+            | set(members.created)
+            | set(members.revived)
+        ) & step.new_ids
+        # A pipeline run marks only members that had figures; a correction marks all it made.
+        self.mark_metrics_stale(sorted(touched), always=not step.full)
+        step.report.extra["members_touched"] = len(touched)
+        step.report.extra["revived"] = len(members.revived)
+        shaped = touched | {row["member_id"] for row in retire}
+        if run is not None and (shaped or run.get("decision_ids")):  # a no-op run shapes nothing
+            self.record_run(
+                {
+                    **run,
+                    "member_ids": sorted(shaped),
+                    "members_written": changed,
+                    "created": len(members.created),
+                    "retired": len(retire),
+                    "revived": len(members.revived),
+                }
+            )
+        step.lap("retire")
+        self._write_identity_keys(scored)
+        step.lap("identity_keys")
+        self._write_handles(step, scored)
+        step.lap("handles")
+        self._write_matches(step)
+        step.lap("matches")
+        self._write_suggestions(step, scored)
+        step.lap("suggestions")
+        return step.report
+
+    def _write_members(self, step: _WriteStep) -> int:
+        """Golden records whose content hash changed; returns how many were written."""
+        hashes = member_content_hashes(step.members)
+        pairs = self.graph.run(gs.MEMBER_HASHES, ids=hashes["member_id"].to_list())[0]["pairs"]
+        stored = dict(pairs)
         stored_frame = pl.DataFrame(
             {"member_id": list(stored), "stored": list(stored.values())},
             schema={"member_id": pl.String, "stored": pl.String},
         )
         changed = member_write_rows(
-            members,
+            step.members,
             hashes.join(stored_frame, on="member_id", how="left").filter(
                 pl.col("content_hash").ne_missing(pl.col("stored"))
             ),
         )
-        write_parallel(g, WRITE_MEMBERS, changed)
-        report.members_written = hashes.height
-        report.extra["members_unchanged"] = hashes.height - len(changed)
-        lap("members")
-        current = g.run(gs.MEMBER_ASSIGNMENT, ids=None if full else list(scope_member_ids or ()))
+        write_parallel(self.graph, WRITE_MEMBERS, changed)
+        step.report.members_written = hashes.height
+        step.report.extra["members_unchanged"] = hashes.height - len(changed)
+        return len(changed)
+
+    def _relink_identities(
+        self, step: _WriteStep
+    ) -> tuple[dict[str, set[str]], list[dict[str, str]], list[dict[str, str]]]:
+        """HAS_IDENTITY made equal to the new assignment; returns who held what before,
+        the links removed and the links added."""
+        graph = self.graph
+        current = graph.run(gs.MEMBER_ASSIGNMENT, ids=step.scope_ids)
         held: dict[str, set[str]] = {}
-        for r in current:
-            held.setdefault(r["observation_id"], set()).add(r["member_id"])
-        target = dict(members.assignment.iter_rows())
+        for row in current:
+            held.setdefault(row["observation_id"], set()).add(row["member_id"])
+        target = dict(step.members.assignment.iter_rows())
         stale = [
-            {"observation_id": o, "member_id": m}
-            for o, ms in held.items()
-            for m in ms
-            if o in target and m != target[o]
+            {"observation_id": obs, "member_id": member}
+            for obs, holders in held.items()
+            for member in holders
+            if obs in target and member != target[obs]
         ]
         new_links = sorted(
             (
-                {"observation_id": o, "member_id": m}
-                for o, m in target.items()
-                if m not in held.get(o, ())
+                {"observation_id": obs, "member_id": member}
+                for obs, member in target.items()
+                if member not in held.get(obs, ())
             ),
             key=lambda r: (r["member_id"], r["observation_id"]),
         )
-        lap("read_links")
-        g.write_batches(gs.UNLINK_MEMBER_IDENTITIES, stale)
+        step.lap("read_links")
+        graph.write_batches(gs.UNLINK_MEMBER_IDENTITIES, stale)
         # Sorted by member: batches share at most one member node and lock in one order.
-        report.identities_linked = write_parallel(g, gs.LINK_MEMBER_IDENTITIES, new_links)
-        report.extra["identity_links_removed"] = len(stale)
-        lap("link_identities")
-        splits = [{"member_id": k, "split_from": v} for k, v in members.split_from.items()]
-        g.write_batches(gs.RECORD_SPLITS, splits)
+        step.report.identities_linked = write_parallel(graph, gs.LINK_MEMBER_IDENTITIES, new_links)
+        step.report.extra["identity_links_removed"] = len(stale)
+        step.lap("link_identities")
+        return held, stale, new_links
 
-        existing = set(g.run(gs.MEMBER_ID_LIST)[0]["ids"])
-        scope = existing if full else set(scope_member_ids or ()) & existing
-        gone = scope - new_ids
+    def _retire_members(self, step: _WriteStep, held: dict[str, set[str]]) -> list[dict[str, Any]]:
+        """Splits recorded; members gone from the result retired (redirected) or deleted."""
+        graph, members = self.graph, step.members
+        splits = [
+            {"member_id": key, "split_from": value} for key, value in members.split_from.items()
+        ]
+        graph.write_batches(gs.RECORD_SPLITS, splits)
+        existing = set(graph.run(gs.MEMBER_ID_LIST)[0]["ids"])
+        scope = existing if step.full else set(step.scope_ids or ()) & existing
+        gone = scope - step.new_ids
         records_of: dict[str, list[str]] = {}
-        for o, ms in held.items():
-            for m in ms:
-                records_of.setdefault(m, []).append(o)
+        for obs, holders in held.items():
+            for member in holders:
+                records_of.setdefault(member, []).append(obs)
         retire = [
             {
                 "member_id": old,
@@ -337,81 +378,76 @@ class IdentityStore:
                 "records": sorted(records_of.get(old, [])),
             }
             for old in sorted(gone)
-            if old in members.redirects and members.redirects[old] in new_ids
+            if old in members.redirects and members.redirects[old] in step.new_ids
         ]
-        report.retired = g.write_batches(gs.RETIRE_MEMBERS, retire)
-        g.write_batches(gs.REPOINT_ALIASES, retire)
-        orphans = sorted(gone - {r["member_id"] for r in retire})
+        step.report.retired = graph.write_batches(gs.RETIRE_MEMBERS, retire)
+        graph.write_batches(gs.REPOINT_ALIASES, retire)
+        orphans = sorted(gone - {row["member_id"] for row in retire})
         if orphans:
-            g.run(gs.DELETE_MEMBERS, ids=orphans)
-        report.deleted = len(orphans)
-        g.run(gs.REDIRECT_BY_RECORDS, ids=None if full else obs_ids)
-        g.run(gs.DANGLING_ALIASES)
-        touched = (
-            {r["member_id"] for r in stale}
-            | {r["member_id"] for r in new_links}
-            | set(members.created)
-            | set(members.revived)
-        ) & new_ids
-        # A pipeline run marks only members that had figures; a correction marks all it made.
-        self.mark_metrics_stale(sorted(touched), always=not full)
-        report.extra["members_touched"] = len(touched)
-        report.extra["revived"] = len(members.revived)
-        shaped = touched | {r["member_id"] for r in retire}
-        if run is not None and (shaped or run.get("decision_ids")):  # a no-op run shapes nothing
-            self.record_run(
-                {
-                    **run,
-                    "member_ids": sorted(shaped),
-                    "members_written": len(changed),
-                    "created": len(members.created),
-                    "retired": len(retire),
-                    "revived": len(members.revived),
-                }
-            )
+            graph.run(gs.DELETE_MEMBERS, ids=orphans)
+        step.report.deleted = len(orphans)
+        graph.run(gs.REDIRECT_BY_RECORDS, ids=step.scope_obs)
+        graph.run(gs.DANGLING_ALIASES)
+        return retire
 
-        lap("retire")
+    def _write_identity_keys(self, scored: Scored) -> None:
         keys = scored.features.select(*IDENTITY_KEY_COLUMNS)
         stored_keys = pl.DataFrame(
-            g.run(gs.IDENTITY_KEYS, ids=keys["observation_id"].to_list())[0]["keys"],
+            self.graph.run(gs.IDENTITY_KEYS, ids=keys["observation_id"].to_list())[0]["keys"],
             schema=keys.schema,
             orient="row",
         )
         changed_keys = keys.join(
             stored_keys, on=list(IDENTITY_KEY_COLUMNS), how="anti", nulls_equal=True
         ).to_dicts()
-        write_parallel(g, gs.SET_IDENTITY_KEYS, changed_keys)
-        lap("identity_keys")
+        write_parallel(self.graph, gs.SET_IDENTITY_KEYS, changed_keys)
+
+    def _write_handles(self, step: _WriteStep, scored: Scored) -> None:
+        """Every resolved record's handle links: a handle cleared at the source loses its link."""
+        graph = self.graph
         handles = handle_rows(scored)
-        # Every resolved record's links: a handle cleared at the source loses its link.
         resolved_ids = scored.features["observation_id"].to_list()
-        have = {tuple(x) for x in g.run(gs.EXISTING_HANDLE_LINKS, ids=resolved_ids)[0]["links"]}
-        carried = {(r["observation_id"], r["platform"], r["handle"]) for r in handles}
+        have = {
+            tuple(item)
+            for item in graph.run(gs.EXISTING_HANDLE_LINKS, ids=resolved_ids)[0]["links"]
+        }
+        carried = {(row["observation_id"], row["platform"], row["handle"]) for row in handles}
         stale_handles = [
-            {"observation_id": o, "platform": p, "handle": h} for o, p, h in sorted(have - carried)
+            {"observation_id": obs, "platform": platform, "handle": handle}
+            for obs, platform, handle in sorted(have - carried)
         ]
-        g.write_batches(gs.UNLINK_HANDLES, stale_handles)
-        report.extra["handle_links_removed"] = len(stale_handles)
+        graph.write_batches(gs.UNLINK_HANDLES, stale_handles)
+        step.report.extra["handle_links_removed"] = len(stale_handles)
         new_handles = sorted(
-            (r for r in handles if (r["observation_id"], r["platform"], r["handle"]) not in have),
+            (
+                row
+                for row in handles
+                if (row["observation_id"], row["platform"], row["handle"]) not in have
+            ),
             key=lambda r: (r["observation_id"], r["platform"], r["handle"]),
         )
-        distinct = sorted({(r["platform"], r["handle"]) for r in new_handles})
-        g.write_batches(gs.MERGE_HANDLES, [{"platform": p, "handle": h} for p, h in distinct])
-        write_parallel(g, gs.LINK_EXISTING_HANDLES, new_handles)
-        report.handles_linked = len(handles)
-        report.extra["handle_links_new"] = len(new_handles)
-        lap("handles")
+        distinct = sorted({(row["platform"], row["handle"]) for row in new_handles})
+        graph.write_batches(
+            gs.MERGE_HANDLES,
+            [{"platform": platform, "handle": bucket} for platform, bucket in distinct],
+        )
+        write_parallel(graph, gs.LINK_EXISTING_HANDLES, new_handles)
+        step.report.handles_linked = len(handles)
+        step.report.extra["handle_links_new"] = len(new_handles)
 
-        scope_obs = None if full else obs_ids
+    def _write_matches(self, step: _WriteStep) -> None:
+        """Merge explanations whose content changed; those no longer in the result go."""
+        graph, members = self.graph, step.members
         match_hashes = explanation_hashes(members.explanations)
         stored_m = pl.DataFrame(
-            g.run(gs.EXISTING_MATCHES, ids=scope_obs)[0]["matches"],
+            graph.run(gs.EXISTING_MATCHES, ids=step.scope_obs)[0]["matches"],
             schema={"a": pl.String, "b": pl.String, "stored": pl.String},
             orient="row",
         )
         stale_matches = stored_m.join(match_hashes, on=["a", "b"], how="anti").select("a", "b")
-        report.matches_deleted = g.write_batches(gs.DELETE_MATCHES, stale_matches.to_dicts())
+        step.report.matches_deleted = graph.write_batches(
+            gs.DELETE_MATCHES, stale_matches.to_dicts()
+        )
         changed_pairs = match_hashes.join(stored_m, on=["a", "b"], how="left").filter(
             pl.col("content_hash").ne_missing(pl.col("stored"))
         )
@@ -419,70 +455,37 @@ class IdentityStore:
             match_rows(members, changed_pairs.select("a", "b", "content_hash")),
             key=lambda r: (r["a"], r["b"]),
         )
-        write_parallel(g, gs.WRITE_MATCHES, changed_m)
-        report.matches_written = match_hashes.height
-        report.extra["matches_unchanged"] = match_hashes.height - len(changed_m)
-        lap("matches")
+        write_parallel(graph, gs.WRITE_MATCHES, changed_m)
+        step.report.matches_written = match_hashes.height
+        step.report.extra["matches_unchanged"] = match_hashes.height - len(changed_m)
 
-        sugg = suggestion_rows(members)
-        keep_s = {r["suggestion_id"] for r in sugg}
-        old_s = [
-            r["suggestion_id"]
-            for r in g.run(gs.EXISTING_SUGGESTIONS, ids=scope_obs)
-            if r["suggestion_id"] not in keep_s
+    def _write_suggestions(self, step: _WriteStep, scored: Scored) -> None:
+        graph = self.graph
+        sugg = suggestion_rows(step.members)
+        keep = {row["suggestion_id"] for row in sugg}
+        old = [
+            row["suggestion_id"]
+            for row in graph.run(gs.EXISTING_SUGGESTIONS, ids=step.scope_obs)
+            if row["suggestion_id"] not in keep
         ]
-        if old_s:
-            g.run(gs.DELETE_SUGGESTIONS, ids=old_s)
-        report.suggestions_deleted = len(old_s)
-        report.suggestions_written = g.write_batches(gs.UPSERT_SUGGESTIONS, sugg)
-        if not full:
-            g.run(gs.REFRESH_SUGGESTION_MEMBERS, ids=obs_ids)
+        if old:
+            graph.run(gs.DELETE_SUGGESTIONS, ids=old)
+        step.report.suggestions_deleted = len(old)
+        step.report.suggestions_written = graph.write_batches(gs.UPSERT_SUGGESTIONS, sugg)
+        if not step.full:
+            graph.run(gs.REFRESH_SUGGESTION_MEMBERS, ids=step.scope_obs)
         else:
-            g.run(gs.SAVE_MODEL, params=scored.model.to_json())
-        lap("suggestions")
-        return report
-
-    # --- partial recompute (organizer actions) ---------------------------------
-
-    def recompute(
-        self, member_ids: Sequence[str], settings: Settings, run: dict[str, Any] | None = None
-    ) -> tuple[Members, WriteReport]:
-        """Re-resolves the records of these members with the stored model and statistics."""
-        assignment = self.load_assignment(list(member_ids))
-        obs_ids = assignment["observation_id"].to_list()
-        observations = self.load_observations(obs_ids)
-        events = observations["event_id"].drop_nulls().unique().to_list()
-        model = self.load_model() or MatchModel()
-        thresholds = thresholds_for(settings, model)
-        scored = score_candidates(
-            observations,
-            thresholds,
-            model=model,
-            stats=self.load_stats(obs_ids),
-            related=self.related_context(events),
-        )
-        clusters = cluster_scored(scored, self.load_decisions(obs_ids))
-        members = build_members(
-            observations,
-            scored,
-            clusters,
-            previous=assignment,
-            known_ids=self.known_member_ids(),
-            trust_order=tuple(settings.identity_source_trust),
-            retired=self.load_retired(obs_ids),
-        )
-        report = self.write(scored, clusters, members, scope_member_ids=list(member_ids), run=run)
-        return members, report
+            graph.run(gs.SAVE_MODEL, params=scored.model.to_json())
 
     # --- reads for the API ------------------------------------------------------
 
     def list_members(
-        self, q: str | None, skip: int, limit: int
+        self, search: str | None, skip: int, limit: int
     ) -> tuple[list[dict[str, Any]], int]:
-        term = q.strip().lower() if q and q.strip() else None
+        term = search.strip().lower() if search and search.strip() else None
         rows = self.graph.run(gs.LIST_MEMBERS, q=term, skip=skip, limit=limit)
         total = self.graph.run(gs.COUNT_MEMBERS, q=term)[0]["n"]
-        return [native(r["member"]) for r in rows], total
+        return [native(row["member"]) for row in rows], total
 
     def resolve_member_id(self, member_id: str) -> tuple[str | None, str | None]:
         """(live id, reason) — the id itself, the id it now redirects to, or (None, None)."""
@@ -502,14 +505,14 @@ class IdentityStore:
         member.pop("search_text", None)
         member.pop("content_hash", None)
         identities = []
-        for r in self.graph.run(gs.MEMBER_IDENTITIES, id=member_id):
-            ident = native(r["identity"])
-            for k in ("name_key", "name_quality", "email_key", "name_freq", "email_shared"):
-                ident.pop(k, None)
-            identities.append({"identity": ident, "attendance": native(r["attendance"])})
+        for row in self.graph.run(gs.MEMBER_IDENTITIES, id=member_id):
+            ident = native(row["identity"])
+            for key in ("name_key", "name_quality", "email_key", "name_freq", "email_shared"):
+                ident.pop(key, None)
+            identities.append({"identity": ident, "attendance": native(row["attendance"])})
         explanations = [
-            {"a": r["a"], "b": r["b"], **explanation_from_props(native(r["props"]))}
-            for r in self.graph.run(gs.MEMBER_EXPLANATIONS, id=member_id)
+            {"a": row["a"], "b": row["b"], **explanation_from_props(native(row["props"]))}
+            for row in self.graph.run(gs.MEMBER_EXPLANATIONS, id=member_id)
         ]
         return {
             "member": member,
@@ -524,11 +527,11 @@ class IdentityStore:
         rows = self.graph.run(gs.LIST_SUGGESTIONS, member=member_id, skip=skip, limit=limit)
         total = self.graph.run(gs.COUNT_SUGGESTIONS, member=member_id)[0]["n"]
         items = []
-        for r in rows:
-            item = suggestion_from_props(native(r["suggestion"]))
-            item["records_a"], item["records_b"] = r["records_a"], r["records_b"]
-            item["records_joined"] = r["records_a"] + r["records_b"]
-            item["expected_gain"] = round(float(r["gain"]), 6)
+        for row in rows:
+            item = suggestion_from_props(native(row["suggestion"]))
+            item["records_a"], item["records_b"] = row["records_a"], row["records_b"]
+            item["records_joined"] = row["records_a"] + row["records_b"]
+            item["expected_gain"] = round(float(row["gain"]), 6)
             items.append(item)
         return items, total
 
@@ -538,7 +541,7 @@ class IdentityStore:
 
     def members_of(self, observation_ids: Sequence[str]) -> dict[str, str]:
         rows = self.graph.run(gs.MEMBERS_OF_OBSERVATIONS, ids=list(observation_ids))
-        return {r["observation_id"]: r["member_id"] for r in rows}
+        return {row["observation_id"]: row["member_id"] for row in rows}
 
     def membership_issues(self) -> list[dict[str, Any]]:
         return self.graph.run(gs.IDENTITY_MEMBERSHIP_ISSUES)
@@ -558,10 +561,13 @@ def _member_dicts(members: Members, frame: pl.DataFrame) -> list[dict[str, Any]]
     out = []
     for row in frame.to_dicts():
         names = [row.get("display_name"), *(row.get("emails") or [])]
-        row["search_text"] = " ".join(str(n).lower() for n in names if n)
+        row["search_text"] = " ".join(str(count).lower() for count in names if count)
         row["provenance"] = prov_packed.get(row["member_id"]) or pack_provenance([])
         out.append(
-            {k: row.get(k) for k in ("member_id", *GOLDEN_FIELDS, "search_text", "provenance")}
+            {
+                key: row.get(key)
+                for key in ("member_id", *GOLDEN_FIELDS, "search_text", "provenance")
+            }
         )
     return out
 
@@ -622,15 +628,15 @@ def member_write_rows(members: Members, hashes: pl.DataFrame) -> list[dict[str, 
     frame = members.members.join(hashes.select("member_id"), on="member_id", how="semi")
     digest = dict(hashes.select("member_id", "content_hash").iter_rows())
     zoned = []  # formatted by polars: far cheaper than Python datetimes with a ZoneInfo
-    for f in MEMBER_DATETIMES:
-        dtype = frame.schema.get(f)
+    for column in MEMBER_DATETIMES:
+        dtype = frame.schema.get(column)
         if isinstance(dtype, pl.Datetime) and dtype.time_zone:
-            text = pl.col(f).dt.strftime("%Y-%m-%dT%H:%M:%S%.6f%:z") + f"[{dtype.time_zone}]"
-            zoned.append(text.alias(f))
+            text = pl.col(column).dt.strftime("%Y-%m-%dT%H:%M:%S%.6f%:z") + f"[{dtype.time_zone}]"
+            zoned.append(text.alias(column))
     rows = _member_dicts(members, frame.with_columns(zoned) if zoned else frame)
     for row in rows:
-        for f in MEMBER_DATETIMES:
-            row[f] = zoned_iso(row.get(f))
+        for column in MEMBER_DATETIMES:
+            row[column] = zoned_iso(row.get(column))
         row["content_hash"] = digest[row["member_id"]]
     return rows
 
@@ -640,7 +646,7 @@ def write_parallel(
 ) -> int:
     """Batches in `writers` concurrent transactions; callers order rows so batches are
     (nearly) disjoint. A deadlock is transient: the driver retries that batch."""
-    batches = [list(b) for b in chunks(rows, graph.batch_size)]
+    batches = [list(batch) for batch in chunks(rows, graph.batch_size)]
     if len(batches) <= 1 or writers <= 1:
         return graph.write_batches(query, rows)
 
@@ -654,23 +660,24 @@ def write_parallel(
 
 
 def handle_rows(scored: Scored) -> list[dict[str, Any]]:
-    f = scored.features
+    features = scored.features
     rows: list[dict[str, Any]] = []
-    for p in IDENTIFYING_PLATFORMS:
-        part = f.select("observation_id", pl.col(f"h_{p}").alias("handle")).filter(
+    for platform in IDENTIFYING_PLATFORMS:
+        part = features.select("observation_id", pl.col(f"h_{platform}").alias("handle")).filter(
             pl.col("handle").is_not_null()
         )
-        rows.extend({**r, "platform": p} for r in part.to_dicts())
+        rows.extend({**row, "platform": platform} for row in part.to_dicts())
     return rows
 
 
 def _features(row: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
-    for c in COMPARISONS:
-        lv = row.get(f"l_{c}")
+    for name in COMPARISONS:
+        lv = row.get(f"l_{name}")
         if lv is None or lv < 0:
             continue
-        out.append({"feature": c, "level": LEVELS[c][lv], "weight": round(float(row[f"w_{c}"]), 4)})
+        weight = round(float(row[f"w_{name}"]), 4)
+        out.append({"feature": name, "level": LEVELS[name][lv], "weight": weight})
     return out
 
 
@@ -678,17 +685,17 @@ def explanation_hashes(explanations: pl.DataFrame) -> pl.DataFrame:
     """a, b, content_hash of each merge explanation, computed in polars (a rerun builds
     no Python row for an explanation that did not change)."""
     written = [
-        c
-        for c in (
+        column
+        for column in (
             "reason",
             "match_probability",
             "match_weight",
             "evidence",
             "guard",
-            *(f"l_{c}" for c in COMPARISONS),
-            *(f"w_{c}" for c in COMPARISONS),
+            *(f"l_{name}" for name in COMPARISONS),
+            *(f"w_{name}" for name in COMPARISONS),
         )
-        if c in explanations.columns
+        if column in explanations.columns
     ]
     digest = pl.struct(written).hash(seed=CONTENT_SEED)
     return explanations.select(
@@ -700,21 +707,21 @@ def explanation_hashes(explanations: pl.DataFrame) -> pl.DataFrame:
 
 def match_rows(members: Members, hashes: pl.DataFrame) -> list[dict[str, Any]]:
     """WRITE_MATCHES rows for the explanations in `hashes` (a, b, content_hash)."""
-    digest = {(a, b): h for a, b, h in hashes.iter_rows()}
+    digest = {(left, right): content for left, right, content in hashes.iter_rows()}
     rows = []
-    for r in members.explanations.join(hashes.select("a", "b"), on=["a", "b"]).to_dicts():
+    for row in members.explanations.join(hashes.select("a", "b"), on=["a", "b"]).to_dicts():
         rows.append(
             {
-                "a": r["a"],
-                "b": r["b"],
-                "content_hash": digest[(r["a"], r["b"])],
+                "a": row["a"],
+                "b": row["b"],
+                "content_hash": digest[(row["a"], row["b"])],
                 "props": {
-                    "reason": r["reason"],
-                    "probability": float(r["match_probability"]),
-                    "match_weight": float(r["match_weight"]),
-                    "evidence": r["evidence"],
-                    "features": json.dumps(_features(r)),
-                    "guard": r.get("guard"),
+                    "reason": row["reason"],
+                    "probability": float(row["match_probability"]),
+                    "match_weight": float(row["match_weight"]),
+                    "evidence": row["evidence"],
+                    "features": json.dumps(_features(row)),
+                    "guard": row.get("guard"),
                 },
             }
         )
@@ -724,17 +731,17 @@ def match_rows(members: Members, hashes: pl.DataFrame) -> list[dict[str, Any]]:
 def suggestion_rows(members: Members) -> list[dict[str, Any]]:
     return [
         {
-            "suggestion_id": r["suggestion_id"],
-            "a": r["a"],
-            "b": r["b"],
-            "member_a": r["member_a"],
-            "member_b": r["member_b"],
-            "probability": float(r["match_probability"]),
-            "match_weight": float(r["match_weight"]),
-            "evidence": r["evidence"],
-            "features": json.dumps(_features(r)),
+            "suggestion_id": row["suggestion_id"],
+            "a": row["a"],
+            "b": row["b"],
+            "member_a": row["member_a"],
+            "member_b": row["member_b"],
+            "probability": float(row["match_probability"]),
+            "match_weight": float(row["match_weight"]),
+            "evidence": row["evidence"],
+            "features": json.dumps(_features(row)),
         }
-        for r in members.suggestions.to_dicts()
+        for row in members.suggestions.to_dicts()
     ]
 
 
@@ -755,16 +762,23 @@ def suggestion_from_props(props: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def decision_id(kind: str, a: str, b: str, at: datetime) -> str:
-    text = f"{kind}|{min(a, b)}|{max(a, b)}|{at.isoformat()}"
+def decision_id(kind: str, first: str, second: str, at: datetime) -> str:
+    text = f"{kind}|{min(first, second)}|{max(first, second)}|{at.isoformat()}"
     return "dec_" + hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
 def decision_row(
-    kind: str, a: str, b: str, action: str, user: str, at: datetime | None = None, **extra: Any
+    kind: str,
+    first: str,
+    second: str,
+    action: str,
+    user: str,
+    at: datetime | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
+    """A decision about two records, stored with its records in sorted order."""
     at = at or datetime.now(UTC)
-    lo, hi = sorted((a, b))
+    lo, hi = sorted((first, second))
     return {
         "decision_id": decision_id(kind, lo, hi, at),
         "kind": kind,
@@ -773,5 +787,5 @@ def decision_row(
         "action": action,
         "created_by": user,
         "created_at": at,
-        **{k: v for k, v in extra.items() if v is not None},
+        **{key: value for key, value in extra.items() if value is not None},
     }

@@ -322,10 +322,3 @@ def load_graph(graph: GraphStore, batch: NormalizedBatch) -> dict[str, int]:
     store): batched MERGEs, then what the sources no longer hold is removed."""
     graph.ensure_schema()
     return graph.replace_imports(batch.events, batch.observations, batch.attendance)
-
-
-def publish(store: DataStore, graph: GraphStore) -> tuple[NormalizedBatch, dict[str, int]]:
-    """The CLI's path to the graph: union the store, keep the union, load it."""
-    combined = store.read_all()
-    store.write_combined(combined)
-    return combined, load_graph(graph, combined)

@@ -38,6 +38,10 @@ class Neo4jResource(ConfigurableResource):
         }
         return get_settings(**overrides)
 
+    def settings(self) -> Settings:
+        """The settings a run reads (with this resource's connection), for the assets."""
+        return self._settings()
+
     @contextmanager
     def store(self) -> Iterator[GraphStore]:
         from infra.migrations import check_graph_known

@@ -11,7 +11,6 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import AdminDep, AppState, StateDep
 from api.protection import RedisDownError
 from api.responses import MAX_ID_LENGTH, MAX_OFFSET, dumps
-from api.routes.members import ACTION_LOCK
 from api.schemas.admin import (
     AccessEntry,
     AccessLog,
@@ -26,6 +25,7 @@ from infra.analytics_store import AnalyticsStore
 from infra.identity_store import IdentityStore
 from infra.locks import MemberLocks
 from infra.privacy_store import PrivacyStore
+from services.corrections import ACTION_LOCK
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 

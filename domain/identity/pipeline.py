@@ -1,7 +1,9 @@
 """The identity-resolution pipeline as three pure steps: score, cluster, build members.
 
-The Dagster assets run the steps one per asset; an organizer's action reruns all three
-on the records of the affected members only, with the stored model and statistics.
+`resolve` is the one implementation of "resolve these observations". The Dagster assets
+run its steps one per asset (through `services.identity`); an organizer's correction
+calls `resolve` on the records of the affected members only, with the stored model and
+statistics (`services.identity.re_resolve`).
 """
 
 from __future__ import annotations
@@ -111,8 +113,8 @@ def score_candidates(
     compared = compare(features, pairs, rel, encoded=enc)
     if model is None:
         sample = random_pairs(features.height, thresholds.u_sample_pairs)
-        u = estimate_u(compare(features, sample, rel, encoded=enc))
-        model = fit_em(compared, u)
+        u_probs = estimate_u(compare(features, sample, rel, encoded=enc))
+        model = fit_em(compared, u_probs)
         model.name_people_reference = name_people_reference(features)
     scored = apply_guards(
         score(compared, model),
@@ -130,13 +132,13 @@ def decision_pairs(
     if decisions.height == 0:
         return [], []
     pos = features.select("observation_id").with_row_index("pos")
-    d = (
+    placed = (
         decisions.sort("created_at", "decision_id")
         .join(pos.rename({"observation_id": "a", "pos": "pa"}), on="a")
         .join(pos.rename({"observation_id": "b", "pos": "pb"}), on="b")
     )
-    must = d.filter(pl.col("kind") == "must_link")
-    cannot = d.filter(pl.col("kind") == "cannot_link")
+    must = placed.filter(pl.col("kind") == "must_link")
+    cannot = placed.filter(pl.col("kind") == "cannot_link")
     return (
         list(zip(must["pa"].to_list(), must["pb"].to_list(), strict=True)),
         list(zip(cannot["pa"].to_list(), cannot["pb"].to_list(), strict=True)),
@@ -152,7 +154,7 @@ def cluster_scored(scored: Scored, decisions: pl.DataFrame | None = None) -> Clu
         schema={"observation_id": pl.String, "cluster": pl.Int64},
     )
     merges = pl.DataFrame(
-        [(i, j, r) for i, j, r in result.merges],
+        [(index, jjj, row) for index, jjj, row in result.merges],
         schema={"i": pl.UInt32, "j": pl.UInt32, "reason": pl.String},
         orient="row",
     )
@@ -174,11 +176,11 @@ def cluster_violations(scored: Scored, clusters: Clusters) -> list[str]:
     if not forced:
         return found
     # Organizer must-links may override the automatic constraints, never explicit ones.
-    forced_labels = {labels[i] for i in forced}
+    forced_labels = {labels[index] for index in forced}
     return [
-        v
-        for v in found
-        if v.startswith("cannot-link") or int(v.split()[1].rstrip(":")) not in forced_labels
+        value
+        for value in found
+        if value.startswith("cannot-link") or int(value.split()[1].rstrip(":")) not in forced_labels
     ]
 
 
@@ -209,16 +211,16 @@ def _pair_rows(scored: Scored, pairs: pl.DataFrame) -> pl.DataFrame:
 
 def _evidence_expr() -> pl.Expr:
     parts = []
-    for c in COMPARISONS:
-        names = LEVELS[c]
+    for name in COMPARISONS:
+        names = LEVELS[name]
         level_name = pl.lit(None, dtype=pl.String)
         for lv in range(len(names) - 1, -1, -1):
             level_name = (
-                pl.when(pl.col(f"l_{c}") == lv).then(pl.lit(names[lv])).otherwise(level_name)
+                pl.when(pl.col(f"l_{name}") == lv).then(pl.lit(names[lv])).otherwise(level_name)
             )
         parts.append(
-            pl.when(pl.col(f"l_{c}") >= 0).then(
-                pl.format("{} {} ({})", pl.lit(c), level_name, pl.col(f"w_{c}").round(2))
+            pl.when(pl.col(f"l_{name}") >= 0).then(
+                pl.format("{} {} ({})", pl.lit(name), level_name, pl.col(f"w_{name}").round(2))
             )
         )
     return pl.concat_str(
@@ -254,45 +256,47 @@ def build_members(
         scored.features.select("observation_id")
         .with_row_index("i")
         .join(assignment, on="observation_id")
-    )
-    explained = _pair_rows(scored, clusters.merges.select("i", "j"))
-    explained = (
-        clusters.merges.join(explained, on=["i", "j"])
-        .join(pos_member.select(pl.col("i").cast(pl.UInt32), "member_id"), on="i")
-        .with_columns(_evidence_expr().alias("evidence"))
-    )
-    sugg = _pair_rows(scored, clusters.suggestions.select("i", "j"))
-    sugg = (
-        sugg.join(
-            pos_member.select(pl.col("i").cast(pl.UInt32), pl.col("member_id").alias("member_a")),
-            on="i",
-        )
-        .join(
-            pos_member.select(
-                pl.col("i").cast(pl.UInt32).alias("j"), pl.col("member_id").alias("member_b")
-            ),
-            on="j",
-        )
-        .with_columns(_evidence_expr().alias("evidence"))
-    )
-    sugg = sugg.with_columns(
-        pl.concat_str(["a", "b"], separator="|")
-        .map_elements(
-            lambda s: "sug_" + hashlib.sha1(s.encode()).hexdigest()[:16], return_dtype=pl.String
-        )
-        .alias("suggestion_id")
+        .select(pl.col("i").cast(pl.UInt32), "member_id")
     )
     return Members(
         assignment=assignment,
         members=members,
         provenance=provenance,
-        explanations=explained,
-        suggestions=sugg,
+        explanations=_explanations(scored, clusters, pos_member),
+        suggestions=_suggestions(scored, clusters, pos_member),
         redirects=ids.redirects,
         redirect_reason=ids.redirect_reason,
         split_from=ids.split_from,
         created=ids.created,
         revived=ids.revived,
+    )
+
+
+def _explanations(scored: Scored, clusters: Clusters, pos_member: pl.DataFrame) -> pl.DataFrame:
+    """One row per merge edge: the pair's levels, weights and evidence, and its member."""
+    explained = _pair_rows(scored, clusters.merges.select("i", "j"))
+    return (
+        clusters.merges.join(explained, on=["i", "j"])
+        .join(pos_member, on="i")
+        .with_columns(_evidence_expr().alias("evidence"))
+    )
+
+
+def _suggestions(scored: Scored, clusters: Clusters, pos_member: pl.DataFrame) -> pl.DataFrame:
+    """Suggested pairs with the members holding each side and a stable suggestion id."""
+    sugg = _pair_rows(scored, clusters.suggestions.select("i", "j"))
+    sugg = (
+        sugg.join(pos_member.rename({"member_id": "member_a"}), on="i")
+        .join(pos_member.rename({"i": "j", "member_id": "member_b"}), on="j")
+        .with_columns(_evidence_expr().alias("evidence"))
+    )
+    return sugg.with_columns(
+        pl.concat_str(["a", "b"], separator="|")
+        .map_elements(
+            lambda text: "sug_" + hashlib.sha1(text.encode()).hexdigest()[:16],
+            return_dtype=pl.String,
+        )
+        .alias("suggestion_id")
     )
 
 
@@ -317,13 +321,13 @@ def resolve(
 
 
 def probability_histogram(pairs: pl.DataFrame, bins: int = 10) -> list[dict[str, Any]]:
-    edges = [k / bins for k in range(bins + 1)]
+    edges = [index / bins for index in range(bins + 1)]
     counts = [0] * bins
     if pairs.height:
-        b = (pairs["match_probability"] * bins).floor().clip(0, bins - 1).cast(pl.Int64)
-        for k, n in b.value_counts().iter_rows():
-            counts[int(k)] = int(n)
+        binned = (pairs["match_probability"] * bins).floor().clip(0, bins - 1).cast(pl.Int64)
+        for index, count in binned.value_counts().iter_rows():
+            counts[int(index)] = int(count)
     return [
-        {"from": round(edges[k], 2), "to": round(edges[k + 1], 2), "pairs": counts[k]}
-        for k in range(bins)
+        {"from": round(edges[index], 2), "to": round(edges[index + 1], 2), "pairs": counts[index]}
+        for index in range(bins)
     ]

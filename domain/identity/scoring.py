@@ -58,7 +58,7 @@ def level(comparison: str, name: str) -> int:
 # Name levels whose weight is adjusted by how many people carry the name: a typo or a
 # spelling that sounds the same of a name one person carries is still that rare name.
 TF_NAME_LEVELS: tuple[int, ...] = tuple(
-    level("name", n) for n in ("sounds_alike", "one_typo", "nickname_or_swapped", "exact")
+    level("name", count) for count in ("sounds_alike", "one_typo", "nickname_or_swapped", "exact")
 )
 
 # Prior m and u per level (probabilities, same order as LEVELS).
@@ -92,11 +92,12 @@ class MatchModel:
     """Fellegi–Sunter parameters: prior match rate among candidates and m/u per level."""
 
     prior: float = 0.05
-    m: dict[str, list[float]] = field(
-        default_factory=lambda: {k: list(v) for k, v in DEFAULT_M.items()}
+    # P(level | match) and P(level | non-match) per comparison ("m" and "u" in the JSON).
+    m_probs: dict[str, list[float]] = field(
+        default_factory=lambda: {key: list(value) for key, value in DEFAULT_M.items()}
     )
-    u: dict[str, list[float]] = field(
-        default_factory=lambda: {k: list(v) for k, v in DEFAULT_U.items()}
+    u_probs: dict[str, list[float]] = field(
+        default_factory=lambda: {key: list(value) for key, value in DEFAULT_U.items()}
     )
     em_iterations: int = 0
     trained_pairs: int = 0
@@ -114,8 +115,11 @@ class MatchModel:
     def weights(self) -> dict[str, list[float]]:
         """log2(m/u) per level (plus what reviews taught): the evidence each level carries."""
         return {
-            c: [math.log2(m / u) for m, u in zip(self.m[c], self.u[c], strict=True)]
-            for c in COMPARISONS
+            name: [
+                math.log2(m_prob / u_prob)
+                for m_prob, u_prob in zip(self.m_probs[name], self.u_probs[name], strict=True)
+            ]
+            for name in COMPARISONS
         }
 
     def prior_weight(self) -> float:
@@ -125,8 +129,8 @@ class MatchModel:
         return json.dumps(
             {
                 "prior": self.prior,
-                "m": self.m,
-                "u": self.u,
+                "m": self.m_probs,
+                "u": self.u_probs,
                 "em_iterations": self.em_iterations,
                 "trained_pairs": self.trained_pairs,
                 "name_people_reference": self.name_people_reference,
@@ -145,57 +149,63 @@ class MatchModel:
         data = json.loads(text)
         model = cls(
             prior=float(data["prior"]),
-            m={k: [float(x) for x in v] for k, v in data["m"].items()},
-            u={k: [float(x) for x in v] for k, v in data["u"].items()},
+            m_probs={key: [float(item) for item in value] for key, value in data["m"].items()},
+            u_probs={key: [float(item) for item in value] for key, value in data["u"].items()},
             em_iterations=int(data.get("em_iterations", 0)),
             trained_pairs=int(data.get("trained_pairs", 0)),
             name_people_reference=float(data.get("name_people_reference", 2.0)),
             review_answers={
-                k: (int(v[0]), int(v[1])) for k, v in data.get("review_answers", {}).items()
+                key: (int(counts[0]), int(counts[1]))
+                for key, counts in data.get("review_answers", {}).items()
             },
-            review_band=tuple(float(x) for x in data.get("review_band", (0.0, 0.0)))[:2],  # type: ignore[arg-type]
-            review_thresholds={k: float(v) for k, v in data.get("review_thresholds", {}).items()},
+            review_band=tuple(float(item) for item in data.get("review_band", (0.0, 0.0)))[:2],  # type: ignore[arg-type]
+            review_thresholds={
+                key: float(value) for key, value in data.get("review_thresholds", {}).items()
+            },
             review_labels=int(data.get("review_labels", 0)),
         )
-        if set(model.m) != set(COMPARISONS) or any(
-            len(model.m[c]) != len(LEVELS[c]) for c in COMPARISONS
+        if set(model.m_probs) != set(COMPARISONS) or any(
+            len(model.m_probs[name]) != len(LEVELS[name]) for name in COMPARISONS
         ):
             return cls()  # parameters of an older comparison layout
         return model
 
 
-def _jw(a: pl.Series, b: pl.Series) -> pl.Series:
+def _jw(left: pl.Series, right: pl.Series) -> pl.Series:
     """Jaro-Winkler similarity per row (rapidfuzz, all cores); null where a side is missing."""
-    n = a.len()
-    if n == 0:
+    rows = left.len()
+    if rows == 0:
         return pl.Series([], dtype=pl.Float64)
-    mask = a.is_not_null() & b.is_not_null() & (a != b).fill_null(False)
-    sims = np.ones(n, dtype=np.float64)
+    mask = left.is_not_null() & right.is_not_null() & (left != right).fill_null(False)
+    sims = np.ones(rows, dtype=np.float64)
     idx = np.flatnonzero(mask.to_numpy())
     if idx.size:
         sims[idx] = cpdist(
-            a.gather(idx).to_list(),
-            b.gather(idx).to_list(),
+            left.gather(idx).to_list(),
+            right.gather(idx).to_list(),
             scorer=JaroWinkler.normalized_similarity,
             workers=-1,
         )
-    both = (a.is_not_null() & b.is_not_null()).to_numpy()
+    both = (left.is_not_null() & right.is_not_null()).to_numpy()
     return pl.Series(np.where(both, sims, np.nan)).fill_nan(None)
 
 
-def _edits(a: pl.Series, b: pl.Series) -> pl.Series:
+def _edits(left: pl.Series, right: pl.Series) -> pl.Series:
     """Damerau-Levenshtein (OSA) distance per row; null where a side is missing."""
-    n = a.len()
-    if n == 0:
+    rows = left.len()
+    if rows == 0:
         return pl.Series([], dtype=pl.Int64)
-    mask = a.is_not_null() & b.is_not_null() & (a != b).fill_null(False)
-    dist = np.zeros(n, dtype=np.int64)
+    mask = left.is_not_null() & right.is_not_null() & (left != right).fill_null(False)
+    dist = np.zeros(rows, dtype=np.int64)
     idx = np.flatnonzero(mask.to_numpy())
     if idx.size:
         dist[idx] = cpdist(
-            a.gather(idx).to_list(), b.gather(idx).to_list(), scorer=OSA.distance, workers=-1
+            left.gather(idx).to_list(),
+            right.gather(idx).to_list(),
+            scorer=OSA.distance,
+            workers=-1,
         )
-    both = (a.is_not_null() & b.is_not_null()).to_numpy()
+    both = (left.is_not_null() & right.is_not_null()).to_numpy()
     return pl.Series(np.where(both, dist, -1)).replace(-1, None)
 
 
@@ -215,11 +225,14 @@ def compare(
     pairs are compared in chunks so memory stays bounded by the chunk, not the input.
     """
     enc, rel = encoded if encoded is not None else encode(features, related)
-    p = pairs.select(pl.col("i").cast(pl.UInt32), pl.col("j").cast(pl.UInt32))
-    if p.height <= chunk:
-        return _compare(features, enc, p, rel)
+    ij = pairs.select(pl.col("i").cast(pl.UInt32), pl.col("j").cast(pl.UInt32))
+    if ij.height <= chunk:
+        return _compare(features, enc, ij, rel)
     return pl.concat(
-        [_compare(features, enc, p.slice(start, chunk), rel) for start in range(0, p.height, chunk)]
+        [
+            _compare(features, enc, ij.slice(start, chunk), rel)
+            for start in range(0, ij.height, chunk)
+        ]
     )
 
 
@@ -237,7 +250,7 @@ EQUALITY_COLUMNS: tuple[str, ...] = (
     "email_domain",
     "email_digits",
     "phone",
-    *(f"h_{p}" for p in IDENTIFYING_PLATFORMS),
+    *(f"h_{part}" for part in IDENTIFYING_PLATFORMS),
     "company_f",
 )
 QUALITY_CODES: dict[str, int] = {"ok": 0, "common": 1, "single": 2, "placeholder": 3}
@@ -251,7 +264,7 @@ def encode(
     Computed once per run and passed to every `compare` call on the same features.
     """
     enc = features.select(
-        *[pl.col(c).rank("dense").cast(pl.UInt32).alias(c) for c in EQUALITY_COLUMNS],
+        *[pl.col(name).rank("dense").cast(pl.UInt32).alias(name) for name in EQUALITY_COLUMNS],
         pl.col("name_quality").replace_strict(QUALITY_CODES, return_dtype=pl.Int8),
         pl.col("email_shared").fill_null(False),
         pl.col("email_local").str.len_chars().alias("email_local_len"),
@@ -277,59 +290,67 @@ def encode(
     return enc, rel
 
 
-def _compare(
-    features: pl.DataFrame, enc: pl.DataFrame, pairs: pl.DataFrame, rel: pl.DataFrame | None
-) -> pl.DataFrame:
-    i, j = pairs["i"], pairs["j"]
-    df = pl.concat(
+def _both(column: str) -> pl.Expr:
+    return pl.col(f"{column}_a").is_not_null() & pl.col(f"{column}_b").is_not_null()
+
+
+def _eq(column: str) -> pl.Expr:
+    return pl.col(f"{column}_a") == pl.col(f"{column}_b")
+
+
+def _side_by_side(enc: pl.DataFrame, pairs: pl.DataFrame, rel: pl.DataFrame | None) -> pl.DataFrame:
+    """Each pair's two encoded records in one row (`<col>_a`, `<col>_b`), and `_related`."""
+    frame = pl.concat(
         [
             pairs,
-            enc.select(pl.all().gather(i).name.suffix("_a")),
-            enc.select(pl.all().gather(j).name.suffix("_b")),
+            enc.select(pl.all().gather(pairs["i"]).name.suffix("_a")),
+            enc.select(pl.all().gather(pairs["j"]).name.suffix("_b")),
         ],
         how="horizontal",
     )
-    if rel is not None:
-        df = (
-            df.with_columns(
-                pl.min_horizontal("event_id_a", "event_id_b").alias("_ea"),
-                pl.max_horizontal("event_id_a", "event_id_b").alias("_eb"),
-            )
-            .join(rel, on=["_ea", "_eb"], how="left", maintain_order="left")
-            .drop("_ea", "_eb")
+    if rel is None:
+        return frame.with_columns(pl.lit(None, dtype=pl.Boolean).alias("_related"))
+    return (
+        frame.with_columns(
+            pl.min_horizontal("event_id_a", "event_id_b").alias("_ea"),
+            pl.max_horizontal("event_id_a", "event_id_b").alias("_eb"),
         )
-    else:
-        df = df.with_columns(pl.lit(None, dtype=pl.Boolean).alias("_related"))
+        .join(rel, on=["_ea", "_eb"], how="left", maintain_order="left")
+        .drop("_ea", "_eb")
+    )
 
-    def strings(col: str) -> tuple[pl.Series, pl.Series]:
-        return features[col].gather(i), features[col].gather(j)
+
+def _string_similarities(features: pl.DataFrame, pairs: pl.DataFrame) -> list[pl.Series | pl.Expr]:
+    """Name and company similarity, name and address-local-part edits, per pair."""
+
+    def strings(column: str) -> tuple[pl.Series, pl.Series]:
+        return features[column].gather(pairs["i"]), features[column].gather(pairs["j"])
 
     full_a, full_b = strings("full_f")  # gathered once for the edit distance and lengths
-    df = df.with_columns(
+    return [
         _jw(*strings("name_key")).alias("_name_sim"),
         _edits(full_a, full_b).alias("_name_edits"),
         pl.min_horizontal(full_a.str.len_chars(), full_b.str.len_chars()).alias("_name_len"),
         _edits(*strings("email_local")).alias("_local_edits"),
         _jw(*strings("company_f")).alias("_co_sim"),
-    )
+    ]
 
-    def both(c: str) -> pl.Expr:
-        return pl.col(f"{c}_a").is_not_null() & pl.col(f"{c}_b").is_not_null()
 
-    def eq(c: str) -> pl.Expr:
-        return pl.col(f"{c}_a") == pl.col(f"{c}_b")
+def _weak_name() -> pl.Expr:
+    return pl.col("name_quality_a").is_in([1, 2]) | pl.col("name_quality_b").is_in([1, 2])
 
-    weak_name = pl.col("name_quality_a").is_in([1, 2]) | pl.col("name_quality_b").is_in([1, 2])
-    same_domain = eq("email_domain")
+
+def _email_level() -> pl.Expr:
+    same_domain = _eq("email_domain")
     # A typo is one edit with the same digits; `jane.doe` vs `jane.doe84` is what a second
     # Jane Doe gets when the first took the name, so differing digits never count as similar.
-    typo = (pl.col("_local_edits") <= 1) & eq("email_digits")
-    email = (
-        pl.when(~both("email_key"))
+    typo = (pl.col("_local_edits") <= 1) & _eq("email_digits")
+    return (
+        pl.when(~_both("email_key"))
         .then(-1)
-        .when(eq("email_key") & (pl.col("email_shared_a") | pl.col("email_shared_b")))
+        .when(_eq("email_key") & (pl.col("email_shared_a") | pl.col("email_shared_b")))
         .then(level("email", "exact_shared_address"))
-        .when(eq("email_key"))
+        .when(_eq("email_key"))
         .then(level("email", "exact"))
         .when(typo & same_domain & (pl.col("email_local_len_a") >= 4))
         .then(level("email", "similar_local_part"))
@@ -342,100 +363,139 @@ def _compare(
         .then(level("email", "different_same_domain"))
         .otherwise(level("email", "different"))
     )
-    phone = pl.when(~both("phone")).then(-1).when(eq("phone")).then(1).otherwise(0)
-    h_conflict = pl.any_horizontal([both(f"h_{p}") & ~eq(f"h_{p}") for p in IDENTIFYING_PLATFORMS])
-    h_same = pl.any_horizontal([both(f"h_{p}") & eq(f"h_{p}") for p in IDENTIFYING_PLATFORMS])
-    handle = pl.when(h_conflict).then(0).when(h_same).then(1).otherwise(-1)
+
+
+def _handle_level() -> pl.Expr:
+    handles = [f"h_{platform}" for platform in IDENTIFYING_PLATFORMS]
+    conflict = pl.any_horizontal([_both(bucket) & ~_eq(bucket) for bucket in handles])
+    same = pl.any_horizontal([_both(bucket) & _eq(bucket) for bucket in handles])
+    return pl.when(conflict).then(0).when(same).then(1).otherwise(-1)
+
+
+def _person_level() -> pl.Expr:
     same_source = pl.col("source_a") == pl.col("source_b")
-    person = (
-        pl.when(~both("person_key") | ~same_source)
+    return (
+        pl.when(~_both("person_key") | ~same_source)
         .then(-1)
-        .when(eq("person_key"))
+        .when(_eq("person_key"))
         .then(1)
         .otherwise(0)
     )
+
+
+def _name_level() -> pl.Expr:
+    weak_name = _weak_name()
     # One typo: a single edit (insert, delete, substitute, swap); two in a long name.
-    name_edits = pl.col("_name_edits")
-    one_typo = (name_edits <= 1) | ((name_edits <= 2) & (pl.col("_name_len") >= NAME_LEN_TWO_EDITS))
-    name = (
-        pl.when(~both("name_key"))
+    edits = pl.col("_name_edits")
+    one_typo = (edits <= 1) | ((edits <= 2) & (pl.col("_name_len") >= NAME_LEN_TWO_EDITS))
+    return (
+        pl.when(~_both("name_key"))
         .then(-1)
-        .when((eq("full_f") | eq("name_key")) & weak_name)
+        .when((_eq("full_f") | _eq("name_key")) & weak_name)
         .then(level("name", "same_weak"))
-        .when(eq("full_f"))
+        .when(_eq("full_f"))
         .then(level("name", "exact"))
-        .when(eq("name_key") | eq("name_sorted"))
+        .when(_eq("name_key") | _eq("name_sorted"))
         .then(level("name", "nickname_or_swapped"))
         .when(one_typo & ~weak_name)
         .then(level("name", "one_typo"))
-        .when(eq("name_phonetic") & ~weak_name)
+        .when(_eq("name_phonetic") & ~weak_name)
         .then(level("name", "sounds_alike"))
         .when(pl.col("_name_sim") >= JW_NAME)
         .then(level("name", "similar"))
-        .when(eq("last_f") & eq("initial"))
+        .when(_eq("last_f") & _eq("initial"))
         .then(level("name", "same_initial"))
         .otherwise(level("name", "different"))
     )
-    company = (
-        pl.when(~both("company_f"))
+
+
+def _company_level() -> pl.Expr:
+    return (
+        pl.when(~_both("company_f"))
         .then(-1)
-        .when(eq("company_f") | (pl.col("_co_sim") >= JW_COMPANY))
+        .when(_eq("company_f") | (pl.col("_co_sim") >= JW_COMPANY))
         .then(1)
         .otherwise(0)
     )
-    event = (
-        pl.when(~both("event_id"))
+
+
+def _event_level() -> pl.Expr:
+    return (
+        pl.when(~_both("event_id"))
         .then(-1)
-        .when(eq("event_id"))
+        .when(_eq("event_id"))
         .then(0)
         .when(pl.col("_related").fill_null(False))
         .then(2)
         .otherwise(1)
     )
-    out = df.select(
-        "i",
-        "j",
-        pl.max_horizontal("name_freq_a", "name_freq_b").alias("name_people"),
-        email.cast(pl.Int8).alias("l_email"),
+
+
+def _levels() -> list[pl.Expr]:
+    phone = pl.when(~_both("phone")).then(-1).when(_eq("phone")).then(1).otherwise(0)
+    return [
+        _email_level().cast(pl.Int8).alias("l_email"),
         phone.cast(pl.Int8).alias("l_phone"),
-        handle.cast(pl.Int8).alias("l_handle"),
-        person.cast(pl.Int8).alias("l_person"),
-        name.cast(pl.Int8).alias("l_name"),
-        company.cast(pl.Int8).alias("l_company"),
-        event.cast(pl.Int8).alias("l_event"),
-        (weak_name | ~both("name_key")).fill_null(True).alias("name_weak"),
-        (
-            pl.col("name_quality_a").is_in([2, 3])
-            | pl.col("name_quality_b").is_in([2, 3])
-            | ~both("name_key")
-        )
-        .fill_null(True)
-        .alias("name_single"),
-        (
-            eq("event_id").fill_null(False) & both("email_key") & ~eq("email_key").fill_null(False)
-        ).alias("_same_event_diff_email"),
+        _handle_level().cast(pl.Int8).alias("l_handle"),
+        _person_level().cast(pl.Int8).alias("l_person"),
+        _name_level().cast(pl.Int8).alias("l_name"),
+        _company_level().cast(pl.Int8).alias("l_company"),
+        _event_level().cast(pl.Int8).alias("l_event"),
+    ]
+
+
+def _name_flags() -> list[pl.Expr]:
+    single = (
+        pl.col("name_quality_a").is_in([2, 3])
+        | pl.col("name_quality_b").is_in([2, 3])
+        | ~_both("name_key")
     )
+    return [
+        (_weak_name() | ~_both("name_key")).fill_null(True).alias("name_weak"),
+        single.fill_null(True).alias("name_single"),
+    ]
+
+
+def _constraints() -> list[pl.Expr]:
+    """cannot_link (different handles or accounts, two entries of one guest list) and
+    whether an identifier agrees (address, phone, handle, account), from the levels."""
     identifier = (
         pl.col("l_email").is_in(EMAIL_IDENTIFIER_LEVELS)
         | (pl.col("l_phone") == 1)
         | (pl.col("l_handle") == 1)
         | (pl.col("l_person") == 1)
     )
-    return out.with_columns(
-        (
-            (pl.col("l_handle") == 0) | (pl.col("l_person") == 0) | pl.col("_same_event_diff_email")
-        ).alias("cannot_link"),
-        identifier.alias("identifier_agrees"),
-    ).drop("_same_event_diff_email")
+    cannot = (
+        (pl.col("l_handle") == 0) | (pl.col("l_person") == 0) | pl.col("_same_event_diff_email")
+    )
+    return [cannot.alias("cannot_link"), identifier.alias("identifier_agrees")]
+
+
+def _compare(
+    features: pl.DataFrame, enc: pl.DataFrame, pairs: pl.DataFrame, rel: pl.DataFrame | None
+) -> pl.DataFrame:
+    frame = _side_by_side(enc, pairs, rel).with_columns(_string_similarities(features, pairs))
+    same_event_diff_email = (
+        _eq("event_id").fill_null(False) & _both("email_key") & ~_eq("email_key").fill_null(False)
+    )
+    out = frame.select(
+        "i",
+        "j",
+        pl.max_horizontal("name_freq_a", "name_freq_b").alias("name_people"),
+        *_levels(),
+        *_name_flags(),
+        same_event_diff_email.alias("_same_event_diff_email"),
+    )
+    return out.with_columns(_constraints()).drop("_same_event_diff_email")
 
 
 def level_counts(compared: pl.DataFrame) -> dict[str, np.ndarray]:
     return {
-        c: np.bincount(
-            compared[f"l_{c}"].filter(compared[f"l_{c}"] >= 0).cast(pl.Int64).to_numpy(),
-            minlength=len(LEVELS[c]),
+        name: np.bincount(
+            compared[f"l_{name}"].filter(compared[f"l_{name}"] >= 0).cast(pl.Int64).to_numpy(),
+            minlength=len(LEVELS[name]),
         ).astype(np.float64)
-        for c in COMPARISONS
+        for name in COMPARISONS
     }
 
 
@@ -447,31 +507,94 @@ def estimate_u(sampled: pl.DataFrame, prior_pairs: float = 20_000.0) -> dict[str
     """
     counts = level_counts(sampled)
     out: dict[str, list[float]] = {}
-    for c in COMPARISONS:
-        prior = np.asarray(DEFAULT_U[c])
-        cnt = counts[c] + prior_pairs * prior
-        out[c] = list((cnt / cnt.sum()).tolist())
+    for name in COMPARISONS:
+        prior = np.asarray(DEFAULT_U[name])
+        cnt = counts[name] + prior_pairs * prior
+        out[name] = list((cnt / cnt.sum()).tolist())
     return out
 
 
-def random_pairs(n: int, size: int, seed: int = 7) -> pl.DataFrame:
+def random_pairs(records: int, size: int, seed: int = 7) -> pl.DataFrame:
     rng = np.random.default_rng(seed)
-    if n < 2:
+    if records < 2:
         return pl.DataFrame(schema={"i": pl.UInt32, "j": pl.UInt32})
-    a = rng.integers(0, n, size=size)
-    b = rng.integers(0, n, size=size)
-    keep = a != b
+    left = rng.integers(0, records, size=size)
+    right = rng.integers(0, records, size=size)
+    keep = left != right
     return pl.DataFrame(
         {
-            "i": np.minimum(a, b)[keep].astype(np.uint32),
-            "j": np.maximum(a, b)[keep].astype(np.uint32),
+            "i": np.minimum(left, right)[keep].astype(np.uint32),
+            "j": np.maximum(left, right)[keep].astype(np.uint32),
         }
     ).unique()
 
 
+Probs = dict[str, np.ndarray]
+
+
+@dataclass
+class _Patterns:
+    """Distinct comparison patterns (levels per comparison) and how many pairs show each."""
+
+    levels: np.ndarray  # patterns x comparisons, -1 = no evidence
+    counts: np.ndarray
+
+    def log_likelihood(self, probs: Probs) -> np.ndarray:
+        out = np.zeros(len(self.counts))
+        for col, name in enumerate(COMPARISONS):
+            lv = self.levels[:, col]
+            valid = lv >= 0
+            out[valid] += np.log(probs[name][lv[valid]])
+        return out
+
+    def level_totals(self, name: str, weights: np.ndarray) -> np.ndarray:
+        lv = self.levels[:, COMPARISONS.index(name)]
+        valid = lv >= 0
+        size = len(LEVELS[name])
+        return np.bincount(lv[valid], weights=weights[valid], minlength=size).astype(np.float64)
+
+
+def _match_posterior(
+    patterns: _Patterns, prior: float, m_probs: Probs, u_probs: Probs
+) -> np.ndarray:
+    log_match = math.log(prior) + patterns.log_likelihood(m_probs)
+    log_other = math.log(1 - prior) + patterns.log_likelihood(u_probs)
+    return 1.0 / (1.0 + np.exp(np.clip(log_other - log_match, -700, 700)))
+
+
+def _em_step(
+    patterns: _Patterns,
+    prior: float,
+    m_probs: Probs,
+    u_probs: Probs,
+    u_prior: Probs,
+    prior_strength: float,
+) -> tuple[float, Probs, Probs, float]:
+    """One EM iteration: the new prior, m and u, and the largest change of any of them."""
+    post = _match_posterior(patterns, prior, m_probs, u_probs)
+    weight_m = patterns.counts * post
+    weight_u = patterns.counts * (1.0 - post)
+    new_prior = float(min(max(weight_m.sum() / patterns.counts.sum(), 1e-6), 1 - 1e-6))
+    delta = abs(new_prior - prior)
+    new_m: Probs = {}
+    new_u: Probs = {}
+    for name in COMPARISONS:
+        acc_m = patterns.level_totals(name, weight_m)
+        acc_u = patterns.level_totals(name, weight_u)
+        m_new = acc_m + prior_strength * np.asarray(DEFAULT_M[name])
+        u_new = acc_u + prior_strength * u_prior[name]
+        new_m[name], new_u[name] = m_new / m_new.sum(), u_new / u_new.sum()
+        delta = max(
+            delta,
+            float(np.abs(new_m[name] - m_probs[name]).max()),
+            float(np.abs(new_u[name] - u_probs[name]).max()),
+        )
+    return new_prior, new_m, new_u, delta
+
+
 def fit_em(
     compared: pl.DataFrame,
-    u: dict[str, list[float]],
+    u_probs: dict[str, list[float]],
     iterations: int = 40,
     prior_strength: float = 200.0,
     tol: float = 1e-6,
@@ -482,55 +605,32 @@ def fit_em(
     so u is re-estimated on the candidates; the random-pair u and the default m act as
     Dirichlet priors worth `prior_strength` pairs each, keeping small inputs sensible.
     """
-    cols = [f"l_{c}" for c in COMPARISONS]
-    model = MatchModel(u={c: list(u[c]) for c in COMPARISONS})
+    cols = [f"l_{name}" for name in COMPARISONS]
+    model = MatchModel(u_probs={name: list(u_probs[name]) for name in COMPARISONS})
     if compared.height == 0:
         return model
-    patterns = compared.group_by(cols).len().sort(cols)  # fixed order: reruns are bit-identical
-    levels = patterns.select(cols).to_numpy().astype(np.int64)
-    counts = patterns["len"].to_numpy().astype(np.float64)
-    m = {c: np.asarray(DEFAULT_M[c], dtype=np.float64) for c in COMPARISONS}
-    u0 = {c: np.asarray(u[c], dtype=np.float64) for c in COMPARISONS}
-    uu = {c: u0[c].copy() for c in COMPARISONS}
+    table = compared.group_by(cols).len().sort(cols)  # fixed order: reruns are bit-identical
+    patterns = _Patterns(
+        table.select(cols).to_numpy().astype(np.int64),
+        table["len"].to_numpy().astype(np.float64),
+    )
+    m_now = {name: np.asarray(DEFAULT_M[name], dtype=np.float64) for name in COMPARISONS}
+    u_prior = {name: np.asarray(u_probs[name], dtype=np.float64) for name in COMPARISONS}
+    u_now = {name: u_prior[name].copy() for name in COMPARISONS}
     prior = 0.2
     done = 0
-    for it in range(1, iterations + 1):
-        done = it
-        log_m = np.zeros(len(counts))
-        log_u = np.zeros(len(counts))
-        for k, c in enumerate(COMPARISONS):
-            lv = levels[:, k]
-            valid = lv >= 0
-            log_m[valid] += np.log(m[c][lv[valid]])
-            log_u[valid] += np.log(uu[c][lv[valid]])
-        a = math.log(prior) + log_m
-        b = math.log(1 - prior) + log_u
-        post = 1.0 / (1.0 + np.exp(np.clip(b - a, -700, 700)))
-        wm = counts * post
-        wu = counts * (1.0 - post)
-        new_prior = float(min(max(wm.sum() / counts.sum(), 1e-6), 1 - 1e-6))
-        delta = abs(new_prior - prior)
-        for k, c in enumerate(COMPARISONS):
-            lv = levels[:, k]
-            valid = lv >= 0
-            size = len(LEVELS[c])
-            acc_m = np.bincount(lv[valid], weights=wm[valid], minlength=size).astype(np.float64)
-            acc_u = np.bincount(lv[valid], weights=wu[valid], minlength=size).astype(np.float64)
-            new_m = acc_m + prior_strength * np.asarray(DEFAULT_M[c])
-            new_u = acc_u + prior_strength * u0[c]
-            new_m, new_u = new_m / new_m.sum(), new_u / new_u.sum()
-            delta = max(
-                delta, float(np.abs(new_m - m[c]).max()), float(np.abs(new_u - uu[c]).max())
-            )
-            m[c], uu[c] = new_m, new_u
-        prior = new_prior
+    for iteration in range(1, iterations + 1):
+        done = iteration
+        prior, m_now, u_now, delta = _em_step(
+            patterns, prior, m_now, u_now, u_prior, prior_strength
+        )
         if delta < tol:
             break
-    model.m = {c: [float(x) for x in m[c]] for c in COMPARISONS}
-    model.u = {c: [float(x) for x in uu[c]] for c in COMPARISONS}
+    model.m_probs = {name: [float(item) for item in m_now[name]] for name in COMPARISONS}
+    model.u_probs = {name: [float(item) for item in u_now[name]] for name in COMPARISONS}
     model.prior = prior
     model.em_iterations = done
-    model.trained_pairs = int(counts.sum())
+    model.trained_pairs = int(patterns.counts.sum())
     return model
 
 
@@ -538,12 +638,12 @@ def weight_columns(model: MatchModel) -> list[pl.Expr]:
     """w_<comparison>: the log2 Bayes factor of each pair's level (0 without evidence)."""
     weights = model.weights()
     cols = []
-    for c in COMPARISONS:
-        w = weights[c]
+    for name in COMPARISONS:
+        per_level = weights[name]
         expr = pl.lit(0.0)
-        for lv in range(len(w) - 1, -1, -1):
-            expr = pl.when(pl.col(f"l_{c}") == lv).then(pl.lit(w[lv])).otherwise(expr)
-        cols.append(expr.alias(f"w_{c}"))
+        for lv in range(len(per_level) - 1, -1, -1):
+            expr = pl.when(pl.col(f"l_{name}") == lv).then(pl.lit(per_level[lv])).otherwise(expr)
+        cols.append(expr.alias(f"w_{name}"))
     return cols
 
 
@@ -588,7 +688,9 @@ REVIEW_STRENGTH = 2.0  # the model's own probability counts as this many answers
 
 def pattern_key() -> pl.Expr:
     """The comparison pattern of a pair: its level per comparison, joined by ","."""
-    return pl.concat_str([pl.col(f"l_{c}").cast(pl.String) for c in COMPARISONS], separator=",")
+    return pl.concat_str(
+        [pl.col(f"l_{name}").cast(pl.String) for name in COMPARISONS], separator=","
+    )
 
 
 def name_only_weak() -> pl.Expr:
@@ -642,25 +744,25 @@ def _with_review_answers(out: pl.DataFrame, model: MatchModel) -> pl.DataFrame:
     Applied where answers come from (a guarded kind, or a score in the review band); a
     pair the model is sure about keeps its probability.
     """
-    keys = {k: v[0] for k, v in model.review_answers.items()}
-    same = {k: v[1] for k, v in model.review_answers.items()}
-    lo, hi = model.review_band
-    w = pl.col("match_weight")
+    answered = {kind: counts[0] for kind, counts in model.review_answers.items()}
+    said_same = {kind: counts[1] for kind, counts in model.review_answers.items()}
+    low, high = model.review_band
+    weight = pl.col("match_weight")
     out = out.with_columns(review_key().alias("_key"))
-    n = pl.col("_key").replace_strict(keys, default=0, return_dtype=pl.Int64)
-    k = pl.col("_key").replace_strict(same, default=0, return_dtype=pl.Int64)
+    answers = pl.col("_key").replace_strict(answered, default=0, return_dtype=pl.Int64)
+    same = pl.col("_key").replace_strict(said_same, default=0, return_dtype=pl.Int64)
     guarded = ~pl.col("_key").str.ends_with("|-")
-    applies = (n > 0) & (guarded | w.is_between(lo, hi, closed="left"))
-    p = pl.col("match_probability")
+    applies = (answers > 0) & (guarded | weight.is_between(low, high, closed="left"))
+    prob = pl.col("match_probability")
     # A guard says the score is not the evidence for its kind: there answers start from
     # even odds.
-    prior = pl.when(guarded).then(0.5).otherwise(p)
+    prior = pl.when(guarded).then(0.5).otherwise(prob)
     strength = pl.when(guarded).then(GUARD_PRIOR_ANSWERS).otherwise(REVIEW_STRENGTH)
-    post = ((k + strength * prior) / (n + strength)).clip(1e-6, 1 - 1e-6)
+    post = ((same + strength * prior) / (answers + strength)).clip(1e-6, 1 - 1e-6)
     return out.with_columns(
-        pl.when(applies).then(post).otherwise(p).alias("match_probability"),
-        pl.when(applies).then((post / (1 - post)).log(2)).otherwise(w).alias("match_weight"),
-        pl.when(applies).then(n).otherwise(0).cast(pl.UInt32).alias("review_answers"),
+        pl.when(applies).then(post).otherwise(prob).alias("match_probability"),
+        pl.when(applies).then((post / (1 - post)).log(2)).otherwise(weight).alias("match_weight"),
+        pl.when(applies).then(answers).otherwise(0).cast(pl.UInt32).alias("review_answers"),
     ).drop("_key")
 
 
@@ -701,13 +803,17 @@ def apply_guards(
     score. Once organizers' answers about a guarded kind are decisive (GUARD_LIFT_ANSWERS
     or more, and a merge or clearly two people), they decide instead.
     """
-    p = pl.col("match_probability")
+    prob = pl.col("match_probability")
     by_score = (
-        pl.when(p >= merge_at).then(pl.lit("merge")).when(p >= suggest_at).then(pl.lit("suggest"))
+        pl.when(prob >= merge_at)
+        .then(pl.lit("merge"))
+        .when(prob >= suggest_at)
+        .then(pl.lit("suggest"))
     ).otherwise(pl.lit("distinct"))
     # Answers replace a guard once they are decisive: a merge, or a clear "two people".
     lifted = (
-        (pl.col("review_answers") >= GUARD_LIFT_ANSWERS) & ((p >= merge_at) | (p < suggest_at))
+        (pl.col("review_answers") >= GUARD_LIFT_ANSWERS)
+        & ((prob >= merge_at) | (prob < suggest_at))
         if "review_answers" in scored.columns
         else pl.lit(False)
     )
@@ -715,7 +821,7 @@ def apply_guards(
     # Without any shared identifier (address, phone, handle or account) a merge rests on
     # names and co-attendance; it needs the stricter threshold, else it is a suggestion.
     weak_merge = (
-        ~pl.col("identifier_agrees") & (p < merge_without_identifier_at) & (by_score == "merge")
+        ~pl.col("identifier_agrees") & (prob < merge_without_identifier_at) & (by_score == "merge")
         if merge_without_identifier_at is not None
         else pl.lit(False)
     )

@@ -16,10 +16,11 @@ from hypothesis import strategies as st
 
 from api.app import create_app
 from domain.identity.pipeline import cluster_scored, score_candidates
-from infra.identity_store import IdentityStore, thresholds_for
+from infra.identity_store import IdentityStore
 from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
 from infra.settings import Settings
+from services.identity import thresholds_for
 from tests.auth_helpers import auth_headers, dev_settings
 from tests.integration.test_identity_graph import PEOPLE, assignment, load, run_identity
 

@@ -14,6 +14,7 @@ from infra.identity_store import IdentityStore, decision_row
 from infra.neo4j_store import GraphStore
 from infra.settings import Settings
 from resources.stores import Neo4jResource
+from services.identity import IdentityConfig, re_resolve
 
 T0 = datetime(2026, 9, 1, 18, tzinfo=UTC)
 
@@ -330,7 +331,7 @@ def test_unmerge_is_lossless_and_sticks(graph: GraphStore, settings: Settings) -
             decision_row("cannot_link", "partiful:b3", "luma:b2", "unmerge", "u1"),
         ]
     )
-    store.recompute([bob], settings)
+    re_resolve(graph, [bob], IdentityConfig.from_settings(settings))
     a = assignment(graph)
     assert a["luma:b1"] == a["luma:b2"] == bob
     assert a["partiful:b3"] != bob

@@ -16,7 +16,8 @@ from infra.identity_store import IdentityStore
 from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
 from infra.settings import Settings
-from ingest.landing import DataStore, import_export_folder, publish
+from ingest.landing import DataStore, import_export_folder
+from services.imports import publish
 from tests.integration.test_identity_graph import run_identity
 from tests.integration.test_slice import FakeApis, run_refresh, start_fakes
 

@@ -16,6 +16,7 @@ from infra.identity_store import IdentityStore
 from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
 from infra.settings import Settings
+from services import corrections
 from tests.auth_helpers import auth_headers, dev_settings
 from tests.integration.test_api import _free_port
 from tests.integration.test_identity_graph import assignment, load, no_dangling, run_identity
@@ -322,16 +323,16 @@ def test_retry_after_a_failure_part_way_never_duplicates_a_decision(
     the recomputation); the retry with the same key completes it without a second copy."""
     sugg = api.get("/v1/merge-suggestions", headers=organizer).json()["items"]
     rossi = next(s for s in sugg if {s["a"], s["b"]} == {"luma:r1", "luma:r2"})
-    real = IdentityStore.recompute
+    real = corrections.re_resolve
     calls = {"n": 0}
 
-    def dies_once(self: IdentityStore, *args: object, **kwargs: object) -> object:
+    def dies_once(*args: object, **kwargs: object) -> object:
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("killed part-way")
-        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(IdentityStore, "recompute", dies_once)
+    monkeypatch.setattr(corrections, "re_resolve", dies_once)
     keyed = {**organizer, "Idempotency-Key": "accept-rossi-0001"}
     path = f"/v1/merge-suggestions/{rossi['suggestion_id']}/accept"
     failed = api.post(path, headers=keyed)

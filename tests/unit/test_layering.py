@@ -45,3 +45,16 @@ def test_no_settings_read_at_import() -> None:
     code = "import os; os.environ['NEO4J_WRITE_BATCH_SIZE']='not-a-number'; import orchestration.definitions, api.app, cli.main; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_services_load_neither_dagster_nor_fastapi() -> None:
+    # The use-case layer is called by the API, the assets and the CLI alike.
+    modules = [
+        "services.corrections",
+        "services.identity",
+        "services.imports",
+        "services.syncs",
+        "services.analytics",
+        "services.members",
+    ]
+    assert loaded_forbidden(modules, {"dagster", "fastapi", "starlette"}) == "[]"
