@@ -4,7 +4,9 @@
 # air-gapped build passes a locally built equivalent; see scripts/offline-base-image.sh).
 ARG PYTHON_IMAGE=python:3.11-slim
 FROM ${PYTHON_IMAGE} AS build
-ENV PYTHONDONTWRITEBYTECODE=1 UV_PROJECT_ENVIRONMENT=/opt/venv UV_COMPILE_BYTECODE=1
+# uv trusts the system's CA store (not its bundled roots), so a build behind a TLS-inspecting
+# proxy works with that proxy's CA mounted over /etc/ssl/certs/ca-certificates.crt.
+ENV PYTHONDONTWRITEBYTECODE=1 UV_PROJECT_ENVIRONMENT=/opt/venv UV_COMPILE_BYTECODE=1 UV_SYSTEM_CERTS=1
 RUN pip install --no-cache-dir uv==0.13.9
 WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
