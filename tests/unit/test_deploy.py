@@ -75,3 +75,5 @@ def test_compose_services_share_state_and_verify_backups() -> None:
     host = verify.split("//", 1)[1].split(":", 1)[0]
     assert "neo4j" in services[host]["image"] and "volumes" not in services[host]
     assert services["dagster-daemon"]["depends_on"][host]["condition"] == "service_healthy"
+    # An empty METRICS_TOKEN is a bearer every caller matches: the file requires one.
+    assert ":?" in doc["x-platform-env"]["METRICS_TOKEN"]
