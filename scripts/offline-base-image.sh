@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds a stand-in for python:3.11-slim from Debian packages only, for hosts that reach a
 # Debian mirror but no container registry. Then:
-#   podman build --build-arg PYTHON_IMAGE=localhost/python-debian:3.11 -t community-platform .
+#   podman build --format docker --build-arg PYTHON_IMAGE=localhost/python-debian:3.11 -t community-platform .
 #
 # The result behaves like the official image where the Dockerfile relies on it: `python`,
 # `python3` and `pip` on PATH, `pip install` as root allowed system-wide (Debian's
