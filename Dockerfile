@@ -1,8 +1,12 @@
 # One image for the API and the Dagster code location (webserver and daemon run it too).
 # Build stage: the locked environment; runtime stage: that environment and the code only,
-# run as an unprivileged user.
-FROM python:3.11-slim AS build
-ENV PYTHONDONTWRITEBYTECODE=1 UV_PROJECT_ENVIRONMENT=/opt/venv UV_COMPILE_BYTECODE=1
+# run as an unprivileged user. PYTHON_IMAGE picks the base image of both stages (an
+# air-gapped build passes a locally built equivalent; see scripts/offline-base-image.sh).
+ARG PYTHON_IMAGE=python:3.11-slim
+FROM ${PYTHON_IMAGE} AS build
+# uv trusts the system's CA store (not its bundled roots), so a build behind a TLS-inspecting
+# proxy works with that proxy's CA mounted over /etc/ssl/certs/ca-certificates.crt.
+ENV PYTHONDONTWRITEBYTECODE=1 UV_PROJECT_ENVIRONMENT=/opt/venv UV_COMPILE_BYTECODE=1 UV_SYSTEM_CERTS=1
 RUN pip install --no-cache-dir uv==0.13.9
 WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
@@ -10,7 +14,7 @@ RUN uv sync --frozen --no-dev --no-install-project
 COPY . .
 RUN uv sync --frozen --no-dev --no-editable
 
-FROM python:3.11-slim AS runtime
+FROM ${PYTHON_IMAGE} AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/venv/bin:$PATH \
     DAGSTER_HOME=/state/dagster DATA_DIR=/data STATE_DIR=/state
 RUN groupadd --system --gid 10001 community \

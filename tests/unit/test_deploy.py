@@ -53,3 +53,27 @@ def test_image_is_multi_stage_non_root_with_health_check() -> None:
     assert user and user[-1].split()[1] not in ("root", "0")
     assert "HEALTHCHECK" in runtime and "/health" in runtime
     assert "deploy/dagster.yaml" in runtime
+
+
+def test_compose_services_share_state_and_verify_backups() -> None:
+    doc = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+    services = doc["services"]
+
+    def mounts(name: str) -> dict[str, str]:
+        pairs = (v.split(":")[:2] for v in services[name].get("volumes", []))
+        return {target: source for source, target in pairs}
+
+    # Erasure (API) and imports (Dagster runs) see one landing, store and privacy key.
+    for name in ("api", "dagster-webserver", "dagster-daemon"):
+        assert mounts(name)["/data"] == "platform-data", name
+        assert mounts(name)["/state"] == "platform-state", name
+    for name in ("dagster-webserver", "dagster-daemon"):
+        assert mounts(name)["/state/dagster/dagster.yaml"] == "./deploy/dagster.yaml", name
+        assert services[name]["init"] is True
+    # The image has no Java: backups are verified against a Neo4j service.
+    verify = doc["x-platform-env"]["BACKUP_VERIFY_NEO4J_URI"]
+    host = verify.split("//", 1)[1].split(":", 1)[0]
+    assert "neo4j" in services[host]["image"] and "volumes" not in services[host]
+    assert services["dagster-daemon"]["depends_on"][host]["condition"] == "service_healthy"
+    # An empty METRICS_TOKEN is a bearer every caller matches: the file requires one.
+    assert ":?" in doc["x-platform-env"]["METRICS_TOKEN"]
