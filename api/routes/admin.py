@@ -145,7 +145,9 @@ async def export_person(
 
     def run() -> dict[str, Any]:
         live, _ = store.resolve_member_id(member_id)
-        found = erasure.export_person(state.graph, state.settings.data_path, live or member_id)
+        found = erasure.export_person(
+            state.graph, state.settings.data_path, live or member_id, state.settings.key_ring()
+        )
         if found is None:
             raise _unknown(member_id)
         PrivacyStore(state.graph).log_contact_access(
@@ -175,7 +177,7 @@ async def erase_person(
         live = store.resolve_member_id(member_id)[0] or member_id
         with ACTION_LOCK, MemberLocks(state.graph).members([live]):
             done = erasure.erase_person(
-                state.graph, s.data_path, s.privacy_key(), live, principal.user_id
+                state.graph, s.data_path, s.privacy_key(), live, principal.user_id, s.key_ring()
             )
             if done is None:
                 raise _unknown(member_id)
