@@ -35,6 +35,7 @@ from dagster import (
     RetryPolicy,
     asset,
 )
+from redis.exceptions import RedisError
 
 from assets.metadata import masked_table, md_table
 from domain.model import STATUSES
@@ -179,7 +180,12 @@ def run_api_sync(
     settings = platforms.settings()
     store = landing.store()
     figures = redis.figures()
-    cursors = CursorStore(figures.r, redis.key_layout())
+    cursors: CursorStore | None = CursorStore(figures.r, redis.key_layout())
+    try:
+        figures.r.ping()
+    except RedisError:  # the cursors only save requests: fetch the window in full instead
+        context.log.warning("%s: Redis unreachable; syncing the window without cursors", source)
+        cursors = None
     try:
         report = sync_range(source, settings, store, cursors, start, end, full=full)
     except AuthError as exc:

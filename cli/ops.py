@@ -76,13 +76,15 @@ def tls_cert_command(
 
 
 def rotate_keys_command() -> None:
-    """Re-encrypt backups under the newest ENCRYPTION_KEYS key (keep old keys listed until
-    this has run, then remove them)."""
+    """Re-encrypt backups and the raw landing under the newest ENCRYPTION_KEYS key (keep
+    old keys listed until this has run, then remove them)."""
     from infra.backup import BackupError, rotate_backups
-    from infra.crypto import DecryptionError
+    from infra.crypto import DecryptionError, RawLanding
 
+    settings = get_settings()
     try:
-        count = rotate_backups(get_settings(), log=console.print)
+        count = rotate_backups(settings, log=console.print)
+        count += RawLanding(settings.data_path, settings.key_ring()).rotate(log=console.print)
     except (BackupError, DecryptionError) as exc:
         console.print(f"[red]rotation failed:[/] {exc}")
         raise typer.Exit(1) from exc

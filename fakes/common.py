@@ -30,6 +30,8 @@ class Faults:
     rate_limit_per_minute: int = 0  # server-side limit per key and window, 0 = none
     rate_window_seconds: float = 60.0  # the limit's window (Luma: one minute)
     delay_seconds: float = 0.0  # every API response waits this long (slow server)
+    stall_first: int = 0  # the first N API requests let through hang (the client times out)
+    stall_seconds: float = 5.0  # how long a stalled request hangs before it answers
     malformed_page: int | None = None  # page index (0-based) of a guest list served broken
     malformed_kind: str = "html"  # "html" (an error page with status 200) or "truncated" JSON
     malformed_times: int = 1  # how many times it is served broken; -1 = always
@@ -44,6 +46,7 @@ class FakeStats:
     requests: int = 0
     by_path: dict[str, int] = field(default_factory=dict)
     statuses: dict[int, int] = field(default_factory=dict)
+    stalled: int = 0
     log: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -101,6 +104,17 @@ class FakeState:
                 code = self.rng.choice([500, 502, 503])
                 return JSONResponse({"message": "upstream error"}, status_code=code)
         return None
+
+    def take_delay(self) -> float:
+        """Seconds this request waits before answering: the slow-server delay, plus a stall
+        far past any sane client timeout for the first `stall_first` requests."""
+        f = self.faults
+        with self.lock:
+            if f.stall_first > 0:
+                f.stall_first -= 1
+                self.stats.stalled += 1
+                return f.delay_seconds + f.stall_seconds
+            return f.delay_seconds
 
     def take_malformed(self, page: int, scope: str) -> str | None:
         """The kind of breakage to serve for this page now, if any (counts down)."""
@@ -184,7 +198,12 @@ def add_control_routes(app: FastAPI, state: FakeState) -> None:
     @app.get("/_fake/stats")
     def stats() -> dict[str, Any]:
         s = state.stats
-        return {"requests": s.requests, "by_path": s.by_path, "statuses": s.statuses}
+        return {
+            "requests": s.requests,
+            "by_path": s.by_path,
+            "statuses": s.statuses,
+            "stalled": s.stalled,
+        }
 
     @app.get("/_fake/faults")
     def get_faults() -> dict[str, Any]:

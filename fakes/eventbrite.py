@@ -97,8 +97,8 @@ def create_app(fake: EventbriteFake) -> FastAPI:
                     _error(429, "HIT_RATE_LIMIT", "Hit rate limit; retry later."), blocked
                 )
             return blocked
-        if state.faults.delay_seconds:
-            await asyncio.sleep(state.faults.delay_seconds)
+        if delay := state.take_delay():
+            await asyncio.sleep(delay)
         return None
 
     def finish(request: Request, resp: Response) -> Response:

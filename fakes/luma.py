@@ -83,8 +83,8 @@ def create_app(fake: LumaFake) -> FastAPI:
         blocked = state.gate(key)
         if blocked is not None:
             return blocked
-        if state.faults.delay_seconds:
-            await asyncio.sleep(state.faults.delay_seconds)
+        if delay := state.take_delay():
+            await asyncio.sleep(delay)
         return None
 
     def limit_of(request: Request) -> int | Response:

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -86,6 +89,8 @@ class KeyRing:
         header, body = blob[:_HEADER], blob[_HEADER:]
         wanted = header[len(MAGIC) : len(MAGIC) + 8]
         nonce = header[len(MAGIC) + 8 :]
+        if not self.keys:
+            raise DecryptionError("the data is encrypted but ENCRYPTION_KEYS is empty")
         for key in self.keys:
             if key_id(key) == wanted:
                 try:
@@ -115,3 +120,122 @@ class KeyRing:
             return False
         self.write(path, self.decrypt(blob))
         return True
+
+
+# --------------------------------------------------------------------------- raw landing
+
+LANDING_MANIFEST = "manifest.json"
+
+
+@dataclass
+class RawLanding:
+    """The files under `DATA_DIR/raw`, encrypted under the ring's newest key when it has one.
+
+    Each fetch folder (`raw/<source>/<day>/<fetch id>/`) keeps its `manifest.json` in clear
+    (counts, dates, the key id; no records) and every other file keeps its name, with the
+    key id in its header. A manifest that names a key makes the folder strict: a file in it
+    without the header was altered or planted, and reading it fails instead of serving it.
+    Folders written before keys were set stay readable in clear until `rotate` encrypts them.
+    """
+
+    root: Path  # DATA_DIR
+    ring: KeyRing
+    _strict: dict[Path, bool] = field(default_factory=dict, repr=False)
+
+    @property
+    def raw_root(self) -> Path:
+        return self.root / "raw"
+
+    def manifest_fields(self) -> dict[str, Any]:
+        """What a fetch manifest records about encryption."""
+        return {"encrypted": self.ring.enabled, "encryption_key_id": self.ring.current_id}
+
+    def write(self, path: Path, data: bytes) -> None:
+        """Atomic: readers see the old file or the new one, never half of either."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        tmp.write_bytes(self.ring.encrypt(data))
+        tmp.replace(path)
+
+    def read(self, path: Path) -> bytes:
+        blob = path.read_bytes()
+        name = self._name(path)
+        if not is_encrypted(blob):
+            if self._folder_strict(path):
+                raise DecryptionError(
+                    f"{name}: stored in clear in a fetch written encrypted (altered or replaced)"
+                )
+            return blob
+        try:
+            return self.ring.decrypt(blob)
+        except DecryptionError as exc:
+            raise DecryptionError(f"{name}: {exc}") from exc
+
+    def fetch_folder(self, path: Path) -> Path | None:
+        try:
+            rel = path.relative_to(self.raw_root)
+        except ValueError:
+            return None
+        return self.raw_root.joinpath(*rel.parts[:3]) if len(rel.parts) > 3 else None
+
+    def files(self) -> Iterator[Path]:
+        """Every landed page and file (not manifests, not unfinished writes), sorted."""
+        if not self.raw_root.is_dir():
+            return
+        for path in sorted(self.raw_root.rglob("*")):
+            if path.is_file() and path.name != LANDING_MANIFEST and not path.name.endswith(".tmp"):
+                yield path
+
+    def rotate(self, log: Callable[[str], None] = print) -> int:
+        """Re-encrypts every landed file under the newest key (clear ones included) and
+        records the key in each manifest. Every file is decrypted first, so a missing key
+        or an altered file stops it before anything is rewritten. Returns files rewritten."""
+        if not self.ring.enabled:
+            raise DecryptionError("ENCRYPTION_KEYS is empty: nothing to rotate to")
+        files = list(self.files())
+        for path in files:
+            self.read(path)
+        rewritten = 0
+        folders: set[Path] = set()
+        for path in files:
+            blob = path.read_bytes()
+            if self.ring.needs_rotation(blob):
+                self.write(path, self.read(path))
+                rewritten += 1
+            folder = self.fetch_folder(path)
+            if folder is not None:
+                folders.add(folder)
+        for folder in sorted(folders):
+            manifest = folder / LANDING_MANIFEST
+            if manifest.is_file():
+                body = json.loads(manifest.read_text())
+                body.update(self.manifest_fields())
+                tmp = manifest.with_name(f".{manifest.name}.{uuid.uuid4().hex[:8]}.tmp")
+                tmp.write_text(json.dumps(body, indent=2, default=str))
+                tmp.replace(manifest)
+        self._strict.clear()
+        log(
+            f"raw landing: {rewritten} of {len(files)} files re-encrypted under {self.ring.current_id}"
+        )
+        return rewritten
+
+    def _name(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+
+    def _folder_strict(self, path: Path) -> bool:
+        folder = self.fetch_folder(path)
+        if folder is None:
+            return False
+        if folder not in self._strict:
+            manifest = folder / LANDING_MANIFEST
+            strict = False
+            if manifest.is_file():
+                try:
+                    strict = bool(json.loads(manifest.read_text()).get("encrypted"))
+                except ValueError:
+                    strict = False
+            self._strict[folder] = strict
+        return self._strict[folder]

@@ -24,6 +24,7 @@ from typing import Any
 import polars as pl
 
 from infra import graph_schema as gs
+from infra.crypto import KeyRing, RawLanding
 from infra.identity_store import native, provenance_entries
 from infra.neo4j_store import GraphStore
 
@@ -149,12 +150,6 @@ class Mentions:
         return value
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
 def _decode(raw: bytes) -> str | None:
     for enc in ("utf-8-sig", "utf-16"):
         try:
@@ -164,16 +159,21 @@ def _decode(raw: bytes) -> str | None:
     return raw.decode("latin-1")
 
 
-def scrub_raw(data_root: Path, mentions: Mentions) -> list[str]:
-    """Rewrites raw landing files without the person's records; returns the files changed."""
+def _ring(ring: KeyRing | None) -> KeyRing:
+    if ring is not None:
+        return ring
+    from infra.settings import get_settings
+
+    return get_settings().key_ring()
+
+
+def scrub_raw(data_root: Path, mentions: Mentions, ring: KeyRing | None = None) -> list[str]:
+    """Rewrites raw landing files without the person's records (encrypted ones decrypted,
+    then written under the newest key); returns the files changed."""
     changed: list[str] = []
-    raw_root = data_root / "raw"
-    if not raw_root.is_dir():
-        return changed
-    for path in sorted(p for p in raw_root.rglob("*") if p.is_file()):
-        if path.name == "manifest.json":
-            continue
-        text = _decode(path.read_bytes())
+    landing = RawLanding(data_root, _ring(ring))
+    for path in landing.files():
+        text = _decode(landing.read(path))
         if text is None or not mentions.text(text):
             continue
         new_text: str
@@ -187,7 +187,7 @@ def scrub_raw(data_root: Path, mentions: Mentions) -> list[str]:
             new_text = "".join(
                 line for line in new_text.splitlines(keepends=True) if not mentions.text(line)
             )
-        _atomic_write(path, new_text.encode("utf-8"))
+        landing.write(path, new_text.encode("utf-8"))
         changed.append(path.relative_to(data_root).as_posix())
     return changed
 
@@ -257,14 +257,14 @@ def mentions_of(records: dict[str, Any]) -> Mentions:
     return Mentions(emails, phones, ids)
 
 
-def raw_mentions(data_root: Path, mentions: Mentions) -> list[dict[str, Any]]:
+def raw_mentions(
+    data_root: Path, mentions: Mentions, ring: KeyRing | None = None
+) -> list[dict[str, Any]]:
     """The raw records (JSON objects or CSV lines) that mention the person, with their file."""
     out: list[dict[str, Any]] = []
-    raw_root = data_root / "raw"
-    if not raw_root.is_dir():
-        return out
-    for path in sorted(p for p in raw_root.rglob("*") if p.is_file()):
-        text = _decode(path.read_bytes())
+    landing = RawLanding(data_root, _ring(ring))
+    for path in landing.files():
+        text = _decode(landing.read(path))
         if text is None or not mentions.text(text):
             continue
         origin = path.relative_to(data_root).as_posix()
@@ -304,7 +304,9 @@ def quarantine_mentions(data_root: Path, mentions: Mentions) -> list[dict[str, A
     return out
 
 
-def export_person(graph: GraphStore, data_root: Path, member_id: str) -> dict[str, Any] | None:
+def export_person(
+    graph: GraphStore, data_root: Path, member_id: str, ring: KeyRing | None = None
+) -> dict[str, Any] | None:
     """Everything held about one person, each part with where it came from."""
     records = person_records(graph, member_id)
     if records is None:
@@ -314,13 +316,18 @@ def export_person(graph: GraphStore, data_root: Path, member_id: str) -> dict[st
         "member_id": member_id,
         "exported_at": datetime.now(UTC).isoformat(),
         **records,
-        "raw_records": raw_mentions(data_root, mentions),
+        "raw_records": raw_mentions(data_root, mentions, ring),
         "quarantined_records": quarantine_mentions(data_root, mentions),
     }
 
 
 def erase_person(
-    graph: GraphStore, data_root: Path, key: bytes, member_id: str, by: str
+    graph: GraphStore,
+    data_root: Path,
+    key: bytes,
+    member_id: str,
+    by: str,
+    ring: KeyRing | None = None,
 ) -> dict[str, Any] | None:
     """Erases one person everywhere on disk and in the graph; leaves a tombstone first."""
     records = person_records(graph, member_id)
@@ -347,7 +354,7 @@ def erase_person(
                 tx.run(query, ids=obs, member_id=member_id).consume()
 
         session.execute_write(erase)
-    files = scrub_raw(data_root, mentions)
+    files = scrub_raw(data_root, mentions, ring)
     rows = scrub_tables(data_root, set(obs), mentions)
     return {
         "member_id": member_id,

@@ -526,6 +526,12 @@ SET m.split_from = coalesce(m.split_from, [])
 
 MEMBER_ID_LIST = f"MATCH (m:{MEMBER}) RETURN collect(m.member_id) AS ids"
 
+MEMBERS_HOLDING_RECORDS = f"""
+MATCH (m:{MEMBER})-[:{HAS_IDENTITY}]->()
+WHERE m.member_id IN $ids
+RETURN collect(DISTINCT m.member_id) AS ids
+"""
+
 LIST_MEMBERS = f"""
 MATCH (m:{MEMBER})
 WHERE $q IS NULL OR m.search_text CONTAINS $q

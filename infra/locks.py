@@ -111,7 +111,12 @@ def unseen_changes(graph: GraphStore, members: Members, since: datetime) -> list
     store = IdentityStore(graph)
     known = set(members.members["member_id"].to_list()) | set(members.redirects)
     live = set(graph.run(gs.MEMBER_ID_LIST)[0]["ids"])
-    problems = [f"member {m} was created during the run" for m in sorted(live - known)][:5]
+    # A member holding no records is one whose records the sources dropped (the write
+    # deletes it); a correction's new member always holds records.
+    new = sorted(live - known)
+    if new:
+        new = graph.run(gs.MEMBERS_HOLDING_RECORDS, ids=new)[0]["ids"]
+    problems = [f"member {m} was created during the run" for m in sorted(new)][:5]
     target = dict(members.assignment.iter_rows())
     for d in store.load_decisions().to_dicts():
         created = d.get("created_at")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -38,6 +37,7 @@ from domain.model import (
     conform,
 )
 from domain.normalize.batch import NormalizedBatch
+from infra.crypto import KeyRing, RawLanding
 from infra.erasure import TOMBSTONE_FILE, Tombstones
 from infra.neo4j_store import GraphStore
 from infra.settings import get_settings
@@ -67,13 +67,21 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 class RawFetch:
-    """One fetch's folder of raw pages; `sink` is what connectors call for every page."""
+    """One fetch's folder of raw pages; `sink` is what connectors call for every page.
 
-    def __init__(self, root: Path, source: str, fetch_id: str | None = None) -> None:
+    Pages and files are encrypted under the newest key of `ring` when it has one (see
+    `infra.crypto.RawLanding`); the manifest stays clear and records the key id, or says
+    the fetch was written in clear.
+    """
+
+    def __init__(
+        self, root: Path, source: str, fetch_id: str | None = None, ring: KeyRing | None = None
+    ) -> None:
         self.fetch_id = fetch_id or new_fetch_id()
         self.day = self.fetch_id[:8]
         day = f"{self.day[:4]}-{self.day[4:6]}-{self.day[6:8]}"
         self.root = root
+        self.landing = RawLanding(root, ring if ring is not None else KeyRing(()))
         self.folder = root / "raw" / source / day / self.fetch_id
         self.folder.mkdir(parents=True, exist_ok=True)
         self.count = 0
@@ -81,19 +89,23 @@ class RawFetch:
     def sink(self, label: str, text: str) -> str:
         """Keeps the page text byte for byte; returns its path relative to DATA_DIR."""
         path = self.folder / f"{_SAFE.sub('_', label)}.json"
-        _atomic_write_bytes(path, text.encode("utf-8"))
+        self.landing.write(path, text.encode("utf-8"))
         self.count += 1
         return path.relative_to(self.root).as_posix()
 
     def copy_file(self, src: Path, relname: str) -> str:
         dest = self.folder / relname
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dest)
+        self.landing.write(dest, src.read_bytes())
         self.count += 1
         return dest.relative_to(self.root).as_posix()
 
     def manifest(self, **info: Any) -> None:
-        body = {"fetch_id": self.fetch_id, "files": self.count, **info}
+        body = {
+            "fetch_id": self.fetch_id,
+            "files": self.count,
+            **info,
+            **self.landing.manifest_fields(),
+        }
         _atomic_write_bytes(
             self.folder / "manifest.json", json.dumps(body, indent=2, default=str).encode()
         )
@@ -206,13 +218,27 @@ def _batch(frames: dict[str, pl.DataFrame]) -> NormalizedBatch:
 
 
 class DataStore:
-    """Reads and writes the landing zone under one DATA_DIR."""
+    """Reads and writes the landing zone under one DATA_DIR.
 
-    def __init__(self, root: Path) -> None:
+    `ring` encrypts the raw landing; without one, `ENCRYPTION_KEYS` decides (read when the
+    store is first used, not at import)."""
+
+    def __init__(self, root: Path, ring: KeyRing | None = None) -> None:
         self.root = root
+        self._ring = ring
+
+    @property
+    def ring(self) -> KeyRing:
+        if self._ring is None:
+            self._ring = get_settings().key_ring()
+        return self._ring
+
+    def raw(self) -> RawLanding:
+        """Reads landed files whether they were written encrypted or in clear."""
+        return RawLanding(self.root, self.ring)
 
     def raw_fetch(self, source: str) -> RawFetch:
-        return RawFetch(self.root, source)
+        return RawFetch(self.root, source, ring=self.ring)
 
     def _table_file(self, table: str, source: str, day: str) -> Path:
         return self.root / "normalized" / table / source / f"{day}.parquet"

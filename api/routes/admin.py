@@ -106,7 +106,9 @@ async def export_person(
 
     def run() -> dict[str, Any]:
         live, _ = store.resolve_member_id(member_id)
-        found = erasure.export_person(state.graph, state.settings.data_path, live or member_id)
+        found = erasure.export_person(
+            state.graph, state.settings.data_path, live or member_id, state.settings.key_ring()
+        )
         if found is None:
             raise _unknown(member_id)
         PrivacyStore(state.graph).log_contact_access(
@@ -137,7 +139,12 @@ async def erase_person(
         live = store.resolve_member_id(member_id)[0] or member_id
         with ACTION_LOCK, MemberLocks(state.graph).members([live]):
             done = erasure.erase_person(
-                state.graph, cfg.data_path, cfg.privacy_key(), live, principal.user_id
+                state.graph,
+                cfg.data_path,
+                cfg.privacy_key(),
+                live,
+                principal.user_id,
+                cfg.key_ring(),
             )
             if done is None:
                 raise _unknown(member_id)

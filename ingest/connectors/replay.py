@@ -1,7 +1,7 @@
 """Rebuilds the normalized day files of one API fetch from its raw landing folder.
 
 A fetch folder (`raw/<source>/<day>/<fetch id>/`) holds every page as received plus a
-manifest. Replaying it runs the same paging hygiene (repeated records dropped, unreadable
+manifest; pages written encrypted are decrypted with the store's key ring. Replaying it runs the same paging hygiene (repeated records dropped, unreadable
 pages quarantined), the same normalizers and the same day merge as the live sync, so a
 change to normalization can be applied to history without asking the platforms again.
 """
@@ -45,16 +45,17 @@ def _pages(folder: Path) -> dict[str, list[Path]]:
 
 
 def _listing(
-    root: Path,
+    store: DataStore,
     files: list[Path],
     key: str,
     record_id: Callable[[dict[str, Any]], str | None],
 ) -> Listing:
     listing = Listing()
     seen: set[str] = set()
+    landing = store.raw()
     for path in files:
-        text = path.read_text(encoding="utf-8")
-        origin = path.relative_to(root).as_posix()
+        text = landing.read(path).decode("utf-8")
+        origin = path.relative_to(store.root).as_posix()
         try:
             data = json.loads(text)
         except ValueError as exc:  # worded as the live sync words it
@@ -105,7 +106,7 @@ def replay_fetch(store: DataStore, folder: Path) -> SyncReport:
         counts[key] = (got + 1, skipped)
 
     if source == "luma":
-        events_listing = _listing(store.root, groups.get("events", []), "entries", event_id)
+        events_listing = _listing(store, groups.get("events", []), "entries", event_id)
         events = {event_id(r): r.get("event", r) for r in events_listing.records}
         for label, files in groups.items():
             if not label.startswith("guests-"):
@@ -116,7 +117,7 @@ def replay_fetch(store: DataStore, folder: Path) -> SyncReport:
             if ev is None or st is None:
                 report.notes.append(f"{label}: event not in the landed listing; skipped")
                 continue
-            listing = _listing(store.root, files, "entries", guest_id)
+            listing = _listing(store, files, "entries", guest_id)
             batch = _normalize_listing(listing, partial(_luma_page, ev), "luma")
             complete = not listing.broken and f"luma:{eid}" not in incomplete
             add(st.date().isoformat(), batch, f"luma:{eid}" if complete else None)
@@ -128,10 +129,7 @@ def replay_fetch(store: DataStore, folder: Path) -> SyncReport:
         for label, files in groups.items():
             if label.startswith("events-"):
                 events.update(
-                    {
-                        str(e["id"]): e
-                        for e in _listing(store.root, files, "events", _record_id).records
-                    }
+                    {str(e["id"]): e for e in _listing(store, files, "events", _record_id).records}
                 )
         for label, files in groups.items():
             if not label.startswith("attendees-"):
@@ -142,7 +140,7 @@ def replay_fetch(store: DataStore, folder: Path) -> SyncReport:
             if ev is None or st is None:
                 report.notes.append(f"{label}: event not in the landed listing; skipped")
                 continue
-            listing = _listing(store.root, files, "attendees", _record_id)
+            listing = _listing(store, files, "attendees", _record_id)
             batch = _normalize_listing(listing, partial(_eventbrite_page, eid, ev), "eventbrite")
             partial_list = listing.broken or f"eventbrite:{eid}" in incomplete
             full_event = None if eid in incremental or partial_list else f"eventbrite:{eid}"
