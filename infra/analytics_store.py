@@ -35,31 +35,15 @@ MEMBER_METRICS = (
 
 
 def weight_config(s: Settings) -> WeightConfig:
-    return WeightConfig(
-        s.analytics_checkin_weight, s.analytics_rsvp_weight, s.analytics_monthly_decay
-    )
+    return s.analytics.weight_config()
 
 
 def metrics_config(s: Settings) -> MetricsConfig:
-    return MetricsConfig(
-        engine=s.analytics_engine,
-        betweenness_exact_max=s.analytics_betweenness_exact_max,
-        betweenness_samples=s.analytics_betweenness_samples,
-        community_resolution=s.analytics_community_resolution,
-        seed=s.analytics_seed,
-    )
+    return s.analytics.metrics_config()
 
 
 def tda_config(s: Settings) -> TdaConfig:
-    return TdaConfig(
-        max_dimension=s.tda_max_dimension,
-        max_points=s.tda_max_points,
-        engine=s.tda_engine,
-        timeout_s=s.tda_computation_timeout,
-        memory_bytes=s.tda_memory_limit_mb * 2**20,
-        image_scale=s.tda_image_scale,
-        image_pixels=s.tda_image_pixels,
-    )
+    return s.tda.to_config()
 
 
 def _native(value: Any) -> datetime:

@@ -1,0 +1,37 @@
+"""How each job runs its steps: in the run's own process, or one process per step.
+
+Dagster's default (a fresh `spawn`ed process per step that imports the whole code
+location before it starts) cost 5 s a step on an idle machine and 14–16 s under load:
+an identity run spent most of its time starting processes. The choice per job:
+
+- `IN_PROCESS` for jobs of one step (`analytics_snapshots`, `analytics_refresh`,
+  `backup`): a separate step process isolates nothing the run process does not already
+  isolate, and the TDA computation has its own bounded child process anyway.
+- `STEP_PROCESSES` for `refresh_all`: the API syncs and the three export imports are
+  independent and mostly wait on the network or the disk, so they run side by side;
+  later steps (identity, graph, analytics) stay isolated from each other, and a step that
+  dies takes only itself down. Step processes are forked from a `forkserver` that has
+  imported the code location and the Neo4j and Redis clients once per run, so no step
+  imports them again.
+
+Run retries (`dagster/max_retries`) and the queue tags (`neo4j_writer`) are run-level and
+work the same under either executor; step retry policies too.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+# Imported once per run in the forkserver, inherited by every step process it forks.
+STEP_PRELOAD = [
+    "orchestration.definitions",
+    "infra.neo4j_store",  # the Neo4j driver (and pandas, which it imports): most steps
+    "infra.redis_store",
+]
+
+IN_PROCESS = dg.in_process_executor
+
+STEP_PROCESSES = dg.multiprocess_executor.configured(
+    {"start_method": {"forkserver": {"preload_modules": STEP_PRELOAD}}},
+    name="forkserver_multiprocess",
+)
