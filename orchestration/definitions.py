@@ -83,7 +83,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
 
     Schedules and partitions take their area of `settings`; the resources get theirs
     (the landing folder, the platform area without its secrets) and read the rest when a
-    run starts. Assets read settings only through resources, never `get_settings()`.
+    run starts.
     """
     partitions = import_partitions(settings)
 
@@ -142,3 +142,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
 @dg.definitions
 def defs() -> dg.Definitions:
     return build_definitions(get_settings())
+
+
+def job_for_run(name: str) -> dg.JobDefinition:
+    """A job of the code location, rebuilt from the environment's settings in each process
+    of a run launched from Python (`community demo`; see `dg.build_reconstructable_job`)."""
+    return build_definitions(get_settings()).resolve_job_def(name)
