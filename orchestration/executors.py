@@ -22,11 +22,20 @@ from __future__ import annotations
 
 import dagster as dg
 
-# Imported once per run in the forkserver, inherited by every step process it forks.
+# Imported once per run in the forkserver, inherited by every step process it forks. Besides
+# the code location, what each step process imports before its step starts: the instance's
+# storage (SQLAlchemy and Alembic, SQLite locally, PostgreSQL in production) and the module
+# that rebuilds the job. A name that does not import is skipped by the forkserver.
 STEP_PRELOAD = [
     "orchestration.definitions",
     "infra.neo4j_store",  # the Neo4j driver (and pandas, which it imports): most steps
     "infra.redis_store",
+    "dagster._utils.test.definitions",  # rebuilds the job; imports the storage layer
+    "dagster._core.storage.sqlite_storage",
+    "dagster._core.instance.factory",
+    "dagster_postgres",
+    "upath.core",  # the compute log manager's paths
+    "upath.implementations.local",
 ]
 
 IN_PROCESS = dg.in_process_executor
