@@ -9,7 +9,7 @@ import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -127,13 +127,16 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def _run_job(instance: DagsterInstance, job: str, tags: dict[str, str]) -> None:
+def _run_job(
+    instance: DagsterInstance,
+    job: str,
+    tags: dict[str, str],
+    run_config: dict[str, Any] | None = None,
+) -> None:
     """One run of a code-location job, launched from this process on the demo's instance.
 
-    `refresh_all` still runs its steps in their own processes (forked from a forkserver
-    that loaded the code location once); the one-step jobs run in this process. Running
-    them here rather than through `dagster job execute` loads the code location once for
-    every run of the demo instead of once per run.
+    Running them here rather than through `dagster job execute` loads the code location
+    once for the whole demo instead of once per run.
     """
     import dagster as dg
 
@@ -144,7 +147,9 @@ def _run_job(instance: DagsterInstance, job: str, tags: dict[str, str]) -> None:
         reconstructor_working_directory=str(PROJECT_ROOT),
     )
     started = time.perf_counter()
-    result = dg.execute_job(recon, instance=instance, tags=tags, raise_on_error=False)
+    result = dg.execute_job(
+        recon, instance=instance, tags=tags, run_config=run_config, raise_on_error=False
+    )
     if not result.success:
         console.print(f"[red]materialization failed[/] ({job}, run {result.run_id})")
         raise typer.Exit(1)
@@ -169,13 +174,16 @@ def materialize_all(settings: Settings) -> None:
     import dagster as dg
 
     from orchestration.definitions import refresh_tags
+    from orchestration.executors import RUN_IN_PROCESS
 
     os.environ["DAGSTER_HOME"] = dagster_env(settings)["DAGSTER_HOME"]
     started = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
         console.rule("materializing every asset")
         # The daily API partitions from the first import day to the look-ahead, in one run.
-        _run_job(instance, "refresh_all", refresh_tags(settings))
+        # The samples are a small run: its steps run in this process, not one process each
+        # (on a busy 2-core machine starting those cost more than the steps' work).
+        _run_job(instance, "refresh_all", refresh_tags(settings), RUN_IN_PROCESS)
         # Monthly snapshots in order: each is compared with the month before it.
         for month in snapshot_months(settings):
             console.rule(f"analytics snapshot {month[:7]}")

@@ -12,13 +12,16 @@ an identity run spent most of its time starting processes. The choice per job:
   later steps (identity, graph, analytics) stay isolated from each other, and a step that
   dies takes only itself down. Step processes are forked from a `forkserver` that has
   imported the code location and the Neo4j and Redis clients once per run, so no step
-  imports them again.
+  imports them again. A small run can choose to run in process instead (`RUN_IN_PROCESS`):
+  the demo does.
 
 Run retries (`dagster/max_retries`) and the queue tags (`neo4j_writer`) are run-level and
 work the same under either executor; step retry policies too.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import dagster as dg
 
@@ -40,7 +43,21 @@ STEP_PRELOAD = [
 
 IN_PROCESS = dg.in_process_executor
 
-STEP_PROCESSES = dg.multiprocess_executor.configured(
-    {"start_method": {"forkserver": {"preload_modules": STEP_PRELOAD}}},
+
+def _steps(config: dict[str, Any]) -> dict[str, Any]:
+    if config["in_process"]:
+        return {"in_process": {}}
+    return {"multiprocess": {"start_method": {"forkserver": {"preload_modules": STEP_PRELOAD}}}}
+
+
+# A run may still choose to run in process (`execution: {config: {in_process: true}}`):
+# a small run on a busy machine spends more starting step processes than working (the
+# demo's `refresh_all` on the bundled samples), and gains little from running its few
+# independent steps side by side.
+STEP_PROCESSES = dg.multi_or_in_process_executor.configured(
+    _steps,
     name="forkserver_multiprocess",
+    config_schema={"in_process": dg.Field(bool, default_value=False)},
 )
+
+RUN_IN_PROCESS: dict[str, Any] = {"execution": {"config": {"in_process": True}}}
