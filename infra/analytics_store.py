@@ -55,33 +55,15 @@ MEMBER_METRICS = (
 
 
 def weight_config(settings: Settings) -> WeightConfig:
-    return WeightConfig(
-        settings.analytics_checkin_weight,
-        settings.analytics_rsvp_weight,
-        settings.analytics_monthly_decay,
-    )
+    return settings.analytics.weight_config()
 
 
 def metrics_config(settings: Settings) -> MetricsConfig:
-    return MetricsConfig(
-        engine=settings.analytics_engine,
-        betweenness_exact_max=settings.analytics_betweenness_exact_max,
-        betweenness_samples=settings.analytics_betweenness_samples,
-        community_resolution=settings.analytics_community_resolution,
-        seed=settings.analytics_seed,
-    )
+    return settings.analytics.metrics_config()
 
 
 def tda_config(settings: Settings) -> TdaConfig:
-    return TdaConfig(
-        max_dimension=settings.tda_max_dimension,
-        max_points=settings.tda_max_points,
-        engine=settings.tda_engine,
-        timeout_s=settings.tda_computation_timeout,
-        memory_bytes=settings.tda_memory_limit_mb * 2**20,
-        image_scale=settings.tda_image_scale,
-        image_pixels=settings.tda_image_pixels,
-    )
+    return settings.tda.to_config()
 
 
 def _native(value: Any) -> datetime:

@@ -5,16 +5,20 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from neo4j import Driver, GraphDatabase, ManagedTransaction
+
+if TYPE_CHECKING:  # the driver (which imports pandas) loads when a store is opened
+    from neo4j import Driver, ManagedTransaction
 
 from infra import graph_schema as gs
 from infra.settings import Settings
 
 
 def open_driver(settings: Settings) -> Driver:
+    from neo4j import GraphDatabase
+
     from infra.tls import neo4j_connection
 
     uri, tls = neo4j_connection(settings)

@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import redis
+if TYPE_CHECKING:  # the client loads when a store is opened
+    import redis
 
 from infra.redis_keys import RedisKeys
 from infra.settings import Settings
 
 
 def open_redis(settings: Settings) -> redis.Redis:
+    import redis
+
     from infra.tls import redis_options
 
     return redis.Redis.from_url(

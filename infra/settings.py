@@ -5,12 +5,17 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Self
 
-from pydantic import Field, SecretStr
+from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from infra.crypto import KeyRing
+if TYPE_CHECKING:  # the domain configs are imported where converted: settings stay light
+    from domain.identity.pipeline import Thresholds
+    from domain.network.coattendance import WeightConfig
+    from domain.network.metrics import MetricsConfig
+    from domain.topology.report import TdaConfig
+    from infra.crypto import KeyRing
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,6 +28,289 @@ TEST_PROFILE_ENV: dict[str, str] = {
     "DATA_DIR": ".local/test/data",
     "BACKUP_VERIFY_NEO4J_URI": "bolt://127.0.0.1:7690",
     "POSTGRES_PORT": "5433",
+}
+
+
+class Area(BaseModel):
+    """One area's settings, read from the flat fields of `Settings`.
+
+    The environment variables stay flat (`NEO4J_URI`, `LUMA_API_KEY`, …) and defaults and
+    bounds are declared once, on `Settings`; an area is a typed view over its fields, with
+    the conversion to its domain's config beside it. `prefix` maps a field `uri` to the flat
+    `neo4j_uri`; a field named otherwise says so with `validation_alias`.
+    """
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    @classmethod
+    def of(cls, settings: Settings) -> Self:
+        return cls.model_validate(settings, from_attributes=True)
+
+    @classmethod
+    def flat_names(cls) -> set[str]:
+        """The `Settings` fields this area reads."""
+        return {str(f.validation_alias or name) for name, f in cls.model_fields.items()}
+
+
+def _prefixed(prefix: str) -> ConfigDict:
+    return ConfigDict(
+        frozen=True,
+        from_attributes=True,
+        alias_generator=AliasGenerator(validation_alias=lambda name: prefix + name),
+    )
+
+
+class Neo4jSettings(Area):
+    model_config = _prefixed("neo4j_")
+
+    uri: str
+    user: str
+    password: SecretStr
+    database: str
+    version: str
+    java_home: str | None
+    heap: str
+    pagecache: str
+    write_batch_size: int
+
+
+class RedisSettings(Area):
+    model_config = _prefixed("redis_")
+
+    url: str
+    key_prefix: str
+    cache_ttl_seconds: int = Field(validation_alias="cache_ttl_seconds")
+
+
+class FolderSettings(Area):
+    state_dir: Path
+    cache_dir: Path
+    data_dir: Path
+    samples_dir: Path
+
+
+class ServeSettings(Area):
+    """Where the API and the Dagster UI listen (`community demo`)."""
+
+    api_host: str
+    api_port: int
+    dagster_host: str
+    dagster_port: int
+
+
+class ScheduleSettings(Area):
+    timezone: str = Field(validation_alias="schedule_timezone")
+    nightly_cron: str
+    snapshot_cron: str
+    backup_cron: str
+    nightly_window_days: int
+
+
+class AuthSettings(Area):
+    mode: Literal["clerk", "dev"] = Field(validation_alias="auth_mode")
+    clerk_jwks_url: str | None
+    clerk_issuer: str | None
+    clerk_authorized_parties: list[str]
+    clerk_role_claim: str
+    role_policy: dict[str, str] = Field(validation_alias="auth_role_policy")
+    clerk_organization_ids: list[str]
+    clerk_org_role_policy: dict[str, str]
+    default_role: Literal["viewer", "organizer", "admin"] | None = Field(
+        validation_alias="auth_default_role"
+    )
+    jwks_timeout_seconds: float
+    jwks_cache_seconds: int
+    jwks_refetch_interval_seconds: float
+    dev_jwt_secret: SecretStr | None
+
+
+class ApiSettings(Area):
+    """Request limits and protections of the API."""
+
+    rate_limit_per_minute: int
+    rate_limit_anonymous_per_minute: int
+    rate_limit_fail_open: bool
+    redis_retry_seconds: float
+    trusted_proxies: list[str]
+    metrics_token: SecretStr | None
+    ip_block_threshold: int
+    ip_block_window_seconds: int
+    ip_block_seconds: int
+    cors_origins: list[str]
+    max_body_bytes: int
+    max_query_bytes: int
+    max_header_bytes: int
+    unmerge_max_decisions: int
+    privacy_hash_key: SecretStr | None
+    pipeline_stale_hours: float
+
+
+class PlatformSettings(Area):
+    """The platform API syncs: addresses, credentials, limits and the partitioned range."""
+
+    luma_base_url: str
+    luma_api_key: SecretStr
+    luma_requests_per_minute: int
+    luma_settle_days: int
+    eventbrite_base_url: str
+    eventbrite_token: SecretStr
+    eventbrite_requests_per_minute: int
+    sync_concurrency: int
+    sync_page_size: int
+    sync_timeout_seconds: float
+    sync_max_attempts: int
+    sync_backoff_seconds: float
+    sync_backoff_max_seconds: float
+    sync_max_retry_after_seconds: float
+    imports_start_date: str
+    imports_lookahead_days: int
+
+    def public(self) -> dict[str, object]:
+        """Everything but keys and tokens, by flat name: what may appear in run config."""
+        return {
+            name: value
+            for name, value in self.model_dump().items()
+            if not isinstance(value, SecretStr)
+        }
+
+
+class FakesSettings(Area):
+    """The local imitations of the platform APIs the demo starts."""
+
+    autostart: bool = Field(validation_alias="fakes_autostart")
+    seed: int = Field(validation_alias="fakes_seed")
+    luma_port: int = Field(validation_alias="fake_luma_port")
+    eventbrite_port: int = Field(validation_alias="fake_eventbrite_port")
+
+
+class IdentitySettings(Area):
+    model_config = _prefixed("identity_")
+
+    merge_threshold: float
+    suggest_threshold: float
+    merge_without_identifier_threshold: float
+    common_name_min: int
+    source_trust: list[str]
+
+    def to_config(self) -> Thresholds:
+        from domain.identity.pipeline import Thresholds
+
+        return Thresholds(
+            merge_at=self.merge_threshold,
+            suggest_at=self.suggest_threshold,
+            merge_without_identifier_at=self.merge_without_identifier_threshold,
+            common_name_min=self.common_name_min,
+        )
+
+
+class AnalyticsSettings(Area):
+    model_config = _prefixed("analytics_")
+
+    checkin_weight: float
+    rsvp_weight: float
+    monthly_decay: float
+    engine: Literal["igraph", "networkx"]
+    betweenness_exact_max: int
+    betweenness_samples: int
+    community_resolution: float
+    seed: int
+    partitions_start: str
+    lapse_months: int
+    layout_max_nodes: int
+
+    def weight_config(self) -> WeightConfig:
+        from domain.network.coattendance import WeightConfig
+
+        return WeightConfig(self.checkin_weight, self.rsvp_weight, self.monthly_decay)
+
+    def metrics_config(self) -> MetricsConfig:
+        from domain.network.metrics import MetricsConfig
+
+        return MetricsConfig(
+            engine=self.engine,
+            betweenness_exact_max=self.betweenness_exact_max,
+            betweenness_samples=self.betweenness_samples,
+            community_resolution=self.community_resolution,
+            seed=self.seed,
+        )
+
+
+class TdaSettings(Area):
+    model_config = _prefixed("tda_")
+
+    max_dimension: int
+    max_points: int
+    engine: Literal["ripser", "giotto", "gudhi"]
+    computation_timeout: float
+    memory_limit_mb: int
+    image_scale: float
+    image_pixels: int
+
+    def to_config(self) -> TdaConfig:
+        from domain.topology.report import TdaConfig
+
+        return TdaConfig(
+            max_dimension=self.max_dimension,
+            max_points=self.max_points,
+            engine=self.engine,
+            timeout_s=self.computation_timeout,
+            memory_bytes=self.memory_limit_mb * 2**20,
+            image_scale=self.image_scale,
+            image_pixels=self.image_pixels,
+        )
+
+
+class BackupSettings(Area):
+    model_config = _prefixed("backup_")
+
+    dir: Path
+    keep: int
+    verify: bool
+    verify_neo4j_uri: str
+    verify_heap: str
+    encryption_keys: list[SecretStr] = Field(validation_alias="encryption_keys")
+
+
+class PostgresSettings(Area):
+    """The production Dagster instance's storage."""
+
+    model_config = _prefixed("postgres_")
+
+    host: str
+    port: int
+    user: str
+    password: SecretStr
+    db: str
+    bin_dir: str | None
+
+
+class OperationsSettings(Area):
+    """Run outcomes, alerts, TLS material and logging: what operators set per deployment."""
+
+    alert_webhook_url: str | None
+    tls_ca_file: str | None
+    tls_cert_file: str | None
+    tls_key_file: str | None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+# Every field of `Settings` belongs to exactly one area (a unit test holds this).
+AREAS: dict[str, type[Area]] = {
+    "neo4j": Neo4jSettings,
+    "redis": RedisSettings,
+    "folders": FolderSettings,
+    "serve": ServeSettings,
+    "schedules": ScheduleSettings,
+    "auth": AuthSettings,
+    "api": ApiSettings,
+    "platforms": PlatformSettings,
+    "fakes": FakesSettings,
+    "identity": IdentitySettings,
+    "analytics": AnalyticsSettings,
+    "tda": TdaSettings,
+    "backup": BackupSettings,
+    "postgres": PostgresSettings,
+    "operations": OperationsSettings,
 }
 
 
@@ -192,6 +480,70 @@ class Settings(BaseSettings):
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # Areas: typed views over the fields above, each with its conversion to its domain's
+    # config beside it (`settings.identity.to_config()`). Built on each access, so a
+    # `model_copy(update=...)` of these settings is always reflected.
+
+    @property
+    def neo4j(self) -> Neo4jSettings:
+        return Neo4jSettings.of(self)
+
+    @property
+    def redis(self) -> RedisSettings:
+        return RedisSettings.of(self)
+
+    @property
+    def folders(self) -> FolderSettings:
+        return FolderSettings.of(self)
+
+    @property
+    def serve(self) -> ServeSettings:
+        return ServeSettings.of(self)
+
+    @property
+    def schedules(self) -> ScheduleSettings:
+        return ScheduleSettings.of(self)
+
+    @property
+    def auth(self) -> AuthSettings:
+        return AuthSettings.of(self)
+
+    @property
+    def api(self) -> ApiSettings:
+        return ApiSettings.of(self)
+
+    @property
+    def platforms(self) -> PlatformSettings:
+        return PlatformSettings.of(self)
+
+    @property
+    def fakes(self) -> FakesSettings:
+        return FakesSettings.of(self)
+
+    @property
+    def identity(self) -> IdentitySettings:
+        return IdentitySettings.of(self)
+
+    @property
+    def analytics(self) -> AnalyticsSettings:
+        return AnalyticsSettings.of(self)
+
+    @property
+    def tda(self) -> TdaSettings:
+        return TdaSettings.of(self)
+
+    @property
+    def backup(self) -> BackupSettings:
+        return BackupSettings.of(self)
+
+    @property
+    def postgres(self) -> PostgresSettings:
+        return PostgresSettings.of(self)
+
+    @property
+    def operations(self) -> OperationsSettings:
+        return OperationsSettings.of(self)
+
     def path(self, value: Path) -> Path:
         """Anchors a relative folder setting at the project root."""
         return value if value.is_absolute() else PROJECT_ROOT / value
@@ -227,6 +579,8 @@ class Settings(BaseSettings):
         return value
 
     def key_ring(self) -> KeyRing:
+        from infra.crypto import KeyRing
+
         return KeyRing.from_texts([k.get_secret_value() for k in self.encryption_keys])
 
     def dev_secret(self) -> str:

@@ -2,20 +2,24 @@
 
 Built by a `@definitions` function so settings (schedule time and zone) are read
 when the code location loads, not when this module is imported.
+
+Loading it stays cheap (`bench/import_time.py`, `tests/unit/test_import_cost.py`): the
+Neo4j driver (which imports pandas), networkx, scipy and the TDA libraries are imported
+by the functions that use them, so neither the UI nor a run pays for them before a step
+needs them.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
 
 import dagster as dg
-from pydantic import SecretStr
 
 from assets import analytics, identity, imports
 from assets.analytics import SNAPSHOT_KEY, build_snapshot_asset
 from assets.imports import api_assets, import_partitions
 from infra.settings import Settings, get_settings
+from orchestration.executors import IN_PROCESS, STEP_PROCESSES
 from orchestration.operations import (
     backup_job,
     backup_schedule,
@@ -40,6 +44,7 @@ refresh_all = dg.define_asset_job(
     selection=dg.AssetSelection.all() - dg.AssetSelection.assets(SNAPSHOT_KEY),
     description="Materializes every asset: imports, graph load and figures.",
     tags=job_tags("refresh_all", 2),
+    executor_def=STEP_PROCESSES,
 )
 
 analytics_snapshots = dg.define_asset_job(
@@ -47,36 +52,8 @@ analytics_snapshots = dg.define_asset_job(
     selection=dg.AssetSelection.assets(SNAPSHOT_KEY),
     description="One month's co-attendance snapshot, topology and structural change.",
     tags=job_tags("analytics_snapshots", 2),
+    executor_def=IN_PROCESS,
 )
-
-
-PLATFORM_FIELDS = (
-    "luma_base_url",
-    "luma_api_key",
-    "luma_requests_per_minute",
-    "luma_settle_days",
-    "eventbrite_base_url",
-    "eventbrite_token",
-    "eventbrite_requests_per_minute",
-    "sync_concurrency",
-    "sync_page_size",
-    "sync_timeout_seconds",
-    "sync_max_attempts",
-    "sync_backoff_seconds",
-    "sync_backoff_max_seconds",
-    "sync_max_retry_after_seconds",
-)
-
-
-def platform_overrides(settings: Settings) -> dict[str, Any]:
-    """The API settings that differ from the environment's, so secrets stay out of config."""
-    env = get_settings()
-    out: dict[str, Any] = {}
-    for name in PLATFORM_FIELDS:
-        value = getattr(settings, name)
-        if value != getattr(env, name):
-            out[name] = value.get_secret_value() if isinstance(value, SecretStr) else value
-    return out
 
 
 def partition_range_tags(
@@ -102,27 +79,33 @@ def refresh_tags(settings: Settings) -> dict[str, str]:
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
+    """The code location for these settings: the one way settings reach definitions.
+
+    Schedules and partitions take their area of `settings`; the resources get theirs
+    (the landing folder, the platform area without its secrets) and read the rest when a
+    run starts.
+    """
     partitions = import_partitions(settings)
 
     @dg.schedule(
         name="nightly_refresh",
         job=refresh_all,
-        cron_schedule=settings.nightly_cron,
-        execution_timezone=settings.schedule_timezone,
+        cron_schedule=settings.schedules.nightly_cron,
+        execution_timezone=settings.schedules.timezone,
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
     def nightly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         """Incremental API sync over the days whose guest lists can still change."""
         day = context.scheduled_execution_time.date()
-        start = day - timedelta(days=settings.nightly_window_days)
-        end = day + timedelta(days=settings.imports_lookahead_days)
+        start = day - timedelta(days=settings.schedules.nightly_window_days)
+        end = day + timedelta(days=settings.platforms.imports_lookahead_days)
         return dg.RunRequest(tags=partition_range_tags(partitions, start, end))
 
     @dg.schedule(
         name="monthly_snapshot",
         job=analytics_snapshots,
-        cron_schedule=settings.snapshot_cron,
-        execution_timezone=settings.schedule_timezone,
+        cron_schedule=settings.schedules.snapshot_cron,
+        execution_timezone=settings.schedules.timezone,
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
     def monthly(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
@@ -140,7 +123,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         assets=[
             *dg.load_assets_from_modules(ASSET_MODULES),
             *api_assets(settings),
-            build_snapshot_asset(settings.analytics_partitions_start),
+            build_snapshot_asset(settings.analytics.partitions_start),
         ],
         asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
         jobs=[refresh_all, analytics_snapshots, analytics_refresh, backup_job],
@@ -151,7 +134,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             "redis": RedisResource(),
             "exports": ExportsResource(),
             "landing": LandingResource(data_dir=str(settings.data_path)),
-            "platforms": PlatformsResource(overrides=platform_overrides(settings)),
+            "platforms": PlatformsResource.from_settings(settings),
         },
     )
 
@@ -159,3 +142,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
 @dg.definitions
 def defs() -> dg.Definitions:
     return build_definitions(get_settings())
+
+
+def job_for_run(name: str) -> dg.JobDefinition:
+    """A job of the code location, rebuilt from the environment's settings in each process
+    of a run launched from Python (`community demo`; see `dg.build_reconstructable_job`)."""
+    return build_definitions(get_settings()).resolve_job_def(name)

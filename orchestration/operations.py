@@ -1,16 +1,21 @@
 """Operations in the code location: the verified backup job and its schedule, and the run
-sensors that record outcomes where /health can show them and call the alert hook."""
+sensors that record outcomes where /health can show them and call the alert hook.
+
+The backup and run-status modules (Neo4j driver, Redis and HTTP clients) are imported by
+the functions that use them, so loading the code location does not import them.
+"""
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from dagster import OpExecutionContext, Output
 
-from infra.backup import BackupError, run_backup
-from infra.redis_keys import RedisKeys
-from infra.redis_store import open_redis
-from infra.run_status import SOURCE_ASSETS, RunOutcome, RunStatusStore, send_alert
 from infra.settings import Settings, get_settings
+from orchestration.executors import IN_PROCESS
+
+if TYPE_CHECKING:
+    from infra.run_status import RunStatusStore
 
 # Runs carrying this tag are limited together by the queued run coordinator (dagster.yaml),
 # so the pipeline's graph writes and a backup's consistent read never interleave.
@@ -24,6 +29,8 @@ def job_tags(name: str, max_retries: int) -> dict[str, str]:
 
 @dg.op(description="Back up graph, normalized store and Redis documents; verify; prune.")
 def backup_and_verify(context: OpExecutionContext) -> Output[str]:
+    from infra.backup import BackupError, run_backup
+
     settings = get_settings()
     try:
         result = run_backup(settings, log=context.log.info)
@@ -49,27 +56,35 @@ def backup_and_verify(context: OpExecutionContext) -> Output[str]:
     name="backup",
     description="A verified logical backup (see infra/backup.py).",
     tags=job_tags("backup", 1),
+    executor_def=IN_PROCESS,  # one op: a process of its own would isolate nothing
 )
 def backup_job() -> None:
     backup_and_verify()
 
 
-def _status_store(settings: Settings) -> RunStatusStore:
-    return RunStatusStore(open_redis(settings), RedisKeys(settings.redis_key_prefix))
+def _status_store(settings: Settings) -> "RunStatusStore":
+    from infra.redis_keys import RedisKeys
+    from infra.redis_store import open_redis
+    from infra.run_status import RunStatusStore
+
+    return RunStatusStore(open_redis(settings), RedisKeys(settings.redis.key_prefix))
 
 
 def record_failure(
     settings: Settings, job: str, run_id: str, step: str | None, error: str | None
 ) -> None:
+    from infra.run_status import RunOutcome, send_alert
+
     outcome = RunOutcome(job, run_id, datetime.now(UTC), step, error)
     store = _status_store(settings)
     try:
         store.record_failure(outcome)
     finally:
         store.r.close()
-    if settings.alert_webhook_url:
+    hook = settings.operations.alert_webhook_url
+    if hook:
         send_alert(
-            settings.alert_webhook_url,
+            hook,
             {
                 "event": "run_failed",
                 "job": job,
@@ -119,6 +134,8 @@ def record_run_success(context: dg.RunStatusSensorContext) -> None:
 
 def record_success(settings: Settings, job: str, run_id: str, assets: set[str]) -> None:
     """The job's last success, and each source imported or synced by the run."""
+    from infra.run_status import SOURCE_ASSETS, RunOutcome
+
     outcome = RunOutcome(job, run_id, datetime.now(UTC))
     store = _status_store(settings)
     try:
@@ -133,7 +150,7 @@ def backup_schedule(settings: Settings) -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(
         name="nightly_backup",
         job=backup_job,
-        cron_schedule=settings.backup_cron,
-        execution_timezone=settings.schedule_timezone,
+        cron_schedule=settings.schedules.backup_cron,
+        execution_timezone=settings.schedules.timezone,
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from infra.identity_store import IdentityStore
+from orchestration.executors import IN_PROCESS
 from orchestration.operations import job_tags
 from resources.stores import Neo4jResource
 
@@ -20,6 +20,7 @@ analytics_refresh = dg.define_asset_job(
     selection=dg.AssetSelection.assets(ANALYTICS_KEY),
     description="Network metrics and topology again, after corrections changed members.",
     tags=job_tags("analytics_refresh", 2),  # a Neo4j writer: queued with the others
+    executor_def=IN_PROCESS,  # one step: a process of its own would isolate nothing
 )
 
 
@@ -33,6 +34,8 @@ def stale_member_metrics(
     context: dg.SensorEvaluationContext, neo4j: Neo4jResource
 ) -> dg.RunRequest | dg.SkipReason:
     """One run per latest stale flag (its time is the run key): retries never pile up."""
+    from infra.identity_store import IdentityStore
+
     with neo4j.store() as graph:
         count, since = IdentityStore(graph).stale_metrics()
     if count == 0 or since is None:

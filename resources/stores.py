@@ -1,6 +1,8 @@
 """Dagster resources over the shared Neo4j and Redis stores.
 
-Fields left empty fall back to `Settings`, read when a run starts, not at import.
+Fields left empty fall back to `Settings`, read when a run starts, not at import. The
+stores (and their drivers) are imported when a resource opens one, so loading the code
+location does not pay for the Neo4j driver (which pulls in pandas) or the Redis client.
 """
 
 from __future__ import annotations
@@ -8,15 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import ConfigurableResource
 
-from infra.neo4j_store import GraphStore
-from infra.redis_keys import RedisKeys
-from infra.redis_store import FigureStore
 from infra.settings import Settings, get_settings
-from ingest.landing import DataStore
+
+if TYPE_CHECKING:
+    from infra.neo4j_store import GraphStore
+    from infra.redis_keys import RedisKeys
+    from infra.redis_store import FigureStore
+    from ingest.landing import DataStore
 
 
 class Neo4jResource(ConfigurableResource):
@@ -45,6 +49,7 @@ class Neo4jResource(ConfigurableResource):
     @contextmanager
     def store(self) -> Iterator[GraphStore]:
         from infra.migrations import check_graph_known
+        from infra.neo4j_store import GraphStore
 
         store = GraphStore.from_settings(self._settings())
         try:
@@ -59,6 +64,8 @@ class RedisResource(ConfigurableResource):
     key_prefix: str | None = None
 
     def figures(self) -> FigureStore:
+        from infra.redis_store import FigureStore
+
         overrides = {
             k: v
             for k, v in {"redis_url": self.url, "redis_key_prefix": self.key_prefix}.items()
@@ -68,7 +75,9 @@ class RedisResource(ConfigurableResource):
         return FigureStore.from_settings(settings)
 
     def key_layout(self) -> RedisKeys:
-        return RedisKeys(self.key_prefix or get_settings().redis_key_prefix)
+        from infra.redis_keys import RedisKeys
+
+        return RedisKeys(self.key_prefix or get_settings().redis.key_prefix)
 
 
 class ExportsResource(ConfigurableResource):
@@ -77,20 +86,25 @@ class ExportsResource(ConfigurableResource):
     folder: str | None = None
 
     def root(self) -> Path:
-        return Path(self.folder) if self.folder else get_settings().samples_dir
+        return Path(self.folder) if self.folder else get_settings().folders.samples_dir
 
 
 class PlatformsResource(ConfigurableResource):
-    """Settings of the platform API syncs (base URLs, keys, limits).
+    """Settings of the platform API syncs (base URLs, limits, keys).
 
-    `overrides` holds only what differs from the environment (tests point it at fakes on
-    random ports); everything else is read from `Settings` when a run starts.
+    `values` is the platform area of the settings the code location was built with, keys
+    and tokens left out (`PlatformSettings.public`), so they never show in run config or
+    the UI: those are read from the environment when a run starts. Empty: all of it is.
     """
 
-    overrides: dict[str, Any] | None = None
+    values: dict[str, Any] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PlatformsResource:
+        return cls(values=settings.platforms.public())
 
     def settings(self) -> Settings:
-        return get_settings(**(self.overrides or {}))
+        return get_settings(**(self.values or {}))
 
 
 class LandingResource(ConfigurableResource):
@@ -99,6 +113,8 @@ class LandingResource(ConfigurableResource):
     data_dir: str | None = None
 
     def store(self) -> DataStore:
+        from ingest.landing import DataStore
+
         root = Path(self.data_dir) if self.data_dir else get_settings().data_path
         root.mkdir(parents=True, exist_ok=True)
         return DataStore(root)

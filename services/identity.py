@@ -48,12 +48,7 @@ class IdentityConfig:
 
 
 def thresholds_from(settings: Settings) -> Thresholds:
-    return Thresholds(
-        merge_at=settings.identity_merge_threshold,
-        suggest_at=settings.identity_suggest_threshold,
-        merge_without_identifier_at=settings.identity_merge_without_identifier_threshold,
-        common_name_min=settings.identity_common_name_min,
-    )
+    return settings.identity.to_config()
 
 
 def thresholds_for(settings: Settings, model: MatchModel | None) -> Thresholds:

@@ -17,10 +17,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
-import scipy.sparse as sp
+
+if TYPE_CHECKING:  # imported where used: the code location loads without them
+    import networkx as nx
+    import scipy.sparse as sp
 
 CHECKED_IN_STATUSES = frozenset({"attended"})
 RSVP_STATUSES = frozenset({"going", "registered", "maybe", "invited"})
@@ -70,6 +73,8 @@ class CoAttendanceGraph:
         return len(self.src)
 
     def to_networkx(self) -> nx.Graph:
+        import networkx as nx
+
         g = nx.Graph()
         g.add_nodes_from(range(self.n))
         g.add_weighted_edges_from(
@@ -87,6 +92,8 @@ class CoAttendanceGraph:
 
     def adjacency(self) -> sp.csr_matrix:
         """Symmetric weighted adjacency matrix."""
+        import scipy.sparse as sp
+
         a = sp.coo_matrix((self.weight, (self.src, self.dst)), shape=(self.n, self.n))
         return (a + a.T).tocsr()
 
@@ -140,6 +147,8 @@ def build_graph(
     monthly windows are built the same way and can be compared. `members` lists members
     to include even when they attended nothing in the window (they become isolated).
     """
+    import scipy.sparse as sp
+
     cfg = cfg or WeightConfig()
     start = _utc(start) if start else None
     end = _utc(end) if end else None

@@ -23,12 +23,14 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import networkx as nx
 import numpy as np
 
 from domain.network.coattendance import CoAttendanceGraph
+
+if TYPE_CHECKING:  # the networkx reference engine imports it where used
+    import networkx as nx
 
 Engine = Literal["networkx", "igraph"]
 CONFIDENCE = 0.95
@@ -152,6 +154,8 @@ def _bridge_counts(n: int, bridges: list[tuple[int, int]]) -> np.ndarray:
 
 
 def betweenness_networkx(graph: nx.Graph, n: int, cfg: MetricsConfig) -> BetweennessResult:
+    import networkx as nx
+
     if n <= cfg.betweenness_exact_max or cfg.betweenness_samples >= n:
         b = nx.betweenness_centrality(graph, normalized=True)
         return BetweennessResult(np.array([b[i] for i in range(n)]), "exact")
@@ -167,6 +171,8 @@ def betweenness_networkx(graph: nx.Graph, n: int, cfg: MetricsConfig) -> Between
 
 def metrics_networkx(g: CoAttendanceGraph, cfg: MetricsConfig) -> NetworkMetrics:
     import time
+
+    import networkx as nx
 
     t: dict[str, float] = {}
     n = g.n

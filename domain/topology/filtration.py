@@ -22,10 +22,12 @@ the greedy k-landmark set), which the bounded computation uses to shrink its inp
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.csgraph import dijkstra
+
+if TYPE_CHECKING:  # scipy is imported where used: the code location loads without it
+    import scipy.sparse as sp
 
 from domain.network.coattendance import CoAttendanceGraph
 
@@ -57,6 +59,8 @@ class PointCloud:
 
 def length_matrix(g: CoAttendanceGraph) -> sp.csr_matrix:
     """Symmetric sparse matrix of edge lengths 1/weight (Dijkstra runs it as directed: cheaper)."""
+    import scipy.sparse as sp
+
     lengths = 1.0 / g.weight
     a = sp.coo_matrix((lengths, (g.src, g.dst)), shape=(g.n, g.n))
     return (a + a.T).tocsr()
@@ -70,6 +74,8 @@ def maxmin_landmarks(
     Unreachable members count as infinitely far, so every component gets a landmark
     before any component gets a second one.
     """
+    from scipy.sparse.csgraph import dijkstra
+
     k = min(k, len(candidates))
     is_candidate = np.zeros(lengths.shape[0], dtype=bool)
     is_candidate[candidates] = True

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-from scipy.sparse.csgraph import minimum_spanning_tree
 
 from domain.topology.filtration import PointCloud
 
@@ -152,6 +151,8 @@ def engine_available(engine: str) -> bool:
 
 def h0_from_mst(distances: np.ndarray) -> np.ndarray:
     """H0 diagram from the minimum spanning forest: one bar per merge, inf per component."""
+    from scipy.sparse.csgraph import minimum_spanning_tree
+
     n = distances.shape[0]
     if n == 0:
         return np.zeros((0, 2))

@@ -9,9 +9,10 @@ fetched after the event ended plus `luma_settle_days` is final and not fetched a
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import redis
+if TYPE_CHECKING:  # the client loads with the connection it is given
+    import redis
 
 from infra.redis_keys import RedisKeys
 
@@ -33,6 +34,8 @@ class CursorStore:
 
     def update(self, source: str, scope: str, changes: dict[str, Any]) -> None:
         """Merges `changes` into the stored state (other events' cursors are kept)."""
+        import redis
+
         key = self.keys.sync_cursor(source, scope)
         with self.r.pipeline() as pipe:
             while True:
