@@ -7,7 +7,7 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Self
 
-from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:  # the domain configs are imported where converted: settings stay light
@@ -483,6 +483,15 @@ class Settings(BaseSettings):
     # Areas: typed views over the fields above, each with its conversion to its domain's
     # config beside it (`settings.identity.to_config()`). Built on each access, so a
     # `model_copy(update=...)` of these settings is always reflected.
+
+    @field_validator("metrics_token", "dev_jwt_secret", mode="before")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: object) -> object:
+        """`METRICS_TOKEN=` in a .env or compose file must not become a token that an
+        empty bearer matches: a blank secret means unset."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
 
     @property
     def neo4j(self) -> Neo4jSettings:

@@ -105,3 +105,10 @@ def test_platform_resource_carries_its_area_without_secrets(
     assert at_run.platforms.luma_base_url == "http://127.0.0.1:9/v1"
     assert at_run.sync_page_size == 10
     assert at_run.luma_api_key.get_secret_value() == "key-from-the-environment"
+
+
+def test_a_blank_secret_is_unset_not_an_empty_token() -> None:
+    assert Settings(metrics_token="", dev_jwt_secret="  ").metrics_token is None
+    assert Settings(dev_jwt_secret="  ").dev_jwt_secret is None
+    token = Settings(metrics_token="s3cret").metrics_token
+    assert token is not None and token.get_secret_value() == "s3cret"
