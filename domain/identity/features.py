@@ -66,21 +66,32 @@ def prepare_features(
     `stats` (observation_id, name_freq, email_shared) overrides the frequencies computed
     from `observations`, so a small component is scored with the whole data's statistics.
     """
-    obs = observations
-    full_src = pl.coalesce(
+    raw = _raw_matching_columns(observations)
+    features = _folded_values(raw)
+    features = _name_and_email_parts(features)
+    features = _with_canonical_first_name(features)
+    features = _with_name_keys(features)
+    features = _with_frequencies(features, stats)
+    features = _mark_common_names(features, common_name_min)
+    return features.select(FEATURE_COLUMNS)
+
+
+def _raw_matching_columns(observations: pl.DataFrame) -> pl.DataFrame:
+    """The source columns matching reads, with one full name and one key per source person."""
+    full_source = pl.coalesce(
         pl.col("full_name"),
         pl.concat_str(
             [pl.col("first_name"), pl.col("last_name")], separator=" ", ignore_nulls=True
         ),
     )
-    base = obs.select(
+    return observations.select(
         "observation_id",
         "source",
         "event_id",
         pl.when(pl.col("source_person_id").is_not_null())
         .then(pl.concat_str([pl.col("source"), pl.col("source_person_id")], separator=":"))
         .alias("person_key"),
-        full_src.alias("full_raw"),
+        full_source.alias("full_raw"),
         "first_name",
         "last_name",
         "email",
@@ -89,29 +100,33 @@ def prepare_features(
         "company",
         "observed_at",
     )
-    full_f = _map_unique(base["full_raw"], fold)
-    first_fold = _map_unique(base["first_name"], fold)
-    last_fold = _map_unique(base["last_name"], fold)
-    email_key = _map_unique(base["email"], canonical_email)
-    company_f = _map_unique(base["company"], fold_company)
+
+
+def _folded_values(raw: pl.DataFrame) -> pl.DataFrame:
+    """Folded names, canonical address, company and handles: spelling variants compare equal."""
+    full_folded = _map_unique(raw["full_raw"], fold)
+    first_folded = _map_unique(raw["first_name"], fold)
+    last_folded = _map_unique(raw["last_name"], fold)
+    email_key = _map_unique(raw["email"], canonical_email)
+    company_folded = _map_unique(raw["company"], fold_company)
     handles = [
-        _map_unique(base[f"hraw_{p}"], clean_handle).alias(f"h_{p}") for p in IDENTIFYING_PLATFORMS
+        _map_unique(raw[f"hraw_{p}"], clean_handle).alias(f"h_{p}") for p in IDENTIFYING_PLATFORMS
     ]
-    nick = pl.DataFrame(
-        {"tok": list(NICKNAMES), "canon": list(NICKNAMES.values())},
-        schema={"tok": pl.String, "canon": pl.String},
-    )
-    df = base.select("observation_id", "source", "event_id", "person_key", "phone", "observed_at")
-    df = df.with_columns(
-        full_f.alias("full_f"),
-        first_fold.alias("first_fold"),
-        last_fold.alias("last_fold"),
+    kept = raw.select("observation_id", "source", "event_id", "person_key", "phone", "observed_at")
+    return kept.with_columns(
+        full_folded.alias("full_f"),
+        first_folded.alias("first_fold"),
+        last_folded.alias("last_fold"),
         email_key.alias("email_key"),
-        company_f.alias("company_f"),
+        company_folded.alias("company_f"),
         *handles,
     )
+
+
+def _name_and_email_parts(features: pl.DataFrame) -> pl.DataFrame:
+    """Given name, surname, sorted name and address parts that blocking and scoring compare."""
     tokens = pl.col("full_f").str.split(" ")
-    df = df.with_columns(
+    return features.with_columns(
         # Prefer the source's own split; otherwise first token / last token of the full name.
         pl.coalesce(pl.col("first_fold").str.split(" ").list.first(), tokens.list.first()).alias(
             "first_f"
@@ -131,49 +146,69 @@ def prepare_features(
         .list.join("")
         .alias("email_digits"),
     )
-    df = df.join(nick, left_on="first_f", right_on="tok", how="left", maintain_order="left")
-    df = df.with_columns(pl.coalesce("canon", "first_f").alias("first_c")).drop("canon")
-    placeholder = _map_unique(df["full_f"], lambda v: "1" if is_placeholder(v) else None)
-    df = df.with_columns(
+
+
+def _with_canonical_first_name(features: pl.DataFrame) -> pl.DataFrame:
+    """Nicknames mapped to their full given name, so `Bill` and `William` share a key."""
+    nicknames = pl.DataFrame(
+        {"tok": list(NICKNAMES), "canon": list(NICKNAMES.values())},
+        schema={"tok": pl.String, "canon": pl.String},
+    )
+    joined = features.join(
+        nicknames, left_on="first_f", right_on="tok", how="left", maintain_order="left"
+    )
+    return joined.with_columns(pl.coalesce("canon", "first_f").alias("first_c")).drop("canon")
+
+
+def _with_name_keys(features: pl.DataFrame) -> pl.DataFrame:
+    """Name key, initial, phonetic key and name quality; placeholder names get no key."""
+    placeholder = _map_unique(features["full_f"], lambda v: "1" if is_placeholder(v) else None)
+    features = features.with_columns(
         placeholder.alias("is_ph"),
         pl.concat_str(
             [pl.col("first_c"), pl.col("last_f")], separator=" ", ignore_nulls=True
         ).alias("name_key"),
         pl.col("first_f").str.slice(0, 1).alias("initial"),
     )
-    df = df.with_columns(_map_unique(df["full_f"], phonetic_key).alias("name_phonetic"))
-    df = df.with_columns(
-        pl.when(pl.col("full_f").is_null() | pl.col("is_ph").is_not_null())
+    features = features.with_columns(
+        _map_unique(features["full_f"], phonetic_key).alias("name_phonetic")
+    )
+    no_usable_name = pl.col("full_f").is_null() | pl.col("is_ph").is_not_null()
+    return features.with_columns(
+        pl.when(no_usable_name)
         .then(pl.lit("placeholder"))
         .when(pl.col("last_f").is_null() | (pl.col("first_f").str.len_chars() <= 1))
         .then(pl.lit("single"))
         .otherwise(pl.lit("ok"))
         .alias("name_quality"),
-        pl.when(pl.col("full_f").is_null() | pl.col("is_ph").is_not_null())
-        .then(None)
-        .otherwise(pl.col("name_key"))
-        .alias("name_key"),
+        pl.when(no_usable_name).then(None).otherwise(pl.col("name_key")).alias("name_key"),
     ).drop("is_ph")
+
+
+def _with_frequencies(features: pl.DataFrame, stats: pl.DataFrame | None) -> pl.DataFrame:
+    """Name frequency and shared-address flag, from `stats` when given (whole-data figures)."""
     if stats is not None and stats.height:
-        df = df.join(
+        joined = features.join(
             stats.select("observation_id", "name_freq", "email_shared"),
             on="observation_id",
             how="left",
             maintain_order="left",
         )
-        df = df.with_columns(
+        return joined.with_columns(
             pl.col("name_freq").fill_null(1).cast(pl.Int64),
             pl.col("email_shared").fill_null(False),
         )
-    else:
-        df = df.with_columns(name_frequencies(df), email_shared_flags(df))
-    df = df.with_columns(
+    return features.with_columns(name_frequencies(features), email_shared_flags(features))
+
+
+def _mark_common_names(features: pl.DataFrame, common_name_min: int) -> pl.DataFrame:
+    """A name many people carry proves less, so scoring weighs it down."""
+    return features.with_columns(
         pl.when((pl.col("name_quality") == "ok") & (pl.col("name_freq") >= common_name_min))
         .then(pl.lit("common"))
         .otherwise(pl.col("name_quality"))
         .alias("name_quality")
     )
-    return df.select(FEATURE_COLUMNS)
 
 
 def phonetic_key(name: str | None) -> str | None:
