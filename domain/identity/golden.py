@@ -144,46 +144,91 @@ def golden_records(
     provenance: member_id, attribute, value, chosen, rule, observation_ids, sources, count,
     last_observed_at.
     """
-    obs = observations.join(member_of.select("observation_id", "member_id"), on="observation_id")
-    # The long candidate table holds a row per record and attribute: integer codes for
-    # the member and the record (ranked, so code order is id order) keep it small.
-    obs = obs.with_columns(
+    records = _records_with_members(observations, member_of)
+    records = _with_trust_and_display_name(records, trust_order)
+    records = _with_usable_names_oldest_first(records)
+    # One attribute at a time: the candidate table never holds every attribute at once.
+    provenance = _with_ids(
+        pl.concat([_ranked_values(records, attr, rule) for attr, rule in RULES.items()]), records
+    )
+    members = (
+        _member_stats(records)
+        .join(_chosen_values(provenance), on="member_id", how="left")
+        .join(_multi_valued_lists(provenance), on="member_id", how="left")
+        .with_columns(
+            pl.col("emails").fill_null([]),
+            pl.col("phones").fill_null([]),
+        )
+        .sort("member_id")
+    )
+    return members.select("member_id", *GOLDEN_FIELDS), provenance.sort(
+        "member_id", "attribute", "chosen", descending=[False, False, True]
+    )
+
+
+def _records_with_members(observations: pl.DataFrame, member_of: pl.DataFrame) -> pl.DataFrame:
+    """Each record with its member id and compact integer codes.
+
+    The long candidate table holds a row per record and attribute: integer codes for the
+    member and the record (ranked, so code order is id order) keep it small.
+    """
+    records = observations.join(
+        member_of.select("observation_id", "member_id"), on="observation_id"
+    )
+    return records.with_columns(
         pl.col("member_id").rank("dense").cast(pl.UInt32).alias("_member"),
         pl.col("observation_id").rank("dense").cast(pl.UInt32).alias("_record"),
         pl.col("source").cast(pl.Categorical).alias("_source"),
     )
+
+
+def _with_trust_and_display_name(
+    records: pl.DataFrame, trust_order: tuple[str, ...]
+) -> pl.DataFrame:
+    """Trust rank of each record's source (unknown sources last) and its full name."""
     trust = pl.DataFrame(
         {"source": list(trust_order), "trust_rank": list(range(len(trust_order)))},
         schema={"source": pl.String, "trust_rank": pl.Int64},
     )
-    obs = obs.join(trust, on="source", how="left").with_columns(
+    return records.join(trust, on="source", how="left").with_columns(
         pl.col("trust_rank").fill_null(len(trust_order)),
         pl.coalesce(
             pl.col("full_name"),
             pl.concat_str(["first_name", "last_name"], separator=" ", ignore_nulls=True),
         ).alias("display_name"),
     )
-    names = obs["display_name"].unique().drop_nulls().to_list()
-    good = pl.DataFrame(
+
+
+def _with_usable_names_oldest_first(records: pl.DataFrame) -> pl.DataFrame:
+    """Flags placeholder display names and sorts the records oldest first.
+
+    Sorted once here (not the several times longer candidate table): every per-group
+    aggregation then sees its values oldest first.
+    """
+    names = records["display_name"].unique().drop_nulls().to_list()
+    usable = pl.DataFrame(
         {"display_name": names, "_ok": [not is_placeholder(fold(n)) for n in names]},
         schema={"display_name": pl.String, "_ok": pl.Boolean},
     )
-    # Sorted once here (not the several times longer candidate table below): every
-    # per-group aggregation then sees its values oldest first.
-    obs = obs.join(good, on="display_name", how="left").sort(
+    return records.join(usable, on="display_name", how="left").sort(
         "observed_at", "observation_id", nulls_last=False
     )
-    # One attribute at a time: the candidate table never holds every attribute at once.
-    prov = _with_ids(
-        pl.concat([_ranked_values(obs, attr, rule) for attr, rule in RULES.items()]), obs
-    )
-    chosen = prov.filter(pl.col("chosen")).select("member_id", "attribute", "value")
+
+
+def _chosen_values(provenance: pl.DataFrame) -> pl.DataFrame:
+    """One column per attribute with the chosen value; attributes nobody has stay null."""
+    chosen = provenance.filter(pl.col("chosen")).select("member_id", "attribute", "value")
     wide = chosen.pivot(on="attribute", index="member_id", values="value")
     for attr in RULES:
         if attr not in wide.columns:
             wide = wide.with_columns(pl.lit(None, dtype=pl.String).alias(attr))
+    return wide
+
+
+def _multi_valued_lists(provenance: pl.DataFrame) -> pl.DataFrame:
+    """Every address and phone of a member, chosen one first, then most frequent."""
     multi = (
-        prov.filter(pl.col("attribute").is_in(list(MULTI_VALUED)))
+        provenance.filter(pl.col("attribute").is_in(list(MULTI_VALUED)))
         .sort("member_id", "chosen", "count", descending=[False, True, True])
         .group_by("member_id", "attribute", maintain_order=True)
         .agg(pl.col("value"))
@@ -192,22 +237,14 @@ def golden_records(
     for attr in MULTI_VALUED:
         if attr not in multi.columns:
             multi = multi.with_columns(pl.lit(None, dtype=pl.List(pl.String)).alias(attr))
-    multi = multi.rename({"email": "emails", "phone": "phones"})
-    stats = obs.group_by("member_id").agg(
+    return multi.rename({"email": "emails", "phone": "phones"})
+
+
+def _member_stats(records: pl.DataFrame) -> pl.DataFrame:
+    """Record count, sources and first/last sighting per member."""
+    return records.group_by("member_id").agg(
         pl.len().alias("observation_count"),
         pl.col("source").unique().sort().alias("sources"),
         pl.col("observed_at").min().alias("first_seen"),
         pl.col("observed_at").max().alias("last_seen"),
-    )
-    members = (
-        stats.join(wide, on="member_id", how="left")
-        .join(multi, on="member_id", how="left")
-        .with_columns(
-            pl.col("emails").fill_null([]),
-            pl.col("phones").fill_null([]),
-        )
-        .sort("member_id")
-    )
-    return members.select("member_id", *GOLDEN_FIELDS), prov.sort(
-        "member_id", "attribute", "chosen", descending=[False, False, True]
     )
