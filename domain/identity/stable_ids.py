@@ -48,65 +48,104 @@ def assign_ids(
     `retired`: retired id -> the records it held when it was retired.
     """
     taken = set(known_ids) | set(previous["member_id"].unique().to_list())
-    overlap = (
+    overlap = _overlap_with_previous(clusters, previous)
+    assignment = IdAssignment(member_of_cluster={})
+    used: set[str] = set()
+    _keep_largest_overlaps(overlap, assignment, used)
+    if retired:
+        _revive_retired_ids(clusters, retired, assignment, used)
+    _create_new_ids(clusters, assignment, taken)
+    _record_lineage(overlap, assignment, used)
+    return assignment
+
+
+def _overlap_with_previous(clusters: pl.DataFrame, previous: pl.DataFrame) -> pl.DataFrame:
+    """Records each (cluster, previous id) pair shares, largest first, ties by id."""
+    return (
         clusters.join(previous.select("observation_id", "member_id"), on="observation_id")
         .group_by("cluster", "member_id")
         .len()
         .sort(["len", "member_id", "cluster"], descending=[True, False, False])
     )
-    out = IdAssignment(member_of_cluster={})
-    used: set[str] = set()
-    for c, mid in zip(overlap["cluster"].to_list(), overlap["member_id"].to_list(), strict=True):
-        if c in out.member_of_cluster or mid in used:
+
+
+def _keep_largest_overlaps(overlap: pl.DataFrame, assignment: IdAssignment, used: set[str]) -> None:
+    """Greedy: a cluster keeps the previous id it shares most records with, each id once."""
+    for cluster_label, member_id in zip(
+        overlap["cluster"].to_list(), overlap["member_id"].to_list(), strict=True
+    ):
+        if cluster_label in assignment.member_of_cluster or member_id in used:
             continue
-        out.member_of_cluster[c] = mid
-        used.add(mid)
-    if retired:
-        by_obs: dict[str, list[str]] = {}
-        for old, records in retired.items():
-            for o in records:
-                by_obs.setdefault(o, []).append(old)
-        counts: dict[tuple[int, str], int] = {}
-        for o, c in zip(
-            clusters["observation_id"].to_list(), clusters["cluster"].to_list(), strict=True
-        ):
-            if c in out.member_of_cluster:
-                continue
-            for old in by_obs.get(o, ()):
-                counts[(c, old)] = counts.get((c, old), 0) + 1
-        for (c, old), _n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][1], kv[0][0])):
-            if c in out.member_of_cluster or old in used:
-                continue
-            out.member_of_cluster[c] = old
-            used.add(old)
-            out.revived.append(old)
+        assignment.member_of_cluster[cluster_label] = member_id
+        used.add(member_id)
+
+
+def _revive_retired_ids(
+    clusters: pl.DataFrame,
+    retired: Mapping[str, Sequence[str]],
+    assignment: IdAssignment,
+    used: set[str],
+) -> None:
+    """An unassigned cluster takes back a retired id that held its records, so undoing a
+    correction restores the ids from before it."""
+    retired_ids_of_record: dict[str, list[str]] = {}
+    for retired_id, records in retired.items():
+        for observation_id in records:
+            retired_ids_of_record.setdefault(observation_id, []).append(retired_id)
+    shared: dict[tuple[int, str], int] = {}
+    for observation_id, cluster_label in zip(
+        clusters["observation_id"].to_list(), clusters["cluster"].to_list(), strict=True
+    ):
+        if cluster_label in assignment.member_of_cluster:
+            continue
+        for retired_id in retired_ids_of_record.get(observation_id, ()):
+            shared[(cluster_label, retired_id)] = shared.get((cluster_label, retired_id), 0) + 1
+    by_most_shared = sorted(shared.items(), key=lambda kv: (-kv[1], kv[0][1], kv[0][0]))
+    for (cluster_label, retired_id), _count in by_most_shared:
+        if cluster_label in assignment.member_of_cluster or retired_id in used:
+            continue
+        assignment.member_of_cluster[cluster_label] = retired_id
+        used.add(retired_id)
+        assignment.revived.append(retired_id)
+
+
+def _create_new_ids(clusters: pl.DataFrame, assignment: IdAssignment, taken: set[str]) -> None:
+    """Fresh ids for the remaining clusters, derived from their smallest observation id so a
+    rerun from scratch gives the same ids."""
     seeds = (
         clusters.group_by("cluster").agg(pl.col("observation_id").min().alias("seed")).sort("seed")
     )
-    for c, seed in zip(seeds["cluster"].to_list(), seeds["seed"].to_list(), strict=True):
-        if c not in out.member_of_cluster:
-            mid = new_member_id(seed, taken)
-            taken.add(mid)
-            out.member_of_cluster[c] = mid
-            out.created.append(mid)
-    # Lineage: where each previous id's records went.
+    for cluster_label, seed in zip(
+        seeds["cluster"].to_list(), seeds["seed"].to_list(), strict=True
+    ):
+        if cluster_label not in assignment.member_of_cluster:
+            member_id = new_member_id(seed, taken)
+            taken.add(member_id)
+            assignment.member_of_cluster[cluster_label] = member_id
+            assignment.created.append(member_id)
+
+
+def _record_lineage(overlap: pl.DataFrame, assignment: IdAssignment, used: set[str]) -> None:
+    """Where each previous id's records went: redirects for retired ids, split origins for
+    the ids that received them."""
     flows: dict[str, list[tuple[int, str]]] = {}
-    for mid, c, n in zip(
+    for member_id, cluster_label, count in zip(
         overlap["member_id"].to_list(),
         overlap["cluster"].to_list(),
         overlap["len"].to_list(),
         strict=True,
     ):
-        flows.setdefault(mid, []).append((n, out.member_of_cluster[c]))
-    for old, targets in flows.items():
-        dests = sorted(targets, key=lambda t: (-t[0], t[1]))
-        if old not in used:
-            out.redirects[old] = dests[0][1]
-            out.redirect_reason[old] = "merged" if len(dests) == 1 else "split"
-        for _, dest in dests:
-            if dest != old:
-                out.split_from.setdefault(dest, [])
-                if len(dests) > 1 and old not in out.split_from[dest]:
-                    out.split_from[dest].append(old)
-    out.split_from = {k: v for k, v in out.split_from.items() if v}
-    return out
+        flows.setdefault(member_id, []).append((count, assignment.member_of_cluster[cluster_label]))
+    for old_id, targets in flows.items():
+        destinations = sorted(targets, key=lambda target: (-target[0], target[1]))
+        if old_id not in used:
+            assignment.redirects[old_id] = destinations[0][1]
+            assignment.redirect_reason[old_id] = "merged" if len(destinations) == 1 else "split"
+        for _, destination in destinations:
+            if destination != old_id:
+                assignment.split_from.setdefault(destination, [])
+                if len(destinations) > 1 and old_id not in assignment.split_from[destination]:
+                    assignment.split_from[destination].append(old_id)
+    assignment.split_from = {
+        new_id: old_ids for new_id, old_ids in assignment.split_from.items() if old_ids
+    }
