@@ -94,49 +94,77 @@ def candidate_pairs(
     each event is its own community.
     """
     rules = rules or default_rules()
-    group = event_group if event_group is not None else features["event_id"]
-    base = features.with_columns(group.alias("event_group")).select(
-        pl.int_range(pl.len(), dtype=pl.UInt32).alias("i"),
-        "observed_at",
-        *[r.key.alias(f"k{n}") for n, r in enumerate(rules)],
-    )
+    keys = _blocking_keys(features, rules, event_group)
     frames: list[pl.LazyFrame] = []
     names: list[str] = []
-    for n, rule in enumerate(rules):
-        key = f"k{n}"
-        s = base.lazy().select("i", key).filter(pl.col(key).is_not_null())
-        if rule.exact:
-            # Exact blocks only need equality: sort 64-bit hashes, not strings, and drop
-            # records alone in their block first. A hash collision only adds a candidate.
-            s = (
-                s.select("i", pl.col(key).hash(7).alias(key))
-                .filter(pl.len().over(key) > 1)
-                .sort(key, "i")
-            )
-        else:
-            s = s.sort(key, "i")
-        s = s.collect().lazy()
-        for k in range(1, rule.window + 1):
-            shifted = s.select(
-                pl.col("i").alias("a"),
-                pl.col("i").shift(-k).alias("b"),
-                (pl.col(key) == pl.col(key).shift(-k)).alias("same"),
-            ).filter(pl.col("b").is_not_null())
-            if rule.exact:
-                shifted = shifted.filter(pl.col("same"))
-            frames.append(shifted.select("a", "b", pl.lit(n, dtype=pl.UInt8).alias("rule")))
+    for rule_index, rule in enumerate(rules):
+        key = f"k{rule_index}"
+        frames.extend(_window_pairs(_sorted_block_keys(keys, key, rule), key, rule, rule_index))
         names.append(rule.name)
     if not frames:
         return pl.DataFrame(schema={"i": pl.UInt32, "j": pl.UInt32}), dict.fromkeys(names, 0)
     found = pl.concat(frames).collect()
     counts = dict(found.group_by("rule").len().iter_rows())
-    per_rule = {name: int(counts.get(n, 0)) for n, name in enumerate(names)}
-    lo = pl.min_horizontal("a", "b").cast(pl.UInt64)
-    hi = pl.max_horizontal("a", "b").cast(pl.UInt64)
-    pairs = (
+    per_rule = {name: int(counts.get(rule_index, 0)) for rule_index, name in enumerate(names)}
+    return _distinct_ordered_pairs(found), per_rule
+
+
+def _blocking_keys(
+    features: pl.DataFrame, rules: list[BlockingRule], event_group: pl.Series | None
+) -> pl.DataFrame:
+    """Row position and one key column per rule (`k0`, `k1`, ...), computed in one pass."""
+    group = event_group if event_group is not None else features["event_id"]
+    return features.with_columns(group.alias("event_group")).select(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("i"),
+        "observed_at",
+        *[rule.key.alias(f"k{rule_index}") for rule_index, rule in enumerate(rules)],
+    )
+
+
+def _sorted_block_keys(keys: pl.DataFrame, key: str, rule: BlockingRule) -> pl.LazyFrame:
+    """Records with a key, sorted by it; materialized once because every window reads it."""
+    sorted_keys = keys.lazy().select("i", key).filter(pl.col(key).is_not_null())
+    if rule.exact:
+        # Exact blocks only need equality: sort 64-bit hashes, not strings, and drop
+        # records alone in their block first. A hash collision only adds a candidate.
+        sorted_keys = (
+            sorted_keys.select("i", pl.col(key).hash(7).alias(key))
+            .filter(pl.len().over(key) > 1)
+            .sort(key, "i")
+        )
+    else:
+        sorted_keys = sorted_keys.sort(key, "i")
+    return sorted_keys.collect().lazy()
+
+
+def _window_pairs(
+    sorted_keys: pl.LazyFrame, key: str, rule: BlockingRule, rule_index: int
+) -> list[pl.LazyFrame]:
+    """Each record paired with the next `window` records (in exact blocks: same key only)."""
+    frames: list[pl.LazyFrame] = []
+    for offset in range(1, rule.window + 1):
+        shifted = sorted_keys.select(
+            pl.col("i").alias("a"),
+            pl.col("i").shift(-offset).alias("b"),
+            (pl.col(key) == pl.col(key).shift(-offset)).alias("same"),
+        ).filter(pl.col("b").is_not_null())
+        if rule.exact:
+            shifted = shifted.filter(pl.col("same"))
+        frames.append(shifted.select("a", "b", pl.lit(rule_index, dtype=pl.UInt8).alias("rule")))
+    return frames
+
+
+def _distinct_ordered_pairs(found: pl.DataFrame) -> pl.DataFrame:
+    """Pairs found by any rule, once each, as (i, j) with i < j in sorted order.
+
+    Packing both positions into one 64-bit integer makes dedup and sort a single column.
+    """
+    low = pl.min_horizontal("a", "b").cast(pl.UInt64)
+    high = pl.max_horizontal("a", "b").cast(pl.UInt64)
+    return (
         found.lazy()
         .filter(pl.col("a") != pl.col("b"))
-        .select((lo * (1 << 32) + hi).alias("key"))
+        .select((low * (1 << 32) + high).alias("key"))
         .unique()
         .sort("key")
         .select(
@@ -145,7 +173,6 @@ def candidate_pairs(
         )
         .collect()
     )
-    return pairs, per_rule
 
 
 def all_pairs(n: int) -> pl.DataFrame:
