@@ -164,19 +164,41 @@ def cluster(
     cannot_links: Iterable[tuple[int, int]] = (),
 ) -> ClusterResult:
     """Rows of `features` grouped into people; `scored` holds i, j, match_probability, decision."""
-    uf = ConstrainedClusters(features)
+    groups = ConstrainedClusters(features)
     result = ClusterResult(labels=[])
-    for i, j in cannot_links:
-        uf.add_cannot_link(i, j)
-    for i, j in must_links:
-        ra, rb = uf.find(i), uf.find(j)
-        if ra == rb:
+    for left, right in cannot_links:
+        groups.add_cannot_link(left, right)
+    _apply_must_links(groups, must_links, result)
+    _apply_automatic_merges(groups, scored, result)
+    # Clusters no longer change: pairs inside one cluster are dropped before the loop.
+    roots = np.fromiter(
+        (groups.find(row) for row in range(features.height)), np.int64, features.height
+    )
+    result.suggestions.extend(_suggestions(groups, scored, roots))
+    result.labels = roots.tolist()
+    return result
+
+
+def _apply_must_links(
+    groups: ConstrainedClusters, must_links: Sequence[tuple[int, int]], result: ClusterResult
+) -> None:
+    """An organizer's must-link wins over automatic conflicts, but not over a cannot-link."""
+    for left, right in must_links:
+        root_left, root_right = groups.find(left), groups.find(right)
+        if root_left == root_right:
             continue
-        if uf.explicitly_apart(ra, rb):
-            result.skipped_must_links.append((i, j))
+        if groups.explicitly_apart(root_left, root_right):
+            result.skipped_must_links.append((left, right))
             continue
-        uf.union(i, j, forced=True)
-        result.merges.append((i, j, "must_link"))
+        groups.union(left, right, forced=True)
+        result.merges.append((left, right, "must_link"))
+
+
+def _apply_automatic_merges(
+    groups: ConstrainedClusters, scored: pl.DataFrame, result: ClusterResult
+) -> None:
+    """Merge decisions, most probable first, unless they join records that cannot be one
+    person (a phone disagreement only blocks merges no identifier backs)."""
     merge_edges = scored.filter(pl.col("decision") == "merge").sort(
         ["match_probability", "i", "j"], descending=[True, False, False]
     )
@@ -186,39 +208,46 @@ def cluster(
         else [True] * merge_edges.height
     )
     edges = zip(merge_edges["i"].to_list(), merge_edges["j"].to_list(), identified, strict=True)
-    for i, j, has_identifier in edges:
-        ra, rb = uf.find(i), uf.find(j)
-        if ra == rb:
+    for left, right, has_identifier in edges:
+        root_left, root_right = groups.find(left), groups.find(right)
+        if root_left == root_right:
             continue
         if (
-            uf.explicitly_apart(ra, rb)
-            or uf.automatic_conflict(ra, rb)
-            or (not has_identifier and uf.phones_disagree(ra, rb))
+            groups.explicitly_apart(root_left, root_right)
+            or groups.automatic_conflict(root_left, root_right)
+            or (not has_identifier and groups.phones_disagree(root_left, root_right))
         ):
             result.blocked_merges += 1
             continue
-        uf.union(i, j)
-        result.merges.append((i, j, "auto"))
-    # Clusters no longer change: pairs inside one cluster are dropped before the loop.
-    roots = np.fromiter((uf.find(k) for k in range(features.height)), np.int64, features.height)
+        groups.union(left, right)
+        result.merges.append((left, right, "auto"))
+
+
+def _suggestions(
+    groups: ConstrainedClusters, scored: pl.DataFrame, roots: np.ndarray
+) -> list[tuple[int, int]]:
+    """One pair per two clusters still apart, most probable first, for an organizer to review;
+    pairs that could never merge are not suggested."""
     apart = roots[scored["i"].to_numpy()] != roots[scored["j"].to_numpy()]
     candidates = (
         scored.select("i", "j", "match_probability", "decision")
         .filter(pl.Series(apart) & pl.col("decision").is_in(["suggest", "merge"]))
         .sort(["match_probability", "i", "j"], descending=[True, False, False])
     )
+    suggestions: list[tuple[int, int]] = []
     seen: set[tuple[int, int]] = set()
-    for i, j in zip(candidates["i"].to_list(), candidates["j"].to_list(), strict=True):
-        ra, rb = uf.find(i), uf.find(j)
-        key = (min(ra, rb), max(ra, rb))
-        if key in seen:
+    for left, right in zip(candidates["i"].to_list(), candidates["j"].to_list(), strict=True):
+        root_left, root_right = groups.find(left), groups.find(right)
+        cluster_pair = (min(root_left, root_right), max(root_left, root_right))
+        if cluster_pair in seen:
             continue
-        seen.add(key)
-        if uf.explicitly_apart(ra, rb) or uf.automatic_conflict(ra, rb):
+        seen.add(cluster_pair)
+        if groups.explicitly_apart(root_left, root_right) or groups.automatic_conflict(
+            root_left, root_right
+        ):
             continue
-        result.suggestions.append((i, j))
-    result.labels = roots.tolist()
-    return result
+        suggestions.append((left, right))
+    return suggestions
 
 
 def violations(
