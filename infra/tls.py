@@ -54,21 +54,31 @@ def redis_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def write_self_signed(folder: Path, hosts: list[str], days: int = 825) -> dict[str, Path]:
-    """A private CA and a server certificate for `hosts` (names or IP addresses), as PEM
-    files: ca.crt, server.crt, server.key (mode 0600). For local servers and tests."""
-    folder.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "community-platform local CA")])
-    ca = (
+CA_COMMON_NAME = "community-platform local CA"
+
+
+def _valid_for(
+    builder: x509.CertificateBuilder, now: dt.datetime, days: int
+) -> x509.CertificateBuilder:
+    """Backdated five minutes so a peer whose clock is slightly behind still accepts it."""
+    return builder.not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(
+        now + dt.timedelta(days=days)
+    )
+
+
+def _ca_certificate(
+    ca_key: ec.EllipticCurvePrivateKey, ca_name: x509.Name, now: dt.datetime, days: int
+) -> x509.Certificate:
+    """Self-signed CA that may sign server certificates only (path length 0)."""
+    builder = (
         x509.CertificateBuilder()
         .subject_name(ca_name)
         .issuer_name(ca_name)
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
+    )
+    return (
+        _valid_for(builder, now, days)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -86,33 +96,58 @@ def write_self_signed(folder: Path, hosts: list[str], days: int = 825) -> dict[s
         )
         .sign(ca_key, hashes.SHA256())
     )
-    key = ec.generate_private_key(ec.SECP256R1())
+
+
+def _subject_alt_names(hosts: list[str]) -> list[x509.GeneralName]:
+    """IP addresses as IP entries, everything else as DNS names: clients check each kind."""
     names: list[x509.GeneralName] = []
     for host in hosts:
         try:
             names.append(x509.IPAddress(ipaddress.ip_address(host)))
         except ValueError:
             names.append(x509.DNSName(host))
-    cert = (
+    return names
+
+
+def _server_certificate(
+    server_key: ec.EllipticCurvePrivateKey,
+    hosts: list[str],
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_name: x509.Name,
+    now: dt.datetime,
+    days: int,
+) -> x509.Certificate:
+    """Leaf certificate for `hosts`, signed by the CA, usable only to serve TLS."""
+    builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
         .issuer_name(ca_name)
-        .public_key(key.public_key())
+        .public_key(server_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+    )
+    return (
+        _valid_for(builder, now, days)
+        .add_extension(x509.SubjectAlternativeName(_subject_alt_names(hosts)), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
         )
         .sign(ca_key, hashes.SHA256())
     )
+
+
+def _write_pem_files(
+    folder: Path,
+    ca: x509.Certificate,
+    cert: x509.Certificate,
+    server_key: ec.EllipticCurvePrivateKey,
+) -> dict[str, Path]:
+    """The three PEM files servers expect; only the owner may read the key."""
     paths = {"ca": folder / "ca.crt", "cert": folder / "server.crt", "key": folder / "server.key"}
     paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     paths["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     paths["key"].write_bytes(
-        key.private_bytes(
+        server_key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
@@ -120,3 +155,16 @@ def write_self_signed(folder: Path, hosts: list[str], days: int = 825) -> dict[s
     )
     paths["key"].chmod(0o600)
     return paths
+
+
+def write_self_signed(folder: Path, hosts: list[str], days: int = 825) -> dict[str, Path]:
+    """A private CA and a server certificate for `hosts` (names or IP addresses), as PEM
+    files: ca.crt, server.crt, server.key (mode 0600). For local servers and tests."""
+    folder.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CA_COMMON_NAME)])
+    ca = _ca_certificate(ca_key, ca_name, now, days)
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    cert = _server_certificate(server_key, hosts, ca_key, ca_name, now, days)
+    return _write_pem_files(folder, ca, cert, server_key)

@@ -133,6 +133,73 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
+def _in_window(
+    attendance: Iterable[Attendance], start: datetime | None, end: datetime | None
+) -> list[Attendance]:
+    """Attendances of events starting in `[start, end)`; naive times are read as UTC."""
+    return [
+        record
+        for record in attendance
+        if (start is None or _utc(record.starts_at) >= start)
+        and (end is None or _utc(record.starts_at) < end)
+    ]
+
+
+def _strongest_presence(
+    records: list[Attendance], cfg: WeightConfig, members: Sequence[str]
+) -> tuple[dict[str, int], dict[tuple[str, str], float], dict[str, datetime]]:
+    """Vertex order, presence strength per (member, event), and each event's start.
+
+    Listed members come first in their order, then members as they first count at an event.
+    """
+    order: dict[str, int] = {}
+    for member in members:
+        order.setdefault(member, len(order))
+    strength: dict[tuple[str, str], float] = {}
+    event_start: dict[str, datetime] = {}
+    for record in records:
+        presence = attendance_strength(record, cfg)
+        if presence <= 0.0:
+            continue
+        order.setdefault(record.member_id, len(order))
+        key = (record.member_id, record.event_id)
+        # A member seen twice at one event (two identities) counts once, at the stronger.
+        strength[key] = max(strength.get(key, 0.0), presence)
+        event_start[record.event_id] = _utc(record.starts_at)
+    return order, strength, event_start
+
+
+def _event_decay(
+    events: list[str], event_start: dict[str, datetime], as_of: datetime, cfg: WeightConfig
+) -> np.ndarray:
+    """Per-event factor so recent shared events weigh more."""
+    return np.array(
+        [(1.0 - cfg.monthly_decay) ** months_between(event_start[event], as_of) for event in events]
+    )
+
+
+def _incidence_matrices(
+    order: dict[str, int], strength: dict[tuple[str, str], float], events: list[str]
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Member × event matrices of presence strength and of plain presence (1 per pair)."""
+    import scipy.sparse as sp
+
+    event_index = {event: position for position, event in enumerate(events)}
+    count = len(strength)
+    member_rows = np.fromiter(
+        (order[member] for member, _ in strength), dtype=np.int64, count=count
+    )
+    event_cols = np.fromiter(
+        (event_index[event] for _, event in strength), dtype=np.int64, count=count
+    )
+    values = np.fromiter(strength.values(), dtype=np.float64, count=count)
+    incidence = sp.csr_matrix((values, (member_rows, event_cols)), shape=(len(order), len(events)))
+    presence = sp.csr_matrix(
+        (np.ones_like(values), (member_rows, event_cols)), shape=incidence.shape
+    )
+    return incidence, presence
+
+
 def build_graph(
     attendance: Iterable[Attendance],
     *,
@@ -152,52 +219,28 @@ def build_graph(
     cfg = cfg or WeightConfig()
     start = _utc(start) if start else None
     end = _utc(end) if end else None
-    rows = [
-        a
-        for a in attendance
-        if (start is None or _utc(a.starts_at) >= start)
-        and (end is None or _utc(a.starts_at) < end)
-    ]
-    order: dict[str, int] = {}
-    for m in members:
-        order.setdefault(m, len(order))
-    strength: dict[tuple[str, str], float] = {}
-    event_start: dict[str, datetime] = {}
-    for a in rows:
-        s = attendance_strength(a, cfg)
-        if s <= 0.0:
-            continue
-        order.setdefault(a.member_id, len(order))
-        key = (a.member_id, a.event_id)
-        # A member seen twice at one event (two identities) counts once, at the stronger.
-        strength[key] = max(strength.get(key, 0.0), s)
-        event_start[a.event_id] = _utc(a.starts_at)
+    order, strength, event_start = _strongest_presence(
+        _in_window(attendance, start, end), cfg, members
+    )
     member_list = list(order)
     if not strength:
-        empty_i = np.zeros(0, dtype=np.int64)
+        empty_ids = np.zeros(0, dtype=np.int64)
         return CoAttendanceGraph(
-            member_list, empty_i, empty_i.copy(), np.zeros(0), empty_i.copy(), 0
+            member_list, empty_ids, empty_ids.copy(), np.zeros(0), empty_ids.copy(), 0
         )
     events = sorted(event_start)
-    ev_index = {e: i for i, e in enumerate(events)}
-    as_of = end or max(event_start.values())
-    decay = np.array(
-        [(1.0 - cfg.monthly_decay) ** months_between(event_start[e], as_of) for e in events]
-    )
-    r = np.fromiter((order[m] for m, _ in strength), dtype=np.int64, count=len(strength))
-    c = np.fromiter((ev_index[e] for _, e in strength), dtype=np.int64, count=len(strength))
-    v = np.fromiter(strength.values(), dtype=np.float64, count=len(strength))
-    inc = sp.csr_matrix((v, (r, c)), shape=(len(member_list), len(events)))
-    ones = sp.csr_matrix((np.ones_like(v), (r, c)), shape=inc.shape)
-    w = sp.triu(inc @ sp.diags(decay) @ inc.T, k=1).tocoo()
-    k = sp.triu(ones @ ones.T, k=1).tocsr()
-    shared = np.asarray(k[w.row, w.col]).ravel().astype(np.int64)
-    keep = w.data > 0
+    decay = _event_decay(events, event_start, end or max(event_start.values()), cfg)
+    incidence, presence = _incidence_matrices(order, strength, events)
+    # Pair weights B·D·Bᵀ and shared-event counts, upper triangle only (src < dst).
+    weights = sp.triu(incidence @ sp.diags(decay) @ incidence.T, k=1).tocoo()
+    shared_counts = sp.triu(presence @ presence.T, k=1).tocsr()
+    shared = np.asarray(shared_counts[weights.row, weights.col]).ravel().astype(np.int64)
+    keep = weights.data > 0
     return CoAttendanceGraph(
         member_list,
-        w.row[keep].astype(np.int64),
-        w.col[keep].astype(np.int64),
-        w.data[keep].astype(np.float64),
+        weights.row[keep].astype(np.int64),
+        weights.col[keep].astype(np.int64),
+        weights.data[keep].astype(np.float64),
         shared[keep],
         len(events),
     )

@@ -24,6 +24,87 @@ def community_colour(community: int) -> str:
     return PALETTE[community] if 0 <= community < len(PALETTE) else OTHER_COLOUR
 
 
+def _most_central(pagerank: np.ndarray, size: int, max_nodes: int) -> np.ndarray:
+    """The `max_nodes` members with the highest PageRank, back in vertex order."""
+    keep = np.argsort(-pagerank, kind="stable")[: min(max_nodes, size)]
+    keep.sort()
+    return keep
+
+
+def _edges_among(
+    g: CoAttendanceGraph, position: dict[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source, target and weight of the edges whose both ends were kept."""
+    mask = np.array(
+        [
+            source in position and target in position
+            for source, target in zip(g.src, g.dst, strict=True)
+        ],
+        dtype=bool,
+    )
+    return g.src[mask], g.dst[mask], g.weight[mask]
+
+
+def _unit_square_positions(
+    count: int, edges: list[tuple[int, int]], weight: np.ndarray, seed: int
+) -> np.ndarray:
+    """Force-directed positions scaled to [0, 1] on each axis, so front ends need not rescale."""
+    import igraph as ig
+
+    graph = ig.Graph(n=count, edges=edges)
+    if not count:
+        return np.zeros((0, 2))
+    import random
+
+    # igraph draws its starting positions from Python's `random`: seeding it repeats a layout.
+    random.seed(seed)
+    coords = graph.layout_fruchterman_reingold(
+        weights=weight.tolist() if len(weight) else None, niter=500, grid="auto"
+    )
+    xy = np.array(coords.coords, dtype=np.float64).reshape(-1, 2)
+    span = np.ptp(xy, axis=0)
+    return (xy - xy.min(axis=0)) / np.where(span > 0, span, 1.0)
+
+
+def _node_rows(
+    g: CoAttendanceGraph, metrics: NetworkMetrics, keep: np.ndarray, xy: np.ndarray
+) -> list[dict[str, Any]]:
+    """One drawable node per kept member, sized by PageRank relative to the most central."""
+    kept_pagerank = metrics.pagerank[keep] if len(keep) else np.zeros(0)
+    top = float(kept_pagerank.max()) if len(kept_pagerank) else 1.0
+    return [
+        {
+            "id": g.members[int(vertex)],
+            "x": round(float(xy[row, 0]), 5),
+            "y": round(float(xy[row, 1]), 5),
+            "community": int(metrics.community[vertex]),
+            "colour": community_colour(int(metrics.community[vertex])),
+            "size": round(4.0 + 16.0 * float(metrics.pagerank[vertex]) / top, 3)
+            if top > 0
+            else 4.0,
+            "pagerank": float(metrics.pagerank[vertex]),
+            "betweenness": float(metrics.betweenness.values[vertex]),
+            "connector": bool(metrics.articulation[vertex]),
+        }
+        for row, vertex in enumerate(keep)
+    ]
+
+
+def _edge_rows(
+    g: CoAttendanceGraph, src: np.ndarray, dst: np.ndarray, weight: np.ndarray, max_edges: int
+) -> list[dict[str, Any]]:
+    """The strongest `max_edges` ties, strongest first, named by member id."""
+    strongest = np.argsort(-weight, kind="stable")[:max_edges]
+    return [
+        {
+            "source": g.members[int(src[edge])],
+            "target": g.members[int(dst[edge])],
+            "weight": round(float(weight[edge]), 5),
+        }
+        for edge in strongest
+    ]
+
+
 def compute_layout(
     g: CoAttendanceGraph,
     metrics: NetworkMetrics,
@@ -31,60 +112,24 @@ def compute_layout(
     max_edges: int = 10000,
     seed: int = 7,
 ) -> dict[str, Any]:
-    import igraph as ig
-
-    n = g.n
-    keep = np.argsort(-metrics.pagerank, kind="stable")[: min(max_nodes, n)]
-    keep.sort()
-    pos = {int(v): i for i, v in enumerate(keep)}
-    mask = np.array([s in pos and d in pos for s, d in zip(g.src, g.dst, strict=True)], dtype=bool)
-    src, dst, w = g.src[mask], g.dst[mask], g.weight[mask]
-    sub = ig.Graph(
-        n=len(keep), edges=[(pos[int(a)], pos[int(b)]) for a, b in zip(src, dst, strict=True)]
-    )
-    if len(keep):
-        import random
-
-        random.seed(seed)
-        coords = sub.layout_fruchterman_reingold(
-            weights=w.tolist() if len(w) else None, niter=500, grid="auto"
-        )
-        xy = np.array(coords.coords, dtype=np.float64).reshape(-1, 2)
-        span = np.ptp(xy, axis=0)
-        xy = (xy - xy.min(axis=0)) / np.where(span > 0, span, 1.0)
-    else:
-        xy = np.zeros((0, 2))
-    pr = metrics.pagerank[keep] if len(keep) else np.zeros(0)
-    top = float(pr.max()) if len(pr) else 1.0
-    nodes = [
-        {
-            "id": g.members[int(v)],
-            "x": round(float(xy[i, 0]), 5),
-            "y": round(float(xy[i, 1]), 5),
-            "community": int(metrics.community[v]),
-            "colour": community_colour(int(metrics.community[v])),
-            "size": round(4.0 + 16.0 * float(metrics.pagerank[v]) / top, 3) if top > 0 else 4.0,
-            "pagerank": float(metrics.pagerank[v]),
-            "betweenness": float(metrics.betweenness.values[v]),
-            "connector": bool(metrics.articulation[v]),
-        }
-        for i, v in enumerate(keep)
+    """Nodes and edges ready to draw, cut to what a browser can handle and labelled so."""
+    size = g.n
+    keep = _most_central(metrics.pagerank, size, max_nodes)
+    position = {int(vertex): row for row, vertex in enumerate(keep)}
+    src, dst, weight = _edges_among(g, position)
+    local_edges = [
+        (position[int(source)], position[int(target)])
+        for source, target in zip(src, dst, strict=True)
     ]
-    order = np.argsort(-w, kind="stable")[:max_edges]
-    edges = [
-        {
-            "source": g.members[int(src[e])],
-            "target": g.members[int(dst[e])],
-            "weight": round(float(w[e]), 5),
-        }
-        for e in order
-    ]
+    xy = _unit_square_positions(len(keep), local_edges, weight, seed)
+    nodes = _node_rows(g, metrics, keep, xy)
+    edges = _edge_rows(g, src, dst, weight, max_edges)
     return {
         "nodes": nodes,
         "edges": edges,
-        "members_total": n,
+        "members_total": size,
         "edges_total": g.m,
-        "truncated": len(keep) < n or len(edges) < g.m,
+        "truncated": len(keep) < size or len(edges) < g.m,
         "size_by": "pagerank",
         "colour_by": "community",
     }

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import math
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 
@@ -34,6 +36,7 @@ if TYPE_CHECKING:  # the networkx reference engine imports it where used
 
 Engine = Literal["networkx", "igraph"]
 CONFIDENCE = 0.95
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,49 @@ def _bridge_counts(n: int, bridges: list[tuple[int, int]]) -> np.ndarray:
     return counts
 
 
+def _timed(timings: dict[str, float], step: str, compute: Callable[[], _T]) -> _T:
+    """Runs one metric step and records its wall time, so slow steps show in the report."""
+    start = time.perf_counter()
+    value = compute()
+    timings[step] = time.perf_counter() - start
+    return value
+
+
+def _assemble_metrics(
+    size: int,
+    degrees: tuple[np.ndarray, np.ndarray],
+    pagerank: np.ndarray,
+    betweenness: BetweennessResult,
+    clustering: np.ndarray,
+    core_number: np.ndarray,
+    connectors: tuple[np.ndarray, list[tuple[int, int]]],
+    communities: tuple[np.ndarray, float],
+    component: np.ndarray,
+    engine: str,
+    timings: dict[str, float],
+) -> NetworkMetrics:
+    """One place that canonicalizes labels, so both engines report groups alike."""
+    degree, weighted_degree = degrees
+    articulation, bridges = connectors
+    community, modularity = communities
+    return NetworkMetrics(
+        degree,
+        weighted_degree,
+        pagerank,
+        betweenness,
+        clustering,
+        core_number,
+        articulation,
+        bridges,
+        _bridge_counts(size, bridges),
+        _canonical_labels(community),
+        modularity,
+        _canonical_labels(component),
+        engine,
+        timings,
+    )
+
+
 # networkx reference ------------------------------------------------------------------
 
 
@@ -169,75 +215,102 @@ def betweenness_networkx(graph: nx.Graph, n: int, cfg: MetricsConfig) -> Between
     return BetweennessResult(vals, "sampled", k, hoeffding_error(k))
 
 
-def metrics_networkx(g: CoAttendanceGraph, cfg: MetricsConfig) -> NetworkMetrics:
-    import time
+def _per_vertex(values: dict[int, Any], size: int, dtype: Any) -> np.ndarray:
+    """networkx answers in dicts keyed by vertex; the metrics are arrays in vertex order."""
+    return np.array([values[vertex] for vertex in range(size)], dtype=dtype)
 
+
+def _degrees_networkx(graph: nx.Graph, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct members met, and tie strength summed over them."""
+    degree = np.array([graph.degree(vertex) for vertex in range(size)], dtype=np.int64)
+    weighted = np.array(
+        [graph.degree(vertex, weight="weight") for vertex in range(size)], dtype=np.float64
+    )
+    return degree, weighted
+
+
+def _pagerank_networkx(graph: nx.Graph, size: int) -> np.ndarray:
+    """Tight tolerance so the reference matches igraph's exact solver."""
     import networkx as nx
 
-    t: dict[str, float] = {}
-    n = g.n
-    graph = g.to_networkx()
-    t0 = time.perf_counter()
-    degree = np.array([graph.degree(i) for i in range(n)], dtype=np.int64)
-    wdeg = np.array([graph.degree(i, weight="weight") for i in range(n)], dtype=np.float64)
-    t["degree"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    pr = nx.pagerank(graph, alpha=0.85, weight="weight", tol=1e-10, max_iter=10000) if n else {}
-    pagerank = np.array([pr[i] for i in range(n)], dtype=np.float64)
-    t["pagerank"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    btw = betweenness_networkx(graph, n, cfg)
-    t["betweenness"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    cl = nx.clustering(graph)
-    clustering = np.array([cl[i] for i in range(n)], dtype=np.float64)
-    t["clustering"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    core = nx.core_number(graph)
-    core_number = np.array([core[i] for i in range(n)], dtype=np.int64)
-    t["core_number"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    art = np.zeros(n, dtype=bool)
-    art[list(nx.articulation_points(graph))] = True
+    ranks = (
+        nx.pagerank(graph, alpha=0.85, weight="weight", tol=1e-10, max_iter=10000) if size else {}
+    )
+    return _per_vertex(ranks, size, np.float64)
+
+
+def _clustering_networkx(graph: nx.Graph, size: int) -> np.ndarray:
+    import networkx as nx
+
+    return _per_vertex(nx.clustering(graph), size, np.float64)
+
+
+def _core_numbers_networkx(graph: nx.Graph, size: int) -> np.ndarray:
+    import networkx as nx
+
+    return _per_vertex(nx.core_number(graph), size, np.int64)
+
+
+def _connectors_networkx(graph: nx.Graph, size: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Members and ties whose removal splits a group, with bridges as (low, high) pairs."""
+    import networkx as nx
+
+    articulation = np.zeros(size, dtype=bool)
+    articulation[list(nx.articulation_points(graph))] = True
     bridges = sorted((min(a, b), max(a, b)) for a, b in nx.bridges(graph))
-    t["connectors"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    comm = np.zeros(n, dtype=np.int64)
+    return articulation, bridges
+
+
+def _communities_networkx(
+    graph: nx.Graph, size: int, edge_count: int, cfg: MetricsConfig
+) -> tuple[np.ndarray, float]:
+    """Louvain partition and its weighted modularity (0 without edges, where it is undefined)."""
+    import networkx as nx
+
+    community = np.zeros(size, dtype=np.int64)
     parts = (
         nx.community.louvain_communities(
             graph, weight="weight", resolution=cfg.community_resolution, seed=cfg.seed
         )
-        if n
+        if size
         else []
     )
-    for c, members in enumerate(parts):
-        comm[list(members)] = c
+    for label, members in enumerate(parts):
+        community[list(members)] = label
     modularity = (
         nx.community.modularity(graph, parts, weight="weight", resolution=cfg.community_resolution)
-        if g.m
+        if edge_count
         else 0.0
     )
-    t["communities"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    component = np.zeros(n, dtype=np.int64)
-    for c, members in enumerate(nx.connected_components(graph)):
-        component[list(members)] = c
-    t["components"] = time.perf_counter() - t0
-    return NetworkMetrics(
-        degree,
-        wdeg,
-        pagerank,
-        btw,
-        clustering,
-        core_number,
-        art,
-        bridges,
-        _bridge_counts(n, bridges),
-        _canonical_labels(comm),
-        float(modularity),
-        _canonical_labels(component),
+    return community, float(modularity)
+
+
+def _components_networkx(graph: nx.Graph, size: int) -> np.ndarray:
+    import networkx as nx
+
+    component = np.zeros(size, dtype=np.int64)
+    for label, members in enumerate(nx.connected_components(graph)):
+        component[list(members)] = label
+    return component
+
+
+def metrics_networkx(g: CoAttendanceGraph, cfg: MetricsConfig) -> NetworkMetrics:
+    """The reference engine: slow but plain, to check the fast one against."""
+    timings: dict[str, float] = {}
+    size = g.n
+    graph = g.to_networkx()
+    return _assemble_metrics(
+        size,
+        _timed(timings, "degree", lambda: _degrees_networkx(graph, size)),
+        _timed(timings, "pagerank", lambda: _pagerank_networkx(graph, size)),
+        _timed(timings, "betweenness", lambda: betweenness_networkx(graph, size, cfg)),
+        _timed(timings, "clustering", lambda: _clustering_networkx(graph, size)),
+        _timed(timings, "core_number", lambda: _core_numbers_networkx(graph, size)),
+        _timed(timings, "connectors", lambda: _connectors_networkx(graph, size)),
+        _timed(timings, "communities", lambda: _communities_networkx(graph, size, g.m, cfg)),
+        _timed(timings, "components", lambda: _components_networkx(graph, size)),
         "networkx",
-        t,
+        timings,
     )
 
 
@@ -257,83 +330,90 @@ def betweenness_igraph(graph: Any, n: int, cfg: MetricsConfig) -> BetweennessRes
     return BetweennessResult(raw * scale, "sampled", k, hoeffding_error(k))
 
 
-def metrics_igraph(g: CoAttendanceGraph, cfg: MetricsConfig) -> NetworkMetrics:
-    import time
-
-    import igraph as ig
-
-    t: dict[str, float] = {}
-    n = g.n
-    graph: Any = g.to_igraph()
-    t0 = time.perf_counter()
+def _degrees_igraph(graph: Any, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct members met, and tie strength summed over them."""
     degree = np.array(graph.degree(), dtype=np.int64)
-    wdeg = np.array(graph.strength(weights="weight"), dtype=np.float64) if n else np.zeros(0)
-    t["degree"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    pagerank = (
-        np.array(graph.pagerank(directed=False, damping=0.85, weights="weight"), dtype=np.float64)
-        if n
-        else np.zeros(0)
+    weighted = np.array(graph.strength(weights="weight"), dtype=np.float64) if size else np.zeros(0)
+    return degree, weighted
+
+
+def _pagerank_igraph(graph: Any, size: int) -> np.ndarray:
+    if not size:
+        return np.zeros(0)
+    return np.array(
+        graph.pagerank(directed=False, damping=0.85, weights="weight"), dtype=np.float64
     )
-    t["pagerank"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    btw = betweenness_igraph(graph, n, cfg)
-    t["betweenness"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    clustering = np.nan_to_num(
+
+
+def _clustering_igraph(graph: Any) -> np.ndarray:
+    """Zero for fewer than two neighbours, as networkx defines it."""
+    return np.nan_to_num(
         np.array(graph.transitivity_local_undirected(mode="zero"), dtype=np.float64)
     )
-    t["clustering"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    core_number = np.array(graph.coreness(), dtype=np.int64)
-    t["core_number"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    art = np.zeros(n, dtype=bool)
-    art[graph.articulation_points()] = True
+
+
+def _connectors_igraph(
+    graph: Any, coattendance: CoAttendanceGraph
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Members and ties whose removal splits a group, with bridges as (low, high) pairs."""
+    articulation = np.zeros(coattendance.n, dtype=bool)
+    articulation[graph.articulation_points()] = True
     # igraph keeps our edge order, so bridge ids index the src/dst arrays (src < dst).
     ids = np.array(graph.bridges(), dtype=np.int64)
-    bridges = sorted(zip(g.src[ids].tolist(), g.dst[ids].tolist(), strict=True))
-    t["connectors"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    if g.m:
-        # igraph's own Leiden (C); its random numbers come from Python's `random`, so a
-        # seeded generator makes runs repeatable.
-        ig.set_random_number_generator(random.Random(cfg.seed))
-        try:
-            part = graph.community_leiden(
-                objective_function="modularity",
-                weights="weight",
-                resolution=cfg.community_resolution,
-                n_iterations=-1,
-            )
-        finally:
-            ig.set_random_number_generator(random)
-        comm = np.array(part.membership, dtype=np.int64)
-        modularity = float(
-            graph.modularity(part.membership, weights="weight", resolution=cfg.community_resolution)
+    bridges = sorted(
+        zip(coattendance.src[ids].tolist(), coattendance.dst[ids].tolist(), strict=True)
+    )
+    return articulation, bridges
+
+
+def _communities_igraph(
+    graph: Any, size: int, edge_count: int, cfg: MetricsConfig
+) -> tuple[np.ndarray, float]:
+    """Leiden partition and its weighted modularity; without edges every member stands alone."""
+    import igraph as ig
+
+    if not edge_count:
+        return np.arange(size, dtype=np.int64), 0.0
+    # igraph's own Leiden (C); its random numbers come from Python's `random`, so a
+    # seeded generator makes runs repeatable.
+    ig.set_random_number_generator(random.Random(cfg.seed))
+    try:
+        part = graph.community_leiden(
+            objective_function="modularity",
+            weights="weight",
+            resolution=cfg.community_resolution,
+            n_iterations=-1,
         )
-    else:
-        comm = np.arange(n, dtype=np.int64)
-        modularity = 0.0
-    t["communities"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    component = np.array(graph.connected_components().membership, dtype=np.int64)
-    t["components"] = time.perf_counter() - t0
-    return NetworkMetrics(
-        degree,
-        wdeg,
-        pagerank,
-        btw,
-        clustering,
-        core_number,
-        art,
-        bridges,
-        _bridge_counts(n, bridges),
-        _canonical_labels(comm),
-        modularity,
-        _canonical_labels(component),
+    finally:
+        ig.set_random_number_generator(random)
+    community = np.array(part.membership, dtype=np.int64)
+    modularity = float(
+        graph.modularity(part.membership, weights="weight", resolution=cfg.community_resolution)
+    )
+    return community, modularity
+
+
+def metrics_igraph(g: CoAttendanceGraph, cfg: MetricsConfig) -> NetworkMetrics:
+    """The fast engine, run by default; same definitions as the networkx reference."""
+    timings: dict[str, float] = {}
+    size = g.n
+    graph: Any = g.to_igraph()
+    return _assemble_metrics(
+        size,
+        _timed(timings, "degree", lambda: _degrees_igraph(graph, size)),
+        _timed(timings, "pagerank", lambda: _pagerank_igraph(graph, size)),
+        _timed(timings, "betweenness", lambda: betweenness_igraph(graph, size, cfg)),
+        _timed(timings, "clustering", lambda: _clustering_igraph(graph)),
+        _timed(timings, "core_number", lambda: np.array(graph.coreness(), dtype=np.int64)),
+        _timed(timings, "connectors", lambda: _connectors_igraph(graph, g)),
+        _timed(timings, "communities", lambda: _communities_igraph(graph, size, g.m, cfg)),
+        _timed(
+            timings,
+            "components",
+            lambda: np.array(graph.connected_components().membership, dtype=np.int64),
+        ),
         "igraph",
-        t,
+        timings,
     )
 
 

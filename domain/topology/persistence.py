@@ -195,6 +195,93 @@ def plan(points: int, maxdim: int, min_points: int = 16) -> list[tuple[int, int]
     return steps
 
 
+@dataclass
+class _Run:
+    """What one call has learned so far, so every way out reports it the same way."""
+
+    cloud: PointCloud
+    requested_dimension: int
+    engine: str
+    began: float
+    bounds: list[str]
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    peak_rss_bytes: int = 0
+
+    def result(
+        self, diagrams: list[np.ndarray], points: int, dimension: int, complete: bool
+    ) -> PersistenceResult:
+        """The outcome; a complete run does not list the engine fallback as a bound hit."""
+        requested_points = self.cloud.size
+        return PersistenceResult(
+            diagrams=diagrams,
+            max_dimension=dimension,
+            requested_dimension=self.requested_dimension,
+            points=points,
+            requested_points=requested_points,
+            landmarks=self.cloud.landmarks or points < requested_points,
+            engine=self.engine,
+            complete=complete,
+            bounds_hit=(
+                [bound for bound in self.bounds if not bound.startswith("engine")]
+                if complete
+                else self.bounds
+            ),
+            attempts=self.attempts,
+            seconds=time.perf_counter() - self.began,
+            peak_rss_bytes=self.peak_rss_bytes,
+            threshold=finite_threshold(self.cloud.distances[:points, :points]),
+        )
+
+
+def _start_run(cloud: PointCloud, max_dimension: int, engine: str) -> _Run:
+    """Falls back to ripser when the asked engine is missing, and says so."""
+    began = time.perf_counter()
+    used_engine = engine if engine_available(engine) else "ripser"
+    bounds = [] if used_engine == engine else [f"engine {engine!r} not installed; used ripser"]
+    return _Run(cloud, max_dimension, used_engine, began, bounds)
+
+
+def _h0_by_mst(run: _Run, dimension: int) -> np.ndarray:
+    """Exact H0 of every point in milliseconds, recorded as an attempt like the others."""
+    diagram = h0_from_mst(run.cloud.distances)
+    run.attempts.append(
+        {"points": run.cloud.size, "dimension": dimension, "status": "ok", "method": "mst"}
+    )
+    return diagram
+
+
+def _attempt(
+    run: _Run, runner: Runner, points: int, dimension: int, timeout_s: float, memory_bytes: int
+) -> list[np.ndarray] | None:
+    """One bounded Rips attempt: its diagrams, or None with the bound it hit recorded."""
+    status, payload, seconds, rss = runner(
+        run_engine,
+        (run.engine, run.cloud.distances[:points, :points], dimension),
+        timeout_s,
+        memory_bytes,
+    )
+    run.peak_rss_bytes = max(run.peak_rss_bytes, rss)
+    run.attempts.append(
+        {
+            "points": points,
+            "dimension": dimension,
+            "status": status,
+            "seconds": round(seconds, 3),
+            "peak_rss_bytes": rss,
+            "detail": None if status == "ok" else str(payload),
+        }
+    )
+    if status == "ok":
+        return list(payload)
+    run.bounds.append(f"{status} at {points} points, H0–H{dimension}: {payload}")
+    return None
+
+
+def _attempt_share(remaining: float, index: int) -> float:
+    """The first (full) attempt gets most of the budget; each retry half of what is left."""
+    return remaining * FIRST_ATTEMPT_SHARE if index == 0 else remaining * 0.5
+
+
 def compute_persistence(
     cloud: PointCloud,
     max_dimension: int = 1,
@@ -210,67 +297,23 @@ def compute_persistence(
     """
     if not 0 <= max_dimension <= 3:
         raise ValueError("max_dimension must be between 0 and 3")
-    began = time.perf_counter()
-    n = cloud.size
-    used_engine = engine if engine_available(engine) else "ripser"
-    bounds: list[str] = (
-        [] if used_engine == engine else [f"engine {engine!r} not installed; used ripser"]
-    )
-    attempts: list[dict[str, Any]] = []
-    peak = 0
-
-    def result(dgms: list[np.ndarray], points: int, dim: int, complete: bool) -> PersistenceResult:
-        sub = cloud.distances[:points, :points]
-        return PersistenceResult(
-            diagrams=dgms,
-            max_dimension=dim,
-            requested_dimension=max_dimension,
-            points=points,
-            requested_points=n,
-            landmarks=cloud.landmarks or points < n,
-            engine=used_engine,
-            complete=complete,
-            bounds_hit=[b for b in bounds if not b.startswith("engine")] if complete else bounds,
-            attempts=attempts,
-            seconds=time.perf_counter() - began,
-            peak_rss_bytes=peak,
-            threshold=finite_threshold(sub),
-        )
-
-    if max_dimension == 0 or n < 2:
-        dgms = [h0_from_mst(cloud.distances)] + [np.zeros((0, 2)) for _ in range(max_dimension)]
-        attempts.append({"points": n, "dimension": max_dimension, "status": "ok", "method": "mst"})
-        return result(dgms, n, max_dimension, True)
-
-    for i, (points, dim) in enumerate(plan(n, max_dimension)):
-        remaining = timeout_s - (time.perf_counter() - began)
+    run = _start_run(cloud, max_dimension, engine)
+    size = cloud.size
+    if max_dimension == 0 or size < 2:
+        higher = [np.zeros((0, 2)) for _ in range(max_dimension)]
+        return run.result([_h0_by_mst(run, max_dimension), *higher], size, max_dimension, True)
+    for index, (points, dimension) in enumerate(plan(size, max_dimension)):
+        remaining = timeout_s - (time.perf_counter() - run.began)
         if remaining <= 0.05:
-            bounds.append(
-                f"timeout: time budget {timeout_s:.2f} s spent before {points} points, H0–H{dim}"
+            run.bounds.append(
+                f"timeout: time budget {timeout_s:.2f} s spent before {points} points, "
+                f"H0–H{dimension}"
             )
             break
-        share = remaining * FIRST_ATTEMPT_SHARE if i == 0 else remaining * 0.5
-        status, payload, secs, rss = runner(
-            run_engine, (used_engine, cloud.distances[:points, :points], dim), share, memory_bytes
-        )
-        peak = max(peak, rss)
-        attempts.append(
-            {
-                "points": points,
-                "dimension": dim,
-                "status": status,
-                "seconds": round(secs, 3),
-                "peak_rss_bytes": rss,
-                "detail": None if status == "ok" else str(payload),
-            }
-        )
-        if status == "ok":
-            complete = points == n and dim == max_dimension
-            return result(list(payload), points, dim, complete)
-        bounds.append(f"{status} at {points} points, H0–H{dim}: {payload}")
+        share = _attempt_share(remaining, index)
+        diagrams = _attempt(run, runner, points, dimension, share, memory_bytes)
+        if diagrams is not None:
+            complete = points == size and dimension == max_dimension
+            return run.result(diagrams, points, dimension, complete)
     # Last resort: exact H0 of every point, from the minimum spanning tree.
-    dgms = [h0_from_mst(cloud.distances)] + [np.zeros((0, 2)) for _ in range(max_dimension)]
-    attempts.append({"points": n, "dimension": 0, "status": "ok", "method": "mst"})
-    res = result(dgms[:1], n, 0, False)
-    res.diagrams = dgms[:1]
-    return res
+    return run.result([_h0_by_mst(run, 0)], size, 0, False)
