@@ -35,7 +35,6 @@ from dagster import (
     RetryPolicy,
     asset,
 )
-from redis.exceptions import RedisError
 
 from assets.metadata import masked_table, md_table
 from domain.model import STATUSES
@@ -181,9 +180,7 @@ def run_api_sync(
     store = landing.store()
     figures = redis.figures()
     cursors: CursorStore | None = CursorStore(figures.r, redis.key_layout())
-    try:
-        figures.r.ping()
-    except RedisError:  # the cursors only save requests: fetch the window in full instead
+    if not figures.reachable():  # the cursors only save requests: fetch the window in full
         context.log.warning("%s: Redis unreachable; syncing the window without cursors", source)
         cursors = None
     try:

@@ -99,3 +99,13 @@ class FigureStore:
         start = time.perf_counter()
         self.r.ping()
         return (time.perf_counter() - start) * 1000.0
+
+    def reachable(self) -> bool:
+        """For callers that can do without Redis (a sync without cursors fetches in full)."""
+        from redis.exceptions import RedisError
+
+        try:
+            self.r.ping()
+        except RedisError:
+            return False
+        return True
