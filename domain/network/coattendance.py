@@ -234,7 +234,12 @@ def build_graph(
     # Pair weights B·D·Bᵀ and shared-event counts, upper triangle only (src < dst).
     weights = sp.triu(incidence @ sp.diags(decay) @ incidence.T, k=1).tocoo()
     shared_counts = sp.triu(presence @ presence.T, k=1).tocsr()
-    shared = np.asarray(shared_counts[weights.row, weights.col]).ravel().astype(np.int64)
+    # No two members share an event: fancy indexing with empty arrays returns a matrix.
+    shared = (
+        np.asarray(shared_counts[weights.row, weights.col]).ravel().astype(np.int64)
+        if weights.nnz
+        else np.zeros(0, dtype=np.int64)
+    )
     keep = weights.data > 0
     return CoAttendanceGraph(
         member_list,

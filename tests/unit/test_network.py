@@ -189,3 +189,10 @@ def adjusted_rand(a: np.ndarray, b: np.ndarray) -> float:
     expected = sum_a * sum_b / comb(n, 2)
     top = (sum_a + sum_b) / 2
     return 1.0 if top == expected else (sum_ij - expected) / (top - expected)
+
+
+def test_members_who_never_share_an_event_give_isolated_members_not_a_crash() -> None:
+    when = datetime(2026, 1, 10, tzinfo=UTC)
+    graph = build_graph([att("a", "e1", when), att("b", "e2", when)], end=END)
+    assert sorted(graph.members) == ["a", "b"]
+    assert graph.m == 0 and graph.events == 2
