@@ -200,6 +200,7 @@ def demo(
     """Start services, materialize every asset on the sample data, then serve the UI and API."""
     settings = get_settings()
     services_up(settings)
+    _migrate_local_stores(settings)
     fakes = start_fakes(settings)  # the Luma and Eventbrite APIs the demo imports from
     try:
         materialize_all(settings)
@@ -267,6 +268,25 @@ def demo(
                 os.killpg(p.pid, signal.SIGTERM)
         for p in procs:
             p.wait(timeout=30)
+
+
+def _migrate_local_stores(settings: Settings) -> None:
+    """The demo's own stores follow the checkout: a graph and Redis left by an older
+    release are migrated forward, as `community migrate` would, instead of refused."""
+    from infra.migrations import migrate_graph, migrate_redis
+    from infra.neo4j_store import GraphStore
+    from infra.redis_store import FigureStore
+
+    graph = GraphStore.from_settings(settings)
+    figures = FigureStore.from_settings(settings)
+    try:
+        done = migrate_graph(graph.driver, graph.database, None)
+        done += [f"redis {step}" for step in migrate_redis(figures.r, figures.keys, None)]
+    finally:
+        graph.close()
+        figures.r.close()
+    if done:
+        console.print(f"migrated the local stores: {', '.join(done)}")
 
 
 @app.command("dev-token")

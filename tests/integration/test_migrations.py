@@ -86,3 +86,22 @@ def test_migrate_roll_back_and_refuse_unknown_versions(
     figures.r.set(figures.keys.schema_version(), 99)
     with pytest.raises(SchemaMismatchError), TestClient(create_app(dev_settings(services))):
         pass
+
+
+def test_the_demo_migrates_a_graph_an_older_release_left(
+    graph: GraphStore, figures: FigureStore, services: Settings
+) -> None:
+    from cli.main import _migrate_local_stores
+
+    # An older local graph: data, but no version recorded (before migrations existed).
+    graph.run("MATCH (v:SchemaVersion) DETACH DELETE v")
+    graph.run("CREATE (:Event {event_id: 'e1'})")
+    with pytest.raises(SchemaMismatchError, match="no schema version"):
+        check_graph(graph.driver, graph.database)
+
+    _migrate_local_stores(services)
+
+    assert graph_version(graph.driver, graph.database) == latest(GRAPH_MIGRATIONS)
+    assert redis_version(figures.r, figures.keys) == latest(REDIS_MIGRATIONS)
+    check_graph(graph.driver, graph.database)  # the pipeline now accepts it
+    assert graph.run("MATCH (e:Event) RETURN e.event_id AS id") == [{"id": "e1"}]
