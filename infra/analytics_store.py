@@ -13,9 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from domain.network.coattendance import Attendance, CoAttendanceGraph, WeightConfig
-from domain.network.metrics import MetricsConfig
-from domain.topology.report import TdaConfig
+from domain.network.coattendance import Attendance, CoAttendanceGraph
 from infra import graph_schema as gs
 from infra.documents import (
     COMMUNITIES,
@@ -37,7 +35,6 @@ from infra.documents import (
 )
 from infra.neo4j_store import GraphStore
 from infra.redis_store import FigureStore
-from infra.settings import Settings
 
 METRIC_PREFIX = "net_"
 MEMBER_METRICS = (
@@ -52,18 +49,6 @@ MEMBER_METRICS = (
     "community",
     "component",
 )
-
-
-def weight_config(settings: Settings) -> WeightConfig:
-    return settings.analytics.weight_config()
-
-
-def metrics_config(settings: Settings) -> MetricsConfig:
-    return settings.analytics.metrics_config()
-
-
-def tda_config(settings: Settings) -> TdaConfig:
-    return settings.tda.to_config()
 
 
 def _native(value: Any) -> datetime:

@@ -25,7 +25,7 @@ from domain.network.temporal import (
     month_key,
 )
 from domain.topology.report import TopologyReport, analyse_topology, change_between
-from infra.analytics_store import AnalyticsStore, metrics_config, tda_config, weight_config
+from infra.analytics_store import AnalyticsStore
 from infra.bounded import run_bounded
 from infra.settings import Settings
 
@@ -77,12 +77,14 @@ def refresh_community(
     now = now or datetime.now(UTC)
     stamp = f"{now.isoformat()}#{run_id}"
     rows = store.read_attendance(end=now)
-    graph = build_graph(rows, end=now, cfg=weight_config(settings), members=store.member_ids())
-    metrics = compute_metrics(graph, metrics_config(settings))
+    graph = build_graph(
+        rows, end=now, cfg=settings.analytics.weight_config(), members=store.member_ids()
+    )
+    metrics = compute_metrics(graph, settings.analytics.metrics_config())
     store.write_member_metrics(metrics.member_rows(graph), stamp)
     store.replace_co_attendance(graph)
     members, covered = store.metrics_coverage(stamp)
-    topology = analyse_topology(graph, tda_config(settings), run_bounded)
+    topology = analyse_topology(graph, settings.tda.to_config(), run_bounded)
     summary = _community_summary(store, settings, rows, graph, metrics, topology, now)
     layout = compute_layout(
         graph,
@@ -138,9 +140,9 @@ def refresh_snapshot(
     """One month's co-attendance graph, metrics, topology and change from the month before."""
     start, end, month = month_window(partition_key)
     rows = store.read_attendance(end=end)
-    graph = build_graph(rows, start=start, end=end, cfg=weight_config(settings))
-    metrics = compute_metrics(graph, metrics_config(settings))
-    topology = analyse_topology(graph, tda_config(settings), run_bounded)
+    graph = build_graph(rows, start=start, end=end, cfg=settings.analytics.weight_config())
+    metrics = compute_metrics(graph, settings.analytics.metrics_config())
+    topology = analyse_topology(graph, settings.tda.to_config(), run_bounded)
     per_month, cohorts = activity(rows, month, settings.analytics_lapse_months)
     previous_month = month_from_index(month_index(month) - 1)
     previous = store.snapshot(previous_month)

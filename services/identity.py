@@ -44,16 +44,12 @@ class IdentityConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IdentityConfig:
-        return cls(thresholds_from(settings), tuple(settings.identity_source_trust))
-
-
-def thresholds_from(settings: Settings) -> Thresholds:
-    return settings.identity.to_config()
+        return cls(settings.identity.to_config(), tuple(settings.identity_source_trust))
 
 
 def thresholds_for(settings: Settings, model: MatchModel | None) -> Thresholds:
     """The configured thresholds, moved where organizers' answers supported it."""
-    return learned_thresholds(thresholds_from(settings), model)
+    return learned_thresholds(settings.identity.to_config(), model)
 
 
 def learned_thresholds(base: Thresholds, model: MatchModel | None) -> Thresholds:
