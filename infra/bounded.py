@@ -11,6 +11,7 @@ the budget is spent. This is process supervision, so it lives here and not in do
 from __future__ import annotations
 
 import multiprocessing as mp
+import resource
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,11 +31,15 @@ PRELOAD = [
 
 def _child(conn: Any, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
     try:
-        conn.send(("ok", fn(*args)))
+        reply: tuple[str, Any] = ("ok", fn(*args))
     except MemoryError:
-        conn.send(("memory", "MemoryError in the computation"))
+        reply = ("memory", "MemoryError in the computation")
     except Exception as exc:  # reported to the parent, which degrades and labels
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        reply = ("error", f"{type(exc).__name__}: {exc}")
+    try:
+        # The child's own high-water mark: a child that finishes between two samples
+        # of the parent would otherwise report no memory at all.
+        conn.send((*reply, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
     finally:
         conn.close()
 
@@ -96,19 +101,21 @@ def run_bounded(
     payload: Any = None
     try:
         while True:
-            if parent.poll(POLL_SECONDS):
-                try:
-                    status, payload = parent.recv()
-                except EOFError:
-                    status, payload = "error", f"child exited with code {proc.exitcode}"
-                break
-            elapsed = time.perf_counter() - start
+            # Sampled before waiting, so even a child that finishes within one poll
+            # interval is measured and held to the cap.
             rss = tree_rss(proc.pid) if proc.pid else 0
             peak = max(peak, rss)
             if rss > memory_bytes:
                 status, payload = "memory", f"memory cap {memory_bytes / 2**20:.0f} MiB exceeded"
                 break
-            if elapsed > timeout_s:
+            if parent.poll(POLL_SECONDS):
+                try:
+                    status, payload, child_peak = parent.recv()
+                    peak = max(peak, int(child_peak))
+                except EOFError:
+                    status, payload = "error", f"child exited with code {proc.exitcode}"
+                break
+            if time.perf_counter() - start > timeout_s:
                 status, payload = "timeout", f"time budget {timeout_s:.1f} s exceeded"
                 break
             if not proc.is_alive() and not parent.poll(0):
