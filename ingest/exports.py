@@ -179,6 +179,7 @@ def _polars_read(data: bytes, sep: str) -> pl.DataFrame:
         separator=sep,
         infer_schema=False,
         has_header=True,
+        empty_string_is_null=True,
         row_index_name=RECORD_INDEX,
     )
     frame = frame.rename({c: c.strip() for c in frame.columns if c != RECORD_INDEX})

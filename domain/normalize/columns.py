@@ -135,8 +135,6 @@ def _probes(cols: list[str]) -> list[pl.Expr]:
 
 # ---------------------------------------------------------------- phones
 
-_SEPARATORS = r"[\s().\-/]"
-
 
 @functools.cache
 def _international_fast_path() -> tuple[frozenset[str], frozenset[str], str]:
@@ -177,35 +175,52 @@ def _international_fast_path() -> tuple[frozenset[str], frozenset[str], str]:
     return frozenset(codes), frozenset(pairs), prefix_re
 
 
+_SEPARATORS = r"[ ().\-/]"
+"""What people write between digits. Numbers with other characters (tabs, other spaces,
+extensions, letters) take the `phonenumbers` path."""
+_SEPARATOR_LIST = ["(", ")", "-", ".", "/", " "]
+_NANP_WRITTEN = (
+    rf"^{_SEPARATORS}*(?:\+?{_SEPARATORS}*1{_SEPARATORS}*)?[2-9](?:{_SEPARATORS}*\d){{9}}"
+    rf"{_SEPARATORS}*$"
+)
+"""A North American number written with separators: exactly the text whose digits
+(separators removed) read `(+)(1)NXXNXXXXXX`."""
+
+
+def _digits_of(text: pl.Series) -> pl.Series:
+    """`text` without separators (one multi-pattern pass; a regex replace costs several
+    times more)."""
+    return text.str.replace_many(_SEPARATOR_LIST, [""] * len(_SEPARATOR_LIST))
+
+
 def normalize_phones(values: pl.Series, default_region: str = "US") -> pl.Series:
     """E.164 or null (like `fields.normalize_phone`, value for value).
 
     North American numbers and plainly written international numbers are done in polars;
     anything unusual (extensions, national prefixes, other regions' local formats) goes
-    through `phonenumbers` once per distinct value."""
+    through `phonenumbers` once per distinct value. Each step works only on the rows no
+    earlier step settled."""
     text = values.cast(pl.String).str.strip_chars()
-    text = pl.select(pl.when(pl.lit(text) != "").then(pl.lit(text))).to_series()
-    digits = pl.select(
-        pl.when(pl.lit(text).str.contains(r"^[\d\s().\-/+]+$")).then(
-            pl.lit(text).str.replace_all(_SEPARATORS, "")
-        )
-    ).to_series()
     result = pl.Series(values.name, dtype=pl.String).extend_constant(None, len(text))
-    pending = text.is_not_null()
-    if default_region == "US":
-        nanp = digits.str.contains(r"^(?:\+?1)?[2-9]\d{9}$").fill_null(False)
+    pending = (text.str.len_bytes() > 0).fill_null(False)
+    if default_region == "US" and pending.any():
+        nanp = text.str.contains(_NANP_WRITTEN).fill_null(False)
         if nanp.any():
             rows = nanp.arg_true()
-            result = result.scatter(rows, "+1" + digits.gather(rows).str.slice(-10))
+            result = result.scatter(rows, "+1" + _digits_of(text.gather(rows)).str.slice(-10))
             pending = pending & ~nanp
-    plus = (pending & digits.str.starts_with("+").fill_null(False)) if pending.any() else pending
-    if plus.any():
-        rows = plus.arg_true()
-        number = digits.gather(rows).str.slice(1)
-        ok = _plain_international(number)
-        if ok.any():
-            result = result.scatter(rows.filter(ok), "+" + number.filter(ok))
-            pending = pending.scatter(rows.filter(ok), False)
+    if pending.any():
+        rows = pending.arg_true()
+        rest = text.gather(rows)
+        plus = rest.str.starts_with("+") & rest.str.contains(r"^[\d+ ().\-/]+$")
+        plus = plus.fill_null(False)
+        if plus.any():
+            at = rows.filter(plus)
+            number = _digits_of(rest.filter(plus)).str.slice(1)
+            ok = _plain_international(number)
+            if ok.any():
+                result = result.scatter(at.filter(ok), "+" + number.filter(ok))
+                pending = pending.scatter(at.filter(ok), False)
     if pending.any():
         rows = pending.arg_true()
         left = text.gather(rows)
@@ -429,7 +444,9 @@ def _sample(text: pl.Series, size: int = 200) -> pl.Series:
 
 
 def _ranked_formats(sample: pl.Series) -> list[tuple[str, str]]:
-    """Candidate formats that read some of `sample`, most hits first."""
+    """Candidate formats that read some of `sample`, most hits first. The sample's most
+    common ISO shape, suffix included, goes first when it reads most of the sample: one
+    exact parse then settles the usual column."""
     candidates: list[tuple[str, str]] = [("iso", f) for f in _ISO_HEADS] + list(_OTHER_FORMATS)
     utc = pl.Series([TZ_UTC] * len(sample), dtype=pl.String)
 
@@ -443,7 +460,37 @@ def _ranked_formats(sample: pl.Series) -> list[tuple[str, str]]:
         ((hits(kind, fmt), i, kind, fmt) for i, (kind, fmt) in enumerate(candidates)),
         key=lambda r: (-r[0], r[1]),
     )
-    return [(kind, fmt) for count, _, kind, fmt in ranked if count > 0]
+    found = [(kind, fmt) for count, _, kind, fmt in ranked if count > 0]
+    exact = _common_shape(sample, found[0][1]) if found and found[0][0] == "iso" else None
+    return [("exact", exact), *found] if exact else found
+
+
+def _common_shape(sample: pl.Series, head_format: str) -> str | None:
+    """`head_format` plus the sample's most common suffix after the seconds, when at least
+    half the sample has it and the suffix is one `_suffix_parts` reads."""
+    suffixes = sample.filter(sample.str.len_bytes() > 19).str.slice(19)
+    if suffixes.len() * 2 < sample.len():
+        return None
+    top = suffixes.value_counts(sort=True).row(0)
+    suffix, count = str(top[0]), int(top[1])
+    if count * 2 < sample.len() or "%" in suffix or not _suffix_parts(suffix)[2]:
+        return None
+    return head_format + suffix
+
+
+def _exact(text: pl.Series, zones: pl.Series, fmt: str) -> pl.Series:
+    """Times of exactly `<19-character head><suffix>` (see `_common_shape`): one parse
+    and the suffix's fraction and offset applied as constants."""
+    head_format, suffix = fmt[: len(_ISO_HEADS[0])], fmt[len(_ISO_HEADS[0]) :]
+    shaped = (text.str.len_bytes() == 19 + len(suffix)) & text.str.ends_with(suffix)
+    parsed = text.str.strptime(pl.Datetime("us"), head_format + suffix, strict=False, cache=False)
+    local = pl.select(pl.when(pl.lit(shaped)).then(pl.lit(parsed))).to_series()
+    micros, offset, _ = _suffix_parts(suffix)
+    if micros:
+        local = local + timedelta(microseconds=micros)
+    if offset is None:
+        return _localize(local, zones)
+    return (local - timedelta(seconds=offset)).dt.replace_time_zone("UTC")
 
 
 TZ_UTC = "UTC"
@@ -461,6 +508,14 @@ def _parse_rest(text: pl.Series, zones: pl.Series) -> pl.Series:
     return pl.Series([fixed[(v, z)] for v, z in pairs.iter_rows()], dtype=UTC_DATETIME)
 
 
+def _parse_as(text: pl.Series, zones: pl.Series, kind: str, fmt: str) -> pl.Series | None:
+    if kind == "exact":
+        return _exact(text, zones, fmt)
+    if kind == "iso":
+        return _iso(text, zones, fmt)
+    return _other(text, zones, kind, fmt)
+
+
 def parse_time_series(raw: pl.Series, zones: pl.Series) -> tuple[pl.Series, pl.Series]:
     """Text timestamps -> (UTC datetimes, present): null where absent or unparseable;
     `present` marks values that were given (so present & null = unparseable).
@@ -472,7 +527,9 @@ def parse_time_series(raw: pl.Series, zones: pl.Series) -> tuple[pl.Series, pl.S
     that did not."""
     text = raw.cast(pl.String)
     result = pl.Series(text.name, dtype=UTC_DATETIME).extend_constant(None, len(text))
-    remaining = text.is_not_null()
+    # Empty text is absent, like null (exports write absent times as empty cells).
+    present = (text.str.len_bytes() > 0).fill_null(False)
+    remaining = present
     for kind, fmt in _ranked_formats(_sample(text)):
         if not remaining.any():
             break
@@ -480,9 +537,7 @@ def parse_time_series(raw: pl.Series, zones: pl.Series) -> tuple[pl.Series, pl.S
         idx = None if everything else remaining.arg_true()
         subset = text if idx is None else text.gather(idx)
         sub_zones = zones if idx is None else zones.gather(idx)
-        parsed = (
-            _iso(subset, sub_zones, fmt) if kind == "iso" else _other(subset, sub_zones, kind, fmt)
-        )
+        parsed = _parse_as(subset, sub_zones, kind, fmt)
         if parsed is None:
             continue
         if idx is None:
@@ -492,7 +547,6 @@ def parse_time_series(raw: pl.Series, zones: pl.Series) -> tuple[pl.Series, pl.S
             if ok.any():
                 result = result.scatter(idx.filter(ok), parsed.filter(ok))
         remaining = remaining & result.is_null()
-    present = text.is_not_null()
     if remaining.any():
         idx = remaining.arg_true()
         left = text.gather(idx)

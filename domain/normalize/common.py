@@ -231,8 +231,8 @@ trimmed by their own cleaners, which also treat "No answer provided." as absent.
 _TIMES = ["_observed", "_registered", "_checked"]
 
 
-def _conform_staging(staging: pl.DataFrame, already_clean: Collection[str] = ()) -> pl.DataFrame:
-    """Only the staging columns, typed, with missing ones as nulls; text cleaned once."""
+def _typed_staging(staging: pl.DataFrame, tz: str | None) -> pl.DataFrame:
+    """Only the staging columns, typed, with missing ones as nulls and each row's zone."""
     if staging.width == 0:
         return pl.DataFrame(schema=_STAGING)
     cols = []
@@ -243,16 +243,28 @@ def _conform_staging(staging: pl.DataFrame, already_clean: Collection[str] = ())
             cols.append(pl.col(name).cast(dtype, strict=False))
         else:
             cols.append(pl.col(name))
-    df = staging.select(cols)
-    if "_email" in staging.columns and _has_values(df, "_email"):
-        df = df.with_columns(pl.col("_email").str.strip_chars("<> \t").str.to_lowercase())
-    todo = [
-        c
-        for c in [*_CLEANED, "_email"]
-        if c in staging.columns and c not in already_clean and _has_values(df, c)
+    return staging.select(cols).with_columns(pl.col("_tz").fill_null(tz or "UTC"))
+
+
+def _clean_emails(values: pl.Series) -> list[pl.Series]:
+    """(`_email`, `_email_bad`): lower case, without the angle brackets some exports
+    keep, blank answers null; bad = given but not an address.
+
+    A value that already reads as a lower-case address is its own cleaned form (no
+    space, bracket or capital, and no blank answer has an "@"), so one pattern test
+    settles most of a column and only the rest is cleaned and tested again."""
+    ok = values.str.contains(EMAIL_RE).fill_null(False)
+    bad = pl.Series("_email_bad", dtype=pl.Boolean).extend_constant(False, values.len())
+    rest = (~ok & values.is_not_null()).arg_true()
+    if rest.len() == 0:
+        return [values.rename("_email"), bad]
+    lowered = values.gather(rest).str.strip_chars("<> \t").str.to_lowercase().to_frame("e")
+    cleaned = lowered.select(clean("e")).to_series()
+    unread = cleaned.is_not_null() & ~cleaned.str.contains(EMAIL_RE)
+    return [
+        values.scatter(rest, cleaned).rename("_email"),
+        bad.scatter(rest, unread).rename("_email_bad"),
     ]
-    cleaned = clean_frame(df, todo)
-    return df.with_columns(cleaned) if cleaned else df
 
 
 def map_statuses(raw: pl.Series, mapping: dict[str, str]) -> pl.Series:
@@ -328,7 +340,7 @@ def _reasons(df: pl.DataFrame, reason: pl.Expr, duplicate_label: str | None) -> 
     `duplicate_label`, later copies of an id among otherwise good rows are flagged (the
     first one is kept)."""
     out = df.select(reason.alias("_reason")).to_series()
-    if duplicate_label is None:
+    if duplicate_label is None or _surely_unique(df["_id"]):
         return out
     # One pass over integer hashes finds candidate repeats (a hash collision is only a
     # candidate); the careful check on the ids themselves runs on those rows only.
@@ -341,6 +353,13 @@ def _reasons(df: pl.DataFrame, reason: pl.Expr, duplicate_label: str | None) -> 
         if later.any():
             out = out.scatter(rows.filter(later), f"duplicate {duplicate_label} in file")
     return out
+
+
+def _surely_unique(ids: pl.Series) -> bool:
+    """No id repeats (counting distinct integer hashes is several times cheaper than
+    flagging repeats; a hash collision only sends the column to the careful check)."""
+    nulls = ids.null_count()
+    return ids.hash().n_unique() == ids.len() - max(nulls - 1, 0)
 
 
 def _given_but_unread(raw: pl.Series, read: pl.Series) -> pl.Series:
@@ -431,8 +450,11 @@ def finish(staging: pl.DataFrame, config: FinishConfig) -> NormalizedBatch:
     else the `raw_cols` cells of row `_pos` of `raw_frame`. A `_plus_one_of` naming a
     record of this batch that is quarantined (and not also kept under the same id)
     becomes null: links only point at kept observations."""
-    df = _prepared_staging(staging, config)
-    work = _column_work(df, config)
+    df = _typed_staging(staging, config.tz)
+    cleaned, work = _column_work(df, config)
+    df = df.with_columns(cleaned)
+    if "_status" in work:
+        df = df.with_columns(work["_status"])
     checks = _field_checks(df, work, config)
     df = df.with_columns(checks.updates)
     df = df.with_columns(_with_unidentified(df, work))
@@ -451,15 +473,6 @@ def finish(staging: pl.DataFrame, config: FinishConfig) -> NormalizedBatch:
     )
 
 
-def _prepared_staging(staging: pl.DataFrame, config: FinishConfig) -> pl.DataFrame:
-    """Typed, cleaned staging columns with each row's zone and mapped status."""
-    df = _conform_staging(staging, config.already_clean)
-    df = df.with_columns(pl.col("_tz").fill_null(config.tz or "UTC"))
-    if config.status_map is not None:
-        df = df.with_columns(map_statuses(df["_raw_status"], config.status_map).alias("_status"))
-    return df
-
-
 def _structural_reason(config: FinishConfig) -> pl.Expr:
     """Why a row cannot be a record at all, decided before any field is read."""
     return (
@@ -473,25 +486,87 @@ def _structural_reason(config: FinishConfig) -> pl.Expr:
     )
 
 
-def _column_work(df: pl.DataFrame, config: FinishConfig) -> dict[str, Any]:
-    """Reasons, parsed times, phones, split names and handles. They read different
-    columns of the same frame, so they run side by side on large frames (polars releases
-    the GIL while it works)."""
-    dedupe_label = config.id_label if config.dedupe else None
-    tasks: dict[str, Callable[[], Any]] = {
-        "_reason": partial(_reasons, df, _structural_reason(config), dedupe_label)
+_Task = Callable[[], tuple[list[pl.Series], dict[str, Any]]]
+"""One unit of column work: (cleaned staging columns, derived values by name)."""
+
+
+def _column_work(df: pl.DataFrame, config: FinishConfig) -> tuple[list[pl.Series], dict[str, Any]]:
+    """Cleaned text columns, and reasons, statuses, parsed times, phones, split names and
+    handles derived from the staging frame.
+
+    The tasks read different columns, so on large frames they run side by side (polars
+    releases the GIL while it works); what needs a cleaned column (reasons, statuses,
+    split names) runs in the task that cleans it, so no step waits for all cleaning."""
+    todo = {c for c in _CLEANED if c not in config.already_clean and _has_values(df, c)}
+    tasks: dict[str, _Task] = {
+        "_reason": partial(_id_task, df, todo, config),
+        "_names": partial(_names_task, df, todo),
+        "_status": partial(_status_task, df, todo, config.status_map),
     }
+    for col in ("_person", "_company", "_job"):
+        if col in todo:
+            tasks[col] = partial(_clean_task, df, col)
+    if _has_values(df, "_email"):
+        tasks["_email"] = partial(_email_task, df["_email"])
     for col in _TIMES:
         if _has_values(df, col) and df.schema[col] != UTC_DATETIME:
-            tasks[col] = partial(parse_time_series, df[col], df["_tz"])
+            tasks[col] = partial(_derived, col, parse_time_series, df[col], df["_tz"])
     if _has_values(df, "_phone"):
-        tasks["_phone"] = partial(normalize_phones, df["_phone"])
-    if bool(df.select((~_OWN_NAMES & pl.col("_full").is_not_null()).any()).item()):
-        tasks["_split"] = partial(via_distinct, df["_full"], _split_frame)
+        tasks["_phone"] = partial(_derived, "_phone", normalize_phones, df["_phone"])
     for platform in HANDLE_PLATFORMS:
         if _has_values(df, f"_h_{platform}"):
-            tasks[f"_hn_{platform}"] = partial(_handles, df[f"_h_{platform}"], platform)
-    return _run_all(tasks, parallel=df.height >= _PARALLEL_ROWS)
+            key = f"_hn_{platform}"
+            tasks[key] = partial(_derived, key, _handles, df[f"_h_{platform}"], platform)
+    done = _run_all(tasks, parallel=df.height >= _PARALLEL_ROWS)
+    cleaned = [col for columns, _ in done.values() for col in columns]
+    return cleaned, {key: value for _, derived in done.values() for key, value in derived.items()}
+
+
+def _derived(
+    key: str, fn: Callable[..., Any], *args: Any
+) -> tuple[list[pl.Series], dict[str, Any]]:
+    return [], {key: fn(*args)}
+
+
+def _cleaned(df: pl.DataFrame, cols: list[str]) -> list[pl.Series]:
+    exprs = clean_frame(df, cols)
+    return df.select(exprs).get_columns() if exprs else []
+
+
+def _clean_task(df: pl.DataFrame, col: str) -> tuple[list[pl.Series], dict[str, Any]]:
+    return _cleaned(df, [col]), {}
+
+
+def _id_task(
+    df: pl.DataFrame, todo: Collection[str], config: FinishConfig
+) -> tuple[list[pl.Series], dict[str, Any]]:
+    cleaned = _cleaned(df, ["_id"]) if "_id" in todo else []
+    frame = df.select("_id", "_pre_reason", "_event_id").with_columns(cleaned)
+    label = config.id_label if config.dedupe else None
+    return cleaned, {"_reason": _reasons(frame, _structural_reason(config), label)}
+
+
+def _names_task(df: pl.DataFrame, todo: Collection[str]) -> tuple[list[pl.Series], dict[str, Any]]:
+    """Cleaned names, and the full names split where the source gave no first or last."""
+    cleaned = _cleaned(df, [c for c in ("_full", "_first", "_last") if c in todo])
+    frame = df.select("_full", "_first", "_last").with_columns(cleaned)
+    if not bool(frame.select((~_OWN_NAMES & pl.col("_full").is_not_null()).any()).item()):
+        return cleaned, {}
+    return cleaned, {"_split": via_distinct(frame["_full"], _split_frame)}
+
+
+def _status_task(
+    df: pl.DataFrame, todo: Collection[str], mapping: dict[str, str] | None
+) -> tuple[list[pl.Series], dict[str, Any]]:
+    cleaned = _cleaned(df, ["_raw_status"]) if "_raw_status" in todo else []
+    if mapping is None:
+        return cleaned, {}
+    raw = cleaned[0] if cleaned else df["_raw_status"]
+    return cleaned, {"_status": map_statuses(raw, mapping).alias("_status")}
+
+
+def _email_task(values: pl.Series) -> tuple[list[pl.Series], dict[str, Any]]:
+    return _clean_emails(values), {}
 
 
 _OWN_NAMES = pl.col("_first").is_not_null() | pl.col("_last").is_not_null()
@@ -531,7 +606,7 @@ def _check_email(checks: _FieldChecks, df: pl.DataFrame) -> None:
     if not _has_values(df, "_email"):
         return
     email = pl.col("_email")
-    bad_email = df.select(email.is_not_null() & ~email.str.contains(EMAIL_RE)).to_series()
+    bad_email = df["_email_bad"]
     if bad_email.any():
         checks.issues["_email"] = (bad_email, "_raw_email", "unparseable email")
         checks.updates += [
@@ -682,8 +757,9 @@ def all_quarantined(
 
 def with_index(frame: pl.DataFrame) -> pl.DataFrame:
     """Adds `_pos` (row number) and `_idx`: the reader's file positions when it left
-    them, else row numbers."""
-    frame = frame.with_row_index("_pos").with_columns(pl.col("_pos").cast(pl.Int64))
+    them, else row numbers. The frame is made one chunk first: a parallel CSV reader
+    leaves dozens, and every later column operation pays for them."""
+    frame = frame.rechunk().with_row_index("_pos").with_columns(pl.col("_pos").cast(pl.Int64))
     if RECORD_INDEX in frame.columns:
         return frame.with_columns(pl.col(RECORD_INDEX).cast(pl.Int64).alias("_idx"))
     return frame.with_columns(pl.col("_pos").alias("_idx"))
