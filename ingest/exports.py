@@ -175,7 +175,7 @@ def _unique_names(header: list[str]) -> list[str]:
 
 def _polars_read(data: bytes, sep: str) -> pl.DataFrame:
     frame = pl.read_csv(
-        data,
+        io.BytesIO(data),  # read in place; plain bytes are copied first
         separator=sep,
         infer_schema=False,
         has_header=True,

@@ -498,28 +498,50 @@ def _column_work(df: pl.DataFrame, config: FinishConfig) -> tuple[list[pl.Series
     releases the GIL while it works); what needs a cleaned column (reasons, statuses,
     split names) runs in the task that cleans it, so no step waits for all cleaning."""
     todo = {c for c in _CLEANED if c not in config.already_clean and _has_values(df, c)}
-    tasks: dict[str, _Task] = {
-        "_reason": partial(_id_task, df, todo, config),
-        "_names": partial(_names_task, df, todo),
-        "_status": partial(_status_task, df, todo, config.status_map),
-    }
+    tasks: dict[str, _Task] = {}  # longest first: the pool takes them in this order
+    halved: list[str] = []
+    if _has_values(df, "_phone"):
+        halved += _add_halves(tasks, "_phone", normalize_phones, df["_phone"])
+    for col in _TIMES:
+        if _has_values(df, col) and df.schema[col] != UTC_DATETIME:
+            halved += _add_halves(tasks, col, parse_time_series, df[col], df["_tz"])
+    tasks["_reason"] = partial(_id_task, df, todo, config)
+    tasks["_names"] = partial(_names_task, df, todo)
+    tasks["_status"] = partial(_status_task, df, todo, config.status_map)
     for col in ("_person", "_company", "_job"):
         if col in todo:
             tasks[col] = partial(_clean_task, df, col)
     if _has_values(df, "_email"):
         tasks["_email"] = partial(_email_task, df["_email"])
-    for col in _TIMES:
-        if _has_values(df, col) and df.schema[col] != UTC_DATETIME:
-            tasks[col] = partial(_derived, col, parse_time_series, df[col], df["_tz"])
-    if _has_values(df, "_phone"):
-        tasks["_phone"] = partial(_derived, "_phone", normalize_phones, df["_phone"])
     for platform in HANDLE_PLATFORMS:
         if _has_values(df, f"_h_{platform}"):
             key = f"_hn_{platform}"
             tasks[key] = partial(_derived, key, _handles, df[f"_h_{platform}"], platform)
     done = _run_all(tasks, parallel=df.height >= _PARALLEL_ROWS)
     cleaned = [col for columns, _ in done.values() for col in columns]
-    return cleaned, {key: value for _, derived in done.values() for key, value in derived.items()}
+    derived = {key: value for _, found in done.values() for key, value in found.items()}
+    for key in halved:
+        first, second = derived.pop(f"{key}:0"), derived.pop(f"{key}:1")
+        if isinstance(first, tuple):
+            derived[key] = tuple(pl.concat(pair) for pair in zip(first, second, strict=True))
+        else:
+            derived[key] = pl.concat([first, second])
+    return cleaned, derived
+
+
+def _add_halves(
+    tasks: dict[str, _Task], key: str, fn: Callable[..., Any], *columns: pl.Series
+) -> list[str]:
+    """`fn` over the columns as two tasks, one per half of the rows (row-wise work only).
+    Phones and times are the longest pieces of work; halves keep the pool evenly loaded
+    instead of leaving one thread the last long task."""
+    if columns[0].len() < _PARALLEL_ROWS:
+        tasks[key] = partial(_derived, key, fn, *columns)
+        return []
+    half = columns[0].len() // 2
+    tasks[f"{key}:0"] = partial(_derived, f"{key}:0", fn, *(c[:half] for c in columns))
+    tasks[f"{key}:1"] = partial(_derived, f"{key}:1", fn, *(c[half:] for c in columns))
+    return [key]
 
 
 def _derived(

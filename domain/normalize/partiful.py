@@ -334,18 +334,19 @@ class _NameTable:
 
     `names` holds `clean`, `key` (dense number of the normalized name, null when blank,
     so rows group by integers), `given` and `surname`; `keys` are the normalized names
-    by number; `hashes` are polars' hashes of the raw names (they only group within one
-    call; ids use the stable BLAKE2b digest)."""
+    by number."""
 
     names: pl.DataFrame
     keys: pl.Series
-    hashes: pl.Series
 
-    def positions(self, values: pl.Series, hashes: pl.Series) -> pl.Series:
-        """Each value's row in `names` (null for null values)."""
-        rows = pl.int_range(self.hashes.len(), eager=True, dtype=pl.UInt32)
-        found = hashes.replace_strict(self.hashes, rows, default=None)
-        return pl.select(pl.when(pl.lit(values).is_not_null()).then(pl.lit(found))).to_series()
+
+def _positions(values: pl.Series, hashes: pl.Series, table_hashes: pl.Series) -> pl.Series:
+    """Each value's row in the name table (null for null values), found by its hash
+    (`table_hashes` are polars' hashes of the table's raw names: they only group within
+    one call; ids use the stable BLAKE2b digest)."""
+    rows = pl.int_range(table_hashes.len(), eager=True, dtype=pl.UInt32)
+    found = hashes.replace_strict(table_hashes, rows, default=None)
+    return pl.select(pl.when(pl.lit(values).is_not_null()).then(pl.lit(found))).to_series()
 
 
 def _distinct_names(
@@ -364,7 +365,7 @@ def _distinct_names(
     return raw, hashes, full_hash, host_hash
 
 
-def _name_table(raw: pl.Series, hashes: pl.Series) -> _NameTable:
+def _name_table(raw: pl.Series) -> _NameTable:
     cleaned = pl.select(clean(pl.lit(raw))).to_series()
     keys = normalized_names(cleaned)
     keys = pl.select(pl.when(pl.lit(keys) != "").then(pl.lit(keys))).to_series()
@@ -379,12 +380,29 @@ def _name_table(raw: pl.Series, hashes: pl.Series) -> _NameTable:
             "surname": surname,
         }
     ).rechunk()
-    return _NameTable(names=names, keys=distinct_keys, hashes=hashes)
+    return _NameTable(names=names, keys=distinct_keys)
 
 
 def _id_prefixes(keys: pl.Series, event_sid: str) -> pl.Series:
     """`<event id>:<digest>-` per normalized name (the id without its occurrence)."""
     return pl.Series([f"{event_sid}:{name_hash(k)}-" for k in keys.to_list()], dtype=pl.String)
+
+
+def occurrences(keys: pl.Series) -> pl.Series:
+    """1, 2, … for each row among the rows of its key, in row order (null keys: null).
+
+    One stable sort by key puts each key's rows together in row order; a row's number
+    is its distance from the start of its run (cheaper than a window over the groups)."""
+    n = keys.len()
+    by_key = keys.to_frame("k").with_row_index("i").sort("k", maintain_order=True)
+    sorted_keys = by_key["k"]
+    at = pl.int_range(n, eager=True, dtype=pl.UInt32)
+    starts = sorted_keys.ne_missing(sorted_keys.shift(1)).fill_null(True)
+    run_start = pl.select(pl.when(pl.lit(starts)).then(pl.lit(at))).to_series().forward_fill()
+    numbers = at - run_start + 1
+    out = pl.Series(dtype=pl.UInt32).extend_constant(None, n)
+    out = out.scatter(by_key["i"], numbers)
+    return pl.select(pl.when(pl.lit(keys).is_not_null()).then(pl.lit(out))).to_series()
 
 
 def _role(is_plus_one: pl.Series, statuses: pl.Series) -> pl.Expr:
@@ -402,33 +420,37 @@ def _role(is_plus_one: pl.Series, statuses: pl.Series) -> pl.Expr:
 
 
 def _with_names(
-    rows: pl.DataFrame, table: _NameTable, full_hash: pl.Series, host_hash: pl.Series
+    rows: pl.DataFrame, table: _NameTable, at: pl.Series, host_at: pl.Series
 ) -> pl.DataFrame:
     """Cleaned name, first/last split, role, name key, host name key and the row's
     occurrence number among rows of its key (1, 2, … in file order)."""
     names = table.names
-    at = table.positions(rows["_full"], full_hash)
-    host_at = table.positions(rows["_host_name"], host_hash)
     is_plus_one = names["clean"].is_not_null().gather(host_at).fill_null(False)
+    keys = names["key"].gather(at)
     return rows.with_columns(
         names["clean"].gather(at).alias("_full"),
         names["given"].gather(at).alias("_first"),
         names["surname"].gather(at).alias("_last"),
-        names["key"].gather(at).alias("_key"),
+        keys.alias("_key"),
         names["key"].gather(host_at).alias("_host_key"),
         _role(is_plus_one, rows["_raw_status"]).alias("_role"),
-    ).with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).over("_key").alias("_occ"))
+        occurrences(keys).alias("_occ"),
+    )
 
 
 def _with_ids_and_links(rows: pl.DataFrame, event_row: dict[str, Any]) -> pl.DataFrame:
     """Names, role, stable ids (normalized name + occurrence number) and plus-one ->
-    host links (see module docstring)."""
+    host links (see module docstring).
+
+    Finding each row's name in the table and building the table are independent, and
+    the digests are Python work: they run side by side (polars releases the GIL)."""
     raw, hashes, full_hash, host_hash = _distinct_names(rows["_full"], rows["_host_name"])
-    table = _name_table(raw, hashes)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # The digests are Python work; polars does the row work meanwhile (no GIL).
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        at = pool.submit(_positions, rows["_full"], full_hash, hashes)
+        host_at = pool.submit(_positions, rows["_host_name"], host_hash, hashes)
+        table = _name_table(raw)
         digests = pool.submit(_id_prefixes, table.keys, event_row["source_event_id"])
-        rows = _with_names(rows, table, full_hash, host_hash)
+        rows = _with_names(rows, table, at.result(), host_at.result())
         prefix = digests.result()
     record_id = pl.concat_str(pl.lit(prefix).gather(pl.col("_key")), pl.col("_occ").cast(pl.String))
     return rows.with_columns(
