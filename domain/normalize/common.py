@@ -338,8 +338,8 @@ def _handles(values: pl.Series, platform: str) -> pl.Series:
 def _reasons(df: pl.DataFrame, reason: pl.Expr, duplicate_label: str | None) -> pl.Series:
     """The quarantine reason of each row (null = good) before timestamps are read; with
     `duplicate_label`, later copies of an id among otherwise good rows are flagged (the
-    first one is kept)."""
-    out = df.select(reason.alias("_reason")).to_series()
+    first one is kept). The reason text is worked out only for the rows that have one."""
+    out = _only_where(df, _STRUCTURALLY_BROKEN, reason, "_reason")
     if duplicate_label is None or _surely_unique(df["_id"]):
         return out
     # One pass over integer hashes finds candidate repeats (a hash collision is only a
@@ -353,6 +353,22 @@ def _reasons(df: pl.DataFrame, reason: pl.Expr, duplicate_label: str | None) -> 
         if later.any():
             out = out.scatter(rows.filter(later), f"duplicate {duplicate_label} in file")
     return out
+
+
+_STRUCTURALLY_BROKEN = (
+    pl.col("_pre_reason").is_not_null() | pl.col("_id").is_null() | pl.col("_event_id").is_null()
+)
+"""The rows `_structural_reason` gives a reason (a cheap mask over the same columns)."""
+
+
+def _only_where(df: pl.DataFrame, mask: pl.Expr, value: pl.Expr, name: str) -> pl.Series:
+    """`value` on the rows of `mask`, null elsewhere: a text column that is nearly all
+    null costs a mask and a few rows instead of a full column of branches."""
+    rows = df.select(mask.fill_null(False)).to_series().arg_true()
+    out = pl.Series(name, dtype=pl.String).extend_constant(None, df.height)
+    if rows.len() == 0:
+        return out
+    return out.scatter(rows, df[rows].select(value).to_series())
 
 
 def _surely_unique(ids: pl.Series) -> bool:
@@ -666,7 +682,7 @@ def _check_handles(checks: _FieldChecks, df: pl.DataFrame, work: dict[str, Any])
                 checks.issues[col] = (unread, col, f"not a {platform} handle")
 
 
-def _with_unidentified(df: pl.DataFrame, work: dict[str, Any]) -> pl.Expr:
+def _with_unidentified(df: pl.DataFrame, work: dict[str, Any]) -> pl.Series:
     """`_reason`, plus UNIDENTIFIED for good rows with nothing left that names a person."""
     named = [pl.col(c).is_not_null() for c in ("_full", "_first", "_last", "_email", "_person")]
     named += [
@@ -674,12 +690,10 @@ def _with_unidentified(df: pl.DataFrame, work: dict[str, Any]) -> pl.Expr:
     ]
     if "_phone" in work:
         named.append(pl.col("_phone").is_not_null())
-    return (
-        pl.when(pl.col("_reason").is_null() & ~pl.any_horizontal(named))
-        .then(pl.lit(UNIDENTIFIED))
-        .otherwise(pl.col("_reason"))
-        .alias("_reason")
-    )
+    rows = df.select(pl.col("_reason").is_null() & ~pl.any_horizontal(named)).to_series()
+    if not rows.any():
+        return df["_reason"]
+    return df["_reason"].scatter(rows.arg_true(), UNIDENTIFIED)
 
 
 def _kept_links(df: pl.DataFrame, bad: pl.DataFrame, source: str) -> pl.Expr:
