@@ -186,6 +186,11 @@ def _polars_read(data: bytes, sep: str) -> pl.DataFrame:
     return frame.with_columns(pl.col(RECORD_INDEX).cast(pl.Int64))
 
 
+_BINARY_PROBE = 1 << 16
+"""Bytes looked at for NULs: binary formats (spreadsheets, archives, images) have them
+from the first block on; a text export with a stray NUL later is read as text."""
+
+
 def read_export(raw: bytes, *, source: str = "", origin: str = "") -> ExportRead:
     """Reads one export file; never raises on bad content (see module docstring).
 
@@ -197,7 +202,7 @@ def read_export(raw: bytes, *, source: str = "", origin: str = "") -> ExportRead
         data = raw[3:]
     else:
         data = raw
-    if b"\x00" in data:
+    if b"\x00" in data[:_BINARY_PROBE]:
         return _unreadable(None, source, origin, "binary content")
     first = re.search(rb"\S", data)
     if first is None:

@@ -793,9 +793,9 @@ def all_quarantined(
 
 def with_index(frame: pl.DataFrame) -> pl.DataFrame:
     """Adds `_pos` (row number) and `_idx`: the reader's file positions when it left
-    them, else row numbers. The frame is made one chunk first: a parallel CSV reader
-    leaves dozens, and every later column operation pays for them."""
-    frame = frame.rechunk().with_row_index("_pos").with_columns(pl.col("_pos").cast(pl.Int64))
+    them, else row numbers. Callers make the columns they keep one chunk (`rechunk`): a
+    parallel CSV reader leaves dozens, and every later column operation pays for them."""
+    frame = frame.with_row_index("_pos").with_columns(pl.col("_pos").cast(pl.Int64))
     if RECORD_INDEX in frame.columns:
         return frame.with_columns(pl.col(RECORD_INDEX).cast(pl.Int64).alias("_idx"))
     return frame.with_columns(pl.col("_pos").alias("_idx"))

@@ -334,7 +334,7 @@ def normalize_eventbrite_csv(
         return rejected
     if fixed_event:
         event_rows = {fixed_event["event_id"]: fixed_event}
-        df = with_index(frame).with_columns(
+        df = with_index(frame).rechunk().with_columns(
             pl.lit(fixed_event["event_id"]).alias("_event_id"),
             pl.lit(fixed_event["timezone"]).alias("_tz"),
         )
@@ -387,7 +387,7 @@ def _with_row_events(
     by_name = {norm_key(e["name"] or ""): e for e in known if e["name"]}
     id_cell = col_or_null(frame, find_column(columns, "Event ID"))
     name_cell = col_or_null(frame, find_column(columns, "Event Name"))
-    df = with_index(frame)
+    df = with_index(frame).rechunk()
     pairs = df.select(id_cell.alias("i"), name_cell.alias("n")).unique()
     event_rows: dict[str, dict[str, Any]] = {}
     ids: dict[str, str] = {}

@@ -139,7 +139,7 @@ def normalize_luma_csv(frame: pl.DataFrame, event: dict[str, Any], origin: str) 
         cell("created_at", "registered_at").alias("_observed"),
         cell("checked_in_at").alias("_checked"),
         raw_status.alias("_raw_status"),
-    )
+    ).rechunk()
     return finish(
         staging,
         FinishConfig(

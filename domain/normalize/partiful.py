@@ -292,7 +292,7 @@ def _file_rows(frame: pl.DataFrame, layout: _Layout) -> pl.DataFrame:
         pl.lit(0, dtype=pl.Int64).alias("_copy"),
         pl.lit(False).alias("_synthetic"),
         pl.lit(None, dtype=pl.String).alias("_pre_reason"),
-    )
+    ).rechunk()
 
 
 def _with_declared_plus_ones(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
