@@ -334,9 +334,13 @@ def normalize_eventbrite_csv(
         return rejected
     if fixed_event:
         event_rows = {fixed_event["event_id"]: fixed_event}
-        df = with_index(frame).rechunk().with_columns(
-            pl.lit(fixed_event["event_id"]).alias("_event_id"),
-            pl.lit(fixed_event["timezone"]).alias("_tz"),
+        df = (
+            with_index(frame)
+            .rechunk()
+            .with_columns(
+                pl.lit(fixed_event["event_id"]).alias("_event_id"),
+                pl.lit(fixed_event["timezone"]).alias("_tz"),
+            )
         )
     else:
         df, event_rows = _with_row_events(frame, columns, known_events or [])

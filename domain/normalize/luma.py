@@ -122,24 +122,28 @@ def normalize_luma_csv(frame: pl.DataFrame, event: dict[str, Any], origin: str) 
         return col_or_null(frame, answers.get(target))
 
     raw_status = cell("approval_status")
-    staging = with_index(frame).select(
-        "_idx",
-        "_pos",
-        col_or_null(frame, id_col).alias("_id"),
-        cell("user_api_id", "user_id").alias("_person"),
-        pl.lit(event_row["event_id"]).alias("_event_id"),
-        cell("name").alias("_full"),
-        cell("first_name").alias("_first"),
-        cell("last_name").alias("_last"),
-        cell("email").alias("_email"),
-        cell("phone_number").alias("_phone"),
-        answer("company").alias("_company"),
-        answer("job_title").alias("_job"),
-        *[answer(f"handle_{p}").alias(f"_h_{p}") for p in _HANDLES],
-        cell("created_at", "registered_at").alias("_observed"),
-        cell("checked_in_at").alias("_checked"),
-        raw_status.alias("_raw_status"),
-    ).rechunk()
+    staging = (
+        with_index(frame)
+        .select(
+            "_idx",
+            "_pos",
+            col_or_null(frame, id_col).alias("_id"),
+            cell("user_api_id", "user_id").alias("_person"),
+            pl.lit(event_row["event_id"]).alias("_event_id"),
+            cell("name").alias("_full"),
+            cell("first_name").alias("_first"),
+            cell("last_name").alias("_last"),
+            cell("email").alias("_email"),
+            cell("phone_number").alias("_phone"),
+            answer("company").alias("_company"),
+            answer("job_title").alias("_job"),
+            *[answer(f"handle_{p}").alias(f"_h_{p}") for p in _HANDLES],
+            cell("created_at", "registered_at").alias("_observed"),
+            cell("checked_in_at").alias("_checked"),
+            raw_status.alias("_raw_status"),
+        )
+        .rechunk()
+    )
     return finish(
         staging,
         FinishConfig(

@@ -278,21 +278,25 @@ def _file_rows(frame: pl.DataFrame, layout: _Layout) -> pl.DataFrame:
     def answer(field: str) -> pl.Expr:
         return col_or_null(frame, layout.answers.get(field))
 
-    return with_index(frame).select(
-        "_idx",
-        "_pos",
-        col_or_null(frame, layout.name).alias("_full"),
-        col_or_null(frame, layout.host).alias("_host_name"),
-        col_or_null(frame, layout.status).alias("_raw_status"),
-        col_or_null(frame, layout.rsvp_date).alias("_observed"),
-        answer("company").alias("_company"),
-        answer("job_title").alias("_job"),
-        *[answer(f"handle_{p}").alias(f"_h_{p}") for p in HANDLE_PLATFORMS],
-        col_or_null(frame, layout.count).alias("_count"),
-        pl.lit(0, dtype=pl.Int64).alias("_copy"),
-        pl.lit(False).alias("_synthetic"),
-        pl.lit(None, dtype=pl.String).alias("_pre_reason"),
-    ).rechunk()
+    return (
+        with_index(frame)
+        .select(
+            "_idx",
+            "_pos",
+            col_or_null(frame, layout.name).alias("_full"),
+            col_or_null(frame, layout.host).alias("_host_name"),
+            col_or_null(frame, layout.status).alias("_raw_status"),
+            col_or_null(frame, layout.rsvp_date).alias("_observed"),
+            answer("company").alias("_company"),
+            answer("job_title").alias("_job"),
+            *[answer(f"handle_{p}").alias(f"_h_{p}") for p in HANDLE_PLATFORMS],
+            col_or_null(frame, layout.count).alias("_count"),
+            pl.lit(0, dtype=pl.Int64).alias("_copy"),
+            pl.lit(False).alias("_synthetic"),
+            pl.lit(None, dtype=pl.String).alias("_pre_reason"),
+        )
+        .rechunk()
+    )
 
 
 def _with_declared_plus_ones(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
