@@ -322,14 +322,6 @@ _PARALLEL_ROWS = 50_000
 """Below this many rows the column work runs one step after another (threads cost more)."""
 
 
-def _run_all(tasks: dict[str, Callable[[], Any]], *, parallel: bool) -> dict[str, Any]:
-    if not parallel or len(tasks) < 2:
-        return {name: task() for name, task in tasks.items()}
-    with ThreadPoolExecutor(max_workers=min(len(tasks), 4)) as pool:
-        futures = {name: pool.submit(task) for name, task in tasks.items()}
-        return {name: future.result() for name, future in futures.items()}
-
-
 def _handles(values: pl.Series, platform: str) -> pl.Series:
     mapped = via_distinct(values, lambda s: pl.select(handle_expr(platform, pl.lit(s)).alias("h")))
     return mapped["h"].rename(f"_hn_{platform}")
@@ -454,8 +446,18 @@ class FinishConfig:
     already_clean: Collection[str] = ()
 
 
-def finish(staging: pl.DataFrame, config: FinishConfig) -> NormalizedBatch:
+Late = Callable[[], list[pl.Series]]
+"""Staging columns that take long to work out, made on demand (see `finish`)."""
+
+
+def finish(
+    staging: pl.DataFrame, config: FinishConfig, late: Late | None = None
+) -> NormalizedBatch:
     """Validates a staging frame and builds the batch (see module docstring).
+
+    `late` gives staging columns that take long to work out (Partiful's names and ids),
+    row-aligned with `staging`; they replace the staging columns of the same names. The
+    column work that does not read them runs meanwhile.
 
     A record is quarantined only when it cannot name a person and an event: no record id,
     no event, or none of name, valid email, phone, handle and user id. Any other field
@@ -467,8 +469,8 @@ def finish(staging: pl.DataFrame, config: FinishConfig) -> NormalizedBatch:
     record of this batch that is quarantined (and not also kept under the same id)
     becomes null: links only point at kept observations."""
     df = _typed_staging(staging, config.tz)
-    cleaned, work = _column_work(df, config)
-    df = df.with_columns(cleaned)
+    late_columns, cleaned, work = _column_work(df, config, late or list)
+    df = df.with_columns(late_columns).with_columns(cleaned)
     if "_status" in work:
         df = df.with_columns(work["_status"])
     checks = _field_checks(df, work, config)
@@ -506,9 +508,11 @@ _Task = Callable[[], tuple[list[pl.Series], dict[str, Any]]]
 """One unit of column work: (cleaned staging columns, derived values by name)."""
 
 
-def _column_work(df: pl.DataFrame, config: FinishConfig) -> tuple[list[pl.Series], dict[str, Any]]:
-    """Cleaned text columns, and reasons, statuses, parsed times, phones, split names and
-    handles derived from the staging frame.
+def _column_work(
+    df: pl.DataFrame, config: FinishConfig, late: Late
+) -> tuple[list[pl.Series], list[pl.Series], dict[str, Any]]:
+    """The late columns, cleaned text columns, and reasons, statuses, parsed times,
+    phones, split names and handles derived from the staging frame.
 
     The tasks read different columns, so on large frames they run side by side (polars
     releases the GIL while it works); what needs a cleaned column (reasons, statuses,
@@ -521,8 +525,6 @@ def _column_work(df: pl.DataFrame, config: FinishConfig) -> tuple[list[pl.Series
     for col in _TIMES:
         if _has_values(df, col) and df.schema[col] != UTC_DATETIME:
             halved += _add_halves(tasks, col, parse_time_series, df[col], df["_tz"])
-    tasks["_reason"] = partial(_id_task, df, todo, config)
-    tasks["_names"] = partial(_names_task, df, todo)
     tasks["_status"] = partial(_status_task, df, todo, config.status_map)
     for col in ("_person", "_company", "_job"):
         if col in todo:
@@ -533,7 +535,14 @@ def _column_work(df: pl.DataFrame, config: FinishConfig) -> tuple[list[pl.Series
         if _has_values(df, f"_h_{platform}"):
             key = f"_hn_{platform}"
             tasks[key] = partial(_derived, key, _handles, df[f"_h_{platform}"], platform)
-    done = _run_all(tasks, parallel=df.height >= _PARALLEL_ROWS)
+    # Reasons and names read ids and names, which may be late.
+    after_late: dict[str, Callable[[pl.DataFrame], tuple[list[pl.Series], dict[str, Any]]]] = {
+        "_reason": partial(_id_task, todo=todo, config=config),
+        "_names": partial(_names_task, todo=todo),
+    }
+    late_columns, done = _run_with_late(
+        df, tasks, after_late, late, parallel=df.height >= _PARALLEL_ROWS
+    )
     cleaned = [col for columns, _ in done.values() for col in columns]
     derived = {key: value for _, found in done.values() for key, value in found.items()}
     for key in halved:
@@ -542,7 +551,32 @@ def _column_work(df: pl.DataFrame, config: FinishConfig) -> tuple[list[pl.Series
             derived[key] = tuple(pl.concat(pair) for pair in zip(first, second, strict=True))
         else:
             derived[key] = pl.concat([first, second])
-    return cleaned, derived
+    return late_columns, cleaned, derived
+
+
+def _run_with_late(
+    df: pl.DataFrame,
+    tasks: dict[str, _Task],
+    after_late: dict[str, Callable[[pl.DataFrame], Any]],
+    late: Late,
+    *,
+    parallel: bool,
+) -> tuple[list[pl.Series], dict[str, Any]]:
+    """Runs `late` and `tasks` side by side, then `after_late` on the frame with the late
+    columns in place. The late work is submitted first and only this thread waits for
+    it, so the pool never blocks on it."""
+    if not parallel:
+        late_columns = late()
+        full = df.with_columns(late_columns)
+        done = {name: task() for name, task in tasks.items()}
+        return late_columns, done | {name: task(full) for name, task in after_late.items()}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        late_future = pool.submit(late)
+        futures = {name: pool.submit(task) for name, task in tasks.items()}
+        late_columns = late_future.result()
+        full = df.with_columns(late_columns)
+        futures |= {name: pool.submit(task, full) for name, task in after_late.items()}
+        return late_columns, {name: future.result() for name, future in futures.items()}
 
 
 def _add_halves(
@@ -576,7 +610,7 @@ def _clean_task(df: pl.DataFrame, col: str) -> tuple[list[pl.Series], dict[str, 
 
 
 def _id_task(
-    df: pl.DataFrame, todo: Collection[str], config: FinishConfig
+    df: pl.DataFrame, *, todo: Collection[str], config: FinishConfig
 ) -> tuple[list[pl.Series], dict[str, Any]]:
     cleaned = _cleaned(df, ["_id"]) if "_id" in todo else []
     frame = df.select("_id", "_pre_reason", "_event_id").with_columns(cleaned)
@@ -584,7 +618,9 @@ def _id_task(
     return cleaned, {"_reason": _reasons(frame, _structural_reason(config), label)}
 
 
-def _names_task(df: pl.DataFrame, todo: Collection[str]) -> tuple[list[pl.Series], dict[str, Any]]:
+def _names_task(
+    df: pl.DataFrame, *, todo: Collection[str]
+) -> tuple[list[pl.Series], dict[str, Any]]:
     """Cleaned names, and the full names split where the source gave no first or last."""
     cleaned = _cleaned(df, [c for c in ("_full", "_first", "_last") if c in todo])
     frame = df.select("_full", "_first", "_last").with_columns(cleaned)

@@ -230,7 +230,12 @@ def normalize_partiful_csv(
     bad_counts = pl.DataFrame(schema={"_idx": pl.Int64, "_count": pl.String})
     if layout.count is not None:
         rows, bad_counts = _with_declared_plus_ones(rows)
-    rows = _with_ids_and_links(rows, event_row)
+    named: dict[str, pl.DataFrame] = {}
+
+    def names_and_ids() -> list[pl.Series]:
+        named["rows"] = _with_ids_and_links(rows, event_row)
+        return named["rows"].select(_LATE_COLUMNS).get_columns()
+
     config = FinishConfig(
         source=Source.PARTIFUL.value,
         origin=origin,
@@ -245,12 +250,18 @@ def normalize_partiful_csv(
         tz=event_row["timezone"],
         input_records=rows.height,
     )
-    batch = finish(rows.select(_STAGING_COLUMNS), config)
+    # Names and ids are the long part: the column work that does not read them runs
+    # meanwhile.
+    staging = rows.select(c for c in _STAGING_COLUMNS if c not in _LATE_COLUMNS)
+    batch = finish(staging, config, late=names_and_ids)
     if bad_counts.height:
-        batch.field_issues = _count_issues(batch, rows, bad_counts, layout.count or "", origin)
+        batch.field_issues = _count_issues(
+            batch, named["rows"], bad_counts, layout.count or "", origin
+        )
     return batch
 
 
+_LATE_COLUMNS = ["_id", "_event_id", "_full", "_first", "_last", "_role", "_plus_one_of"]
 _STAGING_COLUMNS = [
     "_idx",
     "_pos",
@@ -369,13 +380,14 @@ def _distinct_names(
     return raw, hashes, full_hash, host_hash
 
 
-def _name_table(raw: pl.Series) -> _NameTable:
+def _name_table(raw: pl.Series, pool: ThreadPoolExecutor) -> _NameTable:
     cleaned = pl.select(clean(pl.lit(raw))).to_series()
+    split = pool.submit(split_full_names, cleaned)
     keys = normalized_names(cleaned)
     keys = pl.select(pl.when(pl.lit(keys) != "").then(pl.lit(keys))).to_series()
     distinct_keys = keys.drop_nulls().unique(maintain_order=True)
     key_numbers = pl.int_range(distinct_keys.len(), eager=True, dtype=pl.UInt32)
-    given, surname = split_full_names(cleaned)
+    given, surname = split.result()
     names = pl.DataFrame(
         {
             "clean": cleaned,
@@ -398,6 +410,8 @@ def occurrences(keys: pl.Series) -> pl.Series:
     One stable sort by key puts each key's rows together in row order; a row's number
     is its distance from the start of its run (cheaper than a window over the groups)."""
     n = keys.len()
+    if keys.drop_nulls().n_unique() == n - keys.null_count():  # no name repeats
+        return pl.select(pl.when(pl.lit(keys).is_not_null()).then(pl.lit(1, pl.UInt32))).to_series()
     by_key = keys.to_frame("k").with_row_index("i").sort("k", maintain_order=True)
     sorted_keys = by_key["k"]
     at = pl.int_range(n, eager=True, dtype=pl.UInt32)
@@ -426,19 +440,18 @@ def _role(is_plus_one: pl.Series, statuses: pl.Series) -> pl.Expr:
 def _with_names(
     rows: pl.DataFrame, table: _NameTable, at: pl.Series, host_at: pl.Series
 ) -> pl.DataFrame:
-    """Cleaned name, first/last split, role, name key, host name key and the row's
-    occurrence number among rows of its key (1, 2, … in file order)."""
+    """Cleaned name, first/last split, role, name key and host name key of each row."""
     names = table.names
-    is_plus_one = names["clean"].is_not_null().gather(host_at).fill_null(False)
-    keys = names["key"].gather(at)
+    if names["clean"].null_count():
+        is_plus_one = names["clean"].is_not_null().gather(host_at).fill_null(False)
+    else:  # no blank name in the file: naming a host is having a host name
+        is_plus_one = host_at.is_not_null()
     return rows.with_columns(
         names["clean"].gather(at).alias("_full"),
         names["given"].gather(at).alias("_first"),
         names["surname"].gather(at).alias("_last"),
-        keys.alias("_key"),
         names["key"].gather(host_at).alias("_host_key"),
         _role(is_plus_one, rows["_raw_status"]).alias("_role"),
-        occurrences(keys).alias("_occ"),
     )
 
 
@@ -446,15 +459,19 @@ def _with_ids_and_links(rows: pl.DataFrame, event_row: dict[str, Any]) -> pl.Dat
     """Names, role, stable ids (normalized name + occurrence number) and plus-one ->
     host links (see module docstring).
 
-    Finding each row's name in the table and building the table are independent, and
-    the digests are Python work: they run side by side (polars releases the GIL)."""
+    Finding each row's name in the table, building the table, numbering occurrences and
+    the rows' other name columns are independent, and the digests are Python work: they
+    run side by side (polars releases the GIL)."""
     raw, hashes, full_hash, host_hash = _distinct_names(rows["_full"], rows["_host_name"])
     with ThreadPoolExecutor(max_workers=3) as pool:
         at = pool.submit(_positions, rows["_full"], full_hash, hashes)
         host_at = pool.submit(_positions, rows["_host_name"], host_hash, hashes)
-        table = _name_table(raw)
+        table = _name_table(raw, pool)
         digests = pool.submit(_id_prefixes, table.keys, event_row["source_event_id"])
+        keys = table.names["key"].gather(at.result())
+        occurrence = pool.submit(occurrences, keys)
         rows = _with_names(rows, table, at.result(), host_at.result())
+        rows = rows.with_columns(keys.alias("_key"), occurrence.result().alias("_occ"))
         prefix = digests.result()
     record_id = pl.concat_str(pl.lit(prefix).gather(pl.col("_key")), pl.col("_occ").cast(pl.String))
     return rows.with_columns(

@@ -202,6 +202,6 @@ def test_finish_gives_the_same_batch_with_and_without_threads(
         one_by_one = normalize(frame)
         monkeypatch.setattr(common, "_PARALLEL_ROWS", 0)
         side_by_side = normalize(frame)
-        for part in ("observations", "attendance", "quarantine"):
+        for part in ("observations", "attendance", "quarantine", "field_issues"):
             assert getattr(one_by_one, part).equals(getattr(side_by_side, part)), (name, part)
         assert one_by_one.reconciles and side_by_side.reconciles
