@@ -294,9 +294,15 @@ def _suffix_parts(suffix: str) -> tuple[int | None, int | None, bool]:
     return micros, sign * (hours * 3600 + minutes * 60), True
 
 
-def _localize(naive: pl.Series, zones: pl.Series) -> pl.Series:
+Zones = pl.Series | str
+"""Each row's IANA zone, or one zone for every row (no column of a million copies)."""
+
+
+def _localize(naive: pl.Series, zones: Zones) -> pl.Series:
     """Naive local times -> UTC, each in its row's zone (nonexistent local times -> null,
     ambiguous ones -> the earlier instant)."""
+    if isinstance(zones, str):
+        return _localize_one(naive, zones)
     distinct = zones.unique().to_list()
     if len(distinct) == 1:
         return _localize_one(naive, distinct[0])
@@ -364,7 +370,7 @@ def _localize_one(naive: pl.Series, zone: str) -> pl.Series:
     return result
 
 
-def _iso(text: pl.Series, zones: pl.Series, head_format: str) -> pl.Series | None:
+def _iso(text: pl.Series, zones: Zones, head_format: str) -> pl.Series | None:
     """ISO-like times: a fast fixed-width parse of the first 19 characters plus a
     per-distinct-value reading of the rest (fraction, offset). None if the rest varies
     too much to map cheaply."""
@@ -419,7 +425,7 @@ def _iso(text: pl.Series, zones: pl.Series, head_format: str) -> pl.Series | Non
     return aware
 
 
-def _other(text: pl.Series, zones: pl.Series, kind: str, fmt: str) -> pl.Series:
+def _other(text: pl.Series, zones: Zones, kind: str, fmt: str) -> pl.Series:
     if kind == "date":
         parsed = text.str.to_date(fmt, strict=False).cast(pl.Datetime("us"))
     else:
@@ -478,7 +484,7 @@ def _common_shape(sample: pl.Series, head_format: str) -> str | None:
     return head_format + suffix
 
 
-def _exact(text: pl.Series, zones: pl.Series, fmt: str) -> pl.Series:
+def _exact(text: pl.Series, zones: Zones, fmt: str) -> pl.Series:
     """Times of exactly `<19-character head><suffix>` (see `_common_shape`): one parse
     and the suffix's fraction and offset applied as constants."""
     head_format, suffix = fmt[: len(_ISO_HEADS[0])], fmt[len(_ISO_HEADS[0]) :]
@@ -496,9 +502,10 @@ def _exact(text: pl.Series, zones: pl.Series, fmt: str) -> pl.Series:
 TZ_UTC = "UTC"
 
 
-def _parse_rest(text: pl.Series, zones: pl.Series) -> pl.Series:
+def _parse_rest(text: pl.Series, zones: Zones) -> pl.Series:
     """Values no format read, through `fields.parse_timestamp` once per (value, zone)."""
-    pairs = pl.DataFrame({"t": text, "z": zones})
+    zone_column = pl.lit(zones) if isinstance(zones, str) else zones
+    pairs = pl.DataFrame({"t": text}).with_columns(z=zone_column)
     fixed: dict[tuple[str, str], Any] = {}
     for value, zone in pairs.unique().iter_rows():
         try:
@@ -508,7 +515,7 @@ def _parse_rest(text: pl.Series, zones: pl.Series) -> pl.Series:
     return pl.Series([fixed[(v, z)] for v, z in pairs.iter_rows()], dtype=UTC_DATETIME)
 
 
-def _parse_as(text: pl.Series, zones: pl.Series, kind: str, fmt: str) -> pl.Series | None:
+def _parse_as(text: pl.Series, zones: Zones, kind: str, fmt: str) -> pl.Series | None:
     if kind == "exact":
         return _exact(text, zones, fmt)
     if kind == "iso":
@@ -516,7 +523,7 @@ def _parse_as(text: pl.Series, zones: pl.Series, kind: str, fmt: str) -> pl.Seri
     return _other(text, zones, kind, fmt)
 
 
-def parse_time_series(raw: pl.Series, zones: pl.Series) -> tuple[pl.Series, pl.Series]:
+def parse_time_series(raw: pl.Series, zones: Zones) -> tuple[pl.Series, pl.Series]:
     """Text timestamps -> (UTC datetimes, present): null where absent or unparseable;
     `present` marks values that were given (so present & null = unparseable).
 
@@ -536,7 +543,7 @@ def parse_time_series(raw: pl.Series, zones: pl.Series) -> tuple[pl.Series, pl.S
         everything = bool(remaining.all())
         idx = None if everything else remaining.arg_true()
         subset = text if idx is None else text.gather(idx)
-        sub_zones = zones if idx is None else zones.gather(idx)
+        sub_zones = zones if idx is None or isinstance(zones, str) else zones.gather(idx)
         parsed = _parse_as(subset, sub_zones, kind, fmt)
         if parsed is None:
             continue
@@ -553,7 +560,7 @@ def parse_time_series(raw: pl.Series, zones: pl.Series) -> tuple[pl.Series, pl.S
         blank = _is_blank(left)
         present = present.scatter(idx.filter(blank), False)
         idx, left = idx.filter(~blank), left.filter(~blank)
-        values = _parse_rest(left, zones.gather(idx))
+        values = _parse_rest(left, zones if isinstance(zones, str) else zones.gather(idx))
         ok = values.is_not_null()
         if ok.any():
             result = result.scatter(idx.filter(ok), values.filter(ok))

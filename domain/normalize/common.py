@@ -61,6 +61,7 @@ from domain.model import (
 )
 from domain.normalize.batch import NormalizedBatch
 from domain.normalize.columns import (
+    Zones,
     clean,
     clean_frame,
     normalize_phones,
@@ -231,8 +232,8 @@ trimmed by their own cleaners, which also treat "No answer provided." as absent.
 _TIMES = ["_observed", "_registered", "_checked"]
 
 
-def _typed_staging(staging: pl.DataFrame, tz: str | None) -> pl.DataFrame:
-    """Only the staging columns, typed, with missing ones as nulls and each row's zone."""
+def _typed_staging(staging: pl.DataFrame) -> pl.DataFrame:
+    """Only the staging columns, typed, with missing ones as nulls."""
     if staging.width == 0:
         return pl.DataFrame(schema=_STAGING)
     cols = []
@@ -243,7 +244,7 @@ def _typed_staging(staging: pl.DataFrame, tz: str | None) -> pl.DataFrame:
             cols.append(pl.col(name).cast(dtype, strict=False))
         else:
             cols.append(pl.col(name))
-    return staging.select(cols).with_columns(pl.col("_tz").fill_null(tz or "UTC"))
+    return staging.select(cols)
 
 
 def _clean_emails(values: pl.Series) -> list[pl.Series]:
@@ -468,7 +469,7 @@ def finish(
     else the `raw_cols` cells of row `_pos` of `raw_frame`. A `_plus_one_of` naming a
     record of this batch that is quarantined (and not also kept under the same id)
     becomes null: links only point at kept observations."""
-    df = _typed_staging(staging, config.tz)
+    df = _typed_staging(staging)
     late_columns, cleaned, work = _column_work(df, config, late or list)
     df = df.with_columns(late_columns).with_columns(cleaned)
     if "_status" in work:
@@ -522,9 +523,10 @@ def _column_work(
     halved: list[str] = []
     if _has_values(df, "_phone"):
         halved += _add_halves(tasks, "_phone", normalize_phones, df["_phone"])
+    zones = _zones(df, config.tz)
     for col in _TIMES:
         if _has_values(df, col) and df.schema[col] != UTC_DATETIME:
-            halved += _add_halves(tasks, col, parse_time_series, df[col], df["_tz"])
+            halved += _add_halves(tasks, col, parse_time_series, df[col], zones)
     tasks["_status"] = partial(_status_task, df, todo, config.status_map)
     for col in ("_person", "_company", "_job"):
         if col in todo:
@@ -579,18 +581,30 @@ def _run_with_late(
         return late_columns, {name: future.result() for name, future in futures.items()}
 
 
+def _zones(df: pl.DataFrame, tz: str | None) -> Zones:
+    """Each row's zone when rows carry their own, else the one zone of them all."""
+    if _has_values(df, "_tz"):
+        return df["_tz"].fill_null(tz or "UTC")
+    return tz or "UTC"
+
+
 def _add_halves(
-    tasks: dict[str, _Task], key: str, fn: Callable[..., Any], *columns: pl.Series
+    tasks: dict[str, _Task],
+    key: str,
+    fn: Callable[..., Any],
+    rows: pl.Series,
+    *extra: pl.Series | str,
 ) -> list[str]:
-    """`fn` over the columns as two tasks, one per half of the rows (row-wise work only).
-    Phones and times are the longest pieces of work; halves keep the pool evenly loaded
-    instead of leaving one thread the last long task."""
-    if columns[0].len() < _PARALLEL_ROWS:
-        tasks[key] = partial(_derived, key, fn, *columns)
+    """`fn(rows, *extra)` as two tasks, one per half of the rows (row-wise work only;
+    Series in `extra` are halved alike). Phones and times are the longest pieces of work;
+    halves keep the pool evenly loaded instead of leaving one thread the last long task."""
+    if rows.len() < _PARALLEL_ROWS:
+        tasks[key] = partial(_derived, key, fn, rows, *extra)
         return []
-    half = columns[0].len() // 2
-    tasks[f"{key}:0"] = partial(_derived, f"{key}:0", fn, *(c[:half] for c in columns))
-    tasks[f"{key}:1"] = partial(_derived, f"{key}:1", fn, *(c[half:] for c in columns))
+    half = rows.len() // 2
+    for part, piece in ((0, slice(0, half)), (1, slice(half, None))):
+        args = [arg[piece] if isinstance(arg, pl.Series) else arg for arg in (rows, *extra)]
+        tasks[f"{key}:{part}"] = partial(_derived, f"{key}:{part}", fn, *args)
     return [key]
 
 

@@ -205,3 +205,23 @@ def test_finish_gives_the_same_batch_with_and_without_threads(
         for part in ("observations", "attendance", "quarantine", "field_issues"):
             assert getattr(one_by_one, part).equals(getattr(side_by_side, part)), (name, part)
         assert one_by_one.reconciles and side_by_side.reconciles
+
+
+def test_one_zone_for_all_rows_reads_like_a_column_of_it() -> None:
+    values = [
+        "2026-10-08 11:05:12",
+        "2026-11-01 01:30:00",  # ambiguous in New York: the earlier instant
+        "2026-10-08T15:05:12.000Z",
+        "10/08/2026 3:05 PM",
+        "October 8, 2026 3:05 PM",
+        "garbage",
+        "",
+        None,
+    ] * 3
+    zone = "America/New_York"
+    text = pl.Series(values, dtype=pl.String)
+    by_column = parse_time_series(text, pl.Series([zone] * len(values)))
+    by_name = parse_time_series(text, zone)
+    assert by_name[0].to_list() == by_column[0].to_list()
+    assert by_name[1].to_list() == by_column[1].to_list()
+    assert by_name[0].null_count() == 9  # garbage, empty and null, three times
