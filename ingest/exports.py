@@ -14,8 +14,8 @@ Folder layout under the exports root (`load_exports(root, source)`):
 
 `.tsv` and `.txt` files are read like `.csv`. Reading tolerates UTF-8 (with or without
 BOM), UTF-16 with BOM and Latin-1; sniffs comma, semicolon, tab or pipe from the header
-line; drops header rows repeated inside the file (quarantined as "repeated header row");
-pads short rows; quarantines rows with more non-empty fields than the header ("ragged
+line; reads every cell as text and empty cells as null (absent); drops header rows
+repeated inside the file (quarantined as "repeated header row"); pads short rows; quarantines rows with more non-empty fields than the header ("ragged
 row"). A file that cannot be parsed at all becomes one quarantine row per data line (or
 one row with record_index -1 when lines cannot be counted). Nothing here raises on bad
 input: every record ends up normalized or quarantined, and the batch reconciles.
@@ -150,7 +150,9 @@ def _python_read(text: str, sep: str, source: str, origin: str) -> ExportRead:
             raw = json.dumps(row, ensure_ascii=False)
             bad.append((i, raw, f"ragged row: {len(row)} fields for {width} columns"))
             continue
-        cells: list[str | None] = list(row[:width]) + [None] * (width - len(row))
+        # Empty cells are null, as the polars path reads them.
+        cells: list[str | None] = [cell or None for cell in row[:width]]
+        cells += [None] * (width - len(row))
         good.append(cells)
         indexes.append(i)
     names = _unique_names(header)
