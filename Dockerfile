@@ -16,7 +16,8 @@ RUN uv sync --frozen --no-dev --no-editable
 
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/venv/bin:$PATH \
-    DAGSTER_HOME=/state/dagster DATA_DIR=/data STATE_DIR=/state
+    DAGSTER_HOME=/state/dagster DATA_DIR=/data STATE_DIR=/state \
+    _RJEM_MALLOC_CONF=background_thread:true,dirty_decay_ms:10000,muzzy_decay_ms:10000
 RUN groupadd --system --gid 10001 community \
  && useradd --system --uid 10001 --gid community --home-dir /app --shell /usr/sbin/nologin community \
  && mkdir -p /data /state/dagster /backups \

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import gc
 import io
+import os
 import statistics
 import tempfile
 import threading
@@ -425,6 +426,8 @@ def main() -> None:
             console.print(f"{name}: done", style="dim")
             path.unlink()
     console.print(table)
+    allocator = os.environ.get("_RJEM_MALLOC_CONF") or "polars' built-in default"
+    console.print(f"allocator settings (_RJEM_MALLOC_CONF): {allocator}; `./run` sets them")
     console.print(
         "csv file / csv bytes = pl.read_csv on the file / on its bytes in memory. "
         "norm = domain normalizer on the already-read frame; r+n (read+normalize) = "

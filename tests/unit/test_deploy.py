@@ -4,6 +4,7 @@ Compose specification's JSON schema, and what an operator relies on in both file
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import jsonschema_rs
@@ -53,6 +54,17 @@ def test_image_is_multi_stage_non_root_with_health_check() -> None:
     assert user and user[-1].split()[1] not in ("root", "0")
     assert "HEALTHCHECK" in runtime and "/health" in runtime
     assert "deploy/dagster.yaml" in runtime
+
+
+def test_image_and_run_script_tune_the_allocator_alike() -> None:
+    """Both start processes with the same jemalloc settings for polars (see `./run`)."""
+    run = (PROJECT_ROOT / "run").read_text()
+    image = (PROJECT_ROOT / "Dockerfile").read_text()
+    from_run = re.search(r'_RJEM_MALLOC_CONF=\"\$\{_RJEM_MALLOC_CONF:-([^}]+)\}"', run)
+    from_image = re.search(r"_RJEM_MALLOC_CONF=(\S+)", image)
+    assert from_run and from_image
+    assert from_run.group(1) == from_image.group(1)
+    assert "dirty_decay_ms:10000" in from_run.group(1)
 
 
 def test_compose_services_share_state_and_verify_backups() -> None:
