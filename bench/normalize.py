@@ -401,6 +401,18 @@ def record_figures(name: str, rows: int, t: Timings) -> None:
         )
 
 
+def allocator_decay() -> str:
+    """The decay options jemalloc ends up with: polars puts its own first in
+    `_RJEM_MALLOC_CONF` when it loads, and later options win."""
+    options: dict[str, str] = {}
+    for item in os.environ.get("_RJEM_MALLOC_CONF", "").split(","):
+        key, _, value = item.partition(":")
+        options[key] = value
+    return ", ".join(
+        f"{k}={options[k]}" for k in ("dirty_decay_ms", "muzzy_decay_ms") if k in options
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="50,000 rows")
@@ -426,8 +438,7 @@ def main() -> None:
             console.print(f"{name}: done", style="dim")
             path.unlink()
     console.print(table)
-    allocator = os.environ.get("_RJEM_MALLOC_CONF") or "polars' built-in default"
-    console.print(f"allocator settings (_RJEM_MALLOC_CONF): {allocator}; `./run` sets them")
+    console.print(f"allocator (jemalloc) decay in effect: {allocator_decay()}; `./run` sets it")
     console.print(
         "csv file / csv bytes = pl.read_csv on the file / on its bytes in memory. "
         "norm = domain normalizer on the already-read frame; r+n (read+normalize) = "
