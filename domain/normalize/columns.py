@@ -199,34 +199,33 @@ def normalize_phones(values: pl.Series, default_region: str = "US") -> pl.Series
     North American numbers and plainly written international numbers are done in polars;
     anything unusual (extensions, national prefixes, other regions' local formats) goes
     through `phonenumbers` once per distinct value. Each step works only on the rows no
-    earlier step settled."""
-    text = values.cast(pl.String).str.strip_chars()
-    result = pl.Series(values.name, dtype=pl.String).extend_constant(None, len(text))
-    pending = (text.str.len_bytes() > 0).fill_null(False)
-    if default_region == "US" and pending.any():
-        nanp = text.str.contains(_NANP_WRITTEN).fill_null(False)
+    earlier step settled (`rows`, with their trimmed text in `rest`)."""
+    raw = values.cast(pl.String)
+    result = pl.Series(values.name, dtype=pl.String).extend_constant(None, len(raw))
+    given = raw.is_not_null()
+    if default_region == "US" and given.any():
+        # Spaces count as separators, so padded numbers need no trimming here.
+        nanp = raw.str.contains(_NANP_WRITTEN).fill_null(False)
         if nanp.any():
-            rows = nanp.arg_true()
-            result = result.scatter(rows, "+1" + _digits_of(text.gather(rows)).str.slice(-10))
-            pending = pending & ~nanp
-    if pending.any():
-        rows = pending.arg_true()
-        rest = text.gather(rows)
-        plus = rest.str.starts_with("+") & rest.str.contains(r"^[\d+ ().\-/]+$")
-        plus = plus.fill_null(False)
-        if plus.any():
-            at = rows.filter(plus)
-            number = _digits_of(rest.filter(plus)).str.slice(1)
-            ok = _plain_international(number)
-            if ok.any():
-                result = result.scatter(at.filter(ok), "+" + number.filter(ok))
-                pending = pending.scatter(at.filter(ok), False)
-    if pending.any():
-        rows = pending.arg_true()
-        left = text.gather(rows)
-        mapping = {v: normalize_phone(v, default_region) for v in left.unique().to_list()}
+            at = nanp.arg_true()
+            result = result.scatter(at, "+1" + _digits_of(raw.gather(at)).str.slice(-10))
+            given = given & ~nanp
+    rows = given.arg_true()
+    rest = raw.gather(rows).str.strip_chars()
+    present = rest.str.len_bytes() > 0
+    rows, rest = rows.filter(present), rest.filter(present)
+    plus = (rest.str.starts_with("+") & rest.str.contains(r"^[\d+ ().\-/]+$")).fill_null(False)
+    if plus.any():
+        number = _digits_of(rest.filter(plus)).str.slice(1)
+        ok = _plain_international(number)
+        if ok.any():
+            result = result.scatter(rows.filter(plus).filter(ok), "+" + number.filter(ok))
+            settled = plus.scatter(plus.arg_true().filter(~ok), False)
+            rows, rest = rows.filter(~settled), rest.filter(~settled)
+    if rows.len():
+        mapping = {v: normalize_phone(v, default_region) for v in rest.unique().to_list()}
         result = result.scatter(
-            rows, left.replace_strict(mapping, default=None, return_dtype=pl.String)
+            rows, rest.replace_strict(mapping, default=None, return_dtype=pl.String)
         )
     return result
 

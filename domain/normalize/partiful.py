@@ -358,10 +358,15 @@ class _NameTable:
 def _positions(values: pl.Series, hashes: pl.Series, table_hashes: pl.Series) -> pl.Series:
     """Each value's row in the name table (null for null values), found by its hash
     (`table_hashes` are polars' hashes of the table's raw names: they only group within
-    one call; ids use the stable BLAKE2b digest)."""
-    rows = pl.int_range(table_hashes.len(), eager=True, dtype=pl.UInt32)
-    found = hashes.replace_strict(table_hashes, rows, default=None)
-    return pl.select(pl.when(pl.lit(values).is_not_null()).then(pl.lit(found))).to_series()
+    one call; ids use the stable BLAKE2b digest). Host names are mostly empty, so a
+    sparse column is looked up only where it has values."""
+    table_rows = pl.int_range(table_hashes.len(), eager=True, dtype=pl.UInt32)
+    if values.null_count() * 2 < values.len():
+        found = hashes.replace_strict(table_hashes, table_rows, default=None)
+        return pl.select(pl.when(pl.lit(values).is_not_null()).then(pl.lit(found))).to_series()
+    at = values.is_not_null().arg_true()
+    found = hashes.gather(at).replace_strict(table_hashes, table_rows, default=None)
+    return pl.Series(dtype=pl.UInt32).extend_constant(None, values.len()).scatter(at, found)
 
 
 def _distinct_names(
@@ -481,9 +486,10 @@ def _with_ids_and_links(rows: pl.DataFrame, event_row: dict[str, Any]) -> pl.Dat
     )
 
 
-def _host_links(rows: pl.DataFrame, prefix: pl.Series) -> pl.Expr:
+def _host_links(rows: pl.DataFrame, prefix: pl.Series) -> pl.Series:
     """Observation id of each plus-one's host: the first non-plus-one row whose
-    normalized name is the host name's (null when there is none)."""
+    normalized name is the host name's (null when there is none). Built only for the
+    rows that name a host."""
     hosts = (
         rows.lazy()
         .filter((pl.col("_role") != Role.PLUS_ONE.value) & pl.col("_key").is_not_null())
@@ -493,13 +499,17 @@ def _host_links(rows: pl.DataFrame, prefix: pl.Series) -> pl.Expr:
     )
     host_occ = pl.Series(dtype=pl.UInt32).extend_constant(None, prefix.len())
     host_occ = host_occ.scatter(hosts["_key"], hosts["_occ"])
-    host_key = pl.col("_host_key")
+    links = pl.Series("_plus_one_of", dtype=pl.String).extend_constant(None, rows.height)
+    at = rows["_host_key"].is_not_null().arg_true()
+    if at.len() == 0:
+        return links
+    host_key = rows["_host_key"].gather(at)
     link = pl.concat_str(
         pl.lit(f"{Source.PARTIFUL}:"),
-        pl.lit(prefix).gather(host_key),
-        pl.lit(host_occ).gather(host_key).cast(pl.String),
+        pl.lit(prefix.gather(host_key)),
+        pl.lit(host_occ.gather(host_key)).cast(pl.String),
     )
-    return pl.when(host_key.is_not_null()).then(link)
+    return links.scatter(at, pl.select(link).to_series())
 
 
 def _count_issues(

@@ -34,6 +34,10 @@ def _phone_samples() -> list[str | None]:
         "+ 1 (212) 555-0101",
         "+(212) 555-0101",
         "212-555-01011",
+        " (212) 555-0101 ",
+        "\t212-555-0101",
+        " +44 20 7946 0958\t",
+        "\t",
     ]
     for _ in range(400):
         digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(6, 13)))
