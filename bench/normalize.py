@@ -205,10 +205,13 @@ def make_eventbrite(rng: np.random.Generator, n: int) -> pl.DataFrame:
     )
 
 
-def make_partiful(rng: np.random.Generator, n: int) -> pl.DataFrame:
+def make_partiful(rng: np.random.Generator, n: int, *, unique: bool = False) -> pl.DataFrame:
+    """About 80,000 distinct names (a two-digit suffix): repeated names, resolvable
+    hosts. `unique`: every name distinct, as on most real guest lists, so the work done
+    once per name is done once per row."""
     p = _people(rng, n)
-    # About 80,000 distinct names (a two-digit suffix): repeated names, resolvable hosts.
-    names = pl.select(pl.format("{} {}", p["name"], p["num"].str.slice(0, 2))).to_series()
+    suffix = pl.int_range(n, eager=True).cast(pl.String) if unique else p["num"].str.slice(0, 2)
+    names = pl.select(pl.format("{} {}", p["name"], suffix)).to_series()
     is_plus = rng.random(n) < 0.1
     host_idx = np.maximum(np.arange(n) - rng.integers(1, 20, n), 0)
     host = pl.select(
@@ -237,6 +240,10 @@ PLATFORMS: dict[
         lambda f: normalize_eventbrite_csv(f, None, "bench.csv", known_events=EB_EVENTS),
     ),
     "partiful": (make_partiful, lambda f: normalize_partiful_csv(f, PF_EVENT, "bench.csv")),
+    "partiful-unique": (
+        partial(make_partiful, unique=True),
+        lambda f: normalize_partiful_csv(f, PF_EVENT, "bench.csv"),
+    ),
 }
 
 
