@@ -328,11 +328,14 @@ def _handles(values: pl.Series, platform: str) -> pl.Series:
     return mapped["h"].rename(f"_hn_{platform}")
 
 
-def _reasons(df: pl.DataFrame, reason: pl.Expr, duplicate_label: str | None) -> pl.Series:
+def _reasons(df: pl.DataFrame, config: FinishConfig) -> pl.Series:
     """The quarantine reason of each row (null = good) before timestamps are read; with
-    `duplicate_label`, later copies of an id among otherwise good rows are flagged (the
+    `config.dedupe`, later copies of an id among otherwise good rows are flagged (the
     first one is kept). The reason text is worked out only for the rows that have one."""
-    out = _only_where(df, _STRUCTURALLY_BROKEN, reason, "_reason")
+    checks = _structural_checks(config)
+    broken = pl.any_horizontal([failed for failed, _ in checks])
+    out = _only_where(df, broken, _first_reason(checks), "_reason")
+    duplicate_label = config.id_label if config.dedupe else None
     if duplicate_label is None or _surely_unique(df["_id"]):
         return out
     # One pass over integer hashes finds candidate repeats (a hash collision is only a
@@ -346,12 +349,6 @@ def _reasons(df: pl.DataFrame, reason: pl.Expr, duplicate_label: str | None) -> 
         if later.any():
             out = out.scatter(rows.filter(later), f"duplicate {duplicate_label} in file")
     return out
-
-
-_STRUCTURALLY_BROKEN = (
-    pl.col("_pre_reason").is_not_null() | pl.col("_id").is_null() | pl.col("_event_id").is_null()
-)
-"""The rows `_structural_reason` gives a reason (a cheap mask over the same columns)."""
 
 
 def _only_where(df: pl.DataFrame, mask: pl.Expr, value: pl.Expr, name: str) -> pl.Series:
@@ -492,17 +489,21 @@ def finish(
     )
 
 
-def _structural_reason(config: FinishConfig) -> pl.Expr:
-    """Why a row cannot be a record at all, decided before any field is read."""
-    return (
-        pl.when(pl.col("_pre_reason").is_not_null())
-        .then(pl.col("_pre_reason"))
-        .when(pl.col("_id").is_null())
-        .then(pl.lit(f"missing {config.id_label}"))
-        .when(pl.col("_event_id").is_null())
-        .then(pl.lit("missing event"))
-        .otherwise(None)
-    )
+def _structural_checks(config: FinishConfig) -> list[tuple[pl.Expr, pl.Expr]]:
+    """Why a row cannot be a record at all, decided before any field is read: (failed,
+    reason) in order of precedence."""
+    return [
+        (pl.col("_pre_reason").is_not_null(), pl.col("_pre_reason")),
+        (pl.col("_id").is_null(), pl.lit(f"missing {config.id_label}")),
+        (pl.col("_event_id").is_null(), pl.lit("missing event")),
+    ]
+
+
+def _first_reason(checks: list[tuple[pl.Expr, pl.Expr]]) -> pl.Expr:
+    out: pl.Expr = pl.lit(None, dtype=pl.String)
+    for failed, reason in reversed(checks):  # the first failed check wins
+        out = pl.when(failed).then(reason).otherwise(out)
+    return out
 
 
 _Task = Callable[[], tuple[list[pl.Series], dict[str, Any]]]
@@ -628,8 +629,7 @@ def _id_task(
 ) -> tuple[list[pl.Series], dict[str, Any]]:
     cleaned = _cleaned(df, ["_id"]) if "_id" in todo else []
     frame = df.select("_id", "_pre_reason", "_event_id").with_columns(cleaned)
-    label = config.id_label if config.dedupe else None
-    return cleaned, {"_reason": _reasons(frame, _structural_reason(config), label)}
+    return cleaned, {"_reason": _reasons(frame, config)}
 
 
 def _names_task(
