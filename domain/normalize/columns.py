@@ -12,7 +12,7 @@ import functools
 import itertools
 import re
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import phonenumbers
 import polars as pl
@@ -448,11 +448,20 @@ def _sample(text: pl.Series, size: int = 200) -> pl.Series:
     return head.head(size)
 
 
-def _ranked_formats(sample: pl.Series) -> list[tuple[str, str]]:
+class _Format(NamedTuple):
+    """A way to read a time column: `kind` "exact" (`fmt` then exactly `suffix`),
+    "iso" (`fmt` on the first 19 characters, the rest read apart), "naive" or "date"."""
+
+    kind: str
+    fmt: str
+    suffix: str = ""
+
+
+def _ranked_formats(sample: pl.Series) -> list[_Format]:
     """Candidate formats that read some of `sample`, most hits first. The sample's most
     common ISO shape, suffix included, goes first when it reads most of the sample: one
     exact parse then settles the usual column."""
-    candidates: list[tuple[str, str]] = [("iso", f) for f in _ISO_HEADS] + list(_OTHER_FORMATS)
+    candidates = [_Format("iso", f) for f in _ISO_HEADS] + [_Format(*f) for f in _OTHER_FORMATS]
     utc = pl.Series([TZ_UTC] * len(sample), dtype=pl.String)
 
     def hits(kind: str, fmt: str) -> int:
@@ -461,18 +470,16 @@ def _ranked_formats(sample: pl.Series) -> list[tuple[str, str]]:
             return int(heads.is_not_null().sum())
         return int(_other(sample, utc, kind, fmt).is_not_null().sum())
 
-    ranked = sorted(
-        ((hits(kind, fmt), i, kind, fmt) for i, (kind, fmt) in enumerate(candidates)),
-        key=lambda r: (-r[0], r[1]),
-    )
-    found = [(kind, fmt) for count, _, kind, fmt in ranked if count > 0]
-    exact = _common_shape(sample, found[0][1]) if found and found[0][0] == "iso" else None
-    return [("exact", exact), *found] if exact else found
+    scored = [(hits(c.kind, c.fmt), c) for c in candidates]
+    # A stable sort: formats that read as many keep their listed order.
+    found = [c for n, c in sorted(scored, key=lambda r: -r[0]) if n > 0]
+    suffix = _common_suffix(sample) if found and found[0].kind == "iso" else None
+    return [_Format("exact", found[0].fmt, suffix), *found] if suffix is not None else found
 
 
-def _common_shape(sample: pl.Series, head_format: str) -> str | None:
-    """`head_format` plus the sample's most common suffix after the seconds, when at least
-    half the sample has it and the suffix is one `_suffix_parts` reads."""
+def _common_suffix(sample: pl.Series) -> str | None:
+    """The sample's most common text after the seconds, when at least half the sample
+    has it and it is one `_suffix_parts` reads."""
     suffixes = sample.filter(sample.str.len_bytes() > 19).str.slice(19)
     if suffixes.len() * 2 < sample.len():
         return None
@@ -480,13 +487,12 @@ def _common_shape(sample: pl.Series, head_format: str) -> str | None:
     suffix, count = str(top[0]), int(top[1])
     if count * 2 < sample.len() or "%" in suffix or not _suffix_parts(suffix)[2]:
         return None
-    return head_format + suffix
+    return suffix
 
 
-def _exact(text: pl.Series, zones: Zones, fmt: str) -> pl.Series:
-    """Times of exactly `<19-character head><suffix>` (see `_common_shape`): one parse
+def _exact(text: pl.Series, zones: Zones, head_format: str, suffix: str) -> pl.Series:
+    """Times of exactly `<19-character head><suffix>` (see `_common_suffix`): one parse
     and the suffix's fraction and offset applied as constants."""
-    head_format, suffix = fmt[: len(_ISO_HEADS[0])], fmt[len(_ISO_HEADS[0]) :]
     shaped = (text.str.len_bytes() == 19 + len(suffix)) & text.str.ends_with(suffix)
     parsed = text.str.strptime(pl.Datetime("us"), head_format + suffix, strict=False, cache=False)
     local = pl.select(pl.when(pl.lit(shaped)).then(pl.lit(parsed))).to_series()
@@ -514,12 +520,12 @@ def _parse_rest(text: pl.Series, zones: Zones) -> pl.Series:
     return pl.Series([fixed[(v, z)] for v, z in pairs.iter_rows()], dtype=UTC_DATETIME)
 
 
-def _parse_as(text: pl.Series, zones: Zones, kind: str, fmt: str) -> pl.Series | None:
-    if kind == "exact":
-        return _exact(text, zones, fmt)
-    if kind == "iso":
-        return _iso(text, zones, fmt)
-    return _other(text, zones, kind, fmt)
+def _parse_as(text: pl.Series, zones: Zones, how: _Format) -> pl.Series | None:
+    if how.kind == "exact":
+        return _exact(text, zones, how.fmt, how.suffix)
+    if how.kind == "iso":
+        return _iso(text, zones, how.fmt)
+    return _other(text, zones, how.kind, how.fmt)
 
 
 def parse_time_series(raw: pl.Series, zones: Zones) -> tuple[pl.Series, pl.Series]:
@@ -536,14 +542,14 @@ def parse_time_series(raw: pl.Series, zones: Zones) -> tuple[pl.Series, pl.Serie
     # Empty text is absent, like null (exports write absent times as empty cells).
     present = (text.str.len_bytes() > 0).fill_null(False)
     remaining = present
-    for kind, fmt in _ranked_formats(_sample(text)):
+    for how in _ranked_formats(_sample(text)):
         if not remaining.any():
             break
         everything = bool(remaining.all())
         idx = None if everything else remaining.arg_true()
         subset = text if idx is None else text.gather(idx)
         sub_zones = zones if idx is None or isinstance(zones, str) else zones.gather(idx)
-        parsed = _parse_as(subset, sub_zones, kind, fmt)
+        parsed = _parse_as(subset, sub_zones, how)
         if parsed is None:
             continue
         if idx is None:
