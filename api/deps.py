@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 import psutil
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from api.auth import Principal, Verifier, require_role
 from api.protection import ClientAddress, Limiter, RedisGate, ResponseCache
@@ -43,3 +43,9 @@ StateDep = Annotated[AppState, Depends(app_state)]
 ViewerDep = Annotated[Principal, Depends(require_role("viewer"))]
 OrganizerDep = Annotated[Principal, Depends(require_role("organizer"))]
 AdminDep = Annotated[Principal, Depends(require_role("admin"))]
+
+MAX_OFFSET = 100_000  # deeper pages: narrow the query instead
+
+# Paging bounds shared by the list routes: `limit: PageLimit = 50, offset: PageOffset = 0`.
+PageLimit = Annotated[int, Query(ge=1, le=500)]
+PageOffset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]

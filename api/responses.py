@@ -10,7 +10,7 @@ from fastapi import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import AppState
+from api.deps import MAX_OFFSET, AppState
 from api.schemas.common import ErrorBody, FieldError
 
 __all__ = [
@@ -23,7 +23,6 @@ __all__ = [
     "dumps",
 ]
 
-MAX_OFFSET = 100_000  # deeper pages: narrow the query instead
 MAX_ID_LENGTH = 200
 
 

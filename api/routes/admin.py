@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import AdminDep, AppState, StateDep
+from api.deps import AdminDep, AppState, PageOffset, StateDep
 from api.protection import RedisDownError
-from api.responses import MAX_ID_LENGTH, MAX_OFFSET, dumps
+from api.responses import MAX_ID_LENGTH, dumps
 from api.schemas.admin import (
     AccessEntry,
     AccessLog,
@@ -72,7 +72,7 @@ async def contact_access(
     _: AdminDep,
     member_id: str | None = Query(None, min_length=1, max_length=MAX_ID_LENGTH),
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    offset: PageOffset = 0,
 ) -> AccessLog:
     """Who read whose contact details, newest first (the values read are never logged)."""
     found = await run_in_threadpool(

@@ -13,8 +13,8 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
-from api.deps import AppState, StateDep, ViewerDep
-from api.responses import MAX_ID_LENGTH, MAX_OFFSET, cached
+from api.deps import AppState, PageLimit, PageOffset, StateDep, ViewerDep
+from api.responses import MAX_ID_LENGTH, cached
 from api.schemas.analytics import (
     CommunitiesPage,
     CommunitySummary,
@@ -84,8 +84,8 @@ async def top_members(
     state: StateDep,
     _: ViewerDep,
     sort: SortMetric = Query("pagerank"),
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> Response:
     """Members ranked by one metric, highest first."""
 
@@ -122,8 +122,8 @@ async def member_metrics(
 async def connectors(
     state: StateDep,
     _: ViewerDep,
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> Response:
     """Members whose absence would split a group (articulation points or bridge ends)."""
 
@@ -175,7 +175,7 @@ async def snapshots(
     state: StateDep,
     _: ViewerDep,
     limit: int = Query(24, ge=1, le=120),
-    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    offset: PageOffset = 0,
 ) -> Response:
     """Stored monthly snapshots, oldest first, with headline figures and structural change.
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
-from api.deps import StateDep, ViewerDep
-from api.responses import MAX_OFFSET, cached
+from api.deps import PageLimit, PageOffset, StateDep, ViewerDep
+from api.responses import cached
 from api.schemas.events import EventOut, EventPage
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -17,8 +17,8 @@ router = APIRouter(prefix="/v1", tags=["events"])
 async def list_events(
     state: StateDep,
     _: ViewerDep,
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> Response:
     """Events, newest first, with guest and check-in counts from the graph.
 

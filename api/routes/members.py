@@ -16,9 +16,9 @@ from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Resp
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal
-from api.deps import AppState, OrganizerDep, StateDep, ViewerDep
+from api.deps import AppState, OrganizerDep, PageLimit, PageOffset, StateDep, ViewerDep
 from api.privacy import mask_member_detail, mask_record
-from api.responses import MAX_ID_LENGTH, MAX_OFFSET, cached, dumps
+from api.responses import MAX_ID_LENGTH, cached, dumps
 from api.schemas.members import (
     ActionResult,
     MemberDetail,
@@ -111,8 +111,8 @@ async def list_members(
         max_length=200,
         description="name contains (organizers: or email)",
     ),
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> Response:
     """Members by name. Viewers get contact details masked and search names only."""
     page = {"limit": limit, "offset": offset}
@@ -179,8 +179,8 @@ def list_suggestions(
     state: StateDep,
     _: OrganizerDep,
     member_id: str | None = Query(None, min_length=1, max_length=MAX_ID_LENGTH),
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> SuggestionPage:
     items, total = IdentityStore(state.graph).list_suggestions(member_id, offset, limit)
     return SuggestionPage.model_validate(
