@@ -155,30 +155,31 @@ def normalized_name(name: str) -> str:
 
 def normalized_names(names: pl.Series) -> pl.Series:
     """`normalized_name` of each value. ASCII text (NFKC leaves it alone) is done in
-    polars; other text goes through `normalized_name`, once per distinct value."""
+    polars; other text goes through `normalized_name` (callers pass distinct names)."""
     names = names.cast(pl.String)
-    frame = pl.DataFrame({"n": names})
-    # The class below is exactly the ASCII characters Python's `str.split()` splits on.
-    ascii_only = pl.col("n").str.len_bytes() == pl.col("n").str.len_chars()
-    # Only runs other than one plain space need collapsing (most names have none).
-    fast = (
-        pl.col("n")
-        .str.to_lowercase()
-        .str.replace_all(
-            r"[\t\n\x0b\x0c\r\x1c-\x1f][\t\n\x0b\x0c\r\x1c-\x1f ]*| [\t\n\x0b\x0c\r\x1c-\x1f ]+",
-            " ",
-        )
-        .str.strip_chars(" ")
+    text = pl.lit(names)
+    flags = pl.select(
+        # The ASCII test; `_SPACE_RUNS` are exactly the ASCII characters Python's
+        # `str.split()` splits on, so only those need collapsing.
+        (text.str.len_bytes() == text.str.len_chars()).alias("ascii"),
+        (
+            text.str.contains_any(_SPACE_RUNS) | text.str.starts_with(" ") | text.str.ends_with(" ")
+        ).alias("spaced"),
     )
-    out = frame.select(pl.when(ascii_only).then(fast).alias("k"), ascii_only.alias("a"))
-    slow = out["a"].not_() & names.is_not_null()
-    if slow.any():
-        rest = names.filter(slow)
-        distinct = rest.unique()
-        done = pl.Series([normalized_name(v) for v in distinct.to_list()], dtype=pl.String)
-        mapped = rest.replace_strict(distinct, done, return_dtype=pl.String)
-        return out["k"].scatter(slow.arg_true(), mapped).rename(names.name)
-    return out["k"].rename(names.name)
+    out = names.str.to_lowercase()
+    runs = (flags["ascii"] & flags["spaced"]).arg_true()
+    if runs.len():
+        collapsed = out.gather(runs).str.replace_all(r"[ \t\n\x0b\x0c\r\x1c-\x1f]+", " ")
+        out = out.scatter(runs, collapsed.str.strip_chars(" "))
+    slow = (~flags["ascii"] & names.is_not_null()).arg_true()
+    if slow.len():
+        done = [normalized_name(v) for v in names.gather(slow).to_list()]
+        out = out.scatter(slow, pl.Series(done, dtype=pl.String))
+    return out.rename(names.name)
+
+
+_SPACE_RUNS = ["  ", "\t", "\n", "\x0b", "\x0c", "\r", "\x1c", "\x1d", "\x1e", "\x1f"]
+"""Two spaces, or one of the other ASCII characters `str.split()` splits on."""
 
 
 def name_hash(key: str) -> str:
@@ -356,15 +357,17 @@ class _NameTable:
 
 
 def _positions(values: pl.Series, hashes: pl.Series, table_hashes: pl.Series) -> pl.Series:
-    """Each value's row in the name table (null for null values), found by its hash
+    """Each value's row in the name table, found by its hash
     (`table_hashes` are polars' hashes of the table's raw names: they only group within
-    one call; ids use the stable BLAKE2b digest). Host names are mostly empty, so a
-    sparse column is looked up only where it has values."""
+    one call; ids use the stable BLAKE2b digest); null for null or empty values, which
+    name nothing. Host names are mostly empty, so a sparse column is looked up only where
+    it has values."""
     table_rows = pl.int_range(table_hashes.len(), eager=True, dtype=pl.UInt32)
-    if values.null_count() * 2 < values.len():
+    given = pl.select(pl.lit(values).str.len_bytes() > 0).to_series().fill_null(False)
+    if given.sum() * 2 > values.len():
         found = hashes.replace_strict(table_hashes, table_rows, default=None)
-        return pl.select(pl.when(pl.lit(values).is_not_null()).then(pl.lit(found))).to_series()
-    at = values.is_not_null().arg_true()
+        return pl.select(pl.when(pl.lit(given)).then(pl.lit(found))).to_series()
+    at = given.arg_true()
     found = hashes.gather(at).replace_strict(table_hashes, table_rows, default=None)
     return pl.Series(dtype=pl.UInt32).extend_constant(None, values.len()).scatter(at, found)
 
@@ -412,20 +415,26 @@ def _id_prefixes(keys: pl.Series, event_sid: str) -> pl.Series:
 def occurrences(keys: pl.Series) -> pl.Series:
     """1, 2, … for each row among the rows of its key, in row order (null keys: null).
 
-    One stable sort by key puts each key's rows together in row order; a row's number
-    is its distance from the start of its run (cheaper than a window over the groups)."""
+    Sorting `key * 2**32 + row` puts each key's rows together in row order (the values
+    are distinct, so the fast unstable sort is enough); a row's number is its distance
+    from the start of its run."""
     n = keys.len()
     if keys.drop_nulls().n_unique() == n - keys.null_count():  # no name repeats
         return pl.select(pl.when(pl.lit(keys).is_not_null()).then(pl.lit(1, pl.UInt32))).to_series()
-    by_key = keys.to_frame("k").with_row_index("i").sort("k", maintain_order=True)
-    sorted_keys = by_key["k"]
-    at = pl.int_range(n, eager=True, dtype=pl.UInt32)
-    starts = sorted_keys.ne_missing(sorted_keys.shift(1)).fill_null(True)
-    run_start = pl.select(pl.when(pl.lit(starts)).then(pl.lit(at))).to_series().forward_fill()
-    numbers = at - run_start + 1
+    packed = pl.lit(keys).cast(pl.UInt64) * _ROW_SPAN + pl.int_range(n, dtype=pl.UInt64)
+    ordered = pl.select(packed).to_series().drop_nulls().sort().to_frame("s")
+    at = pl.int_range(pl.len(), dtype=pl.UInt32)
+    run_start = pl.when((pl.col("s") // _ROW_SPAN).diff().fill_null(1) != 0).then(at).otherwise(0)
+    numbered = ordered.select(
+        (pl.col("s") % _ROW_SPAN).cast(pl.UInt32).alias("row"),
+        (at - run_start.cum_max() + 1).alias("number"),
+    )
     out = pl.Series(dtype=pl.UInt32).extend_constant(None, n)
-    out = out.scatter(by_key["i"], numbers)
-    return pl.select(pl.when(pl.lit(keys).is_not_null()).then(pl.lit(out))).to_series()
+    return out.scatter(numbered["row"], numbered["number"])
+
+
+_ROW_SPAN = 1 << 32
+"""Row numbers fit in 32 bits (a file of 4 billion rows is far beyond any export)."""
 
 
 def _role(is_plus_one: pl.Series, statuses: pl.Series) -> pl.Expr:
@@ -478,23 +487,37 @@ def _with_ids_and_links(rows: pl.DataFrame, event_row: dict[str, Any]) -> pl.Dat
         rows = _with_names(rows, table, at.result(), host_at.result())
         rows = rows.with_columns(keys.alias("_key"), occurrence.result().alias("_occ"))
         prefix = digests.result()
-    record_id = pl.concat_str(pl.lit(prefix).gather(pl.col("_key")), pl.col("_occ").cast(pl.String))
+    # Null where the key is null: so is the occurrence number.
+    record_id = pl.concat_str(pl.lit(prefix).gather(pl.col("_key")), _as_text(rows["_occ"]))
     return rows.with_columns(
         pl.lit(event_row["event_id"]).alias("_event_id"),
-        pl.when(pl.col("_key").is_not_null()).then(record_id).alias("_id"),
+        record_id.alias("_id"),
         _host_links(rows, prefix).alias("_plus_one_of"),
     )
+
+
+def _as_text(numbers: pl.Series) -> pl.Expr:
+    """Small non-negative integers as text, looked up rather than formatted (occurrence
+    numbers rarely pass a few dozen)."""
+    top = numbers.max()
+    if not isinstance(top, int) or top > _LOOKUP_NUMBERS:
+        return pl.lit(numbers).cast(pl.String)
+    return pl.lit(pl.Series([str(i) for i in range(top + 1)])).gather(pl.lit(numbers))
+
+
+_LOOKUP_NUMBERS = 10_000
 
 
 def _host_links(rows: pl.DataFrame, prefix: pl.Series) -> pl.Series:
     """Observation id of each plus-one's host: the first non-plus-one row whose
     normalized name is the host name's (null when there is none). Built only for the
     rows that name a host."""
+    # A key's first non-plus-one row in row order has its lowest occurrence number.
     hosts = (
         rows.lazy()
         .filter((pl.col("_role") != Role.PLUS_ONE.value) & pl.col("_key").is_not_null())
-        .group_by("_key")
-        .agg(pl.col("_occ").min())
+        .select("_key", "_occ")
+        .filter(pl.col("_key").is_first_distinct())
         .collect()
     )
     host_occ = pl.Series(dtype=pl.UInt32).extend_constant(None, prefix.len())

@@ -1,4 +1,6 @@
 import polars as pl
+from hypothesis import given
+from hypothesis import strategies as st
 
 from domain.normalize.partiful import (
     event_meta_from_stem,
@@ -6,6 +8,7 @@ from domain.normalize.partiful import (
     normalize_partiful_csv,
     normalized_name,
     normalized_names,
+    occurrences,
     partiful_event,
 )
 from ingest.exports import normalize_file, read_csv_text
@@ -178,3 +181,16 @@ def test_plus_one_of_a_quarantined_host_is_not_linked() -> None:
     links = dict(zip(joined["full_name"], joined["plus_one_of"], strict=True))
     ana = joined.filter(pl.col("full_name") == "Ana Silva")["observation_id"][0]
     assert links["Ben Carter"] is None and links["Raj Gupta"] == ana
+
+
+@given(st.lists(st.one_of(st.none(), st.integers(0, 5)), max_size=60))
+def test_occurrences_number_each_keys_rows_in_row_order(keys: list[int | None]) -> None:
+    seen: dict[int, int] = {}
+    expected: list[int | None] = []
+    for key in keys:
+        if key is None:
+            expected.append(None)
+            continue
+        seen[key] = seen.get(key, 0) + 1
+        expected.append(seen[key])
+    assert occurrences(pl.Series(keys, dtype=pl.UInt32)).to_list() == expected
