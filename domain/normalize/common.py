@@ -166,20 +166,21 @@ def split_full_names(full: pl.Series) -> tuple[pl.Series, pl.Series]:
 
 
 def _split_frame(full: pl.Series) -> pl.DataFrame:
-    frame = pl.DataFrame({"f": full.str.strip_chars()})
-    text = pl.col("f")
-    comma = text.str.contains(",", literal=True)
-    out = frame.select(
-        pl.when(comma)
-        .then(clean(text.str.replace(r"^[^,]*,", "")))
-        .otherwise(clean(text.str.replace(r"\s+\S+$", "")))
-        .alias("given"),
-        pl.when(comma)
-        .then(clean(text.str.extract(r"^([^,]*),", 1)))
-        .otherwise(text.str.extract(r"\s(\S+)$", 1))
-        .alias("surname"),
+    text = full.str.strip_chars()
+    words = pl.col("f")
+    out = pl.DataFrame({"f": text}).select(
+        clean(words.str.replace(r"\s+\S+$", "")).alias("given"),
+        words.str.extract(r"\s(\S+)$", 1).alias("surname"),
     )
-    return out
+    # "Smith, Bob" is rare: only those rows are read the other way.
+    comma = text.str.contains(",", literal=True).fill_null(False).arg_true()
+    if comma.len() == 0:
+        return out
+    flipped = pl.DataFrame({"f": text.gather(comma)}).select(
+        clean(words.str.replace(r"^[^,]*,", "")).alias("given"),
+        clean(words.str.extract(r"^([^,]*),", 1)).alias("surname"),
+    )
+    return pl.DataFrame([out[c].scatter(comma, flipped[c]) for c in out.columns])
 
 
 def via_distinct(values: pl.Series, fn: Callable[[pl.Series], pl.DataFrame]) -> pl.DataFrame:

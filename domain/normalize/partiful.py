@@ -408,8 +408,12 @@ def _name_table(raw: pl.Series, pool: ThreadPoolExecutor) -> _NameTable:
 
 
 def _id_prefixes(keys: pl.Series, event_sid: str) -> pl.Series:
-    """`<event id>:<digest>-` per normalized name (the id without its occurrence)."""
-    return pl.Series([f"{event_sid}:{name_hash(k)}-" for k in keys.to_list()], dtype=pl.String)
+    """`<event id>:<digest>-` per normalized name (the id without its occurrence): the
+    digests as `name_hash` makes them, hex-encoded and joined in polars."""
+    digest = hashlib.blake2b
+    raw = [digest(k.encode(), digest_size=6).digest() for k in keys.to_list()]
+    hexed = pl.lit(pl.Series(raw, dtype=pl.Binary)).bin.encode("hex")
+    return pl.select(pl.concat_str(pl.lit(f"{event_sid}:"), hexed, pl.lit("-"))).to_series()
 
 
 def occurrences(keys: pl.Series) -> pl.Series:
