@@ -407,7 +407,8 @@ def _with_row_events(
         event_key.replace_strict(ids, default=None, return_dtype=pl.String).alias("_event_id"),
         event_key.replace_strict(zones, default=None, return_dtype=pl.String).alias("_tz"),
     )
-    return df, event_rows
+    # The distinct pairs come in no fixed order; the events frame should not vary.
+    return df, dict(sorted(event_rows.items()))
 
 
 def _csv_staging(df: pl.DataFrame, frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:

@@ -215,7 +215,10 @@ def test_csv_with_event_name_and_checked_in_column() -> None:
     )
     assert att["eventbrite:2"]["status"] == "going"
     assert att["eventbrite:3"]["event_id"] == "eventbrite:name-unknown-gathering"
-    assert set(batch.events["event_id"]) == {"eventbrite:101", "eventbrite:name-unknown-gathering"}
+    assert batch.events["event_id"].to_list() == [
+        "eventbrite:101",
+        "eventbrite:name-unknown-gathering",
+    ]
     bob = batch.observations.filter(pl.col("observation_id") == "eventbrite:1").to_dicts()[0]
     assert (bob["first_name"], bob["last_name"], bob["job_title"]) == ("Robert", "Smith", "CTO")
     assert set(batch.attendance["status"]) <= STATUSES
