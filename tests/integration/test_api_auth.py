@@ -194,7 +194,7 @@ def test_dev_token_with_wrong_secret_is_401(services: Settings, figures: FigureS
 
 
 def test_policy_grants_roles_only_as_configured(
-    services: Settings, figures: FigureStore, clerk: FakeClerk
+    graph: GraphStore, figures: FigureStore, clerk: FakeClerk, services: Settings
 ) -> None:
     with clerk_client(services, clerk) as c:
         verifier = c.app.state.platform.verifier  # type: ignore[attr-defined]
