@@ -375,16 +375,20 @@ def _positions(values: pl.Series, hashes: pl.Series, table_hashes: pl.Series) ->
 def _distinct_names(
     full: pl.Series, host: pl.Series
 ) -> tuple[pl.Series, pl.Series, pl.Series, pl.Series]:
-    """(distinct raw names, their hashes, hash of each `full`, hash of each `host`)."""
+    """(distinct raw names, their hashes, hash of each `full`, hash of each `host`).
+    Host names are mostly empty and mostly also guests' names: only the given ones that
+    are not are added."""
     full_hash, host_hash = full.hash(), host.hash()
-    first_full = full.is_not_null() & full_hash.is_first_distinct()
-    known = full_hash.filter(first_full)
-    new_host = (
-        host.is_not_null() & host_hash.is_first_distinct() & ~host_hash.is_in(known.implode())
-    )
+    firsts = full_hash.arg_unique()
+    known = full_hash.gather(firsts)
+    given = pl.select(pl.lit(host).str.len_bytes() > 0).to_series().fill_null(False)
+    host_hashes, host_names = host_hash.filter(given), host.filter(given)
+    new = ~host_hashes.is_in(known.implode())
+    host_hashes, host_names = host_hashes.filter(new), host_names.filter(new)
+    new_firsts = host_hashes.arg_unique()
     # One chunk each: rows gather from these by position (far slower across chunks).
-    raw = pl.concat([full.filter(first_full), host.filter(new_host)], rechunk=True)
-    hashes = pl.concat([known, host_hash.filter(new_host)], rechunk=True)
+    raw = pl.concat([full.gather(firsts), host_names.gather(new_firsts)], rechunk=True)
+    hashes = pl.concat([known, host_hashes.gather(new_firsts)], rechunk=True)
     return raw, hashes, full_hash, host_hash
 
 
@@ -491,13 +495,15 @@ def _with_ids_and_links(rows: pl.DataFrame, event_row: dict[str, Any]) -> pl.Dat
         rows = _with_names(rows, table, at.result(), host_at.result())
         rows = rows.with_columns(keys.alias("_key"), occurrence.result().alias("_occ"))
         prefix = digests.result()
-    # Null where the key is null: so is the occurrence number.
-    record_id = pl.concat_str(pl.lit(prefix).gather(pl.col("_key")), _as_text(rows["_occ"]))
-    return rows.with_columns(
-        pl.lit(event_row["event_id"]).alias("_event_id"),
-        record_id.alias("_id"),
-        _host_links(rows, prefix).alias("_plus_one_of"),
-    )
+        links = pool.submit(_host_links, rows, prefix)
+        # Null where the key is null: so is the occurrence number.
+        record_id = pl.concat_str(pl.lit(prefix).gather(pl.col("_key")), _as_text(rows["_occ"]))
+        ids = rows.select(record_id.alias("_id")).to_series()
+        return rows.with_columns(
+            pl.lit(event_row["event_id"]).alias("_event_id"),
+            ids,
+            links.result().alias("_plus_one_of"),
+        )
 
 
 def _as_text(numbers: pl.Series) -> pl.Expr:
