@@ -803,7 +803,16 @@ def _observations(
         .then(pl.lit(Status.ATTENDED.value))
         .otherwise(pl.col("_status").fill_null(config.default_status))
     )
-    good = df.with_columns(_derived_columns(work)).lazy().filter(pl.col("_reason").is_null())
+    df = df.with_columns(_derived_columns(work))
+    # Columns the source never fills are made again after the filter instead of filtered.
+    empty = {c: t for c, t in df.schema.items() if df[c].null_count() == df.height}
+    empty.pop("_reason", None)
+    good = (
+        df.lazy()
+        .drop(list(empty))
+        .filter(pl.col("_reason").is_null())
+        .with_columns(pl.lit(None, dtype=t).alias(c) for c, t in empty.items())
+    )
     return good.select(
         (pl.lit(f"{config.source}:") + pl.col("_id")).alias("observation_id"),
         pl.lit(config.source).alias("source"),
