@@ -62,6 +62,7 @@ from domain.model import (
 from domain.normalize.batch import NormalizedBatch
 from domain.normalize.columns import (
     Zones,
+    blank_mask,
     clean,
     clean_frame,
     normalize_phones,
@@ -167,11 +168,19 @@ def split_full_names(full: pl.Series) -> tuple[pl.Series, pl.Series]:
 
 def _split_frame(full: pl.Series) -> pl.DataFrame:
     text = full.str.strip_chars()
-    words = pl.col("f")
-    out = pl.DataFrame({"f": text}).select(
-        clean(words.str.replace(r"\s+\S+$", "")).alias("given"),
-        words.str.extract(r"\s(\S+)$", 1).alias("surname"),
+    # Given names: everything before the last run of spaces (a single word is all given
+    # name); the surname is what that leaves. Blank given names ("n/a") become null.
+    head = text.str.replace(r"\s+\S+$", "")
+    rest = pl.col("t").str.strip_prefix(pl.col("h")).str.strip_chars_start()
+    surname = (
+        pl.DataFrame({"t": text, "h": head})
+        .select(pl.when(pl.col("h") != pl.col("t")).then(rest))
+        .to_series()
     )
+    blank = blank_mask(head).arg_true()
+    given = head.scatter(blank, None) if blank.len() else head
+    out = pl.DataFrame({"given": given, "surname": surname})
+    words = pl.col("f")
     # "Smith, Bob" is rare: only those rows are read the other way.
     comma = text.str.contains(",", literal=True).fill_null(False).arg_true()
     if comma.len() == 0:

@@ -121,7 +121,8 @@ def test_clean_frame_only_touches_columns_that_need_it() -> None:
 
 
 def test_name_split_matches_scalar() -> None:
-    names = ["Bob Smith", "Smith, Bob", "Mary Ann van Dyke", "Cher", "  Zoë   Ä  "]
+    names = ["Bob Smith", "Smith, Bob", "Mary Ann van Dyke", "Cher", "  Zoë   Ä  ", "a\tb"]
+    names += ["x\u00a0y", "Lee,", ",Ann", "Ann ,Lee", "Ünal Öz", "Dr. J. R. R. Tolkien"]
     given, surname = split_full_names(pl.Series(names))
     for name, g, s in zip(names, given.to_list(), surname.to_list(), strict=True):
         assert (g, s) == split_name(name)
