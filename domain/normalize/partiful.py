@@ -51,7 +51,7 @@ import polars as pl
 
 from domain.model import FIELD_ISSUES_SCHEMA, HANDLE_PLATFORMS, Role, Source, Status, conform
 from domain.normalize.batch import NormalizedBatch
-from domain.normalize.columns import clean, clean_frame
+from domain.normalize.columns import clean_frame
 from domain.normalize.common import (
     RECORD_INDEX,
     FinishConfig,
@@ -154,24 +154,27 @@ def normalized_name(name: str) -> str:
 
 
 def normalized_names(names: pl.Series) -> pl.Series:
-    """`normalized_name` of each value. ASCII text (NFKC leaves it alone) is done in
-    polars; other text goes through `normalized_name` (callers pass distinct names)."""
+    """`normalized_name` of each value. Text of ASCII and the Latin-1 letters (À-ÿ) is
+    done in polars: NFKC leaves those characters alone, their lower case is the same in
+    Python and Rust, and none of them is a space. Other text goes through
+    `normalized_name` (callers pass distinct names)."""
     names = names.cast(pl.String)
     text = pl.lit(names)
+    ascii_only = text.str.len_bytes() == text.str.len_chars()
     flags = pl.select(
-        # The ASCII test; `_SPACE_RUNS` are exactly the ASCII characters Python's
-        # `str.split()` splits on, so only those need collapsing.
-        (text.str.len_bytes() == text.str.len_chars()).alias("ascii"),
+        (ascii_only | text.str.contains(r"^[\x00-\x7f\u00c0-\u00ff]*$")).alias("simple"),
+        # `_SPACE_RUNS` are exactly the ASCII characters Python's `str.split()` splits
+        # on, so only those need collapsing.
         (
             text.str.contains_any(_SPACE_RUNS) | text.str.starts_with(" ") | text.str.ends_with(" ")
         ).alias("spaced"),
     )
     out = names.str.to_lowercase()
-    runs = (flags["ascii"] & flags["spaced"]).arg_true()
+    runs = (flags["simple"] & flags["spaced"]).arg_true()
     if runs.len():
         collapsed = out.gather(runs).str.replace_all(r"[ \t\n\x0b\x0c\r\x1c-\x1f]+", " ")
         out = out.scatter(runs, collapsed.str.strip_chars(" "))
-    slow = (~flags["ascii"] & names.is_not_null()).arg_true()
+    slow = (~flags["simple"] & names.is_not_null()).arg_true()
     if slow.len():
         done = [normalized_name(v) for v in names.gather(slow).to_list()]
         out = out.scatter(slow, pl.Series(done, dtype=pl.String))
@@ -356,28 +359,52 @@ class _NameTable:
     keys: pl.Series
 
 
-def _positions(values: pl.Series, hashes: pl.Series, table_hashes: pl.Series) -> pl.Series:
-    """Each value's row in the name table, found by its hash
-    (`table_hashes` are polars' hashes of the table's raw names: they only group within
-    one call; ids use the stable BLAKE2b digest); null for null or empty values, which
-    name nothing. Host names are mostly empty, so a sparse column is looked up only where
-    it has values."""
+def _positions(
+    values: pl.Series,
+    hashes: pl.Series,
+    table: pl.Series,
+    table_hashes: pl.Series,
+    firsts: pl.Series | None = None,
+) -> pl.Series:
+    """Each value's row in the name table `table`, found by its hash (`table_hashes` are
+    polars' hashes of the table's raw names: they only group within one call; ids use
+    the stable BLAKE2b digest); null for empty values, which name nothing (and for null
+    ones, unless in `firsts`: the table keeps null and empty names as null).
+
+    `firsts`: the rows whose values open the table, in table order, which need no lookup
+    (on a list of unique names that is every row). Host names are mostly empty, so a
+    sparse column is looked up only where it has values. Equal hashes of different text
+    are caught by comparing each value with its row's; then the text is looked up."""
     table_rows = pl.int_range(table_hashes.len(), eager=True, dtype=pl.UInt32)
-    given = pl.select(pl.lit(values).str.len_bytes() > 0).to_series().fill_null(False)
-    if given.sum() * 2 > values.len():
+    wanted = pl.select(pl.lit(values).str.len_bytes() > 0).to_series().fill_null(False)
+    out = pl.Series(dtype=pl.UInt32).extend_constant(None, values.len())
+    if firsts is not None:
+        out = out.scatter(firsts, table_rows.head(firsts.len()))
+        wanted = wanted & out.is_null()
+    elif wanted.sum() * 2 > values.len():
         found = hashes.replace_strict(table_hashes, table_rows, default=None)
-        return pl.select(pl.when(pl.lit(given)).then(pl.lit(found))).to_series()
-    at = given.arg_true()
-    found = hashes.gather(at).replace_strict(table_hashes, table_rows, default=None)
-    return pl.Series(dtype=pl.UInt32).extend_constant(None, values.len()).scatter(at, found)
+        out = pl.select(pl.when(pl.lit(wanted)).then(pl.lit(found))).to_series()
+        wanted = wanted & False
+    at = wanted.arg_true()
+    if at.len():
+        looked_up = hashes.gather(at).replace_strict(table_hashes, table_rows, default=None)
+        out = out.scatter(at, looked_up)
+    named = pl.select(pl.when(pl.lit(out).is_not_null()).then(pl.lit(values))).to_series()
+    if not table.gather(out).equals(named):
+        known = table.is_not_null()
+        found = values.replace_strict(table.filter(known), table_rows.filter(known), default=None)
+        given = pl.lit(values).str.len_bytes() > 0
+        out = pl.select(pl.when(given).then(pl.lit(found))).to_series()
+    return out
 
 
 def _distinct_names(
     full: pl.Series, host: pl.Series
-) -> tuple[pl.Series, pl.Series, pl.Series, pl.Series]:
-    """(distinct raw names, their hashes, hash of each `full`, hash of each `host`).
-    Host names are mostly empty and mostly also guests' names: only the given ones that
-    are not are added."""
+) -> tuple[pl.Series, pl.Series, pl.Series, pl.Series, pl.Series]:
+    """(distinct raw names, their hashes, hash of each `full`, hash of each `host`, the
+    rows of `full` that give the first names of the table in order). Host names are
+    mostly empty and mostly also guests' names: only the given ones that are not are
+    added."""
     full_hash, host_hash = full.hash(), host.hash()
     firsts = full_hash.arg_unique()
     known = full_hash.gather(firsts)
@@ -389,26 +416,49 @@ def _distinct_names(
     # One chunk each: rows gather from these by position (far slower across chunks).
     raw = pl.concat([full.gather(firsts), host_names.gather(new_firsts)], rechunk=True)
     hashes = pl.concat([known, host_hashes.gather(new_firsts)], rechunk=True)
-    return raw, hashes, full_hash, host_hash
+    return raw, hashes, full_hash, host_hash, firsts
 
 
 def _name_table(raw: pl.Series, pool: ThreadPoolExecutor) -> _NameTable:
-    cleaned = pl.select(clean(pl.lit(raw))).to_series()
+    frame = raw.to_frame("n")
+    cleaning = clean_frame(frame, ["n"])
+    cleaned = frame.select(cleaning).to_series() if cleaning else raw
     split = pool.submit(split_full_names, cleaned)
     keys = normalized_names(cleaned)
     keys = pl.select(pl.when(pl.lit(keys) != "").then(pl.lit(keys))).to_series()
-    distinct_keys = keys.drop_nulls().unique(maintain_order=True)
-    key_numbers = pl.int_range(distinct_keys.len(), eager=True, dtype=pl.UInt32)
+    numbers, distinct_keys = number_distinct(keys)
     given, surname = split.result()
     names = pl.DataFrame(
-        {
-            "clean": cleaned,
-            "key": keys.replace_strict(distinct_keys, key_numbers, default=None),
-            "given": given,
-            "surname": surname,
-        }
+        {"clean": cleaned, "key": numbers, "given": given, "surname": surname}
     ).rechunk()
     return _NameTable(names=names, keys=distinct_keys)
+
+
+def number_distinct(values: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """(number of each value, 0, 1, … per distinct value, null for null; the distinct
+    values by number).
+
+    Values are grouped by hash, and each value's first row numbers it without a lookup
+    (on a list of unique names that is every row). Equal hashes of different text are
+    caught by comparing every value with its number's text; then the text itself is
+    looked up."""
+    present = values.is_not_null().arg_true()
+    text = values.gather(present)
+    hashes = text.hash()
+    firsts = hashes.arg_unique()
+    distinct = text.gather(firsts)
+    numbers = pl.int_range(firsts.len(), eager=True, dtype=pl.UInt32)
+    found = pl.Series(dtype=pl.UInt32).extend_constant(None, text.len()).scatter(firsts, numbers)
+    rest = found.is_null().arg_true()
+    if rest.len():
+        looked_up = hashes.gather(rest).replace_strict(hashes.gather(firsts), numbers)
+        found = found.scatter(rest, looked_up)
+    if not distinct.gather(found).equals(text):  # a hash collision: look up the text
+        distinct = text.unique(maintain_order=True)
+        numbers = pl.int_range(distinct.len(), eager=True, dtype=pl.UInt32)
+        found = text.replace_strict(distinct, numbers)
+    out = pl.Series(dtype=pl.UInt32).extend_constant(None, values.len()).scatter(present, found)
+    return out, distinct
 
 
 def _id_prefixes(keys: pl.Series, event_sid: str) -> pl.Series:
@@ -484,10 +534,10 @@ def _with_ids_and_links(rows: pl.DataFrame, event_row: dict[str, Any]) -> pl.Dat
     Finding each row's name in the table, building the table, numbering occurrences and
     the rows' other name columns are independent, and the digests are Python work: they
     run side by side (polars releases the GIL)."""
-    raw, hashes, full_hash, host_hash = _distinct_names(rows["_full"], rows["_host_name"])
+    raw, hashes, full_hash, host_hash, firsts = _distinct_names(rows["_full"], rows["_host_name"])
     with ThreadPoolExecutor(max_workers=3) as pool:
-        at = pool.submit(_positions, rows["_full"], full_hash, hashes)
-        host_at = pool.submit(_positions, rows["_host_name"], host_hash, hashes)
+        at = pool.submit(_positions, rows["_full"], full_hash, raw, hashes, firsts)
+        host_at = pool.submit(_positions, rows["_host_name"], host_hash, raw, hashes)
         table = _name_table(raw, pool)
         digests = pool.submit(_id_prefixes, table.keys, event_row["source_event_id"])
         keys = table.names["key"].gather(at.result())

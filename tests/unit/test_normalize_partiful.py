@@ -3,11 +3,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.normalize.partiful import (
+    _positions,
     event_meta_from_stem,
     name_hash,
     normalize_partiful_csv,
     normalized_name,
     normalized_names,
+    number_distinct,
     occurrences,
     partiful_event,
 )
@@ -194,3 +196,33 @@ def test_occurrences_number_each_keys_rows_in_row_order(keys: list[int | None]) 
         seen[key] = seen.get(key, 0) + 1
         expected.append(seen[key])
     assert occurrences(pl.Series(keys, dtype=pl.UInt32)).to_list() == expected
+
+
+def test_normalized_names_match_python_for_every_early_code_point() -> None:
+    # Latin-1 letters take the polars path: it must agree with Python character by
+    # character, in any position and next to spaces.
+    chars = [chr(c) for c in range(0x20, 0x250)]
+    names = [f"{c}Ab {c}  x{c}{c}Y " for c in chars] + [f"\t{c}\u00c9\u00df {c}" for c in chars]
+    keys = normalized_names(pl.Series(names)).to_list()
+    assert keys == [normalized_name(n) for n in names]
+
+
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "A", "a ", "é", ""])), max_size=40))
+def test_number_distinct_numbers_equal_values_alike(values: list[str | None]) -> None:
+    numbers, distinct = number_distinct(pl.Series(values, dtype=pl.String))
+    assert distinct.n_unique() == distinct.len() == len({v for v in values if v is not None})
+    for value, number in zip(values, numbers.to_list(), strict=True):
+        assert (number is None) == (value is None)
+        if number is not None:
+            assert distinct[number] == value
+
+
+def test_positions_survive_hash_collisions() -> None:
+    table = pl.Series(["Ann Lee", None, "Bo Kim", ""])
+    values = pl.Series(["Bo Kim", "", None, "Ann Lee", "Bo Kim"])
+    same = pl.Series([7] * 5, dtype=pl.UInt64)  # every hash equal: lookups go wrong
+    table_hashes = pl.Series([7, 8, 9, 10], dtype=pl.UInt64)
+    rows = _positions(values, same, table, table_hashes)
+    assert rows.to_list() == [2, None, None, 0, 2]
+    firsts = pl.Series([3, 2, 0, 1], dtype=pl.UInt32)  # the rows that give table rows 0-3
+    assert _positions(values, same, table, table_hashes, firsts).to_list() == [2, None, None, 0, 2]
