@@ -42,7 +42,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -352,11 +352,11 @@ class _NameTable:
     derived from it, worked out once per name: names repeat far more than rows do.
 
     `names` holds `clean`, `key` (dense number of the normalized name, null when blank,
-    so rows group by integers), `given` and `surname`; `keys` are the normalized names
-    by number."""
+    so rows group by integers), `given` and `surname`; `prefixes` will give each key's
+    id prefix (`_id_prefixes`) by number."""
 
     names: pl.DataFrame
-    keys: pl.Series
+    prefixes: Future[pl.Series]
 
 
 def _positions(
@@ -419,7 +419,9 @@ def _distinct_names(
     return raw, hashes, full_hash, host_hash, firsts
 
 
-def _name_table(raw: pl.Series, pool: ThreadPoolExecutor) -> _NameTable:
+def _name_table(raw: pl.Series, pool: ThreadPoolExecutor, event_sid: str) -> _NameTable:
+    """The name table of the distinct raw names; the id digests (the longest part, in
+    Python) start as soon as the normalized names are known."""
     frame = raw.to_frame("n")
     cleaning = clean_frame(frame, ["n"])
     cleaned = frame.select(cleaning).to_series() if cleaning else raw
@@ -427,11 +429,12 @@ def _name_table(raw: pl.Series, pool: ThreadPoolExecutor) -> _NameTable:
     keys = normalized_names(cleaned)
     keys = pl.select(pl.when(pl.lit(keys) != "").then(pl.lit(keys))).to_series()
     numbers, distinct_keys = number_distinct(keys)
+    prefixes = pool.submit(_id_prefixes, distinct_keys, event_sid)
     given, surname = split.result()
     names = pl.DataFrame(
         {"clean": cleaned, "key": numbers, "given": given, "surname": surname}
     ).rechunk()
-    return _NameTable(names=names, keys=distinct_keys)
+    return _NameTable(names=names, prefixes=prefixes)
 
 
 def number_distinct(values: pl.Series) -> tuple[pl.Series, pl.Series]:
@@ -465,7 +468,7 @@ def _id_prefixes(keys: pl.Series, event_sid: str) -> pl.Series:
     """`<event id>:<digest>-` per normalized name (the id without its occurrence): the
     digests as `name_hash` makes them, hex-encoded and joined in polars."""
     digest = hashlib.blake2b
-    raw = [digest(k.encode(), digest_size=6).digest() for k in keys.to_list()]
+    raw = [digest(k, digest_size=6).digest() for k in keys.cast(pl.Binary).to_list()]
     hexed = pl.lit(pl.Series(raw, dtype=pl.Binary)).bin.encode("hex")
     return pl.select(pl.concat_str(pl.lit(f"{event_sid}:"), hexed, pl.lit("-"))).to_series()
 
@@ -535,16 +538,15 @@ def _with_ids_and_links(rows: pl.DataFrame, event_row: dict[str, Any]) -> pl.Dat
     the rows' other name columns are independent, and the digests are Python work: they
     run side by side (polars releases the GIL)."""
     raw, hashes, full_hash, host_hash, firsts = _distinct_names(rows["_full"], rows["_host_name"])
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         at = pool.submit(_positions, rows["_full"], full_hash, raw, hashes, firsts)
         host_at = pool.submit(_positions, rows["_host_name"], host_hash, raw, hashes)
-        table = _name_table(raw, pool)
-        digests = pool.submit(_id_prefixes, table.keys, event_row["source_event_id"])
+        table = _name_table(raw, pool, event_row["source_event_id"])
         keys = table.names["key"].gather(at.result())
         occurrence = pool.submit(occurrences, keys)
         rows = _with_names(rows, table, at.result(), host_at.result())
         rows = rows.with_columns(keys.alias("_key"), occurrence.result().alias("_occ"))
-        prefix = digests.result()
+        prefix = table.prefixes.result()
         links = pool.submit(_host_links, rows, prefix)
         # Null where the key is null: so is the occurrence number.
         record_id = pl.concat_str(pl.lit(prefix).gather(pl.col("_key")), _as_text(rows["_occ"]))
