@@ -51,8 +51,21 @@ def _phone_samples() -> list[str | None]:
     return out
 
 
-def test_phones_match_phonenumbers() -> None:
+@pytest.mark.parametrize("layout", [0, 1])
+def test_phones_match_phonenumbers(layout: int) -> None:
     values = _phone_samples()
+    if layout:
+        # A column written in a few North American layouts, with near misses: a
+        # digit's place holding a separator, a letter, one digit short.
+        rng = random.Random(5)
+        written = []
+        for _ in range(300):
+            d = "".join(rng.choice("0123456789") for _ in range(10))
+            d = rng.choice("23456789") + d[1:]
+            written += [f"1-{d[:3]}-{d[3:6]}-{d[6:]}", f"+1 {d[:3]} {d[3:6]} {d[6:]}"]
+        written += [" -212-555-0101", "2-12 -555-0101", "1-212-555-010a", "+1 212 555 010"]
+        written += ["+1 212.555 0101", "(1-212-555-0101", "1-212-555--101", "1-212-5550-101"]
+        values = written + values
     fast = normalize_phones(pl.Series(values, dtype=pl.String)).to_list()
     slow = [normalize_phone(v) for v in values]
     mismatches = [(v, f, s) for v, f, s in zip(values, fast, slow, strict=True) if f != s]
