@@ -465,7 +465,8 @@ def finish(
 
     `late` gives staging columns that take long to work out (Partiful's names and ids),
     row-aligned with `staging`; they replace the staging columns of the same names. The
-    column work that does not read them runs meanwhile.
+    column work that does not read them runs meanwhile. A late `_observation_id` is used
+    as given (else it is `<source>:<_id>`).
 
     A record is quarantined only when it cannot name a person and an event: no record id,
     no event, or none of name, valid email, phone, handle and user id. Any other field
@@ -800,6 +801,11 @@ def _observations(
 ) -> pl.DataFrame:
     """The kept rows as observation + attendance columns, in one lazy pass."""
     full, first, last = _name_exprs(df, work)
+    observation_id = (
+        pl.col("_observation_id")
+        if "_observation_id" in df.columns
+        else pl.lit(f"{config.source}:") + pl.col("_id")
+    )
     handles = [
         (pl.col(f"_hn_{p}") if f"_hn_{p}" in work else pl.lit(None, dtype=pl.String)).alias(
             f"handle_{p}"
@@ -823,7 +829,7 @@ def _observations(
         .with_columns(pl.lit(None, dtype=t).alias(c) for c, t in empty.items())
     )
     return good.select(
-        (pl.lit(f"{config.source}:") + pl.col("_id")).alias("observation_id"),
+        observation_id.alias("observation_id"),
         pl.lit(config.source).alias("source"),
         pl.col("_id").alias("source_record_id"),
         pl.col("_person").alias("source_person_id"),

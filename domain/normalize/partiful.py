@@ -265,7 +265,16 @@ def normalize_partiful_csv(
     return batch
 
 
-_LATE_COLUMNS = ["_id", "_event_id", "_full", "_first", "_last", "_role", "_plus_one_of"]
+_LATE_COLUMNS = [
+    "_id",
+    "_observation_id",
+    "_event_id",
+    "_full",
+    "_first",
+    "_last",
+    "_role",
+    "_plus_one_of",
+]
 _STAGING_COLUMNS = [
     "_idx",
     "_pos",
@@ -548,12 +557,16 @@ def _with_ids_and_links(rows: pl.DataFrame, event_row: dict[str, Any]) -> pl.Dat
         rows = rows.with_columns(keys.alias("_key"), occurrence.result().alias("_occ"))
         prefix = table.prefixes.result()
         links = pool.submit(_host_links, rows, prefix)
-        # Null where the key is null: so is the occurrence number.
-        record_id = pl.concat_str(pl.lit(prefix).gather(pl.col("_key")), _as_text(rows["_occ"]))
-        ids = rows.select(record_id.alias("_id")).to_series()
+        # The observation id is made once and the record id read out of it (a slice
+        # shares its text). Null where the key is null: so is the occurrence number.
+        source = f"{Source.PARTIFUL}:"
+        named = pl.select(pl.lit(source) + pl.lit(prefix)).to_series()
+        observation_id = pl.concat_str(pl.lit(named).gather(pl.col("_key")), _as_text(rows["_occ"]))
+        ids = rows.select(observation_id.alias("_observation_id")).to_series()
         return rows.with_columns(
             pl.lit(event_row["event_id"]).alias("_event_id"),
             ids,
+            ids.str.slice(len(source)).alias("_id"),
             links.result().alias("_plus_one_of"),
         )
 
