@@ -377,8 +377,8 @@ def _positions(
 ) -> pl.Series:
     """Each value's row in the name table `table`, found by its hash (`table_hashes` are
     polars' hashes of the table's raw names: they only group within one call; ids use
-    the stable BLAKE2b digest); null for empty values, which name nothing (and for null
-    ones, unless in `firsts`: the table keeps null and empty names as null).
+    the stable BLAKE2b digest); null for empty values, which name nothing. (A null value
+    among `firsts` gets the table's null row, whose derived values are null too.)
 
     `firsts`: the rows whose values open the table, in table order, which need no lookup
     (on a list of unique names that is every row). Host names are mostly empty, so a
@@ -386,18 +386,18 @@ def _positions(
     are caught by comparing each value with its row's; then the text is looked up."""
     table_rows = pl.int_range(table_hashes.len(), eager=True, dtype=pl.UInt32)
     wanted = pl.select(pl.lit(values).str.len_bytes() > 0).to_series().fill_null(False)
-    out = pl.Series(dtype=pl.UInt32).extend_constant(None, values.len())
-    if firsts is not None:
-        out = out.scatter(firsts, table_rows.head(firsts.len()))
-        wanted = wanted & out.is_null()
-    elif wanted.sum() * 2 > values.len():
+    if firsts is None and wanted.sum() * 2 > values.len():
         found = hashes.replace_strict(table_hashes, table_rows, default=None)
         out = pl.select(pl.when(pl.lit(wanted)).then(pl.lit(found))).to_series()
-        wanted = wanted & False
-    at = wanted.arg_true()
-    if at.len():
-        looked_up = hashes.gather(at).replace_strict(table_hashes, table_rows, default=None)
-        out = out.scatter(at, looked_up)
+    else:
+        out = pl.Series(dtype=pl.UInt32).extend_constant(None, values.len())
+        if firsts is not None:
+            out = out.scatter(firsts, table_rows.head(firsts.len()))
+            wanted = wanted & out.is_null()
+        at = wanted.arg_true()
+        if at.len():
+            looked_up = hashes.gather(at).replace_strict(table_hashes, table_rows, default=None)
+            out = out.scatter(at, looked_up)
     named = pl.select(pl.when(pl.lit(out).is_not_null()).then(pl.lit(values))).to_series()
     if not table.gather(out).equals(named):
         known = table.is_not_null()
