@@ -198,8 +198,8 @@ def normalize_phones(values: pl.Series, default_region: str = "US") -> pl.Series
 
     North American numbers and plainly written international numbers are done in polars;
     anything unusual (extensions, national prefixes, other regions' local formats) goes
-    through `phonenumbers` once per distinct value. Each step works only on the rows no
-    earlier step settled (`rows`, with their trimmed text in `rest`)."""
+    through `phonenumbers` once per distinct value. What the North American pattern
+    leaves is worked on once per distinct value when values repeat."""
     raw = values.cast(pl.String)
     result = pl.Series(values.name, dtype=pl.String).extend_constant(None, len(raw))
     given = raw.is_not_null()
@@ -211,9 +211,23 @@ def normalize_phones(values: pl.Series, default_region: str = "US") -> pl.Series
             result = result.scatter(at, "+1" + _digits_of(raw.gather(at)).str.slice(-10))
             given = given & ~nanp
     rows = given.arg_true()
-    rest = raw.gather(rows).str.strip_chars()
-    present = rest.str.len_bytes() > 0
-    rows, rest = rows.filter(present), rest.filter(present)
+    if rows.len() == 0:
+        return result
+    rest = raw.gather(rows)
+    distinct = rest.unique()
+    if distinct.len() * 2 > rest.len():
+        return result.scatter(rows, _other_phones(rest, default_region))
+    numbers = _other_phones(distinct, default_region)
+    return result.scatter(rows, rest.replace_strict(distinct, numbers, default=None))
+
+
+def _other_phones(raw: pl.Series, default_region: str) -> pl.Series:
+    """`normalize_phones` without the North American pattern. Each step works only on
+    the values no earlier step settled (`rows`, with their trimmed text in `rest`)."""
+    result = pl.Series(raw.name, dtype=pl.String).extend_constant(None, len(raw))
+    rest = raw.str.strip_chars()
+    present = (rest.str.len_bytes() > 0).fill_null(False)
+    rows, rest = present.arg_true(), rest.filter(present)
     plus = (rest.str.starts_with("+") & rest.str.contains(r"^[\d+ ().\-/]+$")).fill_null(False)
     if plus.any():
         number = _digits_of(rest.filter(plus)).str.slice(1)
