@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -193,6 +194,20 @@ def _digits_of(text: pl.Series) -> pl.Series:
     return text.str.replace_many(_SEPARATOR_LIST, [""] * len(_SEPARATOR_LIST))
 
 
+def via_distinct(values: pl.Series, fn: Callable[[pl.Series], pl.DataFrame]) -> pl.DataFrame:
+    """`fn` (one input column -> output columns) applied once per distinct value when
+    values repeat (names, handles, companies usually do), else directly."""
+    distinct = values.drop_nulls().unique()
+    if distinct.len() * 3 > values.len():
+        return fn(values)
+    mapped = fn(distinct).with_columns(distinct.rename("__key"))
+    return (
+        pl.DataFrame({"__key": values})
+        .join(mapped, on="__key", how="left", maintain_order="left")
+        .drop("__key")
+    )
+
+
 def normalize_phones(values: pl.Series, default_region: str = "US") -> pl.Series:
     """E.164 or null (like `fields.normalize_phone`, value for value).
 
@@ -213,12 +228,10 @@ def normalize_phones(values: pl.Series, default_region: str = "US") -> pl.Series
     rows = given.arg_true()
     if rows.len() == 0:
         return result
-    rest = raw.gather(rows)
-    distinct = rest.unique()
-    if distinct.len() * 2 > rest.len():
-        return result.scatter(rows, _other_phones(rest, default_region))
-    numbers = _other_phones(distinct, default_region)
-    return result.scatter(rows, rest.replace_strict(distinct, numbers, default=None))
+    numbers = via_distinct(
+        raw.gather(rows), lambda s: _other_phones(s, default_region).to_frame("p")
+    )
+    return result.scatter(rows, numbers["p"])
 
 
 def _other_phones(raw: pl.Series, default_region: str) -> pl.Series:

@@ -67,6 +67,7 @@ from domain.normalize.columns import (
     clean_frame,
     normalize_phones,
     parse_time_series,
+    via_distinct,
 )
 
 RECORD_INDEX = "__record_index"
@@ -190,20 +191,6 @@ def _split_frame(full: pl.Series) -> pl.DataFrame:
         clean(words.str.extract(r"^([^,]*),", 1)).alias("surname"),
     )
     return pl.DataFrame([out[c].scatter(comma, flipped[c]) for c in out.columns])
-
-
-def via_distinct(values: pl.Series, fn: Callable[[pl.Series], pl.DataFrame]) -> pl.DataFrame:
-    """`fn` (one input column -> output columns) applied once per distinct value when
-    values repeat (names, handles, companies usually do), else directly."""
-    distinct = values.drop_nulls().unique()
-    if distinct.len() * 3 > values.len():
-        return fn(values)
-    mapped = fn(distinct).with_columns(distinct.rename("__key"))
-    return (
-        pl.DataFrame({"__key": values})
-        .join(mapped, on="__key", how="left", maintain_order="left")
-        .drop("__key")
-    )
 
 
 # ---------------------------------------------------------------- the shared core
