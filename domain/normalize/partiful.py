@@ -368,64 +368,15 @@ class _NameTable:
     prefixes: Future[pl.Series]
 
 
-def _positions(
-    values: pl.Series,
-    hashes: pl.Series,
-    table: pl.Series,
-    table_hashes: pl.Series,
-    firsts: pl.Series | None = None,
-) -> pl.Series:
-    """Each value's row in the name table `table`, found by its hash (`table_hashes` are
-    polars' hashes of the table's raw names: they only group within one call; ids use
-    the stable BLAKE2b digest); null for empty values, which name nothing. (A null value
-    among `firsts` gets the table's null row, whose derived values are null too.)
-
-    `firsts`: the rows whose values open the table, in table order, which need no lookup
-    (on a list of unique names that is every row). Host names are mostly empty, so a
-    sparse column is looked up only where it has values. Equal hashes of different text
-    are caught by comparing each value with its row's; then the text is looked up."""
-    table_rows = pl.int_range(table_hashes.len(), eager=True, dtype=pl.UInt32)
-    wanted = pl.select(pl.lit(values).str.len_bytes() > 0).to_series().fill_null(False)
-    if firsts is None and wanted.sum() * 2 > values.len():
-        found = hashes.replace_strict(table_hashes, table_rows, default=None)
-        out = pl.select(pl.when(pl.lit(wanted)).then(pl.lit(found))).to_series()
-    else:
-        out = pl.Series(dtype=pl.UInt32).extend_constant(None, values.len())
-        if firsts is not None:
-            out = out.scatter(firsts, table_rows.head(firsts.len()))
-            wanted = wanted & out.is_null()
-        at = wanted.arg_true()
-        if at.len():
-            looked_up = hashes.gather(at).replace_strict(table_hashes, table_rows, default=None)
-            out = out.scatter(at, looked_up)
-    named = pl.select(pl.when(pl.lit(out).is_not_null()).then(pl.lit(values))).to_series()
-    if not table.gather(out).equals(named):
-        known = table.is_not_null()
-        found = values.replace_strict(table.filter(known), table_rows.filter(known), default=None)
-        given = pl.lit(values).str.len_bytes() > 0
-        out = pl.select(pl.when(given).then(pl.lit(found))).to_series()
-    return out
-
-
-def _distinct_names(
-    full: pl.Series, host: pl.Series
-) -> tuple[pl.Series, pl.Series, pl.Series, pl.Series, pl.Series]:
-    """(distinct raw names, their hashes, hash of each `full`, hash of each `host`, the
-    rows of `full` that give the first names of the table in order). Host names are
-    mostly empty and mostly also guests' names: only the given ones that are not are
-    added."""
-    full_hash, host_hash = full.hash(), host.hash()
-    firsts = full_hash.arg_unique()
-    known = full_hash.gather(firsts)
-    given = pl.select(pl.lit(host).str.len_bytes() > 0).to_series().fill_null(False)
-    host_hashes, host_names = host_hash.filter(given), host.filter(given)
-    new = ~host_hashes.is_in(known.implode())
-    host_hashes, host_names = host_hashes.filter(new), host_names.filter(new)
-    new_firsts = host_hashes.arg_unique()
-    # One chunk each: rows gather from these by position (far slower across chunks).
-    raw = pl.concat([full.gather(firsts), host_names.gather(new_firsts)], rechunk=True)
-    hashes = pl.concat([known, host_hashes.gather(new_firsts)], rechunk=True)
-    return raw, hashes, full_hash, host_hash, firsts
+def _name_rows(full: pl.Series, host: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
+    """(each guest's row in the name table, each host name's row, the table: the
+    distinct raw names). Host names are mostly empty: only given ones are numbered."""
+    hosted = pl.select(pl.lit(host).str.len_bytes() > 0).to_series().fill_null(False)
+    hosted_rows = hosted.arg_true()
+    numbers, raw = number_distinct(pl.concat([full, host.gather(hosted_rows)], rechunk=True))
+    host_at = pl.Series(dtype=pl.UInt32).extend_constant(None, host.len())
+    host_at = host_at.scatter(hosted_rows, numbers.slice(full.len()))
+    return numbers.head(full.len()), host_at, raw
 
 
 def _name_table(raw: pl.Series, pool: ThreadPoolExecutor, event_sid: str) -> _NameTable:
@@ -546,14 +497,12 @@ def _with_ids_and_links(rows: pl.DataFrame, event_row: dict[str, Any]) -> pl.Dat
     Finding each row's name in the table, building the table, numbering occurrences and
     the rows' other name columns are independent, and the digests are Python work: they
     run side by side (polars releases the GIL)."""
-    raw, hashes, full_hash, host_hash, firsts = _distinct_names(rows["_full"], rows["_host_name"])
+    at, host_at, raw = _name_rows(rows["_full"], rows["_host_name"])
     with ThreadPoolExecutor(max_workers=4) as pool:
-        at = pool.submit(_positions, rows["_full"], full_hash, raw, hashes, firsts)
-        host_at = pool.submit(_positions, rows["_host_name"], host_hash, raw, hashes)
         table = _name_table(raw, pool, event_row["source_event_id"])
-        keys = table.names["key"].gather(at.result())
+        keys = table.names["key"].gather(at)
         occurrence = pool.submit(occurrences, keys)
-        rows = _with_names(rows, table, at.result(), host_at.result())
+        rows = _with_names(rows, table, at, host_at)
         rows = rows.with_columns(keys.alias("_key"), occurrence.result().alias("_occ"))
         prefix = table.prefixes.result()
         links = pool.submit(_host_links, rows, prefix)
