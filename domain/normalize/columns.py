@@ -324,6 +324,10 @@ Zones = pl.Series | str
 """Each row's IANA zone, or one zone for every row (no column of a million copies)."""
 
 
+def _zones_at(zones: Zones, rows: pl.Series) -> Zones:
+    return zones if isinstance(zones, str) else zones.gather(rows)
+
+
 def _localize(naive: pl.Series, zones: Zones) -> pl.Series:
     """Naive local times -> UTC, each in its row's zone (nonexistent local times -> null,
     ambiguous ones -> the earlier instant)."""
@@ -575,7 +579,7 @@ def parse_time_series(raw: pl.Series, zones: Zones) -> tuple[pl.Series, pl.Serie
         everything = bool(remaining.all())
         idx = None if everything else remaining.arg_true()
         subset = text if idx is None else text.gather(idx)
-        sub_zones = zones if idx is None or isinstance(zones, str) else zones.gather(idx)
+        sub_zones = zones if idx is None else _zones_at(zones, idx)
         parsed = _parse_as(subset, sub_zones, how)
         if parsed is None:
             continue
@@ -592,7 +596,7 @@ def parse_time_series(raw: pl.Series, zones: Zones) -> tuple[pl.Series, pl.Serie
         blank = _is_blank(left)
         present = present.scatter(idx.filter(blank), False)
         idx, left = idx.filter(~blank), left.filter(~blank)
-        values = _parse_rest(left, zones if isinstance(zones, str) else zones.gather(idx))
+        values = _parse_rest(left, _zones_at(zones, idx))
         ok = values.is_not_null()
         if ok.any():
             result = result.scatter(idx.filter(ok), values.filter(ok))
