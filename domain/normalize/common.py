@@ -161,8 +161,9 @@ def handle_expr(platform: str, value: pl.Expr) -> pl.Expr:
 
 
 def split_full_names(full: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """(given, surname) from full names: the last word is the surname; "Smith, Bob" is
-    understood. Same rules as `fields.split_name`."""
+    """(given, surname) from cleaned full names, by the rules of `fields.split_name`
+    ("white space" is Unicode's: Python's `str.split()` also splits on the ASCII
+    separators U+001C-U+001F, which names do not hold)."""
     out = _split_frame(full)
     return out["given"], out["surname"]
 
@@ -170,7 +171,7 @@ def split_full_names(full: pl.Series) -> tuple[pl.Series, pl.Series]:
 def _split_frame(full: pl.Series) -> pl.DataFrame:
     text = full.str.strip_chars()
     # Given names: everything before the last run of spaces (a single word is all given
-    # name); the surname is what that leaves. Blank given names ("n/a") become null.
+    # name); the surname is what that leaves.
     head = text.str.replace(r"\s+\S+$", "")
     rest = pl.col("t").str.strip_prefix(pl.col("h")).str.strip_chars_start()
     surname = (
@@ -178,19 +179,33 @@ def _split_frame(full: pl.Series) -> pl.DataFrame:
         .select(pl.when(pl.col("h") != pl.col("t")).then(rest))
         .to_series()
     )
-    blank = blank_mask(head).arg_true()
-    given = head.scatter(blank, None) if blank.len() else head
-    out = pl.DataFrame({"given": given, "surname": surname})
-    words = pl.col("f")
+    given = _single_spaced(head)
     # "Smith, Bob" is rare: only those rows are read the other way.
     comma = text.str.contains(",", literal=True).fill_null(False).arg_true()
-    if comma.len() == 0:
-        return out
-    flipped = pl.DataFrame({"f": text.gather(comma)}).select(
-        clean(words.str.replace(r"^[^,]*,", "")).alias("given"),
-        clean(words.str.extract(r"^([^,]*),", 1)).alias("surname"),
-    )
-    return pl.DataFrame([out[c].scatter(comma, flipped[c]) for c in out.columns])
+    if comma.len():
+        words = pl.col("f")
+        flipped = pl.DataFrame({"f": text.gather(comma)}).select(
+            words.str.replace(r"^[^,]*,", "").str.strip_chars().alias("given"),
+            words.str.extract(r"^([^,]*),", 1).str.strip_chars().alias("surname"),
+        )
+        given = given.scatter(comma, _single_spaced(flipped["given"]))
+        surname = surname.scatter(comma, _single_spaced(flipped["surname"]))
+    return pl.DataFrame({"given": _blanked(given), "surname": _blanked(surname)})
+
+
+def _single_spaced(words: pl.Series) -> pl.Series:
+    """Words joined by single spaces; only text with another kind of space, or a run of
+    them, goes through the replace."""
+    odd = words.str.contains(r"\s\s|[^\S ]").fill_null(False).arg_true()
+    if odd.len() == 0:
+        return words
+    return words.scatter(odd, words.gather(odd).str.replace_all(r"\s+", " "))
+
+
+def _blanked(parts: pl.Series) -> pl.Series:
+    """Parts of a name that read as a blank answer ("n/a Smith") as null."""
+    blank = blank_mask(parts).arg_true()
+    return parts.scatter(blank, None) if blank.len() else parts
 
 
 # ---------------------------------------------------------------- the shared core

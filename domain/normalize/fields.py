@@ -53,7 +53,9 @@ def normalize_phone(value: object, default_region: str = "US") -> str | None:
 def split_name(
     full: str | None, first: str | None = None, last: str | None = None
 ) -> tuple[str | None, str | None]:
-    """First and last name, preferring the source's own split."""
+    """First and last name, preferring the source's own split. A full name is split at
+    its last word ("Smith, Bob" the other way); the words of each part are joined by
+    single spaces, and a part that reads as a blank answer ("n/a Smith") is null."""
     first, last = blank_to_none(first), blank_to_none(last)
     if first or last:
         return first, last
@@ -62,11 +64,11 @@ def split_name(
         return None, None
     if "," in full:  # "Smith, Bob"
         surname, _, given = full.partition(",")
-        return blank_to_none(given), blank_to_none(surname)
+        return blank_to_none(" ".join(given.split())), blank_to_none(" ".join(surname.split()))
     parts = full.split()
     if len(parts) == 1:
         return parts[0], None
-    return " ".join(parts[:-1]), parts[-1]
+    return blank_to_none(" ".join(parts[:-1])), blank_to_none(parts[-1])
 
 
 def parse_timestamp(value: object, tz: str | None = None) -> datetime | None:

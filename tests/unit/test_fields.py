@@ -50,6 +50,10 @@ def test_normalize_phone(raw: str, expected: str | None) -> None:
         ("Smith, Bob", None, None, ("Bob", "Smith")),
         ("Mary Ann van Dyke", None, None, ("Mary Ann van", "Dyke")),
         ("Cher", None, None, ("Cher", None)),
+        ("Jo\nAnn  Lee", None, None, ("Jo Ann", "Lee")),
+        ("van  Dyke ,  Mary\tAnn", None, None, ("Mary Ann", "van Dyke")),
+        ("none Smith", None, None, (None, "Smith")),
+        ("Ann n/a", None, None, ("Ann", None)),
         ("ignored", "Ann", "Lee", ("Ann", "Lee")),
     ],
 )

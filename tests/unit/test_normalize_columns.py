@@ -5,9 +5,12 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from domain.normalize.columns import (
     _localize_one,
+    clean,
     clean_frame,
     normalize_phones,
     parse_time_series,
@@ -138,9 +141,34 @@ def test_clean_frame_only_touches_columns_that_need_it() -> None:
 def test_name_split_matches_scalar() -> None:
     names = ["Bob Smith", "Smith, Bob", "Mary Ann van Dyke", "Cher", "  Zoë   Ä  ", "a\tb"]
     names += ["x\u00a0y", "Lee,", ",Ann", "Ann ,Lee", "Ünal Öz", "Dr. J. R. R. Tolkien"]
+    names += ["Jo\nAnn  Lee", "van  Dyke ,  Mary\tAnn", "none Smith", "Ann n/a"]
     given, surname = split_full_names(pl.Series(names))
     for name, g, s in zip(names, given.to_list(), surname.to_list(), strict=True):
         assert (g, s) == split_name(name)
+
+
+_NAME_WORDS = ["Ann", "Lee", "n/a", "none", "NA", "-", "Zoë", "O'Neil", "van", "x,y", ","]
+_NAME_SPACES = [" ", "  ", "\t", "\n", "\u00a0", "\u3000", " \n ", "\u2009", "\u2028"]
+
+
+@st.composite
+def _full_names(draw: st.DrawFn) -> str:
+    words = draw(st.lists(st.sampled_from(_NAME_WORDS), min_size=1, max_size=4))
+    text = draw(st.sampled_from(["", " ", "\t"])) + words[0]
+    for word in words[1:]:
+        text += draw(st.sampled_from(_NAME_SPACES)) + word
+    return text + draw(st.sampled_from(["", " ", "\n"]))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_full_names(), min_size=1, max_size=20))
+def test_name_split_follows_the_scalar_rules(names: list[str]) -> None:
+    """Blank-looking parts, runs and kinds of white space, commas: the pipeline's split
+    of cleaned names is `split_name`'s."""
+    cleaned = pl.select(clean(pl.lit(pl.Series(names, dtype=pl.String)))).to_series()
+    given_names, surnames = split_full_names(cleaned)
+    for name, g, s in zip(names, given_names.to_list(), surnames.to_list(), strict=True):
+        assert (g, s) == split_name(name), repr(name)
 
 
 def test_via_distinct_maps_each_value_once() -> None:
