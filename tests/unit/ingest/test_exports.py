@@ -4,6 +4,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from domain.model import STATUSES
 from ingest.exports import load_exports, read_csv_text, read_export, sniff_delimiter
@@ -50,6 +52,38 @@ def test_repeated_header_rows_are_quarantined_and_counted() -> None:
     assert read.frame.height == 2 and read.records == 3
     assert read.quarantine["reason"].to_list() == ["repeated header row"]
     assert read.quarantine["record_index"].to_list() == [1]
+
+
+_LABELS = ["api_id", "name", "email", "status"]
+_PADS = ["", " ", "\t", "\u00a0", "\u3000", "\u2028 "]
+_TEXT = ["gst-1", "Zoë", "José", "name x", "xname", "nam", "é", "", "-", "Ünal Öz", "a\u00a0"]
+
+
+@st.composite
+def _cells(draw: st.DrawFn, label: str) -> str:
+    if draw(st.booleans()):
+        return draw(st.sampled_from(_PADS)) + label + draw(st.sampled_from(_PADS))
+    return draw(st.sampled_from(_TEXT + _LABELS))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(*[_cells(label) for label in _LABELS]), min_size=1, max_size=12))
+def test_repeated_headers_are_exactly_the_rows_that_read_as_one(
+    rows: list[tuple[str, ...]],
+) -> None:
+    """A row is a repeated header when one of its first three cells, trimmed, is its
+    label and so are half its cells, whatever spaces pad them (the cheap candidate test
+    must never miss one)."""
+    frame = pl.DataFrame(rows, schema=_LABELS, orient="row")
+    read = read_export(frame.write_csv().encode(), source="luma", origin="x.csv")
+    expected = [
+        i
+        for i, row in enumerate(rows)
+        if any(cell.strip() == label for cell, label in zip(row[:3], _LABELS, strict=False))
+        and sum(cell.strip() == label for cell, label in zip(row, _LABELS, strict=True)) >= 2
+    ]
+    assert read.quarantine["record_index"].to_list() == expected
+    assert read.frame.height + read.quarantine.height == len(rows)
 
 
 def test_ragged_rows() -> None:
