@@ -21,13 +21,12 @@ from ingest.connectors.base import BrokenPage, Listing, Page
 from ingest.connectors.luma import event_id, guest_id
 from ingest.connectors.sync import (
     SyncReport,
+    SyncRun,
     _eventbrite_page,
     _luma_page,
     _normalize_listing,
     _ts,
-    _write_days,
     broken_rows,
-    day_range,
 )
 from ingest.landing import DataStore
 
@@ -91,19 +90,17 @@ def replay_fetch(store: DataStore, folder: Path) -> SyncReport:
     source = str(manifest["source"])
     start, end = date.fromisoformat(manifest["start"]), date.fromisoformat(manifest["end"])
     report = SyncReport(source, f"replay of {manifest['mode']}", start, end, folder.name)
-    days = day_range(start, end)
+    run = SyncRun(store, report)
+    days = run.days
     groups = _pages(folder)
     incomplete = set(manifest.get("incomplete", []))
-    fetched: dict[str, list[NormalizedBatch]] = {}
-    replaced: dict[str, set[str]] = {}
-    counts: dict[str, tuple[int, int]] = {}
 
     def add(key: str, batch: NormalizedBatch, full_event: str | None) -> None:
-        fetched.setdefault(key, []).append(batch)
+        run.add(key, batch)
         if full_event is not None:
-            replaced.setdefault(key, set()).add(full_event)
-        got, skipped = counts.get(key, (0, 0))
-        counts[key] = (got + 1, skipped)
+            run.replaced.setdefault(key, set()).add(full_event)
+        got, skipped = run.counts.get(key, (0, 0))
+        run.counts[key] = (got + 1, skipped)
 
     if source == "luma":
         events_listing = _listing(store, groups.get("events", []), "entries", event_id)
@@ -147,5 +144,5 @@ def replay_fetch(store: DataStore, folder: Path) -> SyncReport:
             add(st.date().isoformat(), batch, full_event)
     else:
         raise ValueError(f"cannot replay source {source!r}")
-    report.days = _write_days(source, store, days, fetched, replaced, counts)
+    report.days = run.write_days()
     return report

@@ -208,28 +208,85 @@ def _tolerate_gone(fetch: Callable[[str], Listing], eid: str) -> Listing:
         return gone
 
 
-def _write_days(
-    source: str,
-    store: DataStore,
-    days: list[date],
-    fetched: dict[str, list[NormalizedBatch]],
-    replaced: dict[str, set[str]],
-    counts: dict[str, tuple[int, int]],
-) -> list[DayResult]:
-    results = []
-    for d in days:
-        key = d.isoformat()
-        new = NormalizedBatch.concat(fetched.get(key, []))
-        old = store.read_day(source, key)
-        if not (new.events.height or new.quarantine.height or replaced.get(key)):
-            # Nothing came for this day: its file (if any) stays as it is.
-            stored = old if old is not None else new
-        else:
-            stored = merge_day(old, new, replaced.get(key, set()))
-            store.write_day(source, key, stored)
-        got, skipped = counts.get(key, (0, 0))
-        results.append(DayResult(key, new, stored, got, skipped))
-    return results
+@dataclass
+class SyncRun:
+    """What a sync (or a replay of one) gathers before it writes: batches per day, the
+    events whose stored rows a full fetch replaces, per-day event counts and the cursor
+    moves (applied only once the days they stand for are on disk)."""
+
+    store: DataStore
+    report: SyncReport
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    fetched: dict[str, list[NormalizedBatch]] = field(default_factory=dict)
+    replaced: dict[str, set[str]] = field(default_factory=dict)
+    counts: dict[str, tuple[int, int]] = field(default_factory=dict)
+    cursor_moves: dict[str, dict[str, str | None]] = field(default_factory=dict)
+
+    @classmethod
+    def begin(
+        cls, source: str, store: DataStore, raw: RawFetch, start: date, end: date, full: bool
+    ) -> SyncRun:
+        mode = "full" if full else "incremental"
+        return cls(store, SyncReport(source, mode, start, end, raw.fetch_id))
+
+    @property
+    def source(self) -> str:
+        return self.report.source
+
+    @property
+    def days(self) -> list[date]:
+        return day_range(self.report.start, self.report.end)
+
+    def add(self, day: str, batch: NormalizedBatch) -> None:
+        self.fetched.setdefault(day, []).append(batch)
+
+    def listing_broken(self, listing_id: str, broken: list[BrokenPage]) -> None:
+        """An event listing that broke part-way: its pages count on the first day."""
+        first = self.days[0].isoformat()
+        self.add(first, broken_rows(self.source, broken))
+        self.report.incomplete.append(
+            Incomplete(f"{self.source}:{listing_id}", first, raw_broken_reason(broken[0]))
+        )
+
+    def move_cursor(self, scope: str, event: str, value: str | None) -> None:
+        self.cursor_moves.setdefault(scope, {})[event] = value
+
+    def finish(
+        self, raw: RawFetch, stats: dict[str, int], cursors: CursorStore | None, **manifest: Any
+    ) -> SyncReport:
+        """Writes the days, then moves the cursors, then lands the fetch's manifest."""
+        self.report.days = self.write_days()
+        if cursors is not None:
+            for scope, changes in self.cursor_moves.items():
+                cursors.update(self.source, scope, changes)
+        self.report.stats = stats
+        raw.manifest(
+            source=self.source,
+            mode=self.report.mode,
+            start=self.report.start.isoformat(),
+            end=self.report.end.isoformat(),
+            stats=stats,
+            notes=self.report.notes,
+            incomplete=[i.event_id for i in self.report.incomplete],
+            **manifest,
+        )
+        return self.report
+
+    def write_days(self) -> list[DayResult]:
+        results = []
+        for d in self.days:
+            key = d.isoformat()
+            new = NormalizedBatch.concat(self.fetched.get(key, []))
+            old = self.store.read_day(self.source, key)
+            if not (new.events.height or new.quarantine.height or self.replaced.get(key)):
+                # Nothing came for this day: its file (if any) stays as it is.
+                stored = old if old is not None else new
+            else:
+                stored = merge_day(old, new, self.replaced.get(key, set()))
+                self.store.write_day(self.source, key, stored)
+            got, skipped = self.counts.get(key, (0, 0))
+            results.append(DayResult(key, new, stored, got, skipped))
+        return results
 
 
 def sync_luma(
@@ -245,18 +302,15 @@ def sync_luma(
     concurrency: int,
     progress: Progress | None = None,
 ) -> SyncReport:
-    started = datetime.now(UTC)
-    report = SyncReport("luma", "full" if full else "incremental", start, end, raw.fetch_id)
-    days = day_range(start, end)
+    run = SyncRun.begin("luma", store, raw, start, end, full)
+    report = run.report
     after = datetime(start.year, start.month, start.day, tzinfo=UTC)
     before = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
     listing = client.list_events(after, before)
     report.notes += listing.notes
     if listing.broken:
         report.notes.append(f"events listing unreadable: {raw_broken_reason(listing.broken[0])}")
-        report.incomplete.append(
-            Incomplete("luma:events", start.isoformat(), raw_broken_reason(listing.broken[0]))
-        )
+        run.listing_broken("events", listing.broken)
     events = {}
     for rec in listing.records:
         eid = event_id(rec)
@@ -276,7 +330,6 @@ def sync_luma(
         report.mode = "full"  # no cursor yet: the first sync of this calendar is a full one
     settle = timedelta(days=settle_days)
     wanted: list[str] = []
-    counts: dict[str, tuple[int, int]] = {}
     for key, ids in by_day.items():
         fetched_n = skipped = 0
         have_day = store.has_day("luma", key)
@@ -289,46 +342,25 @@ def sync_luma(
             else:
                 wanted.append(eid)
                 fetched_n += 1
-        counts[key] = (fetched_n, skipped)
-    fetched: dict[str, list[NormalizedBatch]] = {}
-    replaced: dict[str, set[str]] = {}
-    done_cursors: dict[str, dict[str, str | None]] = {}
-    if listing.broken:
-        first = days[0].isoformat()
-        fetched.setdefault(first, []).append(broken_rows("luma", listing.broken))
+        run.counts[key] = (fetched_n, skipped)
 
     def handle(eid: str, guests: Listing) -> None:
         ev = events[eid]
         key = _ts(ev.get("start_at")).date().isoformat()  # type: ignore[union-attr]
-        batch = _normalize_listing(guests, partial(_luma_page, ev), "luma")
-        fetched.setdefault(key, []).append(batch)
+        run.add(key, _normalize_listing(guests, partial(_luma_page, ev), "luma"))
         report.notes += [f"{eid}: {n}" for n in guests.notes]
         cal = str(ev.get("calendar_id") or "default")
         if guests.broken:
             # Merged like an incremental fetch; the cleared cursor makes the next run refetch.
             reason = raw_broken_reason(guests.broken[0])
             report.incomplete.append(Incomplete(f"luma:{eid}", key, reason))
-            done_cursors.setdefault(cal, {})[eid] = None
+            run.move_cursor(cal, eid, None)
         else:
-            replaced.setdefault(key, set()).add(f"luma:{eid}")
-            done_cursors.setdefault(cal, {})[eid] = started.isoformat()
+            run.replaced.setdefault(key, set()).add(f"luma:{eid}")
+            run.move_cursor(cal, eid, run.started.isoformat())
 
     _fetch_all(wanted, client.get_guests, handle, concurrency, progress, "luma guest lists")
-    report.days = _write_days("luma", store, days, fetched, replaced, counts)
-    if cursors is not None:
-        for cal, changes in done_cursors.items():
-            cursors.update("luma", cal, changes)
-    report.stats = client.stats.as_dict()
-    raw.manifest(
-        source="luma",
-        mode=report.mode,
-        start=start.isoformat(),
-        end=end.isoformat(),
-        stats=report.stats,
-        notes=report.notes,
-        incomplete=[i.event_id for i in report.incomplete],
-    )
-    return report
+    return run.finish(raw, client.stats.as_dict(), cursors)
 
 
 def _luma_page(
@@ -363,29 +395,15 @@ def sync_eventbrite(
     concurrency: int,
     progress: Progress | None = None,
 ) -> SyncReport:
-    started = datetime.now(UTC)
-    report = SyncReport("eventbrite", "full" if full else "incremental", start, end, raw.fetch_id)
-    days = day_range(start, end)
-    fetched: dict[str, list[NormalizedBatch]] = {}
-    replaced: dict[str, set[str]] = {}
-    counts: dict[str, tuple[int, int]] = {}
-    done_cursors: dict[str, dict[str, str]] = {}
+    run = SyncRun.begin("eventbrite", store, raw, start, end, full)
+    report = run.report
     incremental_events: set[str] = set()
     for org in client.organizations():
         org_id = str(org.get("id"))
         listing = client.events(org_id)
         report.notes += listing.notes
         if listing.broken:
-            fetched.setdefault(days[0].isoformat(), []).append(
-                broken_rows("eventbrite", listing.broken)
-            )
-            report.incomplete.append(
-                Incomplete(
-                    f"eventbrite:events-{org_id}",
-                    days[0].isoformat(),
-                    raw_broken_reason(listing.broken[0]),
-                )
-            )
+            run.listing_broken(f"events-{org_id}", listing.broken)
         events: dict[str, dict[str, Any]] = {}
         for ev in listing.records:
             st = _ts((ev.get("start") or {}).get("utc"))
@@ -401,30 +419,29 @@ def sync_eventbrite(
             since[eid] = last - CHANGED_SINCE_OVERLAP if incremental and last else None
             if since[eid] is not None:
                 incremental_events.add(eid)
-            got, skipped = counts.get(key, (0, 0))
-            counts[key] = (got + 1, skipped)
-
-        done: dict[str, str] = {}
+            got, skipped = run.counts.get(key, (0, 0))
+            run.counts[key] = (got + 1, skipped)
 
         def handle(
             eid: str,
             attendees: Listing,
             events: dict[str, dict[str, Any]] = events,
             since: dict[str, datetime | None] = since,
-            done: dict[str, str] = done,
+            org_id: str = org_id,
         ) -> None:
             ev = events[eid]
             key = _ts(ev["start"]["utc"]).date().isoformat()  # type: ignore[union-attr]
-            batch = _normalize_listing(attendees, partial(_eventbrite_page, eid, ev), "eventbrite")
-            fetched.setdefault(key, []).append(batch)
+            run.add(
+                key, _normalize_listing(attendees, partial(_eventbrite_page, eid, ev), "eventbrite")
+            )
             report.notes += [f"{eid}: {n}" for n in attendees.notes]
             if attendees.broken:
                 reason = raw_broken_reason(attendees.broken[0])
                 report.incomplete.append(Incomplete(f"eventbrite:{eid}", key, reason))
                 return  # merged in, nothing replaced, the cursor stays where it was
             if since[eid] is None:
-                replaced.setdefault(key, set()).add(f"eventbrite:{eid}")
-            done[eid] = started.isoformat()
+                run.replaced.setdefault(key, set()).add(f"eventbrite:{eid}")
+            run.move_cursor(org_id, eid, run.started.isoformat())
 
         _fetch_all(
             list(events),
@@ -434,27 +451,11 @@ def sync_eventbrite(
             progress,
             f"eventbrite attendees (org {org_id})",
         )
-        if done:
-            done_cursors[org_id] = done
     if not incremental_events:
         report.mode = "full"  # no event had a cursor: everything was fetched in full
-    report.days = _write_days("eventbrite", store, days, fetched, replaced, counts)
-    # Cursors move only once the data they stand for is on disk.
-    if cursors is not None:
-        for org_id, changes in done_cursors.items():
-            cursors.update("eventbrite", org_id, changes)
-    report.stats = client.stats.as_dict()
-    raw.manifest(
-        source="eventbrite",
-        mode=report.mode,
-        start=start.isoformat(),
-        end=end.isoformat(),
-        stats=report.stats,
-        notes=report.notes,
-        incremental_events=sorted(incremental_events),
-        incomplete=[i.event_id for i in report.incomplete],
+    return run.finish(
+        raw, client.stats.as_dict(), cursors, incremental_events=sorted(incremental_events)
     )
-    return report
 
 
 def sync_source(
