@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -172,41 +173,29 @@ class MatchModel:
 
 
 def _jw(left: pl.Series, right: pl.Series) -> pl.Series:
-    """Jaro-Winkler similarity per row (rapidfuzz, all cores); null where a side is missing."""
-    rows = left.len()
-    if rows == 0:
-        return pl.Series([], dtype=pl.Float64)
-    mask = left.is_not_null() & right.is_not_null() & (left != right).fill_null(False)
-    sims = np.ones(rows, dtype=np.float64)
-    idx = np.flatnonzero(mask.to_numpy())
-    if idx.size:
-        sims[idx] = cpdist(
-            left.gather(idx).to_list(),
-            right.gather(idx).to_list(),
-            scorer=JaroWinkler.normalized_similarity,
-            workers=-1,
-        )
-    both = (left.is_not_null() & right.is_not_null()).to_numpy()
-    return pl.Series(np.where(both, sims, np.nan)).fill_nan(None)
+    """Jaro-Winkler similarity per row; null where a side is missing."""
+    return _pairwise(left, right, JaroWinkler.normalized_similarity, same=1.0)
 
 
 def _edits(left: pl.Series, right: pl.Series) -> pl.Series:
     """Damerau-Levenshtein (OSA) distance per row; null where a side is missing."""
-    rows = left.len()
-    if rows == 0:
-        return pl.Series([], dtype=pl.Int64)
-    mask = left.is_not_null() & right.is_not_null() & (left != right).fill_null(False)
-    dist = np.zeros(rows, dtype=np.int64)
-    idx = np.flatnonzero(mask.to_numpy())
-    if idx.size:
-        dist[idx] = cpdist(
-            left.gather(idx).to_list(),
-            right.gather(idx).to_list(),
-            scorer=OSA.distance,
-            workers=-1,
-        )
+    return _pairwise(left, right, OSA.distance, same=0.0).cast(pl.Int64)
+
+
+def _pairwise(
+    left: pl.Series, right: pl.Series, scorer: Callable[..., float], *, same: float
+) -> pl.Series:
+    """`scorer` of each row's two texts (rapidfuzz, all cores), worked out only where
+    both are given and differ: equal texts score `same`, a missing side is null."""
     both = (left.is_not_null() & right.is_not_null()).to_numpy()
-    return pl.Series(np.where(both, dist, -1)).replace(-1, None)
+    differ = both & (left != right).fill_null(False).to_numpy()
+    scores = np.full(left.len(), same, dtype=np.float64)
+    idx = np.flatnonzero(differ)
+    if idx.size:
+        scores[idx] = cpdist(
+            left.gather(idx).to_list(), right.gather(idx).to_list(), scorer=scorer, workers=-1
+        )
+    return pl.Series(np.where(both, scores, np.nan)).fill_nan(None)
 
 
 COMPARE_CHUNK = 250_000
