@@ -94,6 +94,23 @@ def test_bad_fields_are_nulled_and_only_nameless_records_quarantined() -> None:
     ]
 
 
+def test_unreadable_handles_are_field_issues_named_for_their_platform() -> None:
+    frame = _csv(
+        "api_id,name,email,approval_status,Instagram,LinkedIn,GitHub\n"
+        "gst-1,Bob Smith,bob@x.io,approved,@zoë,linkedin.com/in/bob-smith,octo cat\n"
+        "gst-2,Ann Lee,ann@x.io,approved,@ann.lee,!!,ann-lee\n"
+    )
+    batch = normalize_luma_csv(frame, EVENT, "e.csv")
+    assert batch.quarantine.height == 0
+    assert batch.field_issues.select("record_index", "field", "raw", "reason").rows() == [
+        (0, "handle_github", "octo cat", "unreadable GitHub username"),
+        (0, "handle_instagram", "@zoë", "unreadable Instagram handle"),
+        (1, "handle_linkedin", "!!", "unreadable LinkedIn profile"),
+    ]
+    handles = batch.observations.select("handle_instagram", "handle_linkedin", "handle_github")
+    assert handles.rows() == [(None, "bob-smith", None), ("ann.lee", None, "ann-lee")]
+
+
 def test_statuses_stay_in_allowed_set() -> None:
     root = Path(__file__).resolve().parents[2] / "samples" / "luma"
     events = {e["api_id"]: e for e in json.loads((root / "events.json").read_text())}
