@@ -55,8 +55,9 @@ def _print_field_issues(batches: list[NormalizedBatch]) -> None:
             continue
         issues = batch.field_issues.group_by("source", "field", "reason").len()
         for source, fld, reason, count in issues.sort("len", descending=True).head(10).iter_rows():
+            records = f"{count} record" + ("" if count == 1 else "s")
             console.print(
-                f"  field issue: {source} {fld}: {reason} ({count} records, kept with it empty)"
+                f"  field issue: {source} {fld}: {reason} ({records} kept with the field empty)"
             )
 
 
