@@ -378,7 +378,7 @@ def table_row(name: str, size: float, t: Timings) -> list[str]:
         f"{read_ratio:.2f}x",
         f"{t.from_file / t.file_baseline:.2f}x",
         f"{t.cpu_ratio:.2f}x",
-        "met" if max(norm_ratio, read_ratio) <= 3 else "missed",
+        goal_status(norm_ratio, read_ratio),
         f"{t.baseline_peak:.0f}",
         f"{t.peak:.0f}",
         f"{t.batch.observations.height:,}",
@@ -386,6 +386,13 @@ def table_row(name: str, size: float, t: Timings) -> list[str]:
         f"{t.batch.field_issues.height:,}",
         str(t.batch.reconciles),
     ]
+
+
+def goal_status(norm_ratio: float, read_ratio: float) -> str:
+    """Met, or which ratio is over 3: the two miss for different reasons (normalization
+    work alone, or the reader and the normalizer together)."""
+    over = [label for label, ratio in (("norm", norm_ratio), ("r+n", read_ratio)) if ratio > 3]
+    return "met" if not over else "missed: " + ", ".join(over)
 
 
 def record_figures(name: str, rows: int, t: Timings) -> None:
