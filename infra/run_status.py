@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import httpx
 import redis
 
 from infra.redis_keys import RedisKeys
@@ -85,6 +84,8 @@ class RunStatusStore:
 def send_alert(url: str, payload: dict[str, Any], timeout: float = 5.0) -> bool:
     """Posts a failed run to the alert webhook; never raises (alerting must not mask the
     failure it reports). True when the hook answered 2xx."""
+    import httpx  # only when a run fails: not a cost every code-location load pays
+
     try:
         response = httpx.post(url, json=payload, timeout=timeout)
     except httpx.HTTPError:

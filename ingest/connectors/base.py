@@ -21,9 +21,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-import httpx
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -32,6 +31,9 @@ from tenacity import (
 )
 
 from infra.settings import Settings
+
+if TYPE_CHECKING:  # httpx loads in ~0.3 s: every pipeline step process would pay it
+    import httpx
 
 
 class SourceError(Exception):
@@ -221,6 +223,8 @@ class ApiClient:
         sink: PageSink | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        import httpx
+
         self.options = options
         self.sink = sink
         self.stats = FetchStats()
@@ -272,6 +276,8 @@ class ApiClient:
         self.stats.add(retries=1)
 
     def _once(self, path: str, params: dict[str, Any]) -> Page:
+        import httpx
+
         self.limiter.acquire()
         self.stats.add(requests=1)
         try:

@@ -7,12 +7,13 @@ asks only for attendees changed after the last sync.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from infra.settings import Settings
 from ingest.connectors.base import ApiClient, ClientOptions, Listing, PageSink, SourceError
+
+if TYPE_CHECKING:
+    import httpx
 
 EVENTBRITE_PATHS: dict[str, str] = {
     "organizations": "users/me/organizations/",

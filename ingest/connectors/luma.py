@@ -7,12 +7,13 @@ flat `{id, ...}`); telling them apart is the normalizer's job.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from infra.settings import Settings
 from ingest.connectors.base import ApiClient, ClientOptions, Listing, PageSink
+
+if TYPE_CHECKING:
+    import httpx
 
 # The one place Luma's paths live: a renamed endpoint is a one-line change.
 LUMA_PATHS: dict[str, str] = {

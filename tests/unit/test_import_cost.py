@@ -30,6 +30,7 @@ HEAVY = {
     "neo4j",  # the driver imports pandas and pyarrow when they are installed
     "redis",
     "psycopg2",
+    "httpx",  # also loads its own CLI (rich, click, pygments) when those are installed
 }
 
 PROBE = """
