@@ -41,7 +41,16 @@ class Role(StrEnum):
 
 STATUSES: frozenset[str] = frozenset(s.value for s in Status)
 
-HANDLE_PLATFORMS: tuple[str, ...] = ("instagram", "linkedin", "twitter", "github", "website")
+HANDLE_LABELS: dict[str, str] = {
+    "instagram": "Instagram handle",
+    "linkedin": "LinkedIn profile",
+    "twitter": "X (Twitter) handle",
+    "github": "GitHub username",
+    "website": "website address",
+}
+"""Each platform whose handle a guest may give, with what people call that handle (field
+issues name it)."""
+HANDLE_PLATFORMS: tuple[str, ...] = tuple(HANDLE_LABELS)
 
 EVENTS_SCHEMA: dict[str, pl.DataType] = {
     "event_id": pl.String(),  # "<source>:<source_event_id>", unique across sources

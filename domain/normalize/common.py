@@ -51,6 +51,7 @@ from domain.model import (
     ATTENDANCE_SCHEMA,
     EVENTS_SCHEMA,
     FIELD_ISSUES_SCHEMA,
+    HANDLE_LABELS,
     HANDLE_PLATFORMS,
     OBSERVATIONS_SCHEMA,
     QUARANTINE_SCHEMA,
@@ -742,16 +743,7 @@ def _check_handles(checks: _FieldChecks, df: pl.DataFrame, work: dict[str, Any])
         if f"_hn_{platform}" in work:
             unread = _given_but_unread(df[col], work[f"_hn_{platform}"])
             if unread.any():
-                checks.issues[col] = (unread, col, f"unreadable {_HANDLE_LABELS[platform]}")
-
-
-_HANDLE_LABELS = {
-    "instagram": "Instagram handle",
-    "linkedin": "LinkedIn profile",
-    "twitter": "X (Twitter) handle",
-    "github": "GitHub username",
-    "website": "website address",
-}
+                checks.issues[col] = (unread, col, f"unreadable {HANDLE_LABELS[platform]}")
 
 
 def _with_unidentified(df: pl.DataFrame, work: dict[str, Any]) -> pl.Series:
