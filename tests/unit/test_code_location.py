@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +74,13 @@ def test_code_location_matches_the_snapshot(settings: Settings) -> None:
         + "\n  ".join(sorted(changes))
         + "\nIf intended: UPDATE_SNAPSHOTS=1 .venv/bin/pytest tests/unit/test_code_location.py"
     )
+
+
+def test_building_the_code_location_warns_about_nothing(settings: Settings) -> None:
+    """Every process that loads the code location builds it (each run, each step, the
+    UI), so a warning there is repeated dozens of times in a terminal; a new deprecation
+    in dagster should be dealt with, not scrolled past."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build_definitions(settings)
+    assert [f"{w.category.__name__}: {w.message}" for w in caught] == []
