@@ -66,7 +66,8 @@ def diagrams_png(dgms: Sequence[np.ndarray], title: str = "Persistence diagrams"
     ax.set_xlabel("birth (scale)")
     ax.set_ylabel("death (scale; dashed line = never)")
     ax.set_title(title, fontsize=9)
-    ax.legend(loc="lower right")
+    if any(len(np.asarray(d)) for d in dgms):  # an empty community has no points to key
+        ax.legend(loc="lower right")
     return _png(fig)
 
 
@@ -78,7 +79,8 @@ def betti_png(grid: Sequence[float], curves: Sequence[Sequence[int]]) -> bytes:
     ax.set_xlabel("scale")
     ax.set_ylabel("features alive")
     ax.set_title("Betti curves", fontsize=9)
-    ax.legend()
+    if curves:
+        ax.legend()
     return _png(fig)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import networkx as nx
@@ -200,9 +201,13 @@ def test_empty_and_tiny_graphs_go_through_every_step() -> None:
         rep = analyse_topology(g, TdaConfig(max_dimension=2, timeout_s=30))
         assert rep.data["complete"] and len(rep.data["dimensions"]) == 3
         assert rep.data["dimensions"][0]["essential"] == (1 if g.m else 0)
-        for png in (
-            graph_png(lay),
-            diagrams_png(rep.diagrams),
-            betti_png(rep.data["grid"], [[0] * len(rep.data["grid"])]),
-        ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # e.g. a legend with nothing to key
+            pngs = (
+                graph_png(lay),
+                diagrams_png(rep.diagrams),
+                betti_png(rep.data["grid"], [[0] * len(rep.data["grid"])]),
+                betti_png(rep.data["grid"], []),
+            )
+        for png in pngs:
             assert png.startswith(b"\x89PNG")
