@@ -172,6 +172,19 @@ def build_snapshot_asset(start_date: str) -> AssetsDefinition:
             store = AnalyticsStore(graph_store, redis.figures())
             done = refresh_snapshot(store, neo4j.settings(), context.partition_key)
         change = done.snapshot["structural_change"]
+        network = done.snapshot["network"]
+        compared = (
+            f"no snapshot of {done.previous_month} to compare with"
+            if change is None
+            else f"structural change from {done.previous_month}: {change['score']:.3f}"
+        )
+        context.log.info(
+            "analytics snapshot %s: %s members, %s edges; %s",
+            done.month,
+            network["members"],
+            network["edges"],
+            compared,
+        )
         return MaterializeResult(
             metadata={
                 "month": done.month,

@@ -123,6 +123,9 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
+_CONSOLE_INFO: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
 def _run_job(
     instance: DagsterInstance,
     job: str,
@@ -143,8 +146,11 @@ def _run_job(
         reconstructor_working_directory=str(PROJECT_ROOT),
     )
     started = time.perf_counter()
+    # The terminal gets each step's summary (INFO) and anything worse; Dagster's own
+    # step events (DEBUG) stay in the run's event log, in the UI.
+    config = {**(run_config or {}), **_CONSOLE_INFO}
     result = dg.execute_job(
-        recon, instance=instance, tags=tags, run_config=run_config, raise_on_error=False
+        recon, instance=instance, tags=tags, run_config=config, raise_on_error=False
     )
     if not result.success:
         console.print(f"[red]materialization failed[/] ({job}, run {result.run_id})")
