@@ -268,7 +268,7 @@ def test_dev_mode_only_on_loopback_with_a_generated_secret(
     with pytest.raises(RuntimeError, match="loopback"):
         create_app(dev_settings(services, api_host="0.0.0.0"))
     create_app(dev_settings(services, api_host="127.0.0.1"))
-    assert services.model_fields["dev_jwt_secret"].default is None
+    assert type(services).model_fields["dev_jwt_secret"].default is None
     one = dev_settings(services, state_dir=Path(f"{tmp_path}/a"), dev_jwt_secret=None)
     two = dev_settings(services, state_dir=Path(f"{tmp_path}/b"), dev_jwt_secret=None)
     assert one.dev_secret() == one.dev_secret() != two.dev_secret()
