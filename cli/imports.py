@@ -61,6 +61,32 @@ def _print_field_issues(batches: list[NormalizedBatch]) -> None:
             )
 
 
+def _print_quarantine(batches: list[NormalizedBatch], store: DataStore) -> None:
+    """Counts per source and reason, with where the first records were (origin and
+    record index, never their values): enough to find them in the file or the store."""
+    import polars as pl
+
+    shown = False
+    for batch in batches:
+        if batch.quarantine.height == 0:
+            continue
+        reasons = (
+            batch.quarantine.group_by("source", "reason", maintain_order=True)
+            .agg(pl.len(), pl.format("{} #{}", "origin", "record_index").head(3).alias("at"))
+            .sort("len", descending=True)
+        )
+        for source, reason, count, at in reasons.head(10).iter_rows():
+            more = ", …" if count > len(at) else ""
+            records = f"{count} record" + ("" if count == 1 else "s")
+            console.print(f"  quarantined: {source}: {reason} ({records}: {', '.join(at)}{more})")
+            shown = True
+    if shown:
+        console.print(
+            f"  quarantined records as received: {store.root / 'normalized' / 'quarantine'} "
+            "(#n: the file's or page's record n, counted from 0)"
+        )
+
+
 def _publish(settings: Settings, store: DataStore) -> None:
     """Unions the store and loads it into Neo4j, as `normalized_imports` + `imported_graph` do."""
     from infra.neo4j_store import GraphStore
@@ -113,14 +139,14 @@ def import_command(
     except ValueError as exc:  # an unknown source asked for
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
-    _print_import(done)
+    _print_import(done, store)
     if load:
         _publish(settings, store)
     if not done.reconciles:
         raise typer.Exit(1)
 
 
-def _print_import(done: FolderImport) -> None:
+def _print_import(done: FolderImport, store: DataStore) -> None:
     rows = [
         (
             name,
@@ -137,6 +163,7 @@ def _print_import(done: FolderImport) -> None:
         console.print(f"  {name}: {files} file{'s' if files != 1 else ''} imported")
     for skipped in done.plan.skipped:
         console.print(f"  [yellow]skipped:[/] {skipped.path}: {skipped.reason}")
+    _print_quarantine(done.batches, store)
     _print_field_issues(done.batches)
     for batch in done.batches:
         for note in batch.notes[:10]:
@@ -180,7 +207,7 @@ def sync_command(
     except SourceError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc
-    _print_report(report)
+    _print_report(report, store)
     if load:
         _publish(settings, store)
     if not report.reconciles:
@@ -224,7 +251,7 @@ def _sync(
         client.close()
 
 
-def _print_report(report: SyncReport) -> None:
+def _print_report(report: SyncReport, store: DataStore) -> None:
     title = f"{report.source} {report.mode} sync {report.start}..{report.end}"
     fetched = report.fetched
     console.print(
@@ -241,6 +268,7 @@ def _print_report(report: SyncReport) -> None:
             title,
         )
     )
+    _print_quarantine([fetched], store)
     _print_field_issues([fetched])
     http = ", ".join(f"{key} {value}" for key, value in report.stats.items())
     console.print(

@@ -44,6 +44,19 @@ def test_import_folder_lands_raw_and_loads_the_graph(
     assert result.exit_code == 0, result.output
     assert "luma" in result.output and "partiful" in result.output
     assert "no" not in [line.split()[-2] for line in result.output.splitlines() if "│ " in line]
+    # Each quarantine reason with where its records were, and where they are kept.
+    assert (
+        "quarantined: partiful: missing Name (1 record: partiful/rooftop-social_2026-10-24.csv #10)"
+        in result.output
+    )
+    assert (
+        "quarantined: luma: missing guest id (1 record: luma/guests/evt-founders-oct.csv #7)"
+        in (result.output)
+    )
+    assert (
+        f"quarantined records as received: {tmp_path / 'data' / 'normalized' / 'quarantine'}"
+        in (result.output)
+    )
     counts = graph.counts()
     assert counts["nodes"] > 0
     raw = list((tmp_path / "data" / "raw" / "partiful").rglob("*.csv"))
