@@ -106,6 +106,13 @@ def identity_clusters(
     n_clusters = clusters.assignment["cluster"].n_unique()
     n_obs = clusters.assignment.height
     reasons = clusters.merges["reason"].value_counts().to_dicts() if clusters.merges.height else []
+    context.log.info(
+        "identity clusters: %s observations in %s clusters (%s merged), %s suggestions for review",
+        n_obs,
+        n_clusters,
+        n_obs - n_clusters,
+        clusters.suggestions.height,
+    )
     return Output(
         clusters,
         metadata={
@@ -158,12 +165,22 @@ def every_observation_in_one_cluster(
 
 @asset(group_name="identity", compute_kind="polars")
 def identity_members(
-    identity_candidate_pairs: Scored, identity_clusters: Clusters, neo4j: Neo4jResource
+    context: AssetExecutionContext,
+    identity_candidate_pairs: Scored,
+    identity_clusters: Clusters,
+    neo4j: Neo4jResource,
 ) -> Output[Members]:
     """Stable member ids, golden records with provenance, merge explanations, suggestions."""
     config = IdentityConfig.from_settings(neo4j.settings())
     with neo4j.store() as store:
         members = build_all(store, identity_candidate_pairs, identity_clusters, config)
+    context.log.info(
+        "identity members: %s members (%s new ids, %s retired, %s split)",
+        members.members.height,
+        len(members.created),
+        len(members.redirects),
+        len(members.split_from),
+    )
     return Output(
         members,
         metadata={
@@ -211,6 +228,12 @@ def member_graph(
         except CorrectedDuringRunError as exc:
             raise Failure(str(exc)) from exc
         counts = store.counts()
+    context.log.info(
+        "member graph: %s members written, %s identities linked, %s retired",
+        report.members_written,
+        report.identities_linked,
+        report.retired,
+    )
     return MaterializeResult(
         metadata={
             **report.as_dict(),

@@ -464,11 +464,23 @@ def normalized_imports(
 
 
 @asset(group_name="graph", compute_kind="neo4j", deps=[normalized_imports])
-def imported_graph(landing: LandingResource, neo4j: Neo4jResource) -> MaterializeResult:
+def imported_graph(
+    context: AssetExecutionContext, landing: LandingResource, neo4j: Neo4jResource
+) -> MaterializeResult:
     """Events, identities, attendance and plus-one links upserted into Neo4j."""
     with neo4j.store() as store:
         written = load(landing.store(), store)
         counts = store.counts()
+    context.log.info(
+        "imported graph: %s events, %s identities, %s attendance; no longer at the source: "
+        "%s attendance, %s identities, %s events removed",
+        written["events"],
+        written["identities"],
+        written["attendance"],
+        written["removed_attendance"],
+        written["removed_identities"],
+        written["removed_events"],
+    )
     return MaterializeResult(
         metadata={**written, **{f"graph_{key}": value for key, value in counts.items()}}
     )
@@ -481,6 +493,9 @@ def event_guest_counts(
     """Guests per event, read back from the graph and published to Redis for the API."""
     with neo4j.store() as store:
         counts = publish_guest_counts(store, redis.figures(), context.run.run_id)
+    context.log.info(
+        "event guest counts: %s events, %s guests published", len(counts), sum(counts.values())
+    )
     table = pl.DataFrame(
         {"event_id": list(counts), "guests": list(counts.values())},
         schema={"event_id": pl.String, "guests": pl.Int64},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -129,7 +130,9 @@ def load(graph: GraphStore, people: list[dict[str, Any]] = PEOPLE) -> None:
     graph.upsert_imports(*frames(people))
 
 
-def run_identity(settings: Settings) -> dg.ExecuteInProcessResult:
+def run_identity(
+    settings: Settings, instance: dg.DagsterInstance | None = None
+) -> dg.ExecuteInProcessResult:
     """Materializes the identity assets (the import load is done by `load`)."""
     result = dg.materialize(
         [
@@ -142,7 +145,7 @@ def run_identity(settings: Settings) -> dg.ExecuteInProcessResult:
             identity_assets.member_graph_has_no_dangling_members,
         ],
         resources={"neo4j": Neo4jResource()},
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance or dg.DagsterInstance.ephemeral(),
     )
     assert result.success
     checks = result.get_asset_check_evaluations()
@@ -184,7 +187,8 @@ def test_member_graph_groups_people_and_rerun_changes_nothing(
     graph: GraphStore, settings: Settings
 ) -> None:
     load(graph)
-    result = run_identity(settings)
+    instance = dg.DagsterInstance.ephemeral()
+    result = run_identity(settings, instance)
     a = assignment(graph)
     assert a["luma:b1"] == a["luma:b2"] == a["partiful:b3"]
     assert a["luma:a1"] == a["luma:a2"] == a["eventbrite:a3"]
@@ -192,6 +196,26 @@ def test_member_graph_groups_people_and_rerun_changes_nothing(
     assert a["luma:g1"] != a["luma:g2"]
     assert len(set(a.values())) == 7
     no_dangling(graph)
+    # Each step's summary line: counts only, never a person's values.
+    said = [
+        e.user_message
+        for e in instance.all_logs(result.run_id)
+        if e.dagster_event is None and e.level == logging.INFO
+    ]
+    merged = len(PEOPLE) - 7
+    for line in (
+        f"identity clusters: {len(PEOPLE)} observations in 7 clusters ({merged} merged)",
+        "identity members: 7 members (7 new ids, 0 retired, 0 split)",
+        "member graph: 7 members written",
+    ):
+        assert any(m.startswith(line) for m in said), (line, said)
+    people_values = {
+        str(v)
+        for p in PEOPLE
+        for k, v in p.items()
+        if k not in ("observation_id", "event_id") and v
+    }
+    assert not [m for m in said for v in people_values if v in m]
     meta = result.asset_materializations_for_node("identity_candidate_pairs")[0].metadata
     assert meta["observations"].value == len(PEOPLE)
     assert (

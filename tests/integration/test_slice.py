@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -89,6 +90,7 @@ def run_refresh(
     data_dir: Path | None = None,
     tags: dict[str, str] | None = None,
     run_config: dict[str, object] | None = None,
+    instance: dg.DagsterInstance | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Runs the import slice of `refresh_all` in process. Without `apis` the API imports are
     left out; the normalized store is a fresh folder unless `data_dir` is given (reruns pass
@@ -103,14 +105,14 @@ def run_refresh(
     selection = [dg.AssetKey(n) for n in names]
     if apis is None:
         return job.execute_in_process(
-            instance=dg.DagsterInstance.ephemeral(), asset_selection=selection
+            instance=instance or dg.DagsterInstance.ephemeral(), asset_selection=selection
         )
     cfg = apis.world.config
     partitions = import_partitions(run_settings)
     end = date.fromordinal(cfg.start.toordinal() + cfg.days - 1)
     run_tags = {**partition_range_tags(partitions, cfg.start, end), **(tags or {})}
     return job.execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance or dg.DagsterInstance.ephemeral(),
         tags=run_tags,
         run_config=run_config,
         asset_selection=selection,
@@ -155,9 +157,20 @@ def test_refresh_twice_is_idempotent(
     assert first.success
     counts_once = graph.counts()
     figures_once = figures.event_guest_counts()
-    second = run_refresh(settings, apis=fake_apis, data_dir=tmp_path)
+    instance = dg.DagsterInstance.ephemeral()
+    second = run_refresh(settings, apis=fake_apis, data_dir=tmp_path, instance=instance)
     assert second.success
     assert graph.counts() == counts_once
+    said = [
+        e.user_message
+        for e in instance.all_logs(second.run_id)
+        if e.dagster_event is None and e.level == logging.INFO
+    ]
+    events = graph.run("MATCH (e:Event) RETURN count(e) AS n")[0]["n"]
+    assert any(m.startswith(f"imported graph: {events} events, ") for m in said), said
+    assert any(m.endswith("0 attendance, 0 identities, 0 events removed") for m in said), said
+    guests = sum(figures_once.values())
+    assert f"event guest counts: {len(figures_once)} events, {guests} guests published" in said
     assert figures.event_guest_counts() == figures_once
     # The second run is incremental: Eventbrite asks only for changes, and gets none.
     eb = second.asset_materializations_for_node("eventbrite_api")[0].metadata
