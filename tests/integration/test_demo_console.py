@@ -5,12 +5,10 @@ the demo is, so warnings filtered or already shown by earlier tests cannot hide 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from infra.settings import PROJECT_ROOT, Settings
+from infra.settings import Settings
+from tests.dagster_helpers import run_script
 
 SCRIPT = """
 import dagster as dg
@@ -24,19 +22,7 @@ with dg.DagsterInstance.get() as instance:
 def test_a_demo_run_prints_its_summary_and_no_step_events(
     services: Settings, tmp_path: Path
 ) -> None:
-    home = tmp_path / "dagster"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "DATA_DIR": str(tmp_path / "data")}
-    out = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+    out = run_script(SCRIPT, tmp_path, timeout=600)
     printed = out.stdout + out.stderr
     assert out.returncode == 0, printed[-4000:]
     assert "analytics_snapshots: run " in out.stdout and " succeeded in " in out.stdout

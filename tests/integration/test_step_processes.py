@@ -6,12 +6,9 @@ and an earlier test may have started it with other modules."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from infra.settings import PROJECT_ROOT
+from tests.dagster_helpers import run_script
 
 SCRIPT = """
 import json, multiprocessing.forkserver as fs, os
@@ -61,19 +58,7 @@ print(json.dumps({
 
 
 def test_refresh_all_steps_fork_from_the_preloaded_server_or_run_in_process(tmp_path: Path) -> None:
-    home = tmp_path / "dagster"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "DATA_DIR": str(tmp_path / "data")}
-    out = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-    )
+    out = run_script(SCRIPT, tmp_path)
     assert out.returncode == 0, out.stderr[-4000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
     expected = ["eventbrite_exports", "luma_exports", "normalized_imports", "partiful_exports"]
