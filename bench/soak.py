@@ -88,10 +88,12 @@ def _p(values: list[float], q: float) -> float:
 
 def _pipeline_cmd(settings: Settings, executor: str) -> list[str]:
     from orchestration.definitions import refresh_tags
+    from orchestration.executors import RUN_IN_PROCESS
 
     config = settings.state_path / "soak-run-config.yaml"
     config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(json.dumps({"execution": {"config": {executor: {}}}}))
+    # The job's own executor: every step in the run's process, or one forked process each.
+    config.write_text(json.dumps(RUN_IN_PROCESS if executor == "in_process" else {}))
     return [
         str(Path(sys.executable).parent / "dagster"),
         "job",
@@ -138,7 +140,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--executor",
-        choices=("in_process", "multiprocess"),
+        choices=("in_process", "step_processes"),
         default="in_process",
         help="how the pipeline runs its steps (in_process: writes not spread out by a "
         "process start per step, the denser load on a small machine)",
