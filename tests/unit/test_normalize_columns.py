@@ -273,3 +273,81 @@ def test_one_zone_for_all_rows_reads_like_a_column_of_it() -> None:
     assert by_name[0].to_list() == by_column[0].to_list()
     assert by_name[1].to_list() == by_column[1].to_list()
     assert by_name[0].null_count() == 9  # garbage, empty and null, three times
+
+
+_SHAPES = [
+    "2026-10-08T15:05:12.000Z",
+    "2026-10-08 15:05:12",
+    "2026-10-08 15:05",
+    "10/08/2026 3:05 PM",
+    "2026-10-08",
+    "October 8, 2026",
+    "garbage",
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(_SHAPES), min_size=1, max_size=40))
+def test_formats_scored_in_one_query_rank_as_trial_parses_do(sample: list[str]) -> None:
+    """Scoring every format in one query ranks them as parsing the sample with each (as
+    the column is then read) would: most hits first, ties in listed order, the exact
+    shape of the top ISO format before it."""
+    from domain.normalize import columns as c
+
+    text = pl.Series(sample, dtype=pl.String)
+    candidates = [c._Format("iso", f) for f in c._ISO_HEADS] + [
+        c._Format(*f) for f in c._OTHER_FORMATS
+    ]
+    utc = pl.Series(["UTC"] * len(sample))
+
+    def hits(how: c._Format) -> int:
+        if how.kind == "iso":
+            parsed = text.str.slice(0, 19).str.to_datetime(how.fmt, strict=False)
+        else:
+            parsed = c._other(text, utc, how.kind, how.fmt)
+        return int(parsed.is_not_null().sum())
+
+    scored = [(hits(how), how) for how in candidates]
+    expected = [how for n, how in sorted(scored, key=lambda r: -r[0]) if n > 0]
+    if expected and expected[0].kind == "iso":
+        suffix = c._common_suffix(text)
+        if suffix is not None:
+            expected = [c._Format("exact", expected[0].fmt, suffix), *expected]
+    assert list(c._ranked_formats(text)) == expected
+
+
+def test_a_column_of_one_shape_is_read_by_that_shape_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No other format is tried on a column its top format reads entirely (a page of a
+    hundred guests used to pay for ten trial parses)."""
+    from domain.normalize import columns as c
+
+    tried: list[str] = []
+    real_other = c._other
+
+    def counting(*args: object) -> pl.Series:
+        tried.append(str(args[-1]))
+        return real_other(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(c, "_other", counting)
+    values = [f"2026-10-{d:02d}T15:05:12.000Z" for d in range(1, 29)] * 4
+    parsed, present = parse_time_series(pl.Series(values), "UTC")
+    assert parsed.null_count() == 0 and present.all()
+    assert tried == []  # the ISO shape read everything: no date or naive format tried
+
+
+def test_a_few_odd_values_in_a_column_read_as_the_scalar_parser_reads_them() -> None:
+    zone = "America/New_York"
+    odd = ["10/08/2026 3:05 PM", "2026-10-08 15:05", "October 8, 2026 3:05 PM", "garbage"]
+    values = [f"2026-10-{d:02d}T15:05:12.000Z" for d in range(1, 29)] * 3 + odd
+    parsed, present = parse_time_series(pl.Series(values), zone)
+
+    def scalar(value: str) -> datetime | None:
+        try:
+            return parse_timestamp(value, zone)
+        except ValueError:
+            return None
+
+    assert parsed.to_list() == [scalar(v) for v in values]
+    assert present.all()
