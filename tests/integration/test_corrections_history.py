@@ -214,7 +214,7 @@ def test_corrected_members_are_flagged_stale_until_analytics_runs(
     assert _sensor().run_key == request.run_key  # type: ignore[union-attr]
     # Members the correction did not touch keep current figures.
     assert api.get(f"/v1/members/{bob}", headers=organizer).json()["metrics_stale"] is False
-    job = build_definitions(services).get_job_def("analytics_refresh")
+    job = build_definitions(services).resolve_job_def("analytics_refresh")
     assert job.execute_in_process(instance=dg.DagsterInstance.ephemeral()).success
     assert api.get(f"/v1/members/{alice}", headers=organizer).json()["metrics_stale"] is False
     figures = api.get(f"/v1/analytics/members/{alice}", headers=organizer).json()
