@@ -258,7 +258,7 @@ def api_result(asset_key: str, report: SyncReport) -> MaterializeResult:
             "stored_observations": sum(batch.observations.height for batch in stored),
             "fetch_id": report.fetch_id,
             "http": MetadataValue.json(report.stats),
-            "notes": MetadataValue.json(report.notes[:50]),
+            "notes": MetadataValue.json((report.notes + report.fetched.notes)[:50]),
             "incomplete_lists": MetadataValue.json(incomplete),
         }
     )

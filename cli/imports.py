@@ -280,7 +280,7 @@ def _print_report(report: SyncReport, store: DataStore) -> None:
             f"  [yellow]warning:[/] {item.event_id} ({item.day}) incomplete: {item.reason}; "
             "its stored guests are kept and it is fetched again next run"
         )
-    for note in report.notes[:10]:
+    for note in (report.notes + fetched.notes)[:10]:
         console.print(f"  note: {note}")
 
 

@@ -326,6 +326,15 @@ def _has_values(frame: pl.DataFrame, col: str) -> bool:
     return frame.height > 0 and frame[col].null_count() < frame.height
 
 
+NOTES = "notes"
+"""Key of an event row holding remarks about the event's metadata (an unknown time
+zone, say): they become the batch's notes, not a column."""
+
+
+def event_notes(events: list[dict[str, Any]]) -> list[str]:
+    return [note for event in events for note in event.get(NOTES, ())]
+
+
 def events_frame(events: list[dict[str, Any]]) -> pl.DataFrame:
     if not events:
         return conform(pl.DataFrame(schema=EVENTS_SCHEMA), EVENTS_SCHEMA)
@@ -500,6 +509,7 @@ def finish(
         attendance=conform(observations, ATTENDANCE_SCHEMA),
         quarantine=quarantine.sort("record_index"),
         field_issues=_issue_rows(df, checks.issues, config.source, config.origin),
+        notes=event_notes(config.events),
     )
 
 
@@ -865,7 +875,10 @@ def all_quarantined(
     )
     quarantine = quarantine_rows(df, source, origin, pl.lit(reason), frame, raw_cols)
     return NormalizedBatch(
-        input_records=frame.height, events=events_frame(events), quarantine=quarantine
+        input_records=frame.height,
+        events=events_frame(events),
+        quarantine=quarantine,
+        notes=event_notes(events),
     )
 
 

@@ -30,6 +30,7 @@ import polars as pl
 from domain.model import Role, Source, Status
 from domain.normalize.batch import NormalizedBatch
 from domain.normalize.common import (
+    NOTES,
     RECORD_INDEX,
     FinishConfig,
     classify_label,
@@ -41,7 +42,7 @@ from domain.normalize.common import (
     with_index,
     wrong_column_set,
 )
-from domain.normalize.fields import parse_timestamp
+from domain.normalize.fields import event_zone, parse_time_or_none
 
 EVENTBRITE_STATUS: dict[str, str] = {
     "attending": Status.GOING.value,
@@ -103,18 +104,17 @@ def eventbrite_event(raw: dict[str, Any]) -> dict[str, Any]:
     source_id = str(raw.get("id"))
     start = _dict(raw.get("start"))
     end = _dict(raw.get("end"))
-    tz = start.get("timezone") or end.get("timezone") or "UTC"
+    tz, zone_note = event_zone(start.get("timezone") or end.get("timezone"))
     name = raw.get("name")
     address = _dict(_dict(raw.get("venue")).get("address"))
+    event_id = f"{Source.EVENTBRITE}:{source_id}"
 
     def when(part: dict[str, Any]) -> Any:
-        try:
-            return parse_timestamp(part.get("utc"), tz) or parse_timestamp(part.get("local"), tz)
-        except ValueError:
-            return None
+        # The UTC time, else the local one (an unreadable UTC value does not hide it).
+        return parse_time_or_none(part.get("utc"), tz) or parse_time_or_none(part.get("local"), tz)
 
     return {
-        "event_id": f"{Source.EVENTBRITE}:{source_id}",
+        "event_id": event_id,
         "source": Source.EVENTBRITE.value,
         "source_event_id": source_id,
         "name": name.get("text") if isinstance(name, dict) else name,
@@ -123,6 +123,7 @@ def eventbrite_event(raw: dict[str, Any]) -> dict[str, Any]:
         "timezone": tz,
         "url": raw.get("url"),
         "city": address.get("city") or raw.get("city"),
+        NOTES: [f"event {event_id}: {zone_note}"] if zone_note else [],
     }
 
 

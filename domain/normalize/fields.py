@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
+import polars as pl
 
 _EMAIL = re.compile(
     r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9-]+)+$"
@@ -101,3 +103,34 @@ def parse_timestamp(value: object, tz: str | None = None) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo(tz) if tz else UTC)
     return parsed.astimezone(UTC)
+
+
+def event_zone(name: object) -> tuple[str, str | None]:
+    """(the zone an event's local times are read in, a note when `name` is not a zone
+    both Python and polars know). A mistyped zone in a side file ("America/NewYork")
+    then reads the event's times as UTC and says so, instead of failing the import."""
+    text = blank_to_none(name)
+    if text is None:
+        return "UTC", None
+    if _known_zone(text):
+        return text, None
+    return "UTC", f"unknown time zone {text!r}: its local times are read as UTC"
+
+
+@functools.lru_cache(maxsize=256)
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+        pl.Series([None], dtype=pl.Datetime("us")).dt.replace_time_zone(name)
+    except (ZoneInfoNotFoundError, ValueError, pl.exceptions.PolarsError):
+        return False
+    return True
+
+
+def parse_time_or_none(value: object, tz: str) -> datetime | None:
+    """`parse_timestamp`, with an unreadable value as None (event metadata: an event
+    keeps its guests when its start cannot be read)."""
+    try:
+        return parse_timestamp(value, tz)
+    except ValueError:
+        return None

@@ -22,6 +22,7 @@ import polars as pl
 from domain.model import Source, Status
 from domain.normalize.batch import NormalizedBatch
 from domain.normalize.common import (
+    NOTES,
     RECORD_INDEX,
     FinishConfig,
     classify_label,
@@ -32,7 +33,7 @@ from domain.normalize.common import (
     with_index,
     wrong_column_set,
 )
-from domain.normalize.fields import parse_timestamp
+from domain.normalize.fields import event_zone, parse_time_or_none, parse_timestamp
 
 LUMA_STATUS: dict[str, str] = {
     "approved": Status.GOING.value,
@@ -82,24 +83,19 @@ def luma_event(raw: dict[str, Any]) -> dict[str, Any]:
     ev = raw.get("event", raw)
     source_id = str(ev.get("api_id") or ev.get("id"))
     geo = ev.get("geo_address_json") or {}
-    tz = ev.get("timezone") or "UTC"
-
-    def when(value: object) -> Any:
-        try:
-            return parse_timestamp(value, tz)
-        except ValueError:
-            return None
-
+    tz, zone_note = event_zone(ev.get("timezone"))
+    event_id = f"{Source.LUMA}:{source_id}"
     return {
-        "event_id": f"{Source.LUMA}:{source_id}",
+        "event_id": event_id,
         "source": Source.LUMA.value,
         "source_event_id": source_id,
         "name": ev.get("name"),
-        "starts_at": when(ev.get("start_at")),
-        "ends_at": when(ev.get("end_at")),
+        "starts_at": parse_time_or_none(ev.get("start_at"), tz),
+        "ends_at": parse_time_or_none(ev.get("end_at"), tz),
         "timezone": tz,
         "url": ev.get("url"),
         "city": geo.get("city") if isinstance(geo, dict) else None,
+        NOTES: [f"event {event_id}: {zone_note}"] if zone_note else [],
     }
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from domain.normalize.fields import (
     InvalidValueError,
+    event_zone,
     normalize_email,
     normalize_phone,
     parse_timestamp,
@@ -79,3 +80,24 @@ def test_iso_with_z_is_utc() -> None:
 def test_broken_time_raises() -> None:
     with pytest.raises(InvalidValueError):
         parse_timestamp("not-a-date")
+
+
+@pytest.mark.parametrize(
+    ("name", "zone", "noted"),
+    [
+        ("America/New_York", "America/New_York", False),
+        ("Europe/London", "Europe/London", False),
+        (None, "UTC", False),
+        ("  ", "UTC", False),
+        ("America/NewYork", "UTC", True),
+        ("EST5EDT-ish", "UTC", True),
+        ("../../etc/passwd", "UTC", True),
+    ],
+)
+def test_event_zones_are_ones_python_and_polars_know(
+    name: str | None, zone: str, noted: bool
+) -> None:
+    got, note = event_zone(name)
+    assert got == zone and (note is not None) == noted
+    if note:
+        assert repr(name) in note

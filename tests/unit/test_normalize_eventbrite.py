@@ -275,3 +275,18 @@ def test_csv_orders_link_plus_ones() -> None:
         zip(batch.attendance["observation_id"], batch.attendance["plus_one_of"], strict=True)
     )
     assert links == {"eventbrite:1": "eventbrite:2", "eventbrite:2": None, "eventbrite:3": None}
+
+
+def test_event_times_fall_back_to_local_and_unknown_zones_to_utc() -> None:
+    unreadable_utc = {**EVENT, "start": {**EVENT["start"], "utc": "soon"}}  # type: ignore[dict-item]
+    row = eventbrite_event(unreadable_utc)
+    assert str(row["starts_at"]) == "2026-10-15 22:30:00+00:00"  # from the local time
+    assert row["notes"] == []
+    zone = {"timezone": "Mars/Olympus"}
+    odd = eventbrite_event(
+        {**EVENT, "start": {**EVENT["start"], **zone}, "end": {**EVENT["end"], **zone}}  # type: ignore[dict-item]
+    )
+    assert odd["timezone"] == "UTC"
+    assert odd["notes"] == [
+        "event eventbrite:101: unknown time zone 'Mars/Olympus': its local times are read as UTC"
+    ]

@@ -185,3 +185,23 @@ def test_broken_events_json_falls_back(tmp_path: Path) -> None:
     assert batch.reconciles
     assert any("unreadable event metadata" in n for n in batch.notes)
     assert "partiful:rooftop-social_2026-10-24" in set(batch.events["event_id"])
+
+
+def test_a_mistyped_time_zone_in_events_json_reads_local_times_as_utc(tmp_path: Path) -> None:
+    """A hand-written side file with "America/NewYork" keeps every guest: the event's
+    times are read as UTC and the batch says so, instead of the import failing."""
+    root = _copy_samples(tmp_path)
+    meta = json.loads((root / "partiful" / "events.json").read_text())
+    meta[0]["timezone"] = "America/NewYork"
+    (root / "partiful" / "events.json").write_text(json.dumps(meta))
+    batch = load_exports(root, "partiful")
+    assert batch.reconciles
+    event = f"partiful:{meta[0]['id']}"
+    assert (
+        f"event {event}: unknown time zone 'America/NewYork': its local times are read as UTC"
+        in (batch.notes)
+    )
+    row = batch.events.filter(pl.col("event_id") == event).row(0, named=True)
+    assert row["timezone"] == "UTC" and str(row["starts_at"]) == "2026-10-24 19:00:00+00:00"
+    guests = batch.observations.filter(pl.col("event_id") == event)
+    assert guests.height > 0 and guests["observed_at"].null_count() < guests.height
