@@ -42,7 +42,7 @@ from domain.normalize.common import (
     with_index,
     wrong_column_set,
 )
-from domain.normalize.fields import event_zone, parse_time_or_none
+from domain.normalize.fields import event_zone, parse_time_or_none, text_or_none
 
 EVENTBRITE_STATUS: dict[str, str] = {
     "attending": Status.GOING.value,
@@ -117,12 +117,12 @@ def eventbrite_event(raw: dict[str, Any]) -> dict[str, Any]:
         "event_id": event_id,
         "source": Source.EVENTBRITE.value,
         "source_event_id": source_id,
-        "name": name.get("text") if isinstance(name, dict) else name,
+        "name": text_or_none(name.get("text") if isinstance(name, dict) else name),
         "starts_at": when(start),
         "ends_at": when(end),
         "timezone": tz,
-        "url": raw.get("url"),
-        "city": address.get("city") or raw.get("city"),
+        "url": text_or_none(raw.get("url")),
+        "city": text_or_none(address.get("city")) or text_or_none(raw.get("city")),
         NOTES: [f"event {event_id}: {zone_note}"] if zone_note else [],
     }
 

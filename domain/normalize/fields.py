@@ -20,6 +20,14 @@ class InvalidValueError(ValueError):
     """A field that is present but cannot be normalized; the record is quarantined."""
 
 
+def text_or_none(value: object) -> str | None:
+    """A JSON scalar as text; None, objects and lists as None (a side file or an API
+    that puts a list where a name belongs must not fail the import)."""
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    return str(value)
+
+
 def blank_to_none(value: object) -> str | None:
     if value is None:
         return None

@@ -33,7 +33,12 @@ from domain.normalize.common import (
     with_index,
     wrong_column_set,
 )
-from domain.normalize.fields import event_zone, parse_time_or_none, parse_timestamp
+from domain.normalize.fields import (
+    event_zone,
+    parse_time_or_none,
+    parse_timestamp,
+    text_or_none,
+)
 
 LUMA_STATUS: dict[str, str] = {
     "approved": Status.GOING.value,
@@ -89,12 +94,12 @@ def luma_event(raw: dict[str, Any]) -> dict[str, Any]:
         "event_id": event_id,
         "source": Source.LUMA.value,
         "source_event_id": source_id,
-        "name": ev.get("name"),
+        "name": text_or_none(ev.get("name")),
         "starts_at": parse_time_or_none(ev.get("start_at"), tz),
         "ends_at": parse_time_or_none(ev.get("end_at"), tz),
         "timezone": tz,
-        "url": ev.get("url"),
-        "city": geo.get("city") if isinstance(geo, dict) else None,
+        "url": text_or_none(ev.get("url")),
+        "city": text_or_none(geo.get("city")) if isinstance(geo, dict) else None,
         NOTES: [f"event {event_id}: {zone_note}"] if zone_note else [],
     }
 
@@ -237,19 +242,19 @@ def normalize_luma_guests(
             {
                 "_idx": idx,
                 "_raw": raw,
-                "_id": _str(guest.get("id") or guest.get("api_id") or entry.get("api_id")),
-                "_person": _str(guest.get("user_id") or guest.get("user_api_id")),
-                "_full": _str(guest.get("user_name") or guest.get("name")),
-                "_first": _str(guest.get("user_first_name") or guest.get("first_name")),
-                "_last": _str(guest.get("user_last_name") or guest.get("last_name")),
-                "_email": _str(guest.get("user_email") or guest.get("email")),
-                "_phone": _str(guest.get("phone_number")),
+                "_id": text_or_none(guest.get("id") or guest.get("api_id") or entry.get("api_id")),
+                "_person": text_or_none(guest.get("user_id") or guest.get("user_api_id")),
+                "_full": text_or_none(guest.get("user_name") or guest.get("name")),
+                "_first": text_or_none(guest.get("user_first_name") or guest.get("first_name")),
+                "_last": text_or_none(guest.get("user_last_name") or guest.get("last_name")),
+                "_email": text_or_none(guest.get("user_email") or guest.get("email")),
+                "_phone": text_or_none(guest.get("phone_number")),
                 "_company": answers.get("company"),
                 "_job": answers.get("job_title"),
                 **{f"_h_{p}": answers.get(f"handle_{p}") for p in _HANDLES},
-                "_observed": _str(guest.get("registered_at") or guest.get("created_at")),
-                "_checked": _str(guest.get("checked_in_at")) or _first_checkin(tickets),
-                "_raw_status": _str(status),
+                "_observed": text_or_none(guest.get("registered_at") or guest.get("created_at")),
+                "_checked": text_or_none(guest.get("checked_in_at")) or _first_checkin(tickets),
+                "_raw_status": text_or_none(status),
                 "_status": LUMA_STATUS.get(str(status).strip().lower()) if status else None,
             }
         )
@@ -271,9 +276,3 @@ def normalize_luma_guests(
             input_records=len(entries),
         ),
     )
-
-
-def _str(value: object) -> str | None:
-    if value is None or isinstance(value, (dict, list)):
-        return None
-    return str(value)

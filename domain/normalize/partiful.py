@@ -65,7 +65,7 @@ from domain.normalize.common import (
     with_index,
     wrong_column_set,
 )
-from domain.normalize.fields import event_zone, parse_time_or_none
+from domain.normalize.fields import event_zone, parse_time_or_none, text_or_none
 
 PARTIFUL_STATUS: dict[str, str] = {
     "going": Status.GOING.value,
@@ -109,19 +109,19 @@ _STEM = re.compile(r"^(?P<slug>.+?)[_-](?P<date>\d{4}-\d{2}-\d{2})$")
 
 def partiful_event(meta: dict[str, Any]) -> dict[str, Any]:
     """Side-file metadata (`{id, title, start, end?, timezone, url, city}`) as an events row."""
-    source_id = str(meta.get("id"))
+    source_id = text_or_none(meta.get("id")) or text_or_none(meta.get("file")) or "unnamed"
     tz, zone_note = event_zone(meta.get("timezone"))
     event_id = f"{Source.PARTIFUL}:{source_id}"
     return {
         "event_id": event_id,
         "source": Source.PARTIFUL.value,
         "source_event_id": source_id,
-        "name": meta.get("title") or meta.get("name"),
+        "name": text_or_none(meta.get("title")) or text_or_none(meta.get("name")),
         "starts_at": parse_time_or_none(meta.get("start"), tz),
         "ends_at": parse_time_or_none(meta.get("end"), tz),
         "timezone": tz,
-        "url": meta.get("url"),
-        "city": meta.get("city"),
+        "url": text_or_none(meta.get("url")),
+        "city": text_or_none(meta.get("city")),
         NOTES: [f"event {event_id}: {zone_note}"] if zone_note else [],
     }
 

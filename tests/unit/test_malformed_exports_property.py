@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.normalize.partiful import normalize_partiful_csv
-from ingest.exports import normalize_file
+from ingest.exports import load_exports, normalize_file
 
 EVENT = {
     "id": "pfParty",
@@ -59,3 +61,61 @@ def test_every_record_is_normalized_flagged_or_quarantined(rows: list[list[str]]
     assert batch.quarantine["reason"].null_count() == 0
     quarantined = set(batch.quarantine["record_index"].to_list())
     assert not quarantined & set(batch.field_issues["record_index"].to_list())
+
+
+json_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False),
+        junk,
+        st.sampled_from(["2026-10-24T19:00:00", "America/NewYork", "Europe/Paris", "UTC"]),
+    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(junk, inner, max_size=3)),
+    max_leaves=6,
+)
+EVENT_KEYS = ["id", "title", "name", "start", "end", "timezone", "url", "city"]
+PARTIFUL_CSV = "Name,Status,RSVP date\nPriya Raman,Going,2026-10-02 09:14:22\nBob,Maybe,\n"
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(meta=st.dictionaries(st.sampled_from(EVENT_KEYS), json_values, max_size=8))
+def test_any_event_metadata_keeps_every_guest(
+    meta: dict[str, object], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Whatever a hand-written events.json says about an event (lists for names, numbers
+    for zones, impossible dates), its guests are imported and the counts reconcile."""
+    root = tmp_path_factory.mktemp("exports")
+    (root / "partiful").mkdir()
+    (root / "partiful" / "party_2026-10-24.csv").write_text(PARTIFUL_CSV)
+    entry = {**meta, "file": "party_2026-10-24"}
+    (root / "partiful" / "events.json").write_text(json.dumps([entry]))
+    batch = load_exports(root, "partiful")
+    assert batch.reconciles and batch.input_records == 2
+    assert batch.observations.height == 2 and batch.events.height == 1
+
+
+EVENTBRITE_CSV = (
+    "Order #,Order Date,First Name,Last Name,Email,Quantity,Ticket Type,Attendee #,"
+    "Attendee Status\n"
+    "501,2026-10-01 10:02:11-04:00,Robert,Smith,bob@gmail.com,1,GA,701,Attending\n"
+    "502,2026-10-02 11:00:00-04:00,Ana,Silva,ana@silva.io,1,GA,702,Checked In\n"
+)
+EVENTBRITE_KEYS = ["id", "name", "url", "start", "end", "venue", "city"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(meta=st.dictionaries(st.sampled_from(EVENTBRITE_KEYS), json_values, max_size=7))
+def test_any_eventbrite_event_object_keeps_every_attendee(
+    meta: dict[str, object], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The same for Eventbrite's event objects (nested `name`, `start`, `venue`)."""
+    root = tmp_path_factory.mktemp("exports")
+    (root / "eventbrite").mkdir()
+    (root / "eventbrite" / "1010000000001.csv").write_text(EVENTBRITE_CSV)
+    entry = {**meta, "id": "1010000000001"}
+    (root / "eventbrite" / "events.json").write_text(json.dumps([entry]))
+    batch = load_exports(root, "eventbrite")
+    assert batch.reconciles and batch.input_records == 2
+    assert batch.observations.height == 2
