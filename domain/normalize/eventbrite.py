@@ -141,7 +141,8 @@ def _attendee_state(att: dict[str, Any]) -> tuple[str | None, str | None, str | 
     """(status, raw_status, checked_in_at) from booleans first, then `status`."""
     raw = att.get("status")
     raw_text = str(raw) if raw is not None else None
-    barcodes = [b for b in att.get("barcodes") or [] if isinstance(b, dict)]
+    listed = att.get("barcodes")
+    barcodes = [b for b in listed if isinstance(b, dict)] if isinstance(listed, list) else []
     used = [b for b in barcodes if str(b.get("status", "")).lower() == "used"]
     checked_at = None
     if used:
@@ -212,27 +213,27 @@ def _attendee_staging(att: dict[str, Any], event_row: dict[str, Any] | None) -> 
         raw_status = "(none)"
     return {
         "_pre_reason": None if event_row else "missing event_id",
-        "_id": _str(att.get("id")),
+        "_id": text_or_none(att.get("id")),
         "_event_id": event_row["event_id"] if event_row else None,
         "_tz": event_row["timezone"] if event_row else None,
-        "_full": _str(profile.get("name")),
-        "_first": _str(profile.get("first_name")),
-        "_last": _str(profile.get("last_name")),
-        "_email": _str(profile.get("email")),
-        "_phone": _str(profile.get("cell_phone") or profile.get("work_phone")),
-        "_company": _str(profile.get("company")) or answers.get("company"),
-        "_job": _str(profile.get("job_title")) or answers.get("job_title"),
+        "_full": text_or_none(profile.get("name")),
+        "_first": text_or_none(profile.get("first_name")),
+        "_last": text_or_none(profile.get("last_name")),
+        "_email": text_or_none(profile.get("email")),
+        "_phone": text_or_none(profile.get("cell_phone") or profile.get("work_phone")),
+        "_company": text_or_none(profile.get("company")) or answers.get("company"),
+        "_job": text_or_none(profile.get("job_title")) or answers.get("job_title"),
         "_h_instagram": answers.get("handle_instagram"),
         "_h_linkedin": answers.get("handle_linkedin"),
         "_h_twitter": answers.get("handle_twitter"),
         "_h_github": answers.get("handle_github"),
-        "_h_website": _str(profile.get("website")) or answers.get("handle_website"),
-        "_observed": _str(att.get("created")),
-        "_checked": _str(checked_at),
+        "_h_website": text_or_none(profile.get("website")) or answers.get("handle_website"),
+        "_observed": text_or_none(att.get("created")),
+        "_checked": text_or_none(checked_at),
         "_raw_status": raw_status,
         "_status": status,
-        "_order": _str(att.get("order_id")),
-        "_buyer_email": _str(_dict(att.get("order")).get("email")),
+        "_order": text_or_none(att.get("order_id")),
+        "_buyer_email": text_or_none(_dict(att.get("order")).get("email")),
     }
 
 
@@ -303,12 +304,6 @@ def _answers(answers: object) -> dict[str, str | None]:
         if field and out.get(field) is None and isinstance(answer, (str, int, float)):
             out[field] = str(answer)
     return out
-
-
-def _str(value: object) -> str | None:
-    if value is None or isinstance(value, (dict, list)):
-        return None
-    return str(value)
 
 
 def _slug(text: str) -> str:

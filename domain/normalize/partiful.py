@@ -8,7 +8,8 @@ co-attendance. `RSVP date` has no zone; the event's zone applies.
 Event metadata does not come in the file. Convention (implemented by
 `ingest.exports.load_exports`): a side file `partiful/events.json` next to the CSVs
 holds a list of `{id, title, start, end?, timezone, url, city, file?}`; a CSV belongs to
-the entry whose `file` (or, without `file`, whose `id`) equals the CSV's file stem.
+the entry whose `file` (or, without `file`, whose `id`) equals the CSV's file stem; an
+entry without `id` takes its `file` as id.
 Without an entry, the stem is read as `<slug>_<YYYY-MM-DD>`: id = stem, title = the slug
 in words, start = that date at midnight UTC, timezone UTC.
 
