@@ -15,8 +15,10 @@ Folder layout under the exports root (`load_exports(root, source)`):
 `.tsv` and `.txt` files are read like `.csv`. Reading tolerates UTF-8 (with or without
 BOM), UTF-16 with BOM and Latin-1; sniffs comma, semicolon, tab or pipe from the header
 line; reads every cell as text and empty cells as null (absent); drops header rows
-repeated inside the file (quarantined as "repeated header row"); pads short rows; quarantines rows with more non-empty fields than the header ("ragged
-row"). A file that cannot be parsed at all becomes one quarantine row per data line (or
+repeated inside the file (quarantined as "repeated header row"); pads short rows;
+quarantines rows with more non-empty fields than the header ("ragged row") and a record
+whose quote never closes (the lines after it are read on their own, not swallowed into
+one cell). A file that cannot be parsed at all becomes one quarantine row per data line (or
 one row with record_index -1 when lines cannot be counted). Nothing here raises on bad
 input: every record ends up normalized or quarantined, and the batch reconciles.
 """
@@ -214,6 +216,17 @@ def read_export(raw: bytes, *, source: str = "", origin: str = "") -> ExportRead
     end = data.find(b"\n")
     header_line = (data if end < 0 else data[:end]).decode("latin-1")
     sep = sniff_delimiter(header_line)
+    read = _parse(data, sep, source, origin)
+    read = _recover_unclosed_quote(read, data, sep, source, origin)
+    read = _drop_repeated_headers(read, source, origin)
+    if read.frame.height == 0 and read.quarantine.height == 0:
+        read.notes.append(f"{origin}: no records (header only)")
+    return read
+
+
+def _parse(data: bytes, sep: str, source: str, origin: str) -> ExportRead:
+    """polars on the bytes; on failure polars on the decoded text, then the csv module
+    (ragged rows), then every line quarantined as unreadable."""
     read: ExportRead | None = None
     try:
         read = ExportRead(frame=_polars_read(data, sep))
@@ -232,10 +245,87 @@ def read_export(raw: bytes, *, source: str = "", origin: str = "") -> ExportRead
                 read = _python_read(text, sep, source, origin)
             except Exception as exc3:
                 return _unreadable(text, source, origin, f"{exc3} (polars: {error})")
-    read = _drop_repeated_headers(read, source, origin)
-    if read.frame.height == 0 and read.quarantine.height == 0:
-        read.notes.append(f"{origin}: no records (header only)")
     return read
+
+
+def _recover_unclosed_quote(
+    read: ExportRead, data: bytes, sep: str, source: str, origin: str
+) -> ExportRead:
+    """A quote opened and never closed makes a CSV reader take the rest of the file as one
+    cell of its last record, so every guest after it would vanish into one name. The
+    record where the quote opens is quarantined (its line as raw text) and the lines
+    after it are read as records of their own, with the same header."""
+    if read.frame.height == 0 or not _ends_in_open_quote(read.frame, data):
+        return read
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    start = _last_record_line(text, sep)
+    lines = _lines(text)
+    if start <= 1 or start > len(lines):
+        return read
+    before = _parse("\n".join(lines[: start - 1]).encode(), sep, source, origin)
+    tail = "\n".join([lines[0], *lines[start:]]).encode()
+    after = _recover_unclosed_quote(_parse(tail, sep, source, origin), tail, sep, source, origin)
+    cut = _next_index(before)
+    reason = "unclosed quote: the record is cut at its line end, the lines after it read apart"
+    shifted = after.quarantine.with_columns(
+        pl.when(pl.col("record_index") >= 0)
+        .then(pl.col("record_index") + cut + 1)
+        .otherwise(pl.col("record_index"))
+    )
+    frames = [f for f in (before.frame, after.frame) if f.width]
+    if after.frame.width:
+        frames[-1] = after.frame.with_columns(pl.col(RECORD_INDEX) + cut + 1)
+    return ExportRead(
+        frame=pl.concat(frames, how="diagonal_relaxed") if frames else read.frame.clear(),
+        quarantine=pl.concat(
+            [
+                before.quarantine,
+                _q(source, origin, [(cut, lines[start - 1][:2000], reason)]),
+                shifted,
+            ]
+        ),
+        notes=[
+            *before.notes,
+            f"{origin}: line {start} opens a quote that never closes; that record is "
+            "quarantined and the lines after it are read as records",
+            *after.notes,
+        ],
+    )
+
+
+def _ends_in_open_quote(frame: pl.DataFrame, data: bytes) -> bool:
+    """The last record holds a line break and the file's quotes do not pair up (checked
+    only then: counting quotes costs a pass over the bytes)."""
+    last = frame.tail(1).row(0)
+    if not any(isinstance(cell, str) and "\n" in cell for cell in last):
+        return False
+    return data.count(b'"') % 2 == 1
+
+
+def _last_record_line(text: str, sep: str) -> int:
+    """The line (1 = the header) where the csv module's last record starts, with a lone
+    CR kept as cell text as elsewhere in this module."""
+    if _LONE_CR.search(text):
+        stand_in = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in text)
+        text = _LONE_CR.sub(stand_in, text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    start = ended = 0
+    for _ in reader:
+        start, ended = ended + 1, reader.line_num
+    return start
+
+
+def _next_index(read: ExportRead) -> int:
+    """The record index after the last one `read` holds (kept or quarantined)."""
+    found = [-1]
+    if read.frame.height:
+        found.append(int(read.frame[RECORD_INDEX].max()))  # type: ignore[arg-type]
+    if read.quarantine.height:
+        found.append(int(read.quarantine["record_index"].max()))  # type: ignore[arg-type]
+    return max(found) + 1
 
 
 def _drop_repeated_headers(read: ExportRead, source: str, origin: str) -> ExportRead:

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.model import STATUSES
+from domain.normalize.common import RECORD_INDEX
 from ingest.exports import load_exports, read_csv_text, read_export, sniff_delimiter
 
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"
@@ -205,3 +206,32 @@ def test_a_mistyped_time_zone_in_events_json_reads_local_times_as_utc(tmp_path: 
     assert row["timezone"] == "UTC" and str(row["starts_at"]) == "2026-10-24 19:00:00+00:00"
     guests = batch.observations.filter(pl.col("event_id") == event)
     assert guests.height > 0 and guests["observed_at"].null_count() < guests.height
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    names=st.lists(
+        st.from_regex(r"[A-Z][a-z]{1,8} [A-Z][a-z]{1,8}", fullmatch=True),
+        min_size=1,
+        max_size=30,
+        unique=True,
+    ),
+    data=st.data(),
+)
+def test_a_quote_that_never_closes_loses_only_its_own_record(
+    names: list[str], data: st.DataObject
+) -> None:
+    """A stray opening quote would make the reader take the rest of the file as one name:
+    the record holding it is quarantined and every guest after it is still read."""
+    cut = data.draw(st.integers(min_value=0, max_value=len(names) - 1))
+    lines = [f"{name},Going" for name in names]
+    lines[cut] = '"' + lines[cut]
+    raw = ("Name,Status\n" + "\n".join(lines) + "\n").encode()
+    read = read_export(raw, source="partiful", origin="party.csv")
+    assert read.records == len(names)
+    kept = read.frame.sort(RECORD_INDEX)
+    assert kept["Name"].to_list() == names[:cut] + names[cut + 1 :]
+    assert kept[RECORD_INDEX].to_list() == [i for i in range(len(names)) if i != cut]
+    assert read.quarantine.select("record_index", "raw").rows() == [(cut, lines[cut])]
+    assert read.quarantine["reason"][0].startswith("unclosed quote")
+    assert any(f"line {cut + 2} opens a quote that never closes" in n for n in read.notes)
