@@ -255,7 +255,7 @@ def _recover_unclosed_quote(
     cell of its last record, so every guest after it would vanish into one name. The
     record where the quote opens is quarantined (its line as raw text) and the lines
     after it are read as records of their own, with the same header."""
-    if read.frame.height == 0 or not _ends_in_open_quote(read.frame, data):
+    if read.frame.height == 0 or not _ends_in_open_quote(read.frame, data, sep):
         return read
     try:
         text = data.decode("utf-8")
@@ -296,11 +296,12 @@ def _recover_unclosed_quote(
     )
 
 
-def _ends_in_open_quote(frame: pl.DataFrame, data: bytes) -> bool:
-    """The last record holds a line break and the file's quotes do not pair up (checked
-    only then: counting quotes costs a pass over the bytes)."""
+def _ends_in_open_quote(frame: pl.DataFrame, data: bytes, sep: str) -> bool:
+    """The last record holds a line break or a separator (what an open quote swallows)
+    and the file's quotes do not pair up (checked only then: counting quotes costs a pass
+    over the bytes)."""
     last = frame.tail(1).row(0)
-    if not any(isinstance(cell, str) and "\n" in cell for cell in last):
+    if not any(isinstance(cell, str) and ("\n" in cell or sep in cell) for cell in last):
         return False
     return data.count(b'"') % 2 == 1
 

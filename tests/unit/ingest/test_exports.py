@@ -226,7 +226,8 @@ def test_a_quote_that_never_closes_loses_only_its_own_record(
     cut = data.draw(st.integers(min_value=0, max_value=len(names) - 1))
     lines = [f"{name},Going" for name in names]
     lines[cut] = '"' + lines[cut]
-    raw = ("Name,Status\n" + "\n".join(lines) + "\n").encode()
+    end = data.draw(st.sampled_from(["\n", "\r\n", ""]))  # the last line ended or not
+    raw = ("Name,Status\n" + "\n".join(lines) + end).encode()
     read = read_export(raw, source="partiful", origin="party.csv")
     assert read.records == len(names)
     kept = read.frame.sort(RECORD_INDEX)
