@@ -263,8 +263,8 @@ def _recover_unclosed_quote(
         text = data.decode("latin-1")
     start = _last_record_line(text, sep)
     lines = _lines(text)
-    if start <= 1 or start > len(lines):
-        return read
+    if start <= 1 or start > len(lines) or "\n".join(lines[start - 1 :]).count('"') % 2 == 0:
+        return read  # the odd quote is elsewhere (say `5" tall` in a cell): nothing swallowed
     before = _parse("\n".join(lines[: start - 1]).encode(), sep, source, origin)
     tail = "\n".join([lines[0], *lines[start:]]).encode()
     after = _recover_unclosed_quote(_parse(tail, sep, source, origin), tail, sep, source, origin)

@@ -236,3 +236,19 @@ def test_a_quote_that_never_closes_loses_only_its_own_record(
     assert read.quarantine.select("record_index", "raw").rows() == [(cut, lines[cut])]
     assert read.quarantine["reason"][0].startswith("unclosed quote")
     assert any(f"line {cut + 2} opens a quote that never closes" in n for n in read.notes)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'Name,Status,Note\nAb Cd,Going,5" tall\n"Smith, Bob",Going,x\n',  # a literal quote
+        b'Name,Status,Note\nAb Cd,Going,"line one\nline two"\n',  # a multi-line answer
+        b'Name,Status,Note\n"Smith, Bob",Going,"he said ""hi"""\n',  # escaped quotes
+    ],
+)
+def test_quotes_that_pair_up_or_stand_inside_a_cell_are_not_taken_for_unclosed(
+    raw: bytes,
+) -> None:
+    read = read_export(raw, source="partiful", origin="p.csv")
+    assert read.quarantine.height == 0 and read.notes == []
+    assert read.frame.height == raw.count(b"Going")
