@@ -12,6 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from domain.normalize.eventbrite import normalize_eventbrite_csv
+from domain.normalize.luma import normalize_luma_csv
 from domain.normalize.partiful import normalize_partiful_csv
 from ingest.exports import load_exports, normalize_file
 
@@ -119,3 +121,48 @@ def test_any_eventbrite_event_object_keeps_every_attendee(
     batch = load_exports(root, "eventbrite")
     assert batch.reconciles and batch.input_records == 2
     assert batch.observations.height == 2
+
+
+cells = st.one_of(
+    junk,
+    st.sampled_from(
+        ["", "bob@gmail.com", "+1 212 555 0101", "2026-10-01T10:00:00.000Z", "approved",
+         "Checked In", "1", "-3", "@handle", "https://linkedin.com/in/x", "No answer provided."]
+    ),
+)  # fmt: skip
+LUMA_HEADER = [
+    "api_id", "name", "first_name", "last_name", "email", "phone_number", "created_at",
+    "approval_status", "checked_in_at", "ticket_name", "What's your Instagram?", "Company",
+]  # fmt: skip
+EVENTBRITE_HEADER = [
+    "Order #", "Order Date", "First Name", "Last Name", "Email", "Quantity", "Ticket Type",
+    "Attendee #", "Attendee Status", "Event ID", "Event Name", "Cell Phone", "Company",
+]  # fmt: skip
+NORMALIZERS = {
+    "luma": (
+        LUMA_HEADER,
+        lambda f: normalize_luma_csv(f, {"api_id": "evt-1", "timezone": "UTC"}, "x.csv"),
+    ),
+    "eventbrite": (EVENTBRITE_HEADER, lambda f: normalize_eventbrite_csv(f, None, "x.csv")),
+}
+
+
+@pytest.mark.parametrize("source", ["luma", "eventbrite"])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_luma_and_eventbrite_rows_are_normalized_flagged_or_quarantined(
+    source: str, data: st.DataObject
+) -> None:
+    header, normalize = NORMALIZERS[source]
+    rows = data.draw(
+        st.lists(st.lists(cells, min_size=len(header), max_size=len(header)), max_size=12)
+    )
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    batch = normalize_file(
+        buf.getvalue().encode(), source=source, origin="x.csv", normalize=normalize
+    )
+    assert batch.reconciles and batch.input_records == len(rows)
+    assert batch.quarantine["reason"].null_count() == 0
