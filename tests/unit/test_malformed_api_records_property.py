@@ -11,20 +11,9 @@ from hypothesis import strategies as st
 
 from domain.normalize.eventbrite import normalize_eventbrite_attendees
 from domain.normalize.luma import normalize_luma_guests
+from tests.strategies import json_values as json_values_of
 
-junk = st.text(max_size=8)
-json_values = st.recursive(
-    st.one_of(
-        st.none(),
-        st.booleans(),
-        st.integers(),
-        st.floats(allow_nan=False),
-        junk,
-        st.sampled_from(["2026-10-24T19:00:00Z", "bob@gmail.com", "+12125550101", "approved"]),
-    ),
-    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(junk, inner, max_size=3)),
-    max_leaves=8,
-)
+json_values = json_values_of("2026-10-24T19:00:00Z", "bob@gmail.com", "+12125550101", "approved")
 LUMA_KEYS = [
     "api_id", "id", "user_id", "user_name", "name", "user_email", "email", "phone_number",
     "approval_status", "created_at", "checked_in_at", "registration_answers", "guest",

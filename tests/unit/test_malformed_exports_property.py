@@ -16,6 +16,8 @@ from domain.normalize.eventbrite import normalize_eventbrite_csv
 from domain.normalize.luma import normalize_luma_csv
 from domain.normalize.partiful import normalize_partiful_csv
 from ingest.exports import load_exports, normalize_file
+from tests.strategies import json_values as json_values_of
+from tests.strategies import junk
 
 EVENT = {
     "id": "pfParty",
@@ -27,10 +29,6 @@ EVENT = {
 }
 HEADER = ["Name", "Status", "RSVP date", "Invited By", "Is Plus One Of", "What's your Instagram?"]
 
-junk = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
-    max_size=12,
-)
 names = st.one_of(st.just(""), st.sampled_from(["Priya Raman", "Bob", "Guest", "  "]), junk)
 statuses = st.one_of(st.sampled_from(["Going", "Maybe", "Can't Go", "Host", ""]), junk)
 dates = st.one_of(st.sampled_from(["2026-10-02 09:14:22", "", "last tuesday", "2026-13-45"]), junk)
@@ -65,18 +63,7 @@ def test_every_record_is_normalized_flagged_or_quarantined(rows: list[list[str]]
     assert not quarantined & set(batch.field_issues["record_index"].to_list())
 
 
-json_values = st.recursive(
-    st.one_of(
-        st.none(),
-        st.booleans(),
-        st.integers(),
-        st.floats(allow_nan=False),
-        junk,
-        st.sampled_from(["2026-10-24T19:00:00", "America/NewYork", "Europe/Paris", "UTC"]),
-    ),
-    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(junk, inner, max_size=3)),
-    max_leaves=6,
-)
+json_values = json_values_of("2026-10-24T19:00:00", "America/NewYork", "Europe/Paris", "UTC")
 EVENT_KEYS = ["id", "title", "name", "start", "end", "timezone", "url", "city"]
 PARTIFUL_CSV = "Name,Status,RSVP date\nPriya Raman,Going,2026-10-02 09:14:22\nBob,Maybe,\n"
 
