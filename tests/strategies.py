@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 junk = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
     max_size=12,
 )
 """Short text of any characters a file can hold (no NUL, no lone surrogate)."""
