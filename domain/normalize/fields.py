@@ -127,12 +127,18 @@ def event_zone(name: object) -> tuple[str, str | None]:
 
 @functools.lru_cache(maxsize=256)
 def _known_zone(name: str) -> bool:
+    if len(name) > _LONGEST_ZONE:  # the zone database looks names up as file paths
+        return False
     try:
         ZoneInfo(name)
         pl.Series([None], dtype=pl.Datetime("us")).dt.replace_time_zone(name)
-    except (ZoneInfoNotFoundError, ValueError, pl.exceptions.PolarsError):
+    except (ZoneInfoNotFoundError, ValueError, OSError, pl.exceptions.PolarsError):
         return False
     return True
+
+
+_LONGEST_ZONE = 64
+"""Longer than any IANA zone name ("America/Argentina/ComodRivadavia" is 32)."""
 
 
 def parse_time_or_none(value: object, tz: str) -> datetime | None:

@@ -92,6 +92,8 @@ def test_broken_time_raises() -> None:
         ("America/NewYork", "UTC", True),
         ("EST5EDT-ish", "UTC", True),
         ("../../etc/passwd", "UTC", True),
+        ("Europe/" + "x" * 300, "UTC", True),  # once "File name too long" from zoneinfo
+        ("x" * 40, "UTC", True),
     ],
 )
 def test_event_zones_are_ones_python_and_polars_know(
