@@ -123,13 +123,21 @@ def _csv_rows(text: str, sep: str) -> Iterator[list[str]]:
     """`csv.reader` rows, with a CR not followed by LF kept as cell text (as polars reads
     it) instead of ending the record: it is swapped for a character absent from the
     text while the csv module reads, and swapped back in the cells."""
-    if not _LONE_CR.search(text):
+    hidden, stand_in = _hide_lone_cr(text)
+    if stand_in is None:
         yield from csv.reader(io.StringIO(text, newline=""), delimiter=sep)
         return
-    stand_in = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in text)
-    hidden = _LONE_CR.sub(stand_in, text)
     for row in csv.reader(io.StringIO(hidden, newline=""), delimiter=sep):
         yield [cell.replace(stand_in, "\r") for cell in row]
+
+
+def _hide_lone_cr(text: str) -> tuple[str, str | None]:
+    """`text` with each CR not followed by LF swapped for a character absent from it (and
+    that character), so the csv module does not end a record there as polars does not."""
+    if not _LONE_CR.search(text):
+        return text, None
+    stand_in = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in text)
+    return _LONE_CR.sub(stand_in, text), stand_in
 
 
 _LONE_CR = re.compile(r"\r(?!\n)")
@@ -257,10 +265,7 @@ def _recover_unclosed_quote(
     after it are read as records of their own, with the same header."""
     if read.frame.height == 0 or not _ends_in_open_quote(read.frame, data, sep):
         return read
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
+    text = _text_of(data)
     start = _last_record_line(text, sep)
     lines = _lines(text)
     if start <= 1 or start > len(lines) or "\n".join(lines[start - 1 :]).count('"') % 2 == 0:
@@ -296,6 +301,13 @@ def _recover_unclosed_quote(
     )
 
 
+def _text_of(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
 def _ends_in_open_quote(frame: pl.DataFrame, data: bytes, sep: str) -> bool:
     """The last record holds a line break or a separator (what an open quote swallows)
     and the file's quotes do not pair up (checked only then: counting quotes costs a pass
@@ -309,10 +321,7 @@ def _ends_in_open_quote(frame: pl.DataFrame, data: bytes, sep: str) -> bool:
 def _last_record_line(text: str, sep: str) -> int:
     """The line (1 = the header) where the csv module's last record starts, with a lone
     CR kept as cell text as elsewhere in this module."""
-    if _LONE_CR.search(text):
-        stand_in = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in text)
-        text = _LONE_CR.sub(stand_in, text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    reader = csv.reader(io.StringIO(_hide_lone_cr(text)[0], newline=""), delimiter=sep)
     start = ended = 0
     for _ in reader:
         start, ended = ended + 1, reader.line_num
