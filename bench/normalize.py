@@ -10,6 +10,8 @@ same run and alternating, it times
                       (read in place, as the pipeline reads them: faster than plain
                       bytes, which polars copies first)
     normalize:        the platform's normalizer on the already-read string frame
+    reader:           ingest.exports.read_export(raw) alone (decode, sniff, read, checks):
+                      the share of read+normalize that is not normalization
     read+normalize:   ingest.exports.normalize_file(raw, ...) on the bytes in memory
                       (decode, sniff, read, normalize): how the pipeline runs, since
                       it holds each file's bytes for the raw landing anyway
@@ -293,6 +295,7 @@ class Timings:
     file_baseline: float
     bytes_baseline: float
     normalize: float
+    reader: float
     read_normalize: float
     from_file: float
     cpu_ratio: float
@@ -315,6 +318,7 @@ def time_platform(path: Path, name: str, normalize: Callable[..., Any], runs: in
             ("file", partial(pl.read_csv, path)),
             ("bytes", partial(read_bytes_in_place, raw)),
             ("normalize", partial(normalize, frame)),
+            ("reader", partial(read_export, raw, source=name, origin=path.name)),
             ("from_file", partial(from_file, path, name, normalize)),
         ):
             wall, cpu, peak, _result = measure(fn)
@@ -332,6 +336,7 @@ def time_platform(path: Path, name: str, normalize: Callable[..., Any], runs: in
         file_baseline=med["file"],
         bytes_baseline=med["bytes"],
         normalize=med["normalize"],
+        reader=med["reader"],
         read_normalize=med["read"],
         from_file=med["from_file"],
         cpu_ratio=med["read cpu"] / med["bytes cpu"],
@@ -348,6 +353,7 @@ COLUMNS = (
     "csv bytes s",
     "norm s",
     "norm ÷ file",
+    "reader ÷ bytes",
     "r+n s",
     "r+n ÷ bytes",
     "from file ÷ file",
@@ -374,6 +380,7 @@ def table_row(name: str, size: float, t: Timings) -> list[str]:
         f"{t.bytes_baseline:.3f}",
         f"{t.normalize:.3f}",
         f"{norm_ratio:.2f}x",
+        f"{t.reader / t.bytes_baseline:.2f}x",
         f"{t.read_normalize:.3f}",
         f"{read_ratio:.2f}x",
         f"{t.from_file / t.file_baseline:.2f}x",
@@ -457,7 +464,8 @@ def main() -> None:
         "csv file / csv bytes = pl.read_csv on the file / on its bytes in memory. "
         "norm = domain normalizer on the already-read frame; r+n (read+normalize) = "
         "ingest.exports.normalize_file on the file's bytes in memory (decode, sniff, read, "
-        "normalize), compared with read_csv of the same bytes; from file = reading the "
+        "normalize), compared with read_csv of the same bytes; reader = its reading part "
+        "alone (read_export); from file = reading the "
         "bytes from disk as well, compared with read_csv of the file. Goal: both normalize "
         "and read+normalize <= 3x. CPU ratio = process CPU time, read+normalize / "
         "read_csv(bytes) (less sensitive to other load on the machine). peak MiB = process "
