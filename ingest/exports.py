@@ -13,8 +13,9 @@ Folder layout under the exports root (`load_exports(root, source)`):
     <root>/partiful/*.csv              one guest list per event
 
 `.tsv` and `.txt` files are read like `.csv`. Reading tolerates UTF-8 (with or without
-BOM), UTF-16 with BOM and Latin-1; sniffs comma, semicolon, tab or pipe from the header
-line; reads every cell as text and empty cells as null (absent); drops header rows
+BOM), UTF-16 with BOM and Latin-1; finds the header below a title a spreadsheet or report
+download put above the table (`header_line_index`); sniffs comma, semicolon, tab or pipe
+from the header line; reads every cell as text and empty cells as null (absent); drops header rows
 repeated inside the file (quarantined as "repeated header row"); pads short rows;
 quarantines rows with more non-empty fields than the header ("ragged row") and a record
 whose quote never closes (the lines after it are read on their own, not swallowed into
@@ -221,15 +222,31 @@ def read_export(raw: bytes, *, source: str = "", origin: str = "") -> ExportRead
         return ExportRead(frame=pl.DataFrame(), notes=[f"{origin}: empty file"])
     if data[:1] in (b"\r", b"\n"):
         data = data[data.rfind(b"\n", 0, first.start()) + 1 :]
+    data, notes = _below_title(data, origin)
     end = data.find(b"\n")
     header_line = (data if end < 0 else data[:end]).decode("latin-1")
     sep = sniff_delimiter(header_line)
     read = _parse(data, sep, source, origin)
     read = _recover_unclosed_quote(read, data, sep, source, origin)
     read = _drop_repeated_headers(read, source, origin)
+    read.notes[:0] = notes
     if read.frame.height == 0 and read.quarantine.height == 0:
         read.notes.append(f"{origin}: no records (header only)")
     return read
+
+
+def _below_title(data: bytes, origin: str) -> tuple[bytes, list[str]]:
+    """`data` from its header line on (see `header_line_index`), and a note when lines
+    above it were left out."""
+    lines = _lines(data[:65536].decode("utf-8", errors="replace"))
+    at = header_line_index(lines)
+    if at == 0:
+        return data, []
+    cut = 0
+    for _ in range(at):
+        cut = data.index(b"\n", cut) + 1
+    lines_above = "1 line" if at == 1 else f"{at} lines"
+    return data[cut:], [f"{origin}: {lines_above} above the header left out (a title, not guests)"]
 
 
 def _parse(data: bytes, sep: str, source: str, origin: str) -> ExportRead:
@@ -468,14 +485,38 @@ class FolderPlan:
 
 
 def header_columns(raw: bytes) -> list[str]:
-    """The header cells of a CSV's first non-empty line (decoded and split like the reader)."""
-    text = decode(raw[:65536])
-    for line in text.splitlines():
-        if line.strip():
-            sep = sniff_delimiter(line)
-            row = next(csv.reader([line], delimiter=sep), [])
-            return [c.strip().lstrip("\ufeff") for c in row]
-    return []
+    """The header cells of a CSV (decoded and split like the reader), found as the reader
+    finds them: the first non-empty line, or a known header a few lines below a title."""
+    lines = _lines(decode(raw[:65536]))
+    if not any(line.strip() for line in lines):
+        return []
+    return _line_cells(lines[header_line_index(lines)])
+
+
+def _line_cells(line: str) -> list[str]:
+    try:
+        row = next(csv.reader([line], delimiter=sniff_delimiter(line)), [])
+    except csv.Error:  # a lone CR in a cell: not a header line
+        return []
+    return [c.strip().lstrip("\ufeff") for c in row]
+
+
+def header_line_index(lines: list[str]) -> int:
+    """Which of a file's first lines is its header: the first non-empty one, unless that is
+    no known export's header and one of the next few is. Spreadsheet tools and report
+    downloads put a title (and a blank line) above the table; those lines are not guests."""
+    filled = [i for i, line in enumerate(lines[:_TITLE_LINES]) if line.strip()]
+    if not filled:
+        return 0
+    if detect_platform(_line_cells(lines[filled[0]])) is None:
+        for i in filled[1:]:
+            if detect_platform(_line_cells(lines[i])) is not None:
+                return i
+    return filled[0]
+
+
+_TITLE_LINES = 10
+"""How far down a file a known header is looked for below a title."""
 
 
 def detect_platform(columns: list[str]) -> str | None:

@@ -14,6 +14,7 @@ from ingest.exports import (
     header_columns,
     import_exports,
     plan_folder,
+    read_export,
 )
 
 LUMA_NEW = (
@@ -158,3 +159,36 @@ def test_files_in_folders_no_import_reads_are_reported(tmp_path: Path) -> None:
     # Outside the source folders, every source's import reports them.
     for source in ("luma", "eventbrite", "partiful"):
         assert {s.path for s in import_exports(root, source, plan).skipped} == set(skipped)
+
+
+def test_a_header_below_a_title_is_found(tmp_path: Path) -> None:
+    """Spreadsheet tools and report downloads put a title and a blank line above the
+    table: the known header below is the header, and the lines above are not guests."""
+    titled = "Attendee Summary - Product Meetup\r\n\r\n" + EVENTBRITE.replace("\n", "\r\n")
+    assert detect_platform(header_columns(titled.encode())) == "eventbrite"
+    read = read_export(titled.encode(), source="eventbrite", origin="summary.csv")
+    assert read.frame.columns[1] == "Order #" and read.frame.height == 2
+    assert read.frame["Attendee #"].to_list() == ["9001", "9002"]
+    assert read.notes == ["summary.csv: 2 lines above the header left out (a title, not guests)"]
+    # In a folder of downloads it is told apart from clutter and imported like any report.
+    root = tmp_path / "downloads"
+    root.mkdir()
+    (root / "Product Meetup attendees report.csv").write_text(titled, newline="")
+    batch = import_exports(root, "eventbrite").batch
+    assert batch.reconciles and batch.observations.height == 2 and batch.quarantine.height == 0
+
+
+def test_a_first_line_is_the_header_unless_a_known_header_follows() -> None:
+    # No known header anywhere: the first line is the header, as for any CSV.
+    read = read_export(b"who,when\nAnn,today\nBo,later\n", source="partiful", origin="x.csv")
+    assert read.frame.columns[1:] == ["who", "when"] and read.frame.height == 2
+    assert not read.notes
+    # A known header first: data rows that look like a header later change nothing.
+    twice = PARTIFUL + PARTIFUL.splitlines()[0] + "\n"
+    read = read_export(twice.encode(), source="partiful", origin="p.csv")
+    assert read.frame.columns[1] == "Name" and read.frame.height == 3
+    assert read.quarantine["reason"].to_list() == ["repeated header row"]
+    # Only the first few lines are looked at: a title cannot hide a whole list.
+    deep = "title\n" * 10 + PARTIFUL
+    read = read_export(deep.encode(), source="partiful", origin="d.csv")
+    assert "title" in read.frame.columns and "Name" not in read.frame.columns
