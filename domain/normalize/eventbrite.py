@@ -7,7 +7,9 @@ text is absent).
 
 CSV: the per-event report (`Order #, Order Date, First Name, Last Name, Email, …,
 Attendee #, …, Attendee Status, …` then custom questions) and the wider variant that adds
-`Name, Company, Job title, Event Name, Checked In`. Rows are keyed by `Attendee #`. The
+`Name, Company, Job title, Event Name, Checked In`. Rows are keyed by `Attendee #` (one
+that a spreadsheet rounded, `7.77E+9`, is quarantined: it no longer tells attendees apart;
+a rounded `Order #` is dropped, so it links no one). The
 event is, in order: the `event` argument; an `Event ID` column; the `Event Name` column
 matched against `known_events` by name; else a synthetic id `name-<slug of Event Name>`.
 Zone-less order dates take the event's zone.
@@ -355,7 +357,22 @@ def normalize_eventbrite_csv(
             default_status=Status.GOING.value,
         ),
     )
+    rounded = staging.select(pl.col("_pre_reason") == ROUNDED_ID).to_series().sum()
+    if rounded:
+        batch.notes.append(
+            f"{origin}: {rounded} Attendee # values were rounded by a spreadsheet (written "
+            "like 7.77E+9): download the report again from Eventbrite and import it as "
+            "downloaded, without saving it from a spreadsheet"
+        )
     return link_orders(batch, staging)
+
+
+SPREADSHEET_NUMBER = r"^\s*\d(?:\.\d+)?[eE]\+?\d+\s*$"
+"""A long number as a spreadsheet shows it once it has opened and saved a CSV (7.77E+9):
+the digits beyond the first few are lost, so different attendees share one value."""
+ROUNDED_ID = (
+    "Attendee # rounded by a spreadsheet (scientific notation): the attendee cannot be told apart"
+)
 
 
 def _event_named(
@@ -442,7 +459,13 @@ def _csv_staging(df: pl.DataFrame, frame: pl.DataFrame, columns: list[str]) -> p
         cell("Attendee Status").alias("_raw_status"),
         pl.when(pl.col("_event_id").is_null())
         .then(pl.lit("missing event (no event given, no Event ID or Event Name)"))
+        .when(cell("Attendee #").str.contains(SPREADSHEET_NUMBER))
+        .then(pl.lit(ROUNDED_ID))
         .alias("_pre_reason"),
-        cell("Order #").alias("_order"),
+        # A rounded order number would join different orders into one.
+        pl.when(cell("Order #").str.contains(SPREADSHEET_NUMBER))
+        .then(None)
+        .otherwise(cell("Order #"))
+        .alias("_order"),
         cell("Buyer Email", "Purchaser Email", "Order Email").alias("_buyer_email"),
     )

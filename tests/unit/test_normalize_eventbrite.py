@@ -277,6 +277,29 @@ def test_csv_orders_link_plus_ones() -> None:
     assert links == {"eventbrite:1": "eventbrite:2", "eventbrite:2": None, "eventbrite:3": None}
 
 
+def test_a_report_saved_from_a_spreadsheet_is_not_imported_under_rounded_ids() -> None:
+    """A spreadsheet shows long numbers as 7.77E+9 and saves them so: attendees then share
+    one rounded Attendee # and different orders one Order #."""
+    text = (
+        "Order #,Order Date,Name,Email,Attendee #,Attendee Status\n"
+        "5.55E+9,10/20/26 9:15,Ann Lee,ann@lee.io,7.77E+9,Attending\n"
+        "5.55E+9,10/20/26 9:16,Kai Mo,kai@mo.io,7.77E+9,Attending\n"
+        "5.55E+9,10/20/26 9:17,Bo Li,bo@li.io,7770002003,Attending\n"
+        "5.55E+9,10/20/26 9:18,Cy Ng,cy@ng.io,7770002004,Attending\n"
+    )
+    batch = normalize_eventbrite_csv(read_csv_text(text.encode()), EVENT, "report.csv")
+    assert batch.reconciles and batch.input_records == 4
+    reasons = dict(zip(batch.quarantine["record_index"], batch.quarantine["reason"], strict=True))
+    assert set(reasons) == {0, 1}
+    assert all(r.startswith("Attendee # rounded by a spreadsheet") for r in reasons.values())
+    assert any("2 Attendee # values were rounded by a spreadsheet" in n for n in batch.notes)
+    # The rows with whole ids are kept, and a rounded order number links no one.
+    links = dict(
+        zip(batch.attendance["observation_id"], batch.attendance["plus_one_of"], strict=True)
+    )
+    assert links == {"eventbrite:7770002003": None, "eventbrite:7770002004": None}
+
+
 def test_event_times_fall_back_to_local_and_unknown_zones_to_utc() -> None:
     unreadable_utc = {**EVENT, "start": {**EVENT["start"], "utc": "soon"}}  # type: ignore[dict-item]
     row = eventbrite_event(unreadable_utc)
