@@ -12,7 +12,7 @@ import functools
 import itertools
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import phonenumbers
@@ -297,9 +297,19 @@ _OTHER_FORMATS: tuple[tuple[str, str], ...] = (
     ("naive", "%m/%d/%Y %H:%M"),
     ("naive", "%m/%d/%Y %I:%M %p"),
     ("naive", "%m/%d/%Y %I:%M:%S %p"),
+    ("naive", "%m/%d/%y %H:%M:%S"),
+    ("naive", "%m/%d/%y %H:%M"),
+    ("naive", "%m/%d/%y %I:%M %p"),
     ("date", "%Y-%m-%d"),
     ("date", "%m/%d/%Y"),
+    ("date", "%m/%d/%y"),
 )
+"""`%y`: the two-digit years a spreadsheet writes when it saves a CSV ("10/20/26 9:15"),
+read as 20yy like `fields.parse_timestamp` reads them."""
+_EARLIEST = datetime(1000, 1, 1)
+"""Parsed times before this are not times: polars reads the year of "10/20/26" under `%Y`
+as year 26, where Python's `%Y` wants four digits."""
+_EARLIEST_UTC = _EARLIEST.replace(tzinfo=UTC)
 _SUFFIX = re.compile(r"^(?:\.(\d{1,9}))?\s*(Z|UTC|GMT|[+-]\d\d(?::?\d\d)?)?$", re.IGNORECASE)
 
 
@@ -460,6 +470,13 @@ def _other(text: pl.Series, zones: Zones, kind: str, fmt: str) -> pl.Series:
         parsed = text.str.to_date(fmt, strict=False).cast(pl.Datetime("us"))
     else:
         parsed = text.str.to_datetime(fmt, strict=False, time_unit="us", cache=False)
+    if "%y" in fmt:  # two-digit years are 20yy (polars reads 70-99 as 19yy)
+        century = pl.lit(parsed)
+        parsed = pl.select(
+            pl.when(century < datetime(2000, 1, 1))
+            .then(century.dt.offset_by("100y"))
+            .otherwise(century)
+        ).to_series()
     return _localize(parsed, zones)
 
 
@@ -503,12 +520,12 @@ def _ranked_formats(sample: pl.Series) -> list[_Format]:
         if how.kind == "iso":
             return text.str.slice(0, 19).str.to_datetime(how.fmt, strict=False)
         if how.kind == "date":
-            return text.str.to_date(how.fmt, strict=False)
+            return text.str.to_date(how.fmt, strict=False).cast(pl.Datetime("us"))
         # Naive times are counted before localizing: in UTC every one of them exists.
         return text.str.to_datetime(how.fmt, strict=False, time_unit="us", cache=False)
 
     counts = pl.select(
-        reads(how).is_not_null().sum().alias(str(i)) for i, how in enumerate(candidates)
+        (reads(how) >= _EARLIEST).sum().alias(str(i)) for i, how in enumerate(candidates)
     ).row(0)
     # A stable sort: formats that read as many keep their listed order.
     ranked = sorted(zip(counts, candidates, strict=True), key=lambda r: -r[0])
@@ -561,11 +578,16 @@ def _parse_rest(text: pl.Series, zones: Zones) -> pl.Series:
 
 
 def _parse_as(text: pl.Series, zones: Zones, how: _Format) -> pl.Series | None:
+    parsed: pl.Series | None
     if how.kind == "exact":
-        return _exact(text, zones, how.fmt, how.suffix)
-    if how.kind == "iso":
-        return _iso(text, zones, how.fmt)
-    return _other(text, zones, how.kind, how.fmt)
+        parsed = _exact(text, zones, how.fmt, how.suffix)
+    elif how.kind == "iso":
+        parsed = _iso(text, zones, how.fmt)
+    else:
+        parsed = _other(text, zones, how.kind, how.fmt)
+    if parsed is None or not bool((parsed < _EARLIEST_UTC).any()):
+        return parsed
+    return pl.select(pl.when(pl.lit(parsed) >= _EARLIEST_UTC).then(pl.lit(parsed))).to_series()
 
 
 _FEW_LEFT = 32

@@ -97,16 +97,22 @@ def parse_timestamp(value: object, tz: str | None = None) -> datetime | None:
             "%m/%d/%Y %I:%M %p",
             "%m/%d/%Y %I:%M:%S %p",
             "%m/%d/%Y",
+            "%m/%d/%y %H:%M:%S",
+            "%m/%d/%y %H:%M",
+            "%m/%d/%y %I:%M %p",
+            "%m/%d/%y",
             "%Y-%m-%d %H:%M:%S%z",
             "%B %d, %Y %I:%M %p",
             "%b %d, %Y %I:%M %p",
         ):
             try:
                 parsed = datetime.strptime(text, fmt)
-                break
             except ValueError:
                 continue
-    if parsed is None:
+            if "%y" in fmt and parsed.year < 2000:  # a spreadsheet's "10/20/26": 20yy
+                parsed = parsed.replace(year=parsed.year + 100)
+            break
+    if parsed is None or parsed.year < 1000:
         raise InvalidValueError(f"unparseable timestamp {text!r}")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo(tz) if tz else UTC)
