@@ -19,7 +19,12 @@ import phonenumbers
 import polars as pl
 
 from domain.model import UTC_DATETIME
-from domain.normalize.fields import InvalidValueError, normalize_phone, parse_timestamp
+from domain.normalize.fields import (
+    InvalidValueError,
+    day_first_format,
+    normalize_phone,
+    parse_timestamp,
+)
 
 BLANK_RE = r"(?i)^(?:no answer provided\.?|n/a|na|none|null|-)?$"
 """Answers that mean "nothing": empty, "No answer provided." (Luma), n/a, none, …"""
@@ -505,7 +510,7 @@ class _Format(NamedTuple):
     suffix: str = ""
 
 
-def _ranked_formats(sample: pl.Series) -> list[_Format]:
+def _ranked_formats(sample: pl.Series, *, day_first: bool = False) -> list[_Format]:
     """Candidate formats that read some of `sample`, most hits first (formats that read as
     many keep their listed order). The sample's most common ISO shape, suffix included,
     goes first when it reads most of the sample: one exact parse then settles the usual
@@ -513,7 +518,9 @@ def _ranked_formats(sample: pl.Series) -> list[_Format]:
 
     Every format is scored in one query: a page of a hundred guests would otherwise pay
     for ten separate trial parses."""
-    candidates = [_Format("iso", f) for f in _ISO_HEADS] + [_Format(*f) for f in _OTHER_FORMATS]
+    candidates = [_Format("iso", f) for f in _ISO_HEADS] + [
+        _Format(kind, day_first_format(fmt) if day_first else fmt) for kind, fmt in _OTHER_FORMATS
+    ]
     text = pl.lit(sample)
 
     def reads(how: _Format) -> pl.Expr:
@@ -564,14 +571,14 @@ def _exact(text: pl.Series, zones: Zones, head_format: str, suffix: str) -> pl.S
 TZ_UTC = "UTC"
 
 
-def _parse_rest(text: pl.Series, zones: Zones) -> pl.Series:
+def _parse_rest(text: pl.Series, zones: Zones, *, day_first: bool) -> pl.Series:
     """Values no format read, through `fields.parse_timestamp` once per (value, zone)."""
     zone_column = pl.lit(zones) if isinstance(zones, str) else zones
     pairs = pl.DataFrame({"t": text}).with_columns(z=zone_column)
     fixed: dict[tuple[str, str], Any] = {}
     for value, zone in pairs.unique().iter_rows():
         try:
-            fixed[(value, zone)] = parse_timestamp(value, zone)
+            fixed[(value, zone)] = parse_timestamp(value, zone, day_first=day_first)
         except (InvalidValueError, ValueError, OverflowError):
             fixed[(value, zone)] = None
     return pl.Series([fixed[(v, z)] for v, z in pairs.iter_rows()], dtype=UTC_DATETIME)
@@ -596,9 +603,30 @@ _FEW_LEFT = 32
 formats (a millisecond or more each, whatever the number of rows)."""
 
 
-def parse_time_series(raw: pl.Series, zones: Zones) -> tuple[pl.Series, pl.Series]:
+def day_first_dates(raw: pl.Series) -> bool:
+    """Whether a column's slash dates are day/month/year (20/10/2026, as spreadsheets and
+    platforms write them in most of the world): some value reads only so and none only
+    month first. A column that reads either way is month first, as US exports are; one
+    with both kinds is month first too, and its day-first values are unparseable."""
+    text = raw.cast(pl.String)
+    if not bool(_sample(text).str.contains("/", literal=True).any()):
+        return False  # no slash dates (the usual ISO column): nothing to decide
+    if not bool(text.str.contains(_ONLY_DAY_FIRST).any()):
+        return False
+    return not bool(text.str.contains(_ONLY_MONTH_FIRST).any())
+
+
+_ONLY_DAY_FIRST = r"^\s*(?:1[3-9]|2\d|3[01])/(?:0?[1-9]|1[0-2])/\d"
+_ONLY_MONTH_FIRST = r"^\s*(?:0?[1-9]|1[0-2])/(?:1[3-9]|2\d|3[01])/\d"
+
+
+def parse_time_series(
+    raw: pl.Series, zones: Zones, day_first: bool | None = None
+) -> tuple[pl.Series, pl.Series]:
     """Text timestamps -> (UTC datetimes, present): null where absent or unparseable;
     `present` marks values that were given (so present & null = unparseable).
+    `day_first`: how slash dates read (`day_first_dates` of the column when None; callers
+    that split a column decide for the whole of it first).
 
     Zone-less values take their row's zone. Each candidate format that parses some of a
     sample runs only on the rows still unparsed, so a clean column costs one fast parse;
@@ -606,12 +634,14 @@ def parse_time_series(raw: pl.Series, zones: Zones) -> tuple[pl.Series, pl.Serie
     Blank answers never parse, so whether a value is blank is only asked of the values
     that did not."""
     text = raw.cast(pl.String)
+    if day_first is None:
+        day_first = day_first_dates(text)
     result = pl.Series(text.name, dtype=UTC_DATETIME).extend_constant(None, len(text))
     # Empty text is absent, like null (exports write absent times as empty cells).
     present = (text.str.len_bytes() > 0).fill_null(False)
     remaining = present
     tried = False
-    for how in _ranked_formats(_sample(text)):
+    for how in _ranked_formats(_sample(text), day_first=day_first):
         unread = int(remaining.sum())
         if unread == 0 or (tried and unread <= _FEW_LEFT):
             break  # a few odd values are cheaper read one by one than by trying formats
@@ -636,7 +666,7 @@ def parse_time_series(raw: pl.Series, zones: Zones) -> tuple[pl.Series, pl.Serie
         blank = _is_blank(left)
         present = present.scatter(idx.filter(blank), False)
         idx, left = idx.filter(~blank), left.filter(~blank)
-        values = _parse_rest(left, _zones_at(zones, idx))
+        values = _parse_rest(left, _zones_at(zones, idx), day_first=day_first)
         ok = values.is_not_null()
         if ok.any():
             result = result.scatter(idx.filter(ok), values.filter(ok))

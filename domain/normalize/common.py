@@ -66,6 +66,7 @@ from domain.normalize.columns import (
     blank_mask,
     clean,
     clean_frame,
+    day_first_dates,
     normalize_phones,
     parse_time_series,
     via_distinct,
@@ -551,7 +552,9 @@ def _column_work(
     zones = _zones(df, config.tz)
     for col in _TIMES:
         if _has_values(df, col) and df.schema[col] != UTC_DATETIME:
-            halved += _add_halves(tasks, col, parse_time_series, df[col], zones)
+            # Halves read slash dates alike: the whole column decides their order.
+            parse = partial(parse_time_series, day_first=day_first_dates(df[col]))
+            halved += _add_halves(tasks, col, parse, df[col], zones)
     tasks["_status"] = partial(_status_task, df, todo, config.status_map)
     for col in ("_person", "_company", "_job"):
         if col in todo:

@@ -81,8 +81,12 @@ def split_name(
     return blank_to_none(" ".join(parts[:-1])), blank_to_none(parts[-1])
 
 
-def parse_timestamp(value: object, tz: str | None = None) -> datetime | None:
-    """Parses ISO 8601 and common export formats into UTC; zone-less times take `tz`."""
+def parse_timestamp(
+    value: object, tz: str | None = None, *, day_first: bool = False
+) -> datetime | None:
+    """Parses ISO 8601 and common export formats into UTC; zone-less times take `tz`.
+    `day_first`: slash dates are day/month/year (the column they come from says so, see
+    `columns.day_first_dates`); otherwise month/day/year, as US exports write them."""
     text = blank_to_none(value)
     if text is None:
         return None
@@ -106,7 +110,7 @@ def parse_timestamp(value: object, tz: str | None = None) -> datetime | None:
             "%b %d, %Y %I:%M %p",
         ):
             try:
-                parsed = datetime.strptime(text, fmt)
+                parsed = datetime.strptime(text, day_first_format(fmt) if day_first else fmt)
             except ValueError:
                 continue
             if "%y" in fmt and parsed.year < 2000:  # a spreadsheet's "10/20/26": 20yy
@@ -117,6 +121,11 @@ def parse_timestamp(value: object, tz: str | None = None) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo(tz) if tz else UTC)
     return parsed.astimezone(UTC)
+
+
+def day_first_format(fmt: str) -> str:
+    """The day/month/year form of a month/day/year format."""
+    return fmt.replace("%m/%d/", "%d/%m/")
 
 
 def event_zone(name: object) -> tuple[str, str | None]:

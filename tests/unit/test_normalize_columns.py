@@ -2,6 +2,7 @@
 
 import random
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
@@ -12,6 +13,7 @@ from domain.normalize.columns import (
     _localize_one,
     clean,
     clean_frame,
+    day_first_dates,
     normalize_phones,
     parse_time_series,
 )
@@ -127,6 +129,39 @@ def test_a_spreadsheets_two_digit_years_are_this_century() -> None:
         + [datetime(2100, 1, 1, 4, 0, tzinfo=UTC), datetime(2026, 10, 20, 13, 15, tzinfo=UTC)]
     )
     assert parse_timestamp("12/31/99 23:00", "UTC") == datetime(2099, 12, 31, 23, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected_days"),
+    [
+        # Day first: some value reads only so (20/10), so 05/10 is 5 October.
+        (["20/10/2026 09:15", "05/10/2026 09:15", "05/10/26"], [(10, 20), (10, 5), (10, 5)]),
+        # Month first, as US exports write them.
+        (["10/20/2026 09:15", "10/05/2026 09:15"], [(10, 20), (10, 5)]),
+        # Either way: month first.
+        (["05/10/2026 09:15", "03/04/2026"], [(5, 10), (3, 4)]),
+        # Both kinds in one column: month first, and what reads only day first is unparseable.
+        (["20/10/2026 09:15", "10/20/2026 09:15"], [None, (10, 20)]),
+    ],
+)
+def test_slash_dates_read_in_the_order_their_column_shows(
+    values: list[str], expected_days: list[tuple[int, int] | None]
+) -> None:
+    zone = "Europe/London"
+    parsed, present = parse_time_series(pl.Series(values), zone)
+    assert present.all()
+    local = [None if v is None else v.astimezone(ZoneInfo(zone)) for v in parsed.to_list()]
+    assert [None if v is None else (v.month, v.day) for v in local] == expected_days
+    # The scalar parser, told the column's order, reads each value alike.
+    day_first = day_first_dates(pl.Series(values))
+
+    def scalar(value: str) -> datetime | None:
+        try:
+            return parse_timestamp(value, zone, day_first=day_first)
+        except ValueError:
+            return None
+
+    assert parsed.to_list() == [scalar(v) for v in values]
 
 
 def test_times_mixed_column_and_zones() -> None:

@@ -300,6 +300,26 @@ def test_a_report_saved_from_a_spreadsheet_is_not_imported_under_rounded_ids() -
     assert links == {"eventbrite:7770002003": None, "eventbrite:7770002004": None}
 
 
+def test_a_report_with_day_first_dates_reads_them_so_in_every_row() -> None:
+    """A report from an account outside the US writes 25/12/2026. Big columns are read in
+    two halves; a first half of dates that read either way (03/04) must still be 3 April."""
+    rows = 60_000
+    lines = ["Order #,Order Date,Name,Email,Attendee #,Attendee Status"]
+    for i in range(rows):
+        day = "03/04/2026 10:00" if i < rows // 2 else "25/12/2026 10:00"
+        lines.append(f"{i},{day},Guest {i},g{i}@x.io,{i},Attending")
+    frame = read_csv_text("\n".join(lines).encode())
+    batch = normalize_eventbrite_csv(frame, EVENT, "uk.csv")
+    assert batch.reconciles and batch.field_issues.height == 0
+    local = batch.observations.select(
+        pl.col("observed_at").dt.convert_time_zone("America/New_York").dt.strftime("%m-%d")
+    ).to_series()
+    assert local.value_counts().sort("observed_at").rows() == [
+        ("04-03", rows // 2),
+        ("12-25", rows // 2),
+    ]
+
+
 def test_event_times_fall_back_to_local_and_unknown_zones_to_utc() -> None:
     unreadable_utc = {**EVENT, "start": {**EVENT["start"], "utc": "soon"}}  # type: ignore[dict-item]
     row = eventbrite_event(unreadable_utc)
