@@ -15,8 +15,8 @@ Folder layout under the exports root (`load_exports(root, source)`):
 `.tsv` and `.txt` files are read like `.csv`. Reading tolerates UTF-8 (with or without
 BOM), UTF-16 with BOM and Latin-1; finds the header below a title a spreadsheet or report
 download put above the table (`header_line_index`); sniffs comma, semicolon, tab or pipe
-from the header line; reads every cell as text and empty cells as null (absent); drops header rows
-repeated inside the file (quarantined as "repeated header row"); pads short rows;
+from the header line; reads every cell as text and empty cells as null (absent); drops
+header rows repeated inside the file (quarantined as "repeated header row"); pads short rows;
 quarantines rows with more non-empty fields than the header ("ragged row") and a record
 whose quote never closes (the lines after it are read on their own, not swallowed into
 one cell). A file that cannot be parsed at all becomes one quarantine row per data line (or
