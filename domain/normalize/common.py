@@ -71,11 +71,10 @@ from domain.normalize.columns import (
     parse_time_series,
     via_distinct,
 )
+from domain.normalize.fields import EMAIL_RE, NAMED_ADDRESS_RE
 
 RECORD_INDEX = "__record_index"
 """Optional column an export reader adds so record indexes stay file positions."""
-
-EMAIL_RE = r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9-]+)+$"
 
 
 def col_or_null(frame: pl.DataFrame, name: str | None) -> pl.Expr:
@@ -262,23 +261,33 @@ def _typed_staging(staging: pl.DataFrame) -> pl.DataFrame:
 
 
 def _clean_emails(values: pl.Series) -> list[pl.Series]:
-    """(`_email`, `_email_bad`): lower case, without the angle brackets some exports
-    keep, blank answers null; bad = given but not an address.
+    """(`_email`, `_email_given`): lower case; the address of `Name <address>`, without
+    the angle brackets or `mailto:` some exports keep; blank answers null. `_email_given`
+    is the text as received where it is not an address (null elsewhere), for the
+    field-issues table.
 
     A value that already reads as a lower-case address is its own cleaned form (no
     space, bracket or capital, and no blank answer has an "@"), so one pattern test
     settles most of a column and only the rest is cleaned and tested again."""
     ok = values.str.contains(EMAIL_RE).fill_null(False)
-    bad = pl.Series("_email_bad", dtype=pl.Boolean).extend_constant(False, values.len())
+    unreadable = pl.Series("_email_given", dtype=pl.String).extend_constant(None, values.len())
     rest = (~ok & values.is_not_null()).arg_true()
     if rest.len() == 0:
-        return [values.rename("_email"), bad]
-    lowered = values.gather(rest).str.strip_chars("<> \t").str.to_lowercase().to_frame("e")
+        return [values.rename("_email"), unreadable]
+    given = values.gather(rest)
+    text = pl.col("e")
+    lowered = given.to_frame("e").select(
+        pl.coalesce(text.str.extract(NAMED_ADDRESS_RE, 1), text)
+        .str.strip_chars("<> \t")
+        .str.to_lowercase()
+        .str.strip_prefix("mailto:")
+        .alias("e")
+    )
     cleaned = lowered.select(clean("e")).to_series()
-    unread = cleaned.is_not_null() & ~cleaned.str.contains(EMAIL_RE)
+    unread = (cleaned.is_not_null() & ~cleaned.str.contains(EMAIL_RE)).fill_null(False)
     return [
         values.scatter(rest, cleaned).rename("_email"),
-        bad.scatter(rest, unread).rename("_email_bad"),
+        unreadable.scatter(rest.filter(unread), given.filter(unread)),
     ]
 
 
@@ -720,14 +729,12 @@ def _check_times(checks: _FieldChecks, work: dict[str, Any]) -> None:
 def _check_email(checks: _FieldChecks, df: pl.DataFrame) -> None:
     if not _has_values(df, "_email"):
         return
-    email = pl.col("_email")
-    bad_email = df["_email_bad"]
+    bad_email = df["_email_given"].is_not_null()
     if bad_email.any():
-        checks.issues["_email"] = (bad_email, "_raw_email", "unparseable email")
-        checks.updates += [
-            email.alias("_raw_email"),
-            pl.when(pl.lit(bad_email)).then(None).otherwise(email).alias("_email"),
-        ]
+        checks.issues["_email"] = (bad_email, "_email_given", "unparseable email")
+        checks.updates.append(
+            pl.when(pl.lit(bad_email)).then(None).otherwise(pl.col("_email")).alias("_email")
+        )
 
 
 def _check_phone(checks: _FieldChecks, df: pl.DataFrame, work: dict[str, Any]) -> None:

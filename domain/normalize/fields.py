@@ -10,9 +10,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 import polars as pl
 
-_EMAIL = re.compile(
-    r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9-]+)+$"
-)
+EMAIL_RE = r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9-]+)+$"
+"""A lower-case address, as the column cleaner (`common._clean_emails`) and
+`normalize_email` both test it."""
+NAMED_ADDRESS_RE = r"<\s*([^<>\s]+@[^<>\s]+)\s*>\s*$"
+"""The address of a `Name <address>` value (a mail client's form, pasted into a form)."""
+_EMAIL = re.compile(EMAIL_RE)
+_NAMED_ADDRESS = re.compile(NAMED_ADDRESS_RE)
 _BLANKS = {"", "no answer provided.", "n/a", "na", "none", "null", "-"}
 
 
@@ -36,11 +40,16 @@ def blank_to_none(value: object) -> str | None:
 
 
 def normalize_email(value: object) -> str | None:
-    """Lower-cases and validates; an unparseable address raises (it is quarantined, not dropped)."""
+    """Lower-cases and validates (`Name <address>` gives its address; angle brackets and
+    `mailto:` go); an unparseable address raises (the field is nulled and listed)."""
     text = blank_to_none(value)
     if text is None:
         return None
-    text = text.lower().strip("<>").strip()
+    named = _NAMED_ADDRESS.search(text)
+    text = (named.group(1) if named else text).strip("<> \t").lower().removeprefix("mailto:")
+    text = blank_to_none(text)
+    if text is None:
+        return None
     if not _EMAIL.match(text):
         raise InvalidValueError(f"unparseable email {text!r}")
     return text

@@ -17,6 +17,10 @@ from domain.normalize.fields import (
     [
         (" Bob@Gmail.COM ", "bob@gmail.com"),
         ("<a.b@x.io>", "a.b@x.io"),
+        ("Bob Smith <Bob@Gmail.com>", "bob@gmail.com"),  # a mail client's form
+        ('"Ng, Cy" < cy@ng.io >', "cy@ng.io"),
+        ("MAILTO:Di@x.io", "di@x.io"),
+        ("<n/a>", None),
         ("", None),
         (None, None),
         ("No answer provided.", None),

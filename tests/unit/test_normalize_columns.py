@@ -1,5 +1,7 @@
 """The vectorized column cleaners agree with the scalar ones in `fields`, value for value."""
 
+import csv
+import io
 import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -18,7 +20,9 @@ from domain.normalize.columns import (
     parse_time_series,
 )
 from domain.normalize.common import split_full_names, via_distinct
-from domain.normalize.fields import normalize_phone, parse_timestamp, split_name
+from domain.normalize.fields import normalize_email, normalize_phone, parse_timestamp, split_name
+from domain.normalize.luma import normalize_luma_csv
+from ingest.exports import read_csv_text
 
 
 def _phone_samples() -> list[str | None]:
@@ -162,6 +166,41 @@ def test_slash_dates_read_in_the_order_their_column_shows(
             return None
 
     assert parsed.to_list() == [scalar(v) for v in values]
+
+
+_EMAILS = [
+    "bob@gmail.com",
+    " Bob@Gmail.COM ",
+    "Bob Smith <Bob@Gmail.com>",
+    '"Ng, Cy" <cy@ng.io>',
+    "<amy@x.io>",
+    "mailto:di@x.io",
+    "ed@x.io;ed2@x.io",
+    "Gi AT x.io",
+    "No answer provided.",
+    "<n/a>",
+    "a <b> c@d.io",
+]
+
+
+def test_emails_in_a_column_read_as_the_scalar_cleaner_reads_them() -> None:
+    """Kept emails equal `fields.normalize_email`; one it refuses is nulled and listed
+    with the text as received (not a cleaned form of it)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["guest_id", "name", "email", "approval_status"])
+    writer.writerows([f"g{i}", f"Guest {i}", e, "approved"] for i, e in enumerate(_EMAILS))
+    frame = read_csv_text(out.getvalue().encode())
+    batch = normalize_luma_csv(frame, {"api_id": "e1", "name": "E", "timezone": "UTC"}, "x.csv")
+    kept = dict(batch.observations.select("observation_id", "email").iter_rows())
+    issues = dict(batch.field_issues.select("record_index", "raw").iter_rows())
+    for i, value in enumerate(_EMAILS):
+        try:
+            expected = normalize_email(value)
+        except ValueError:
+            assert kept[f"luma:g{i}"] is None and issues[i] == value
+            continue
+        assert kept[f"luma:g{i}"] == expected and i not in issues
 
 
 def test_times_mixed_column_and_zones() -> None:
