@@ -436,6 +436,21 @@ def _csv_staging(df: pl.DataFrame, frame: pl.DataFrame, columns: list[str]) -> p
         return col_or_null(frame, own or answers.get(target))
 
     checked_flag = cell("Checked In").str.to_lowercase().is_in(["yes", "true", "1", "checked in"])
+    reason: pl.Expr = pl.when(pl.col("_event_id").is_null()).then(
+        pl.lit("missing event (no event given, no Event ID or Event Name)")
+    )
+    order = cell("Order #")
+    attendee = find_column(columns, "Attendee #")
+    if attendee and bool(frame[attendee].cast(pl.String).str.contains(SPREADSHEET_NUMBER).any()):
+        # A spreadsheet saved the report: its order numbers are rounded too, and a rounded
+        # one would join different orders into one.
+        rounded = cell("Attendee #").str.contains(SPREADSHEET_NUMBER)
+        reason = (
+            pl.when(rounded & pl.col("_event_id").is_not_null())
+            .then(pl.lit(ROUNDED_ID))
+            .otherwise(reason)
+        )
+        order = pl.when(order.str.contains(SPREADSHEET_NUMBER)).then(None).otherwise(order)
     return df.select(
         "_idx",
         "_pos",
@@ -457,15 +472,7 @@ def _csv_staging(df: pl.DataFrame, frame: pl.DataFrame, columns: list[str]) -> p
         cell("Order Date").alias("_observed"),
         checked_flag.alias("_checked_flag"),
         cell("Attendee Status").alias("_raw_status"),
-        pl.when(pl.col("_event_id").is_null())
-        .then(pl.lit("missing event (no event given, no Event ID or Event Name)"))
-        .when(cell("Attendee #").str.contains(SPREADSHEET_NUMBER))
-        .then(pl.lit(ROUNDED_ID))
-        .alias("_pre_reason"),
-        # A rounded order number would join different orders into one.
-        pl.when(cell("Order #").str.contains(SPREADSHEET_NUMBER))
-        .then(None)
-        .otherwise(cell("Order #"))
-        .alias("_order"),
+        reason.alias("_pre_reason"),
+        order.alias("_order"),
         cell("Buyer Email", "Purchaser Email", "Order Email").alias("_buyer_email"),
     )
