@@ -13,7 +13,7 @@ Folder layout under the exports root (`load_exports(root, source)`):
     <root>/partiful/*.csv              one guest list per event
 
 `.tsv` and `.txt` files are read like `.csv`. Reading tolerates UTF-8 (with or without
-BOM), UTF-16 with BOM and Latin-1; finds the header below a title a spreadsheet or report
+BOM), UTF-16 with BOM, Windows-1252 and Latin-1; finds the header below a title a spreadsheet or report
 download put above the table (`header_line_index`); sniffs comma, semicolon, tab or pipe
 from the header line; reads every cell as text and empty cells as null (absent); drops
 header rows repeated inside the file (quarantined as "repeated header row"); pads short rows;
@@ -51,7 +51,7 @@ _DELIMITERS = (",", ";", "\t", "|")
 
 
 def decode(raw: bytes) -> str:
-    """UTF-16 with BOM, UTF-8 (with or without BOM), then Latin-1, which never fails."""
+    """UTF-16 with BOM, UTF-8 (with or without BOM), then a single-byte encoding."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return raw.decode("utf-16")
@@ -59,6 +59,16 @@ def decode(raw: bytes) -> str:
             pass
     try:
         return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return _single_byte(raw)
+
+
+def _single_byte(raw: bytes) -> str:
+    """Windows-1252, what a spreadsheet on Windows saves as "CSV" (its curly apostrophe
+    in O’Neil is byte 0x92, a control character in Latin-1); Latin-1, which never fails,
+    for the five bytes Windows-1252 leaves undefined."""
+    try:
+        return raw.decode("cp1252")
     except UnicodeDecodeError:
         return raw.decode("latin-1")
 
@@ -260,7 +270,7 @@ def _parse(data: bytes, sep: str, source: str, origin: str) -> ExportRead:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            text = data.decode("latin-1")
+            text = _single_byte(data)
             try:
                 read = ExportRead(frame=_polars_read(text.encode(), sep))
             except Exception as exc2:
@@ -322,7 +332,7 @@ def _text_of(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("latin-1")
+        return _single_byte(data)
 
 
 def _ends_in_open_quote(frame: pl.DataFrame, data: bytes, sep: str) -> bool:

@@ -39,6 +39,16 @@ def test_bom_latin1_and_utf16() -> None:
         assert frame["name"].to_list() == ["Zoë"]
 
 
+def test_a_csv_a_spreadsheet_saved_on_windows_keeps_its_punctuation() -> None:
+    """Windows spreadsheets save "CSV" as Windows-1252: curly apostrophes and dashes are
+    bytes 0x80-0x9f, control characters if read as Latin-1."""
+    raw = "Name,Status\nPriya O’Neil,Going\nJosé Núñez – host,Going\n".encode("cp1252")
+    assert b"\x92" in raw and b"\x96" in raw
+    assert read_csv_text(raw)["Name"].to_list() == ["Priya O’Neil", "José Núñez – host"]
+    # A byte Windows-1252 leaves undefined: read as Latin-1, never an error.
+    assert read_csv_text(b"Name,Status\nA\x81B \xe9,Going\n")["Name"].to_list() == ["A\x81B é"]
+
+
 @pytest.mark.parametrize(
     ("line", "sep"),
     [("a,b,c", ","), ("a;b;c", ";"), ("a\tb\tc", "\t"), ('"x;y",b,c', ","), ("single", ",")],
