@@ -13,11 +13,11 @@ Folder layout under the exports root (`load_exports(root, source)`):
     <root>/partiful/*.csv              one guest list per event
 
 `.tsv` and `.txt` files are read like `.csv`. Reading tolerates UTF-8 (with or without
-BOM), UTF-16 with BOM, Windows-1252 and Latin-1; finds the header below a title a spreadsheet or report
-download put above the table (`header_line_index`); sniffs comma, semicolon, tab or pipe
-from the header line; reads every cell as text and empty cells as null (absent); drops
-header rows repeated inside the file (quarantined as "repeated header row"); pads short rows;
-quarantines rows with more non-empty fields than the header ("ragged row") and a record
+BOM), UTF-16 with BOM, Windows-1252 and Latin-1; finds the header below a title a
+spreadsheet or report download put above the table (`header_line_index`); sniffs comma,
+semicolon, tab or pipe from the header line; reads every cell as text and empty cells as
+null (absent); drops header rows repeated inside the file (quarantined as "repeated header
+row"); pads short rows; quarantines rows with more non-empty fields than the header ("ragged row") and a record
 whose quote never closes (the lines after it are read on their own, not swallowed into
 one cell). A file that cannot be parsed at all becomes one quarantine row per data line (or
 one row with record_index -1 when lines cannot be counted). Nothing here raises on bad
@@ -248,8 +248,7 @@ def read_export(raw: bytes, *, source: str = "", origin: str = "") -> ExportRead
 def _below_title(data: bytes, origin: str) -> tuple[bytes, list[str]]:
     """`data` from its header line on (see `header_line_index`), and a note when lines
     above it were left out."""
-    lines = _lines(data[:65536].decode("utf-8", errors="replace"))
-    at = header_line_index(lines)
+    at = header_line_index(_head_lines(data))
     if at == 0:
         return data, []
     cut = 0
@@ -292,7 +291,7 @@ def _recover_unclosed_quote(
     after it are read as records of their own, with the same header."""
     if read.frame.height == 0 or not _ends_in_open_quote(read.frame, data, sep):
         return read
-    text = _text_of(data)
+    text = decode(data)
     start = _last_record_line(text, sep)
     lines = _lines(text)
     if start <= 1 or start > len(lines) or "\n".join(lines[start - 1 :]).count('"') % 2 == 0:
@@ -326,13 +325,6 @@ def _recover_unclosed_quote(
             *after.notes,
         ],
     )
-
-
-def _text_of(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return _single_byte(data)
 
 
 def _ends_in_open_quote(frame: pl.DataFrame, data: bytes, sep: str) -> bool:
@@ -497,10 +489,16 @@ class FolderPlan:
 def header_columns(raw: bytes) -> list[str]:
     """The header cells of a CSV (decoded and split like the reader), found as the reader
     finds them: the first non-empty line, or a known header a few lines below a title."""
-    lines = _lines(decode(raw[:65536]))
+    lines = _head_lines(raw)
     if not any(line.strip() for line in lines):
         return []
     return _line_cells(lines[header_line_index(lines)])
+
+
+def _head_lines(raw: bytes) -> list[str]:
+    """The lines of a file's first 64 KB, decoded as the whole file would be: enough to
+    find its header (`header_line_index`)."""
+    return _lines(decode(raw[:65536]))
 
 
 def _line_cells(line: str) -> list[str]:
