@@ -89,12 +89,23 @@ def _print_quarantine(batches: list[NormalizedBatch], store: DataStore) -> None:
 
 def _publish(settings: Settings, store: DataStore) -> None:
     """Unions the store and loads it into Neo4j, as `normalized_imports` + `imported_graph` do."""
+    from neo4j.exceptions import ServiceUnavailable
+
     from infra.neo4j_store import GraphStore
     from services.imports import publish
 
     graph = GraphStore.from_settings(settings)
     try:
+        graph.driver.verify_connectivity()
         combined, written = publish(store, graph)
+    except (ServiceUnavailable, OSError) as exc:
+        # Checked before any write: the store holds the import, the graph is untouched.
+        console.print(
+            f"[red]error:[/] the graph was not loaded: Neo4j at {settings.neo4j_uri} is not "
+            f"reachable ({type(exc).__name__}). The import is kept in {store.root}; start the "
+            "services (`community services up`) and run the command again, or pass --no-load."
+        )
+        raise typer.Exit(1) from exc
     finally:
         graph.close()
     console.print(

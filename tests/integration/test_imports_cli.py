@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,6 +141,24 @@ def test_import_of_a_folder_with_nothing_importable_fails_saying_what_it_expecte
     assert "holds 2 files but no export of luma was found" in out
     assert "expected CSV guest exports" in out and "Attendee #" in out
     assert "skipped: luma/guests.xlsx: Excel workbook" in out
+
+
+def test_import_with_neo4j_stopped_keeps_the_import_and_says_what_to_do(
+    cli_env: FakeApis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on: Neo4j stopped
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    monkeypatch.setenv("NEO4J_URI", f"bolt://127.0.0.1:{closed}")
+    root = write_downloads(tmp_path / "downloads")
+    result = runner.invoke(app, ["import", str(root)])
+    assert result.exit_code == 1
+    out = " ".join(result.output.split())
+    assert f"the graph was not loaded: Neo4j at bolt://127.0.0.1:{closed} is not reachable" in out
+    assert "community services up" in out and "--no-load" in out
+    assert "Traceback" not in out and "│ luma" in out  # the summary, then the error
+    # The import itself is kept: loading later needs no new download.
+    assert list((tmp_path / "data" / "normalized" / "observations" / "luma").glob("*.parquet"))
 
 
 def test_export_assets_report_skipped_files_and_field_issues(
